@@ -1,0 +1,126 @@
+"""The event store interface: an append-only log with one global, gap-free order.
+
+Contract (every backend passes `tests/contracts/test_event_store.py`):
+
+- `append` is atomic: all events and all new schemas are stored, or none. Each event names its
+  stream and the version it takes in that stream (previous + 1); a version that is already taken
+  raises ConcurrencyError and nothing is stored.
+- Positions start at 1, increase by one per event, in append order, and never change.
+- Every payload is Avro single-object encoded; the schema of every stored payload is in the
+  store (`schema_json`), so every event decodes forever.
+- Each append records the wall-clock time it happened (non-decreasing), so time maps to a
+  position (`position_at`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from hub.avro import HEADER_LEN, Codec, Schema
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append: `version` is its place in `stream` (1 for a new stream)."""
+
+    stream: str
+    version: int
+    type: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as stored: `position` is its place in the global order."""
+
+    position: int
+    stream: str
+    version: int
+    type: str
+    payload: bytes
+
+    @property
+    def digest(self) -> bytes:
+        """The 8 bytes after the single-object header: a content digest in hub envelopes."""
+        return self.payload[HEADER_LEN : HEADER_LEN + 8]
+
+
+class EventStore(ABC):
+    """Append-only event log. One instance per process; methods are thread-safe."""
+
+    codec: Codec
+
+    @abstractmethod
+    def append(self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()) -> int:
+        """Store `events` (and any of `schemas` not yet stored) atomically; return the last
+        position, or the head if `events` is empty. Raises ConcurrencyError on a version clash."""
+
+    @abstractmethod
+    def read(
+        self,
+        after: int = 0,
+        upto: int | None = None,
+        limit: int = 1000,
+        types: Sequence[str] = (),
+    ) -> list[StoredEvent]:
+        """Events with `after` < position <= `upto`, in order, at most `limit`, of `types` if given."""
+
+    @abstractmethod
+    def read_stream(
+        self, stream: str, after_version: int = 0, upto_version: int | None = None
+    ) -> list[StoredEvent]:
+        """Events of one stream in version order."""
+
+    @abstractmethod
+    def last(self, stream: str) -> StoredEvent | None:
+        """The latest event of `stream`, or None if the stream is empty."""
+
+    @abstractmethod
+    def heads(self, streams: Sequence[str]) -> dict[str, tuple[int, bytes]]:
+        """For each existing stream among `streams`: (latest version, digest of latest payload)."""
+
+    @abstractmethod
+    def head(self) -> int:
+        """The position of the latest event (0 when the store is empty)."""
+
+    @abstractmethod
+    def position_at(self, when: dt.datetime) -> int:
+        """The last position appended at or before `when` (0 if none)."""
+
+    @abstractmethod
+    def time_of(self, position: int) -> dt.datetime | None:
+        """When the append that stored `position` happened (UTC), or None if no such position."""
+
+    @abstractmethod
+    def schema_json(self, fingerprint: bytes) -> str | None:
+        """The JSON text of a stored schema, by its 8-byte fingerprint."""
+
+    @abstractmethod
+    def schemas(self) -> list[tuple[str, str, str]]:
+        """Every stored schema as (fingerprint hex, full name, JSON text), oldest first."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections. The store is unusable afterwards."""
+
+    def read_all(
+        self, after: int = 0, upto: int | None = None, page: int = 5000, types: Sequence[str] = ()
+    ) -> Iterator[StoredEvent]:
+        """Every event after `after` (up to `upto`), fetched in pages."""
+        while True:
+            events = self.read(after, upto, page, types)
+            yield from events
+            if len(events) < page:
+                return
+            after = events[-1].position
+
+    def read_between(self, start: dt.datetime, end: dt.datetime, limit: int = 1000) -> list[StoredEvent]:
+        """Events appended in the time interval (start, end]."""
+        return self.read(self.position_at(start), self.position_at(end), limit)
+
+    def decode(self, event: StoredEvent) -> object:
+        """The event's payload as Python values, via the schema its header names."""
+        return self.codec.decode(event.payload)

@@ -1,0 +1,230 @@
+"""The embedded event store: one SQLite file, on the `eventsourcing` library's SQLite recorder.
+
+Events live in the recorder's `stored_events` table (originator_id = stream, originator_version
+= stream version, topic = event type, state = Avro payload; rowid = global position). Two side
+tables are written in the same transaction as the events they describe:
+
+- `synchub_schemas`: every Avro schema a stored payload was written with;
+- `synchub_clock`: one row per append (last position, wall-clock time) for time → position.
+
+Positions are gap-free because the table is append-only (no rowid is ever freed) and SQLite
+gives each new row max(rowid) + 1 while the writer holds the database lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, StoredEvent as ESStoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+
+from hub.avro import HEADER_LEN, Codec, Schema
+from hub.errors import ConcurrencyError, StoreError
+from hub.store.base import EventStore, NewEvent, StoredEvent
+
+_SIDE_TABLES = (
+    "CREATE TABLE IF NOT EXISTS synchub_schemas ("
+    " fingerprint BLOB NOT NULL UNIQUE, name TEXT NOT NULL, schema TEXT NOT NULL,"
+    " stored_at REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS synchub_clock ("
+    " last_position INTEGER PRIMARY KEY, recorded_at REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS synchub_clock_time ON synchub_clock (recorded_at)",
+)
+
+
+class _BatchRecorder(SQLiteApplicationRecorder):
+    """The library's recorder, inserting a batch with one `executemany` instead of a loop."""
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[ESStoredEvent], **_: Any
+    ) -> Sequence[int] | None:
+        c.executemany(
+            self.insert_events_statement,
+            [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored_events],
+        )
+        c.execute("SELECT last_insert_rowid()")
+        last = int(c.fetchone()[0])
+        return list(range(last - len(stored_events) + 1, last + 1))
+
+
+class SQLiteEventStore(EventStore):
+    """Event store in one SQLite file (WAL mode). `path` may be ':memory:' for tests."""
+
+    def __init__(self, path: str, *, lock_timeout: int = 30) -> None:
+        self.path = path
+        self.datastore = SQLiteDatastore(
+            db_name=path if path != ":memory:" else "file::memory:?cache=shared",
+            lock_timeout=lock_timeout,
+            originator_id_type="text",
+        )
+        self.recorder = _BatchRecorder(self.datastore)
+        self.recorder.create_table()
+        with self.datastore.transaction(commit=True) as c:
+            for statement in _SIDE_TABLES:
+                c.execute(statement)
+        self._stored_fps: set[bytes] = set()
+        self._lock = threading.Lock()
+        self.codec = Codec(resolve=self.schema_json)
+        for _fp, _name, text in self.schemas():
+            self._stored_fps.add(self.codec.add(Schema.from_json(text)).fingerprint)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def append(self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()) -> int:
+        new_schemas = {s.fingerprint: s for s in schemas if s.fingerprint not in self._stored_fps}
+        for s in new_schemas.values():
+            self.codec.add(s)
+        stored = self._stored_fps
+        for e in events:
+            fp = e.payload[2:HEADER_LEN]
+            if fp not in stored and fp not in new_schemas:
+                known = self.codec.known(fp)
+                if known is None:
+                    raise StoreError(
+                        f"event {e.type} for stream {e.stream} is encoded with schema "
+                        f"{fp.hex()}, which neither the store nor the codec knows; encode "
+                        "payloads with store.codec after adding their schema"
+                    )
+                new_schemas[fp] = known
+        rows = [ESStoredEvent(e.stream, e.version, e.type, e.payload) for e in events]
+        now = time.time()
+        with self._lock:
+            try:
+                with self.datastore.transaction(commit=True) as c:
+                    if new_schemas:
+                        c.executemany(
+                            "INSERT OR IGNORE INTO synchub_schemas VALUES (?,?,?,?)",
+                            [(s.fingerprint, s.name, s.json, now) for s in new_schemas.values()],
+                        )
+                    if not rows:
+                        return self._head(c)
+                    positions = self.recorder._insert_events(c, rows)
+                    assert positions
+                    last = positions[-1]
+                    c.execute(
+                        "INSERT INTO synchub_clock VALUES (?, max(?, coalesce("
+                        "(SELECT max(recorded_at) FROM synchub_clock), 0)))",
+                        (last, now),
+                    )
+            except IntegrityError as e:
+                streams = sorted({f"{ev.stream}@{ev.version}" for ev in events})[:3]
+                raise ConcurrencyError(
+                    f"another writer already appended to {', '.join(streams)}...: reload the "
+                    f"stream heads and retry ({e})"
+                ) from e
+            stored.update(new_schemas)
+        return last
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def read(
+        self,
+        after: int = 0,
+        upto: int | None = None,
+        limit: int = 1000,
+        types: Sequence[str] = (),
+    ) -> list[StoredEvent]:
+        notifications = self.recorder.select_notifications(
+            start=after, limit=limit, stop=upto, topics=types, inclusive_of_start=False
+        )
+        return [
+            StoredEvent(n.id, str(n.originator_id), n.originator_version, n.topic, n.state)
+            for n in notifications
+        ]
+
+    def read_stream(
+        self, stream: str, after_version: int = 0, upto_version: int | None = None
+    ) -> list[StoredEvent]:
+        sql = (
+            "SELECT rowid, originator_version, topic, state FROM stored_events"
+            " WHERE originator_id=? AND originator_version>?"
+        )
+        params: list[Any] = [stream, after_version]
+        if upto_version is not None:
+            sql += " AND originator_version<=?"
+            params.append(upto_version)
+        sql += " ORDER BY originator_version"
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            return [StoredEvent(r[0], stream, r[1], r[2], r[3]) for r in c.fetchall()]
+
+    def last(self, stream: str) -> StoredEvent | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT rowid, originator_version, topic, state FROM stored_events"
+                " WHERE originator_id=? ORDER BY originator_version DESC LIMIT 1",
+                (stream,),
+            )
+            r = c.fetchone()
+        return None if r is None else StoredEvent(r[0], stream, r[1], r[2], r[3])
+
+    def heads(self, streams: Sequence[str]) -> dict[str, tuple[int, bytes]]:
+        out: dict[str, tuple[int, bytes]] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for i in range(0, len(streams), 500):
+                chunk = list(streams[i : i + 500])
+                marks = ",".join("?" * len(chunk))
+                c.execute(
+                    "SELECT e.originator_id, e.originator_version,"
+                    f" substr(e.state, {HEADER_LEN + 1}, 8) FROM stored_events e"
+                    " JOIN (SELECT originator_id, max(originator_version) v FROM stored_events"
+                    f"  WHERE originator_id IN ({marks}) GROUP BY originator_id) h"
+                    " ON e.originator_id = h.originator_id AND e.originator_version = h.v",
+                    chunk,
+                )
+                for stream, version, digest in c.fetchall():
+                    out[stream] = (version, bytes(digest))
+        return out
+
+    def head(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            return self._head(c)
+
+    @staticmethod
+    def _head(c: SQLiteCursor) -> int:
+        c.execute("SELECT max(rowid) FROM stored_events")
+        return int(c.fetchone()[0] or 0)
+
+    def position_at(self, when: dt.datetime) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT max(last_position) FROM synchub_clock WHERE recorded_at <= ?",
+                (_ts(when),),
+            )
+            return int(c.fetchone()[0] or 0)
+
+    def time_of(self, position: int) -> dt.datetime | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT recorded_at FROM synchub_clock WHERE last_position >= ?"
+                " ORDER BY last_position LIMIT 1",
+                (position,),
+            )
+            r = c.fetchone()
+        if r is None or position < 1:
+            return None
+        return dt.datetime.fromtimestamp(r[0], dt.UTC)
+
+    def schema_json(self, fingerprint: bytes) -> str | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT schema FROM synchub_schemas WHERE fingerprint=?", (fingerprint,))
+            r = c.fetchone()
+        return None if r is None else str(r[0])
+
+    def schemas(self) -> list[tuple[str, str, str]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT fingerprint, name, schema FROM synchub_schemas ORDER BY rowid")
+            return [(bytes(r[0]).hex(), r[1], r[2]) for r in c.fetchall()]
+
+    def close(self) -> None:
+        self.datastore.close()
+
+
+def _ts(when: dt.datetime) -> float:
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()

@@ -1,0 +1,1 @@
+"""Avro schemas shipped with synchub (package data only)."""
