@@ -38,6 +38,10 @@ class Change:
 
     `position` is the source's own opaque position of this change (a file offset, an LSN, a
     server timestamp) and `source_time` the time the source says the change happened.
+
+    A source that cannot even decode an input (invalid UTF-8, broken JSON) still yields it, with
+    `error` saying what is wrong and `raw` holding the input as text (undecodable bytes escaped);
+    ingest quarantines it, so the problem is visible and nothing after it is lost.
     """
 
     object: str
@@ -46,6 +50,8 @@ class Change:
     record: Mapping[str, Any] | None
     position: str = ""
     source_time: dt.datetime | None = None
+    error: str | None = None
+    raw: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
