@@ -33,7 +33,7 @@ class Schema:
 
     @classmethod
     def from_dict(cls, schema: dict[str, Any]) -> Schema:
-        parsed = fastavro.parse_schema(schema, _write_hint=False)
+        parsed = fastavro.parse_schema(schema)
         canonical = to_parsing_canonical_form(parsed)
         fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))[::-1]  # little-endian
         name = schema.get("namespace", "") + "." + schema["name"] if "namespace" in schema else schema["name"]

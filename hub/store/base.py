@@ -83,6 +83,10 @@ class EventStore(ABC):
         """For each existing stream among `streams`: (latest version, digest of latest payload)."""
 
     @abstractmethod
+    def heads_by_prefix(self, prefix: str) -> dict[str, tuple[int, bytes]]:
+        """Like `heads`, for every stream whose name starts with `prefix`."""
+
+    @abstractmethod
     def head(self) -> int:
         """The position of the latest event (0 when the store is empty)."""
 

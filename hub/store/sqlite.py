@@ -180,6 +180,18 @@ class SQLiteEventStore(EventStore):
                     out[stream] = (version, bytes(digest))
         return out
 
+    def heads_by_prefix(self, prefix: str) -> dict[str, tuple[int, bytes]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT e.originator_id, e.originator_version,"
+                f" substr(e.state, {HEADER_LEN + 1}, 8) FROM stored_events e"
+                " JOIN (SELECT originator_id, max(originator_version) v FROM stored_events"
+                "  WHERE originator_id >= ? AND originator_id < ? GROUP BY originator_id) h"
+                " ON e.originator_id = h.originator_id AND e.originator_version = h.v",
+                (prefix, prefix + "\U0010ffff"),
+            )
+            return {r[0]: (r[1], bytes(r[2])) for r in c.fetchall()}
+
     def head(self) -> int:
         with self.datastore.transaction(commit=False) as c:
             return self._head(c)

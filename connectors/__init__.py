@@ -1,0 +1,1 @@
+"""Connector packages: one per external system, each built only on `hub.spi`."""

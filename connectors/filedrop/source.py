@@ -1,0 +1,434 @@
+"""Filedrop source: changes from CSV / JSONL files another system drops in a directory.
+
+Checkpoint (JSON): `{"version": 1, "objects": {object: {file: state}}}` where a file's state is
+`offset` (byte offset of the next unread complete line), `line` (its 1-based number), `size`
+and `mtime_ns` (as last seen) and `head` (hash of the first min(offset, 4096) bytes). A file whose
+head no longer matches, or that shrank below `offset`, was replaced and is read from the start.
+Files that disappear drop out of the checkpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from connectors.filedrop.config import FieldType, ObjectOptions, avro_name, truthy, unique_names
+from connectors.filedrop.files import (
+    HEAD_BYTES,
+    Row,
+    complete_lines,
+    csv_rows,
+    first_csv_row,
+    head_hash,
+    jsonl_rows,
+    skip_bom,
+)
+from hub.spi import JSON, Batch, Change, ConnectorError, ObjectSchema
+
+__all__ = ["CHECKPOINT_VERSION", "FiledropSource"]
+
+CHECKPOINT_VERSION = 1
+_NULLABLE_STRING = FieldType("string", nullable=True)
+_INFERRED: dict[type, str] = {bool: "boolean", int: "long", float: "double", str: "string"}
+
+
+@dataclass(slots=True)
+class FileState:
+    """How far one file has been read; `head_bytes`, when known, gives `head` for any offset."""
+
+    offset: int = 0
+    line: int = 1
+    size: int = -1
+    mtime_ns: int = -1
+    head: str = ""
+    head_bytes: bytes | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        head = self.head if self.head_bytes is None else head_hash(self.head_bytes, self.offset)
+        return {"offset": self.offset, "line": self.line, "size": self.size,
+                "mtime_ns": self.mtime_ns, "head": head}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FileState:
+        return cls(int(data["offset"]), int(data["line"]), int(data["size"]),
+                   int(data["mtime_ns"]), str(data["head"]))
+
+
+State = dict[str, dict[str, FileState]]
+
+
+class FiledropSource:
+    """A Source over `directory`: one object type per file-name pattern (see module doc)."""
+
+    def __init__(self, name: str, directory: Path, objects: Mapping[str, ObjectOptions]) -> None:
+        self.system = name
+        self.directory = directory
+        self._objects = dict(objects)
+
+    def discover(self) -> list[ObjectSchema]:
+        """One Avro record schema per object: declared fields, else inferred from the newest
+        file (the last in name order)."""
+        self._check_directory()
+        return [self._schema(obj, opts) for obj, opts in self._objects.items()]
+
+    def read(self, checkpoint: JSON | None, batch_size: int) -> Iterator[Batch]:
+        """Changes in complete lines after `checkpoint`, files in name order, per object."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self._check_directory()
+        previous = self._load_checkpoint(checkpoint)
+        listings = {obj: self._listing(opts) for obj, opts in self._objects.items()}
+        state: State = {
+            obj: {name: previous.get(obj, {}).get(name) or FileState() for name, _ in files}
+            for obj, files in listings.items()
+        }
+        pending: list[Change] = []
+        last = checkpoint
+        for obj, opts in self._objects.items():
+            reader = _FileReader(self.system, obj, opts, self._field_types(opts))
+            for name, path in listings[obj]:
+                for change in reader.changes(path, name, state[obj][name]):
+                    pending.append(change)
+                    if len(pending) >= batch_size:
+                        last = _dump(state)
+                        yield Batch(tuple(pending), last)
+                        pending = []
+        final = _dump(state)
+        if pending or final != last:
+            yield Batch(tuple(pending), final)
+
+    def current_keys(self, object: str) -> set[str] | None:
+        """Keys of live records in the newest file when `snapshot: true`, else None.
+
+        None too when there is no file yet, its last line is incomplete (still being written),
+        or a row's key cannot be read: a partial answer would make reconciliation delete records.
+        """
+        opts = self._options(object)
+        if not opts.snapshot:
+            return None
+        self._check_directory()
+        listing = self._listing(opts)
+        if not listing:
+            return None
+        name, path = listing[-1]
+        try:
+            with path.open("rb") as f:
+                f.seek(0, os.SEEK_END)
+                if f.tell() == 0:
+                    return set()
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    return None
+        except OSError as e:
+            raise self._io_error(path, e) from e
+        keys: set[str] = set()
+        reader = _FileReader(self.system, object, opts, self._field_types(opts))
+        for change in reader.changes(path, name, FileState()):
+            if change.error is not None and not change.key:
+                return None
+            if change.op == "delete":
+                keys.discard(change.key)
+            else:
+                keys.add(change.key)
+        return keys
+
+    def close(self) -> None:
+        """Nothing to release: files are opened per read."""
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _options(self, object: str) -> ObjectOptions:
+        try:
+            return self._objects[object]
+        except KeyError:
+            raise ConnectorError(
+                f"connector {self.system!r} (filedrop) has no object {object!r}; "
+                f"its objects are {sorted(self._objects)}"
+            ) from None
+
+    def _check_directory(self) -> None:
+        if not self.directory.is_dir():
+            raise ConnectorError(
+                f"connector {self.system!r} (filedrop): directory {str(self.directory)!r} does "
+                f"not exist or is not a directory; create it or fix `connectors.{self.system}."
+                "directory` (relative paths start at the config file's folder)"
+            )
+
+    def _io_error(self, path: Path, error: OSError) -> ConnectorError:
+        return ConnectorError(
+            f"connector {self.system!r} (filedrop): cannot read {str(path)!r}: "
+            f"{error.strerror or error}; check the file's permissions"
+        )
+
+    def _listing(self, opts: ObjectOptions) -> list[tuple[str, Path]]:
+        """Files matching the pattern, sorted by name; hidden (dot) files are skipped."""
+        found = []
+        for path in self.directory.glob(opts.pattern):
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            found.append((path.relative_to(self.directory).as_posix(), path))
+        return sorted(found)
+
+    def _newest(self, opts: ObjectOptions) -> Path | None:
+        listing = self._listing(opts)
+        return listing[-1][1] if listing else None
+
+    def _field_types(self, opts: ObjectOptions) -> dict[str, FieldType] | None:
+        """Declared types; for undeclared JSONL, types inferred from the newest file; for
+        undeclared CSV, None (every column is a nullable string)."""
+        if opts.fields:
+            return dict(opts.fields)
+        if opts.format == "csv":
+            return None
+        newest = self._newest(opts)
+        sample = _first_json_object(newest) if newest is not None else None
+        if sample is None:
+            return {}
+        names = unique_names(sample)
+        return {
+            name: FieldType(_INFERRED.get(type(value), "string"), nullable=True)
+            for name, value in zip(names, sample.values(), strict=True)
+        }
+
+    def _schema(self, obj: str, opts: ObjectOptions) -> ObjectSchema:
+        types = self._field_types(opts)
+        if types is None:
+            newest = self._newest(opts)
+            header = first_csv_row(newest) if newest is not None else None
+            types = {name: _NULLABLE_STRING for name in unique_names(header or ())}
+        key = opts.key if opts.fields else avro_name(opts.key)
+        if not types:
+            types = {key: FieldType("string", nullable=False)}
+        elif key not in types:
+            types = {key: _NULLABLE_STRING, **types}
+        schema = {
+            "type": "record",
+            "name": avro_name(obj),
+            "fields": [ftype.avro_field(name) for name, ftype in types.items()],
+        }
+        return ObjectSchema(object=obj, key_field=key, schema=schema)
+
+    def _load_checkpoint(self, checkpoint: JSON | None) -> State:
+        if checkpoint is None:
+            return {}
+        try:
+            if checkpoint["version"] != CHECKPOINT_VERSION:
+                raise ValueError(f"version {checkpoint['version']!r}")
+            return {
+                obj: {name: FileState.from_json(fs) for name, fs in files.items()}
+                for obj, files in checkpoint["objects"].items()
+            }
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ConnectorError(
+                f"connector {self.system!r} (filedrop): the stored checkpoint is not a filedrop "
+                f"checkpoint version {CHECKPOINT_VERSION} ({e!r}); reset this connector's "
+                "checkpoint to read the directory from the start"
+            ) from None
+
+
+def _dump(state: State) -> dict[str, Any]:
+    objects = {obj: {n: fs.to_json() for n, fs in files.items()} for obj, files in state.items()}
+    return {"version": CHECKPOINT_VERSION, "objects": objects}
+
+
+def _first_json_object(path: Path) -> dict[str, Any] | None:
+    """The first complete line of `path` that is a JSON object, or None."""
+    for line in complete_lines(path):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+class _FileReader:
+    """Turns the unread complete rows of one object's files into Changes, advancing FileState."""
+
+    def __init__(
+        self, system: str, obj: str, opts: ObjectOptions, types: dict[str, FieldType] | None
+    ) -> None:
+        self.system = system
+        self.obj = obj
+        self.opts = opts
+        self.types = types
+        self.declared = bool(opts.fields)
+
+    def changes(self, path: Path, name: str, fs: FileState) -> Iterator[Change]:
+        """Changes after `fs.offset` in `path`; `fs` is advanced before each change is yielded."""
+        try:
+            with path.open("rb") as f:
+                st = os.fstat(f.fileno())
+                if fs.offset == st.st_size == fs.size and fs.mtime_ns == st.st_mtime_ns:
+                    return
+                head = f.read(HEAD_BYTES)
+                if fs.offset and (st.st_size < fs.offset or head_hash(head, fs.offset) != fs.head):
+                    fs.offset, fs.line = 0, 1
+                f.seek(fs.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise ConnectorError(
+                f"connector {self.system!r} (filedrop): cannot read {str(path)!r}: "
+                f"{e.strerror or e}; check the file's permissions"
+            ) from e
+        data = data[: data.rfind(b"\n") + 1]
+        fs.head_bytes = head if fs.offset >= HEAD_BYTES else (head[: fs.offset] + data)[:HEAD_BYTES]
+        fs.size, fs.mtime_ns = st.st_size, st.st_mtime_ns
+        if not data:
+            return
+        when = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC)
+        parse = self._csv if self.opts.format == "csv" else self._jsonl
+        yield from parse(path, name, fs, data, when)
+
+    # -- CSV --------------------------------------------------------------------------------
+
+    def _csv(
+        self, path: Path, name: str, fs: FileState, data: bytes, when: dt.datetime
+    ) -> Iterator[Change]:
+        start = fs.offset
+        skip = skip_bom(data, start)
+        header: tuple[str, ...] | None = None if start == 0 else (first_csv_row(path) or ())
+        layout = None if header is None else self._layout(header)
+        for row in csv_rows(data[skip:] if skip else data, start + skip, fs.line):
+            fs.offset, fs.line = row.end, row.next_line
+            if header is None and row.error is None:
+                header = tuple(cell.strip() for cell in row.values)
+                layout = self._layout(header)
+                continue
+            yield self._csv_change(name, row, header or (), layout, data, start, when)
+
+    def _layout(self, header: Sequence[str]) -> _CsvLayout:
+        index = {column: i for i, column in enumerate(header)}
+        if self.declared:
+            columns = [(n, t, index.get(n)) for n, t in (self.types or {}).items()]
+        else:
+            names = unique_names(header)
+            columns = [(n, _NULLABLE_STRING, i) for i, n in enumerate(names)]
+        delete = self.opts.delete_field
+        return _CsvLayout(
+            index.get(self.opts.key), None if delete is None else index.get(delete), columns
+        )
+
+    def _csv_change(
+        self,
+        name: str,
+        row: Row,
+        header: tuple[str, ...],
+        layout: _CsvLayout | None,
+        data: bytes,
+        start: int,
+        when: dt.datetime,
+    ) -> Change:
+        pos = f"{name}:{row.line}"
+        values = row.values
+        key_at = None if layout is None else layout.key
+        key = values[key_at] if key_at is not None and key_at < len(values) else ""
+        if row.error is not None:
+            problem = (f"{row.error} at {pos}; a field containing a comma, quote or line break "
+                       "must be in double quotes, with inner quotes doubled")
+        elif row.bad_utf8:
+            problem = _bad_utf8(pos)
+        elif layout is None or len(values) != len(header):
+            problem = (f"the row has {len(values)} fields but the header has {len(header)}, at "
+                       f"{pos}; quote fields that contain commas, or fix the row")
+        elif key_at is None:
+            problem = (f"the header of {name} has no column {self.opts.key!r} (the key of "
+                       f"{self.obj}), at {pos}; fix the export or `objects.{self.obj}.key`")
+        elif not key.strip():
+            problem = self._no_key(pos)
+        else:
+            if layout.delete is not None and truthy(values[layout.delete]):
+                return Change(self.obj, key, "delete", None, pos, when)
+            record = {
+                field: ftype.coerce(None if i is None else values[i])
+                for field, ftype, i in layout.columns
+            }
+            return Change(self.obj, key, "upsert", record, pos, when)
+        return self._broken(key, pos, when, problem, data[row.start - start : row.end - start])
+
+    # -- JSONL ------------------------------------------------------------------------------
+
+    def _jsonl(
+        self, path: Path, name: str, fs: FileState, data: bytes, when: dt.datetime
+    ) -> Iterator[Change]:
+        start = fs.offset
+        skip = skip_bom(data, start)
+        for row in jsonl_rows(data[skip:] if skip else data, start + skip, fs.line):
+            fs.offset, fs.line = row.end, row.next_line
+            if row.text.strip():
+                yield self._jsonl_change(name, row, data, start, when)
+
+    def _jsonl_change(
+        self, name: str, row: Row, data: bytes, start: int, when: dt.datetime
+    ) -> Change:
+        pos = f"{name}:{row.line}"
+        key = ""
+        if row.bad_utf8:
+            problem = _bad_utf8(pos)
+        else:
+            try:
+                value = json.loads(row.text)
+            except json.JSONDecodeError as e:
+                problem = (f"invalid JSON ({e.msg}, column {e.colno}) at {pos}; fix the line "
+                           "in the exporting system and drop a corrected file")
+            else:
+                if not isinstance(value, dict):
+                    problem = (f"expected a JSON object, got {type(value).__name__} at {pos}; "
+                               "write one object per line")
+                else:
+                    raw_key = value.get(self.opts.key)
+                    if raw_key is None or raw_key == "" or isinstance(raw_key, dict | list):
+                        problem = self._no_key(pos)
+                    else:
+                        return self._jsonl_record(str(raw_key), value, pos, when)
+        return self._broken(key, pos, when, problem, data[row.start - start : row.end - start])
+
+    def _jsonl_record(
+        self, key: str, value: dict[str, Any], pos: str, when: dt.datetime
+    ) -> Change:
+        delete = self.opts.delete_field
+        if delete is not None and truthy(value.get(delete)):
+            return Change(self.obj, key, "delete", None, pos, when)
+        types = self.types or {}
+        if self.declared:
+            record = {field: ftype.coerce(value.get(field)) for field, ftype in types.items()}
+        else:
+            record = {}
+            for field, item in zip(unique_names(value), value.values(), strict=True):
+                ftype = types.get(field)
+                record[field] = item if ftype is None else ftype.coerce(item)
+        return Change(self.obj, key, "upsert", record, pos, when)
+
+    # -- errors -----------------------------------------------------------------------------
+
+    def _no_key(self, pos: str) -> str:
+        return (f"the record has no value for the key field {self.opts.key!r}, at {pos}; every "
+                f"{self.obj} record needs one (see `objects.{self.obj}.key`)")
+
+    def _broken(
+        self, key: str, pos: str, when: dt.datetime, problem: str, raw: bytes
+    ) -> Change:
+        text = raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
+        return Change(self.obj, key, "upsert", None, pos, when, error=problem, raw=text)
+
+
+@dataclass(frozen=True, slots=True)
+class _CsvLayout:
+    """Where the key and delete marker are in a header, and how each record field is built."""
+
+    key: int | None
+    delete: int | None
+    columns: list[tuple[str, FieldType, int | None]]
+
+
+def _bad_utf8(pos: str) -> str:
+    return (f"the line is not valid UTF-8, at {pos} (undecodable bytes are shown as \\x.. in "
+            "raw); export the file as UTF-8 and drop it again")

@@ -1,0 +1,160 @@
+"""Settings: read once from the YAML config file, validated, then passed explicitly.
+
+Values of the form `${NAME}` are replaced by the environment variable NAME, so secrets stay out
+of the file. Relative paths are relative to the config file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hub.errors import ConfigError
+
+DEFAULT_CONFIG = "synchub.yaml"
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class StoreSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    backend: Literal["sqlite"] = "sqlite"
+    path: str = "./synchub.db"
+
+
+class IngestSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    batch_size: int = Field(1000, ge=1, le=100_000)
+    max_field_bytes: int = Field(65_536, ge=16)
+    head_cache: int = Field(200_000, ge=0, description="stream heads kept in memory")
+    reconcile_every: float = Field(3600.0, ge=0, description="seconds between reconciliations")
+    reconcile_max_delete_ratio: float = Field(0.5, ge=0, le=1)
+
+
+class OutboundSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_attempts: int = Field(5, ge=1)
+    base_delay: float = Field(0.5, ge=0)
+    max_delay: float = Field(30.0, ge=0)
+    max_wait: float = Field(60.0, ge=0, description="longest a single sync pass waits to retry")
+    rate_limit_per_s: float = Field(20.0, gt=0)
+    batch_size: int = Field(100, ge=1)
+
+
+class ConnectorSettings(BaseModel):
+    """One connector section: `type` picks the entry point; the rest goes to the connector."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    store: StoreSettings = StoreSettings()
+    mapping: str | None = None
+    connectors: dict[str, ConnectorSettings] = {}
+    ingest: IngestSettings = IngestSettings()
+    outbound: OutboundSettings = OutboundSettings()
+    poll_interval: float = Field(5.0, gt=0)
+    base_dir: Path = Path(".")
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def store_path(self) -> Path:
+        return self.resolve(self.store.path)
+
+    @property
+    def mapping_path(self) -> Path | None:
+        return None if self.mapping is None else self.resolve(self.mapping)
+
+
+def _expand(value: Any, where: str) -> Any:
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in os.environ:
+                raise ConfigError(
+                    f"{where} refers to ${{{name}}}, but the environment variable {name} is not "
+                    f"set: export it before running synchub"
+                )
+            return os.environ[name]
+
+        return _ENV.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def load_settings(path: Path | str) -> Settings:
+    """Read and validate a config file; raises ConfigError saying what is wrong and where."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(
+            f"config file {path} does not exist: create one with `synchub init --config {path}`"
+        )
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings at the top level")
+    data = _expand(data, path.name)
+    try:
+        settings = Settings.model_validate({**data, "base_dir": path.resolve().parent})
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from e
+    return settings
+
+
+EXAMPLE_CONFIG = """\
+# synchub configuration. Relative paths are relative to this file; ${NAME} reads an
+# environment variable (use it for secrets: they never reach logs or events).
+
+store:
+  backend: sqlite            # the embedded default: one file, no server
+  path: ./synchub.db
+
+# The mapping document: source objects -> canonical entities -> target objects.
+# Deployed as a new version (an event) whenever its content changes. See docs/mappings.md.
+mapping: ./mapping.yaml
+
+connectors:
+  legacy_erp:                # a name of your choice; events and checkpoints use it
+    type: filedrop           # connector type (entry point in the synchub.connectors group)
+    directory: ./inbox       # the other system drops export files here
+    objects:
+      time_entries:
+        pattern: "time_*.csv"
+        key: id
+        fields: {id: string, person: string, project: string, day: string, minutes: long}
+    outbox: ./outbox         # synchub writes import files here (atomically)
+
+ingest:
+  batch_size: 1000           # changes appended per transaction (with the checkpoint)
+  max_field_bytes: 65536     # longer values are quarantined
+  reconcile_every: 3600      # seconds between hard-delete reconciliations
+
+outbound:
+  max_attempts: 5            # then the write becomes an exception
+  base_delay: 0.5            # exponential backoff with jitter, honouring Retry-After
+  max_delay: 30
+  rate_limit_per_s: 20       # per target
+
+poll_interval: 5             # seconds between passes of `synchub run`
+"""

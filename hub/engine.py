@@ -1,0 +1,248 @@
+"""The hub: wires settings, store, connectors, projections and outbound into passes.
+
+One pass (`sync_once`): deploy the mapping if it changed → ingest every source → project →
+plan → project → execute due writes (retrying within `outbound.max_wait`) → project.
+`run` repeats passes every `poll_interval` seconds until stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.config import Settings
+from hub.errors import ConfigError, SyncHubError
+from hub.ingest import IngestReport, Ingestor, ReconcileRefused, now_micros
+from hub.mapping import Mapping, load_mapping
+from hub.outbound import Executor, ExecutorReport, Planner, PlannerReport
+from hub.plugins import build_connector
+from hub.registry import SourceSchemas
+from hub.schemas import canonical_entities, hub_schema
+from hub.spi import Connector, Sink, Source
+from hub.store.base import NewEvent
+from hub.store.sqlite import SQLiteEventStore
+from hub.types import Change
+from projections import Projector
+from projections.tables import dumps
+
+MAPPING_STREAM = "mapping/{name}"
+
+
+@dataclass
+class PassReport:
+    """What one sync pass did."""
+
+    deployed: int | None = None
+    ingest: list[IngestReport] = field(default_factory=list)
+    projected: int = 0
+    planned: PlannerReport = field(default_factory=PlannerReport)
+    executed: ExecutorReport = field(default_factory=ExecutorReport)
+    errors: list[str] = field(default_factory=list)
+    open_exceptions: int = 0
+
+
+class Hub:
+    """Everything one synchub process needs, built once from Settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        path = settings.store_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.store = SQLiteEventStore(str(path))
+        self.schemas = SourceSchemas(self.store)
+        self.projector = Projector(self.store)
+        self.connectors: dict[str, Connector] = {}
+        self.sources: dict[str, Source] = {}
+        self.sinks: dict[str, Sink] = {}
+        for name, section in settings.connectors.items():
+            connector = build_connector(name, section.type, section.options(), settings.base_dir)
+            self.connectors[name] = connector
+            source = connector.source()
+            sink = connector.sink()
+            if source is not None:
+                self.sources[name] = source
+            if sink is not None:
+                self.sinks[name] = sink
+        self.ingestors = {
+            name: Ingestor(self.store, name, src, settings.ingest, self.schemas)
+            for name, src in self.sources.items()
+        }
+        self.planner = Planner(self.store, set(self.sinks))
+        self.executor = Executor(self.store, self.sinks, settings.outbound)
+        self._last_reconcile: dict[str, float] = {}
+        self.last_errors: dict[str, str] = {}
+
+    def close(self) -> None:
+        for src in self.sources.values():
+            src.close()
+        for sink in self.sinks.values():
+            sink.close()
+        self.store.close()
+
+    # -- mapping --------------------------------------------------------------------------------
+
+    def deployed_mapping(self) -> Mapping | None:
+        return self.projector.fold.mapping
+
+    def deploy_mapping(self, *, force: bool = False) -> int | None:
+        """Deploy the config's mapping file if its content changed; returns the new version."""
+        path = self.settings.mapping_path
+        if path is None:
+            return None
+        if not path.exists():
+            raise ConfigError(f"mapping file {path} (config key `mapping`) does not exist")
+        candidate = load_mapping(path, known_entities=canonical_entities())
+        stream = MAPPING_STREAM.format(name=candidate.name)
+        last = self.store.last(stream)
+        if last is not None and not force:
+            if self.store.codec.decode(last.payload)["digest"] == candidate.digest:
+                return None
+        version = 1 if last is None else last.version + 1
+        schema = hub_schema("mapping_deployed")
+        self.store.codec.add(schema)
+        payload = {
+            "name": candidate.name,
+            "version": version,
+            "spec": json.dumps(candidate.spec, sort_keys=True),
+            "digest": candidate.digest,
+            "at": now_micros(),
+        }
+        self.store.append([NewEvent(stream, version, "MappingDeployed", self.store.codec.encode(schema, payload))])
+        return version
+
+    # -- passes ---------------------------------------------------------------------------------
+
+    def ingest(self, *, progress: Callable[[str, int], None] | None = None, reconcile: bool = False,
+               reconcile_force: bool = False) -> list[IngestReport]:
+        reports = []
+        for name, ingestor in self.ingestors.items():
+            cb = (lambda n, _name=name: progress(_name, n)) if progress else None
+            try:
+                report = ingestor.run_once(progress=cb)
+                due = time.time() - self._last_reconcile.get(name, 0) >= self.settings.ingest.reconcile_every
+                if reconcile or reconcile_force or due:
+                    self._last_reconcile[name] = time.time()
+                    report.deleted_by_reconciliation = ingestor.reconcile(force=reconcile_force)
+                self.last_errors.pop(name, None)
+            except (SyncHubError, OSError) as e:
+                report = IngestReport(name, errors=[str(e)])
+                self.last_errors[name] = str(e)
+            reports.append(report)
+        return reports
+
+    def sync_once(
+        self,
+        *,
+        progress: Callable[[str, int], None] | None = None,
+        reconcile: bool = True,
+        reconcile_force: bool = False,
+        wait: bool = True,
+    ) -> PassReport:
+        report = PassReport()
+        report.deployed = self.deploy_mapping()
+        report.ingest = self.ingest(progress=progress, reconcile=reconcile, reconcile_force=reconcile_force)
+        report.errors = [e for r in report.ingest for e in r.errors]
+        report.projected = self.projector.catch_up()
+        report.planned = self.planner.plan(self.deployed_mapping())
+        report.projected += self.projector.catch_up()
+        deadline = time.time() + (self.settings.outbound.max_wait if wait else 0)
+        while True:
+            self.executor.run_due(report.executed)
+            report.projected += self.projector.catch_up()
+            wait_s = self.executor.next_due_in()
+            if wait_s is None or time.time() + wait_s > deadline:
+                break
+            time.sleep(wait_s)
+        report.executed.waiting = len(self.executor.active())
+        report.open_exceptions = self.open_exceptions()
+        return report
+
+    def run(self, stop: threading.Event, on_pass: Callable[[PassReport], None] | None = None) -> None:
+        """Pass after pass until `stop` is set; a pass is never interrupted halfway."""
+        while not stop.is_set():
+            report = self.sync_once(reconcile=False, wait=False)
+            if on_pass is not None:
+                on_pass(report)
+            stop.wait(self.settings.poll_interval)
+
+    # -- queries --------------------------------------------------------------------------------
+
+    def open_exceptions(self) -> int:
+        with self.store.datastore.transaction(commit=False) as c:
+            c.execute("SELECT count(*) FROM p_exceptions WHERE status IN ('open','retrying')")
+            return int(c.fetchone()[0])
+
+    # -- exceptions -----------------------------------------------------------------------------
+
+    def act_on_exception(self, exception_id: str, action: str, note: str = "", by: str | None = None) -> dict[str, Any]:
+        """Record an operator action (retry | resolve | ignore) and carry it out."""
+        self.projector.catch_up()
+        row = self.exception(exception_id)
+        if row is None:
+            raise SyncHubError(f"no exception {exception_id!r}: see `synchub exceptions list`")
+        if row["status"] not in ("open", "retrying") and action != "retry":
+            raise SyncHubError(f"exception {exception_id} is already {row['status']}")
+        schema = hub_schema("exception_action")
+        self.store.codec.add(schema)
+        stream = f"exception/{exception_id}"
+        last = self.store.last(stream)
+        payload = {"exception_id": exception_id, "action": action, "note": note,
+                   "by": by or _user(), "at": now_micros()}
+        self.store.append([NewEvent(stream, 1 if last is None else last.version + 1, "ExceptionAction",
+                                    self.store.codec.encode(schema, payload))])
+        if action == "retry" and row["kind"] == "quarantine":
+            self._reingest(row)
+        self.projector.catch_up()
+        if action == "retry" and row["kind"] in ("write", "plan"):
+            self.sync_once(reconcile=False, wait=True)
+        result = self.exception(exception_id)
+        assert result is not None
+        return result
+
+    def _reingest(self, row: dict[str, Any]) -> None:
+        details = json.loads(row["details"] or "{}")
+        connector = details.get("connector")
+        ingestor = self.ingestors.get(connector or "")
+        if ingestor is None:
+            raise SyncHubError(f"connector {connector!r} of this exception is not configured any more")
+        try:
+            record = json.loads(details.get("raw", ""))
+        except json.JSONDecodeError:
+            raise SyncHubError(
+                "the quarantined input is not a record (it could not be decoded); fix it in the "
+                "source system — it is captured again when it changes — then `resolve` this exception"
+            ) from None
+        key = row["key"] or ""
+        # The newest fact wins: don't resurrect an old record over a newer captured one.
+        head = self.store.last(f"source/{ingestor.system}/{row['object']}/{key}") if key else None
+        if head is not None and head.position > row["position"]:
+            return
+        ingestor.reingest([Change(row["object"], key, "upsert", record, position=details.get("position", ""))])
+
+    def exception(self, exception_id: str) -> dict[str, Any] | None:
+        with self.store.datastore.transaction(commit=False) as c:
+            c.execute("SELECT * FROM p_exceptions WHERE id=?", (exception_id,))
+            r = c.fetchone()
+            return None if r is None else dict(r)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user database in some containers
+        return "unknown"
+
+
+def mapping_digest(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(dumps(spec).encode()).hexdigest()
+
+
+def utc(ts_micros: int | None) -> dt.datetime | None:
+    return None if ts_micros is None else dt.datetime.fromtimestamp(ts_micros / 1e6, dt.UTC)

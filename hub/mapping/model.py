@@ -1,0 +1,305 @@
+"""The compiled mapping: inbound rules (source record → canonical entity), outbound rules
+(canonical entity → target record) and ownership (which system is the system of record).
+
+Every pipeline is compiled once, when the mapping is built; applying a rule only evaluates.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections import abc
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hub.errors import MappingError, MappingSpecError
+from hub.mapping.pipeline import Pipeline, compile_pipeline
+from hub.mapping.runtime import Context, Lookup, StepFailure, as_text, show
+from hub.mapping.spec import (
+    MappingDoc,
+    canonical_json,
+    digest_of,
+    parse_document,
+    read_document,
+    summarize,
+)
+
+__all__ = ["InboundRule", "MappedRecord", "Mapping", "OutboundRule", "load_mapping"]
+
+Record = abc.Mapping[str, Any]
+Fields = tuple[tuple[str, Pipeline], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MappedRecord:
+    """A source record as a canonical entity: its natural id and mapped fields."""
+
+    entity: str
+    natural_id: str
+    fields: dict[str, Any]
+
+    @property
+    def canonical_id(self) -> str:
+        """`Entity/natural_id`."""
+        return f"{self.entity}/{self.natural_id}"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class InboundRule:
+    """Maps records of source object system/object to canonical `entity`."""
+
+    system: str
+    object: str
+    entity: str
+    id: Pipeline
+    fields: Fields
+    delete: Pipeline | None = None
+
+    def apply(self, key: str, record: Record, lookup: Lookup) -> MappedRecord:
+        """The record as a canonical entity; MappingError names the first field that fails
+        (the id first, then fields in document order)."""
+        ctx = Context(record, key, self.system, self.object, lookup)
+        natural_id = _natural_id(self.id.evaluate(ctx, "id"), self.id)
+        values = {name: pipeline.evaluate(ctx, name) for name, pipeline in self.fields}
+        return MappedRecord(self.entity, natural_id, values)
+
+    def is_delete(self, record: Record, lookup: Lookup, key: str = "") -> bool:
+        """Whether the `delete` pipeline calls this record deleted (False without one)."""
+        if self.delete is None:
+            return False
+        ctx = Context(record, key, self.system, self.object, lookup)
+        return _truthy(self.delete.evaluate(ctx, "delete"), self.delete, "delete")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class OutboundRule:
+    """Maps canonical `entity` records to records of target object system/object."""
+
+    system: str
+    object: str
+    entity: str
+    when: Pipeline | None
+    fields: Fields
+
+    def wants(self, canonical: Record, lookup: Lookup, natural_id: str = "") -> bool:
+        """Whether the record belongs in the target: the `when` pipeline (True without one)."""
+        if self.when is None:
+            return True
+        ctx = Context(canonical, natural_id, self.system, self.object, lookup)
+        return _truthy(self.when.evaluate(ctx, "when"), self.when, "when")
+
+    def apply(self, canonical: Record, natural_id: str, lookup: Lookup) -> dict[str, Any]:
+        """The target record's fields; MappingError names the first target field that fails."""
+        ctx = Context(canonical, natural_id, self.system, self.object, lookup)
+        return {name: pipeline.evaluate(ctx, name) for name, pipeline in self.fields}
+
+    def source_fields(self) -> dict[str, str | None]:
+        """Target field → the canonical field its pipeline starts from (None: a literal,
+        template or $variable)."""
+        return {name: pipeline.source_field for name, pipeline in self.fields}
+
+
+@dataclass(frozen=True, eq=False)
+class Mapping:
+    """One version of a mapping document, compiled. `spec` is the document as loaded
+    (JSON-able) and `digest` the SHA-256 of its canonical JSON."""
+
+    name: str
+    version: int
+    digest: str
+    spec: dict[str, Any] = field(repr=False)
+    _inbound: dict[tuple[str, str], InboundRule] = field(repr=False)
+    _outbound: tuple[OutboundRule, ...] = field(repr=False)
+    _owners: dict[str, tuple[str | None, dict[str, str]]] = field(repr=False)
+
+    @classmethod
+    def from_dict(
+        cls,
+        spec: dict[str, Any],
+        version: int = 0,
+        known_entities: Collection[str] | None = None,
+    ) -> Mapping:
+        """Check and compile a document; MappingSpecError lists every problem by its path.
+
+        With `known_entities`, entity names (and the entities of `link`/`canonical` steps)
+        must be among them.
+        """
+        doc = parse_document(spec)
+        compiler = _Compiler(known_entities)
+        inbound = compiler.inbound(doc)
+        outbound = compiler.outbound(doc)
+        owners = compiler.owners(doc)
+        if compiler.problems:
+            raise MappingSpecError(summarize(doc.name, compiler.problems))
+        snapshot = _snapshot(spec)
+        return cls(doc.name, version, digest_of(snapshot), snapshot, inbound, outbound, owners)
+
+    @property
+    def spec_json(self) -> str:
+        """The document as canonical JSON (what a MappingDeployed event stores)."""
+        return canonical_json(self.spec)
+
+    def inbound(self, system: str, object: str) -> InboundRule | None:
+        """The rule for source object system/object, if the mapping has one."""
+        return self._inbound.get((system, object))
+
+    def outbound(self, entity: str) -> list[OutboundRule]:
+        """Every target rule for `entity`, in document order."""
+        return [rule for rule in self._outbound if rule.entity == entity]
+
+    def outbound_for(self, system: str) -> list[OutboundRule]:
+        """Every target rule writing to `system`, in document order."""
+        return [rule for rule in self._outbound if rule.system == system]
+
+    def owner(self, entity: str, field: str) -> str | None:
+        """The system of record for entity.field: its override, else the entity's owner."""
+        owner, overrides = self._owners.get(entity, (None, {}))
+        return overrides.get(field, owner)
+
+    def entities(self) -> list[str]:
+        """Every entity the document names (ownership, sources, targets), sorted."""
+        names = set(self._owners)
+        names.update(rule.entity for rule in self._inbound.values())
+        names.update(rule.entity for rule in self._outbound)
+        return sorted(names)
+
+
+def load_mapping(
+    path: Path, version: int = 0, known_entities: Collection[str] | None = None
+) -> Mapping:
+    """Read and compile the mapping file at `path` (.yaml, .yml or .json)."""
+    try:
+        return Mapping.from_dict(read_document(path), version, known_entities)
+    except MappingSpecError as exc:
+        message = str(exc)
+        if not message.startswith(str(path)):
+            message = f"{path}: {message}"
+        raise MappingSpecError(message) from None
+
+
+class _Compiler:
+    """Compiles a checked document, collecting every problem instead of stopping at the first."""
+
+    def __init__(self, known_entities: Collection[str] | None) -> None:
+        self.known = None if known_entities is None else frozenset(known_entities)
+        self.problems: list[str] = []
+
+    def inbound(self, doc: MappingDoc) -> dict[tuple[str, str], InboundRule]:
+        rules: dict[tuple[str, str], InboundRule] = {}
+        first: dict[tuple[str, str], int] = {}
+        for i, src in enumerate(doc.sources):
+            at = f"sources[{i}]"
+            self.entity(src.entity, f"{at}.entity")
+            pair = (src.system, src.object)
+            if pair in first:
+                self.problems.append(
+                    f"{at}: {src.system}/{src.object} is already mapped by sources[{first[pair]}]:"
+                    " merge the two rules into one"
+                )
+                continue
+            first[pair] = i
+            rules[pair] = InboundRule(
+                src.system,
+                src.object,
+                src.entity,
+                self.pipeline(src.id, f"{at}.id"),
+                self.fields(src.fields, f"{at}.fields"),
+                None if src.delete is None else self.pipeline(src.delete, f"{at}.delete"),
+            )
+        return rules
+
+    def outbound(self, doc: MappingDoc) -> tuple[OutboundRule, ...]:
+        rules: list[OutboundRule] = []
+        first: dict[tuple[str, str, str], int] = {}
+        for i, tgt in enumerate(doc.targets):
+            at = f"targets[{i}]"
+            self.entity(tgt.entity, f"{at}.entity")
+            triple = (tgt.system, tgt.object, tgt.entity)
+            if triple in first:
+                self.problems.append(
+                    f"{at}: {tgt.entity} → {tgt.system}/{tgt.object} is already mapped by "
+                    f"targets[{first[triple]}]: merge the two rules into one"
+                )
+                continue
+            first[triple] = i
+            when = None if tgt.when is None else self.pipeline(tgt.when, f"{at}.when")
+            rules.append(
+                OutboundRule(
+                    tgt.system,
+                    tgt.object,
+                    tgt.entity,
+                    when,
+                    self.fields(tgt.fields, f"{at}.fields"),
+                )
+            )
+        return tuple(rules)
+
+    def owners(self, doc: MappingDoc) -> dict[str, tuple[str | None, dict[str, str]]]:
+        for name in doc.entities:
+            self.entity(name, f"entities.{name}")
+        return {name: (e.owner, dict(e.fields)) for name, e in doc.entities.items()}
+
+    def fields(self, rules: dict[str, str], at: str) -> Fields:
+        return tuple((name, self.pipeline(text, f"{at}.{name}")) for name, text in rules.items())
+
+    def pipeline(self, text: str, at: str) -> Pipeline:
+        try:
+            return compile_pipeline(text, self.known)
+        except MappingSpecError as exc:
+            self.problems.append(f"{at}: {exc}")
+            return _BROKEN
+
+    def entity(self, name: str, at: str) -> None:
+        if self.known is None or name in self.known:
+            return
+        close = difflib.get_close_matches(name, self.known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        self.problems.append(
+            f"{at}: unknown entity {name!r}{hint}: use one of {', '.join(sorted(self.known))}"
+        )
+
+
+_BROKEN = compile_pipeline("null")  # stands in for a pipeline that failed; never evaluated
+
+
+def _natural_id(value: Any, pipeline: Pipeline) -> str:
+    if value is None or (isinstance(value, str) and not value):
+        raise MappingError(
+            f"field id: the id pipeline gave no value ({show(value)}): every record needs a "
+            f"natural id; build it from fields that are always set (rule: {pipeline.text})",
+            field="id",
+            rule=pipeline.text,
+            value=value,
+        )
+    try:
+        return as_text(value)
+    except StepFailure as exc:
+        raise MappingError(
+            f"field id: {exc.message} (rule: {pipeline.text})",
+            field="id",
+            rule=pipeline.text,
+            value=value,
+        ) from None
+
+
+def _truthy(value: Any, pipeline: Pipeline, field: str) -> bool:
+    try:
+        return bool(value)
+    except Exception as exc:
+        raise MappingError(
+            f"field {field}: cannot tell whether {show(value)} is true ({exc}): end the "
+            f"pipeline with 'bool' (rule: {pipeline.text})",
+            field=field,
+            rule=pipeline.text,
+            value=value,
+        ) from exc
+
+
+def _snapshot(spec: dict[str, Any]) -> dict[str, Any]:
+    try:
+        copied: dict[str, Any] = json.loads(json.dumps(spec, ensure_ascii=False, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise MappingSpecError(f"the mapping document is not JSON-able: {exc}") from None
+    return copied

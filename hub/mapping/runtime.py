@@ -1,0 +1,86 @@
+"""What a step sees when it runs: the record context, the lookup, and how it reports failure.
+
+Steps never raise MappingError themselves: they raise `StepFailure` with the *what* and *how to
+fix*; the pipeline adds *where* (field and rule) and turns it into `hub.errors.MappingError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, Protocol
+
+__all__ = ["Context", "Lookup", "StepFailure", "as_text", "show"]
+
+
+class Lookup(Protocol):
+    """Identity answers a mapping needs; the hub backs it with the links projection."""
+
+    def canonical_id(self, entity: str, system: str, object: str, key: str) -> str | None:
+        """The canonical id of the `entity` linked to source record system/object/key."""
+        ...
+
+    def target_key(self, system: str, canonical_id: str) -> str | None:
+        """The key target `system` uses for `canonical_id`, if it has been written there."""
+        ...
+
+
+class Context:
+    """One record being mapped: its fields, key, system, object, and the identity lookup."""
+
+    __slots__ = ("key", "lookup", "object", "record", "system")
+
+    def __init__(
+        self, record: Mapping[str, Any], key: str, system: str, object: str, lookup: Lookup
+    ) -> None:
+        self.record = record
+        self.key = key
+        self.system = system
+        self.object = object
+        self.lookup = lookup
+
+
+class StepFailure(Exception):
+    """A step cannot handle its value; `message` says what is wrong and how to fix it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """`'abc' (str)`: a value as an error message shows it, shortened to about `limit` chars."""
+    try:
+        text = repr(value)
+    except Exception:  # a hostile __repr__ must not hide the real problem
+        text = f"<{type(value).__name__}>"
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def as_text(value: Any) -> str:
+    """A scalar as text: str as is, bools as true/false, numbers plainly, dates in ISO form.
+
+    Raises StepFailure for lists, dicts and other values that have no single text form.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    try:
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, float):
+            return repr(value)
+        if isinstance(value, Decimal):
+            return format(value, "f") if value.is_finite() else str(value)
+    except ValueError as exc:  # ints beyond Python's digit limit
+        raise StepFailure(f"cannot write {show(value)} as text: {exc}") from None
+    if isinstance(value, dt.date):  # includes datetime
+        return value.isoformat()
+    raise StepFailure(
+        f"cannot use {show(value)} as text: it has no single text form; "
+        "pick one item with a dotted path (e.g. 'lines.0.code')"
+    )

@@ -1,0 +1,194 @@
+"""The mapping document: reading it (YAML or JSON), checking its shape, and its digest.
+
+Shape errors become one MappingSpecError listing each bad item by its path in the document
+(`sources[2].fields.minutes`) with how to fix it. Meaning (entities, steps, duplicates) is
+checked when the document is compiled, in `hub.mapping.model`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from hub.errors import MappingSpecError
+
+__all__ = [
+    "EntityDoc",
+    "MappingDoc",
+    "SourceDoc",
+    "TargetDoc",
+    "canonical_json",
+    "digest_of",
+    "format_path",
+    "parse_document",
+    "read_document",
+    "summarize",
+]
+
+Name = Annotated[str, StringConstraints(min_length=1)]
+Rule = Annotated[str, StringConstraints(min_length=1)]
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class EntityDoc(_Doc):
+    """Ownership of one entity: the system that owns it, and per-field owner overrides."""
+
+    owner: Name | None = None
+    fields: dict[Name, Name] = Field(default_factory=dict)
+
+
+class SourceDoc(_Doc):
+    """Inbound rule: one source object → one canonical entity."""
+
+    system: Name
+    object: Name
+    entity: Name
+    id: Rule
+    fields: dict[Name, Rule] = Field(default_factory=dict)
+    delete: Rule | None = None
+
+
+class TargetDoc(_Doc):
+    """Outbound rule: one canonical entity → one target object."""
+
+    system: Name
+    object: Name
+    entity: Name
+    when: Rule | None = None
+    fields: Annotated[dict[Name, Rule], Field(min_length=1)]
+
+
+class MappingDoc(_Doc):
+    """The whole document."""
+
+    name: Name
+    description: str | None = None
+    entities: dict[Name, EntityDoc] = Field(default_factory=dict)
+    sources: list[SourceDoc] = Field(default_factory=list)
+    targets: list[TargetDoc] = Field(default_factory=list)
+
+
+def read_document(path: Path) -> Any:
+    """The document in `path`: YAML for .yaml/.yml, JSON for .json."""
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".json"):
+        raise MappingSpecError(f"{path}: a mapping file must end in .yaml, .yml or .json")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MappingSpecError(
+            f"{path}: cannot read the mapping file ({exc}): check the mapping path in the config"
+        ) from None
+    try:
+        return json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise MappingSpecError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from None
+
+
+def parse_document(spec: Any) -> MappingDoc:
+    """The document checked against its shape; MappingSpecError lists every bad item."""
+    if not isinstance(spec, dict):
+        raise MappingSpecError(
+            "the mapping document must be a mapping with the keys name, entities, sources and "
+            f"targets, got {type(spec).__name__}"
+        )
+    try:
+        return MappingDoc.model_validate(spec)
+    except pydantic.ValidationError as exc:
+        problems = [_describe(error) for error in exc.errors()]
+    name = spec.get("name")
+    raise MappingSpecError(summarize(name if isinstance(name, str) else None, problems))
+
+
+def canonical_json(spec: Any) -> str:
+    """The document as compact JSON with sorted keys: the same text for the same content."""
+    return json.dumps(
+        spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def digest_of(spec: Any) -> str:
+    """SHA-256 (hex) of the canonical JSON of the document."""
+    return hashlib.sha256(canonical_json(spec).encode("utf-8")).hexdigest()
+
+
+def format_path(loc: tuple[Any, ...]) -> str:
+    """`('sources', 2, 'fields', 'minutes')` → `sources[2].fields.minutes`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(document)"
+
+
+def summarize(name: str | None, problems: list[str]) -> str:
+    """One message for every problem found in a document, one problem per line."""
+    title = f"mapping {name!r}" if name else "the mapping"
+    count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+    return f"{title} is invalid ({count}):\n" + "\n".join(f"  {p}" for p in problems)
+
+
+_FIXES = {
+    "string_type": "must be text",
+    "string_too_short": "must not be empty",
+    "dict_type": "must be a mapping of name: value",
+    "list_type": "must be a list (items starting with '-')",
+    "model_type": "must be a mapping of settings",
+    "too_short": "must not be empty",
+}
+
+
+def _describe(error: Any) -> str:
+    loc, kind = tuple(error["loc"]), error["type"]
+    if "[key]" in loc:
+        at = loc.index("[key]")
+        return (
+            f"{format_path(loc[: at - 1])}.{loc[at - 1]}: names must be text, "
+            f"got {_short(loc[at - 1])}: quote it"
+        )
+    path = format_path(loc)
+    if kind == "missing":
+        return f"{path}: is required: add it"
+    if kind == "extra_forbidden":
+        allowed = ", ".join(_allowed_keys(loc[:-1]))
+        return f"{path}: unknown key: remove it or fix its spelling (allowed here: {allowed})"
+    fix = _FIXES.get(kind, error["msg"])
+    if kind == "string_type" and _is_rule(loc):
+        fix += (
+            ' (a pipeline like "amount | decimal 2"; for a constant quote it inside: '
+            '"\'EUR\'", or write "true", "0")'
+        )
+    return f"{path}: {fix}, got {_short(error.get('input'))}"
+
+
+def _is_rule(loc: tuple[Any, ...]) -> bool:
+    if loc[:1] not in (("sources",), ("targets",)):
+        return False
+    return (len(loc) == 4 and loc[2] == "fields") or loc[-1] in ("id", "when", "delete")
+
+
+def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = MappingDoc
+    if parent[:1] == ("sources",):
+        model = SourceDoc
+    elif parent[:1] == ("targets",):
+        model = TargetDoc
+    elif parent[:1] == ("entities",):
+        model = EntityDoc
+    return list(model.model_fields)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

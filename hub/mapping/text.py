@@ -1,0 +1,131 @@
+"""Text and tag steps: lower, upper, strip, regex, split, tags, has_tag, tag_path, strip_tags,
+max_len.
+
+A tag is `#word` at the start of the text or after whitespace or an opening bracket/quote; it
+runs to the next whitespace or '#', without trailing sentence punctuation (`.,;:!?)]}'"`).
+A path tag is a tag containing '/', like `#acme/web/design`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from hub.mapping.runtime import Context, StepFailure, show
+
+Args = tuple[Any, ...]
+
+_TAG = re.compile(r"(?<![^\s(\[{\"'])#([^\s#]+)")
+_TRAILING = ".,;:!?)]}'\""
+_SEGMENT = re.compile(r"[A-Za-z0-9_.-]+")
+_BAD_CHAR = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def lower(value: Any, args: Args, ctx: Context) -> str:
+    """Text in lower case."""
+    return _text(value, "lower").lower()
+
+
+def upper(value: Any, args: Args, ctx: Context) -> str:
+    """Text in upper case."""
+    return _text(value, "upper").upper()
+
+
+def strip(value: Any, args: Args, ctx: Context) -> str:
+    """Text without leading and trailing whitespace."""
+    return _text(value, "strip").strip()
+
+
+def regex(value: Any, args: Args, ctx: Context) -> str | None:
+    """The group args[1] of the first match of the compiled pattern args[0]; None if no match."""
+    match = args[0].search(_text(value, "regex"))
+    return None if match is None else match.group(args[1])
+
+
+def split(value: Any, args: Args, ctx: Context) -> str | None:
+    """Part args[1] of the text split on args[0]; None when there is no such part."""
+    parts = _text(value, "split").split(args[0])
+    try:
+        return parts[args[1]]
+    except IndexError:
+        return None
+
+
+def tags(value: Any, args: Args, ctx: Context) -> list[str]:
+    """The #tags in the text, without '#', in order of appearance."""
+    return find_tags(_text(value, "tags"))
+
+
+def has_tag(value: Any, args: Args, ctx: Context) -> bool:
+    """Whether the text has tag args[0] (compared case-insensitively); None → False."""
+    if value is None:
+        return False
+    wanted = args[0]
+    return any(tag.casefold() == wanted for tag in find_tags(_text(value, "has_tag")))
+
+
+def tag_path(value: Any, args: Args, ctx: Context) -> str | None:
+    """Segment args[0] of the first path tag; None if there is no path tag or no such segment."""
+    for tag in find_tags(_text(value, "tag_path")):
+        if "/" in tag:
+            segments = tag.split("/")
+            _check_path(tag, segments)
+            try:
+                return segments[args[0]]
+            except IndexError:
+                return None
+    return None
+
+
+def strip_tags(value: Any, args: Args, ctx: Context) -> str:
+    """The text without its #tags, whitespace collapsed to single spaces."""
+    return " ".join(_TAG.sub(_untag, _text(value, "strip_tags")).split())
+
+
+def max_len(value: Any, args: Args, ctx: Context) -> str:
+    """The text unchanged if it has at most args[0] characters; an error otherwise."""
+    text = _text(value, "max_len")
+    if len(text) > args[0]:
+        raise StepFailure(
+            f"{show(text)} is {len(text)} characters long, more than the {args[0]} allowed: "
+            "shorten it at the source or cut it with a 'regex' step"
+        )
+    return text
+
+
+def find_tags(text: str) -> list[str]:
+    """The tags of `text` in order (see the module docstring for what a tag is)."""
+    found = []
+    for match in _TAG.finditer(text):
+        tag = match.group(1).rstrip(_TRAILING)
+        if tag:
+            found.append(tag)
+    return found
+
+
+def _untag(match: re.Match[str]) -> str:
+    word = match.group(1)
+    tag = word.rstrip(_TRAILING)
+    return word[len(tag) :] if tag else match.group(0)
+
+
+def _check_path(tag: str, segments: list[str]) -> None:
+    if all(_SEGMENT.fullmatch(segment) for segment in segments):
+        return
+    if tag.endswith("/"):
+        reason = "it ends with '/'"
+    elif "" in segments:
+        reason = "it has an empty segment"
+    else:
+        bad = _BAD_CHAR.search(tag.replace("/", ""))
+        reason = f"character {bad.group(0) if bad else '?'!r} is not allowed"
+    raise StepFailure(
+        f"path tag '#{tag}' is malformed ({reason}): write it as #client/project with only "
+        "letters, digits, '_', '.' or '-' between single slashes"
+    )
+
+
+def _text(value: Any, step: str) -> str:
+    if isinstance(value, str):
+        return value
+    raise StepFailure(f"needs text, got {show(value)}: add 'str' before '{step}'")

@@ -1,0 +1,224 @@
+"""The executor: applies planned deltas through sinks, at least once, never twice.
+
+Every attempt and its outcome is a WriteAttempted event. A delta is re-sent until the sink says
+applied or rejected; because each carries its idempotency key, a re-send after a crash (the
+write happened, the event did not) is recognised by the sink and answered with the same id.
+
+Retries: exponential backoff with jitter (`base_delay · 2^(n-1)`, capped at `max_delay`, times a
+random factor in [0.5, 1)), never sooner than the target's Retry-After; after `max_attempts` the
+delta is rejected with the last error. Each target has a token-bucket rate limit.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.config import OutboundSettings
+from hub.crashpoints import crashpoint
+from hub.ingest import now_micros
+from hub.schemas import hub_schema
+from hub.spi import Sink
+from hub.store.base import NewEvent
+from hub.store.sqlite import SQLiteEventStore
+from hub.types import Delta, Outcome
+
+ATTEMPTED = "WriteAttempted"
+
+
+class RateLimiter:
+    """Token bucket: `rate` writes per second, bursts up to `rate` (at least 1)."""
+
+    def __init__(
+        self, rate: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.clock = clock
+        self.sleep = sleep
+        self.stamp = clock()
+
+    def acquire(self, n: int = 1) -> float:
+        """Take `n` tokens, sleeping as needed; returns the seconds slept."""
+        slept = 0.0
+        for _ in range(n):
+            now = self.clock()
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens < 1:
+                wait = (1 - self.tokens) / self.rate
+                self.sleep(wait)
+                slept += wait
+                self.tokens = 1.0
+                self.stamp = self.clock()
+            self.tokens -= 1
+        return slept
+
+
+@dataclass
+class ExecutorReport:
+    attempted: int = 0
+    applied: int = 0
+    retryable: int = 0
+    rejected: int = 0
+    waiting: int = 0
+    slept: float = 0.0
+    by_target: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Row:
+    target: str
+    object: str
+    canonical_id: str
+    status: str
+    op: str
+    idempotency_key: str
+    target_key: str | None
+    fields: str
+    attempts: int
+    retry_after: float | None
+    last_attempt_at: int | None
+    applied_key: str | None
+
+
+class Executor:
+    """Sends due deltas to their sinks and records every attempt."""
+
+    def __init__(
+        self,
+        store: SQLiteEventStore,
+        sinks: dict[str, Sink],
+        settings: OutboundSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.sinks = sinks
+        self.settings = settings or OutboundSettings()
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.limiters = {
+            name: RateLimiter(self.settings.rate_limit_per_s, clock=clock, sleep=sleep) for name in sinks
+        }
+        self._jitter: dict[tuple[str, int], float] = {}
+        self._schema = hub_schema("write_attempted")
+        store.codec.add(self._schema)
+
+    # -- scheduling -----------------------------------------------------------------------------
+
+    def backoff(self, attempts: int, key: str) -> float:
+        """Delay before attempt `attempts + 1` (without Retry-After)."""
+        s = self.settings
+        base = min(s.max_delay, s.base_delay * 2 ** max(attempts - 1, 0))
+        jitter = self._jitter.setdefault((key, attempts), 0.5 + self.rng.random() / 2)
+        return base * jitter
+
+    def due_at(self, row: _Row) -> float:
+        """Wall-clock time at which the row may be attempted."""
+        if row.status == "pending" or row.last_attempt_at is None:
+            return 0.0
+        delay = max(self.backoff(row.attempts, row.idempotency_key), row.retry_after or 0.0)
+        return row.last_attempt_at / 1_000_000 + delay
+
+    def active(self) -> list[_Row]:
+        """Pending and retrying deltas of the targets this executor has sinks for."""
+        marks = ",".join("?" * len(self.sinks))
+        if not marks:
+            return []
+        with self.store.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT target, object, canonical_id, status, op, idempotency_key, target_key, fields,"
+                " attempts, retry_after, last_attempt_at, applied_key FROM p_outbound"
+                f" WHERE status IN ('pending','retrying') AND target IN ({marks})"
+                " ORDER BY planned_position",
+                list(self.sinks),
+            )
+            return [_Row(*r) for r in c.fetchall()]
+
+    # -- one round ------------------------------------------------------------------------------
+
+    def run_due(self, report: ExecutorReport | None = None) -> ExecutorReport:
+        """Attempt every delta that is due now; returns when each got one attempt."""
+        report = report or ExecutorReport()
+        now = self.clock()
+        rows = self.active()
+        due = [r for r in rows if self.due_at(r) <= now]
+        report.waiting = len(rows) - len(due)
+        by_target: dict[str, list[_Row]] = {}
+        for r in due:
+            by_target.setdefault(r.target, []).append(r)
+        for target, group in by_target.items():
+            for i in range(0, len(group), self.settings.batch_size):
+                self._attempt(target, group[i : i + self.settings.batch_size], report)
+        return report
+
+    def next_due_in(self) -> float | None:
+        """Seconds until the next waiting delta is due (None if nothing is active)."""
+        rows = self.active()
+        if not rows:
+            return None
+        return max(0.0, min(self.due_at(r) for r in rows) - self.clock())
+
+    def _attempt(self, target: str, rows: Sequence[_Row], report: ExecutorReport) -> None:
+        sink = self.sinks[target]
+        deltas = [
+            Delta(
+                target=r.target, object=r.object, canonical_id=r.canonical_id,
+                target_key=r.target_key or r.applied_key, op=r.op,  # type: ignore[arg-type]
+                fields=json.loads(r.fields), idempotency_key=r.idempotency_key,
+                attempt=r.attempts + 1,
+            )
+            for r in rows
+        ]
+        report.slept += self.limiters[target].acquire(len(deltas))
+        started = time.perf_counter()
+        try:
+            outcomes = sink.apply(deltas)
+            if len(outcomes) != len(deltas):
+                raise RuntimeError(
+                    f"sink {target} answered {len(outcomes)} outcomes for {len(deltas)} deltas "
+                    "(the Sink contract requires exactly one per delta)"
+                )
+        except Exception as e:  # noqa: BLE001 - any sink failure is a retryable attempt
+            outcomes = [
+                Outcome(d.idempotency_key, "retryable", reason=f"{type(e).__name__}: {e}") for d in deltas
+            ]
+        elapsed_ms = (time.perf_counter() - started) * 1000 / max(len(deltas), 1)
+        crashpoint("outbound.before_record")
+        at = now_micros()
+        events = []
+        for row, delta, outcome in zip(rows, deltas, outcomes, strict=True):
+            status, reason = outcome.status, outcome.reason
+            if status == "retryable" and delta.attempt >= self.settings.max_attempts:
+                status = "rejected"
+                reason = f"gave up after {delta.attempt} attempts; last error: {reason}"
+            counts = report.by_target.setdefault(target, {"applied": 0, "retryable": 0, "rejected": 0})
+            counts[status] += 1
+            setattr(report, status, getattr(report, status) + 1)
+            report.attempted += 1
+            payload: dict[str, Any] = {
+                "target": target, "object": row.object, "canonical_id": row.canonical_id,
+                "idempotency_key": row.idempotency_key, "attempt": delta.attempt, "status": status,
+                "target_key": outcome.target_key, "reason": reason,
+                "retry_after": outcome.retry_after, "duration_ms": elapsed_ms, "at": at,
+            }
+            stream = f"outbound/{target}/{row.object}/{row.canonical_id}"
+            events.append((stream, payload))
+        versions = self.store.heads([s for s, _ in events])
+        new_events = []
+        seen: dict[str, int] = {}
+        for stream, payload in events:
+            v = seen.get(stream, versions.get(stream, (0, b""))[0]) + 1
+            seen[stream] = v
+            new_events.append(NewEvent(stream, v, ATTEMPTED, self.store.codec.encode(self._schema, payload)))
+        self.store.append(new_events)
+        crashpoint("outbound.after_record")

@@ -1,0 +1,214 @@
+"""The planner: for each changed canonical entity and each target, the minimal delta.
+
+desired = the outbound rule applied to the canonical state;
+known   = the target's own captured record (if the target is also a source and the record is
+          linked), else what we last applied;
+delta   = desired fields that differ from known, minus fields the target owns.
+
+Echo suppression falls out: once our write comes back through the target's source, known
+equals desired and nothing is planned. Idempotency key = hash(target, canonical id, desired).
+Planning is idempotent: an identical delta that is already pending, applied or failed is not
+planned again, so re-running after a crash appends nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
+
+from hub.errors import MappingError
+from hub.ingest import now_micros
+from hub.mapping import Mapping, OutboundRule
+from hub.schemas import hub_schema
+from hub.store.base import NewEvent
+from hub.store.sqlite import SQLiteEventStore
+from projections.fold import to_json
+from projections.tables import dumps
+
+PLANNED = "DeltaPlanned"
+PLAN_FAILED = "PlanFailed"
+
+
+def outbound_stream(target: str, obj: str, canonical_id: str) -> str:
+    return f"outbound/{target}/{obj}/{canonical_id}"
+
+
+def idempotency_key(target: str, canonical_id: str, op: str, desired: Any) -> str:
+    text = f"{target}\x1f{canonical_id}\x1f{op}\x1f{dumps(desired)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass
+class PlannerReport:
+    examined: int = 0
+    planned: int = 0
+    failed: int = 0
+    unchanged: int = 0
+    by_target: dict[str, int] = field(default_factory=dict)
+
+
+class _TableLookup:
+    """The mapping Lookup over the live projection tables (read-only)."""
+
+    def __init__(self, c: SQLiteCursor) -> None:
+        self.c = c
+
+    def canonical_id(self, entity: str, system: str, object: str, key: str) -> str | None:
+        self.c.execute(
+            "SELECT canonical_id FROM p_links WHERE system=? AND object=? AND key=?",
+            (system, object, str(key)),
+        )
+        r = self.c.fetchone()
+        return str(r[0]) if r is not None and str(r[0]).startswith(entity + "/") else None
+
+    def target_key(self, system: str, canonical_id: str) -> str | None:
+        self.c.execute(
+            "SELECT key FROM p_links WHERE canonical_id=? AND system=? ORDER BY object, key LIMIT 1",
+            (canonical_id, system),
+        )
+        r = self.c.fetchone()
+        return None if r is None else str(r[0])
+
+
+class Planner:
+    """Appends DeltaPlanned (and PlanFailed) events for canonical changes. Run after catch-up."""
+
+    def __init__(self, store: SQLiteEventStore, targets: set[str] | None = None) -> None:
+        self.store = store
+        self.targets = targets
+        self.tracking = SQLiteTrackingRecorder(store.datastore)
+        self.tracking.create_table()
+        self._planned = hub_schema("delta_planned")
+        self._failed = hub_schema("plan_failed")
+        store.codec.add(self._planned)
+        store.codec.add(self._failed)
+
+    def plan(self, mapping: Mapping | None) -> PlannerReport:
+        """Plan deltas for canonical rows changed since the last plan under this mapping version."""
+        report = PlannerReport()
+        if mapping is None:
+            return report
+        name = f"planner@v{mapping.version}"
+        since = self.tracking.max_tracking_id(name) or 0
+        events: list[NewEvent] = []
+        versions: dict[str, int] = {}
+        high = since
+        with self.store.datastore.transaction(commit=False) as c:
+            lookup = _TableLookup(c)
+            c.execute(
+                "SELECT canonical_id, entity, natural_id, fields, deleted, position FROM p_canonical"
+                " WHERE position > ? ORDER BY position, canonical_id",
+                (since,),
+            )
+            rows = c.fetchall()
+            for cid, entity, natural_id, fields_json, deleted, position in rows:
+                high = max(high, position)
+                report.examined += 1
+                fields = json.loads(fields_json)
+                for rule in mapping.outbound(entity):
+                    if self.targets is not None and rule.system not in self.targets:
+                        continue
+                    event = self._plan_one(c, lookup, mapping, rule, cid, natural_id, fields, bool(deleted))
+                    if event is None:
+                        report.unchanged += 1
+                        continue
+                    stream, type_, payload = event
+                    version = versions.get(stream)
+                    if version is None:
+                        last = self.store.last(stream)
+                        version = 0 if last is None else last.version
+                    versions[stream] = version + 1
+                    events.append(NewEvent(stream, version + 1, type_, payload))
+                    if type_ == PLANNED:
+                        report.planned += 1
+                        report.by_target[rule.system] = report.by_target.get(rule.system, 0) + 1
+                    else:
+                        report.failed += 1
+        if events:
+            self.store.append(events)
+        if high > since:
+            self.tracking.insert_tracking(Tracking(name, high))
+        return report
+
+    def _plan_one(
+        self,
+        c: SQLiteCursor,
+        lookup: _TableLookup,
+        mapping: Mapping,
+        rule: OutboundRule,
+        cid: str,
+        natural_id: str,
+        fields: dict[str, Any],
+        deleted: bool,
+    ) -> tuple[str, str, bytes] | None:
+        target, obj = rule.system, rule.object
+        stream = outbound_stream(target, obj, cid)
+        c.execute(
+            "SELECT status, idempotency_key, applied_desired, applied_key, target_key FROM p_outbound"
+            " WHERE target=? AND object=? AND canonical_id=?",
+            (target, obj, cid),
+        )
+        ob = c.fetchone()
+        applied_key = ob[3] if ob is not None else None
+        try:
+            wanted = not deleted and rule.wants(fields, lookup)
+            desired = to_json(rule.apply(fields, natural_id, lookup)) if wanted else None
+        except MappingError as e:
+            payload = self.store.codec.encode(
+                self._failed,
+                {"target": target, "object": obj, "canonical_id": cid, "field": e.field,
+                 "rule": e.rule, "reason": str(e), "mapping_version": mapping.version,
+                 "at": now_micros()},
+            )
+            return stream, PLAN_FAILED, payload
+        target_key = applied_key or lookup.target_key(target, cid)
+        if desired is None:
+            if applied_key is None:
+                return None
+            op, delta, desired_state = "delete", {}, {"__deleted__": applied_key}
+        else:
+            known = self._known(c, target, obj, target_key, ob)
+            owned = {
+                f for f, cf in rule.source_fields().items()
+                if cf is not None and mapping.owner(rule.entity, cf) == target
+            }
+            if known is None:
+                op = "create" if target_key is None else "update"
+                delta = {f: v for f, v in desired.items() if f not in owned}
+            else:
+                op = "update"
+                delta = {f: v for f, v in desired.items() if f not in owned and known.get(f) != v}
+            desired_state = desired
+            if not delta:
+                return None
+        key = idempotency_key(target, cid, op, desired_state)
+        if ob is not None and ob[1] == key:
+            return None  # already planned (pending/retrying), applied, or failed: not again
+        payload = self.store.codec.encode(
+            self._planned,
+            {"target": target, "object": obj, "canonical_id": cid, "target_key": target_key,
+             "op": op, "fields": dumps(delta), "desired": dumps(desired_state),
+             "idempotency_key": key, "mapping_version": mapping.version, "at": now_micros()},
+        )
+        return stream, PLANNED, payload
+
+    @staticmethod
+    def _known(
+        c: SQLiteCursor, target: str, obj: str, target_key: str | None, ob: Any
+    ) -> dict[str, Any] | None:
+        if target_key is not None:
+            c.execute(
+                "SELECT record, deleted FROM p_source_records WHERE stream=?",
+                (f"source/{target}/{obj}/{target_key}",),
+            )
+            r = c.fetchone()
+            if r is not None and not r[1]:
+                return dict(json.loads(r[0]))
+        if ob is not None and ob[2] is not None:
+            return dict(json.loads(ob[2]))
+        return None

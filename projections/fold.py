@@ -1,0 +1,534 @@
+"""The fold: applies pages of events to every projection's tables, deterministically.
+
+Same events in the same order ⇒ same rows (no wall clock, no randomness, ordered iteration).
+Rows are read and written through write-back caches; the runner flushes them and records the
+tracked position in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+from collections.abc import Callable, Mapping as MappingT
+from typing import Any
+
+import fastavro.validation
+from eventsourcing.sqlite import SQLiteCursor
+
+from hub.errors import MappingError, MappingSpecError
+from hub.mapping import InboundRule, Mapping
+from hub.schemas import canonical_entities, canonical_schema
+from hub.store.base import StoredEvent
+from projections.audit import AUDIT
+from projections.canonical import CANONICAL, MAPPINGS, SOURCE_RECORDS
+from projections.exceptions import EXCEPTIONS, OPEN, exception_id
+from projections.links import LINKS
+from projections.outbound import OUTBOUND
+from projections.tables import RowCache, dumps
+
+
+def to_json(value: Any) -> Any:
+    """Canonical values as stored: Decimal → str, date/datetime → ISO text, tuples → lists."""
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    return value
+
+
+def _us(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp() * 1_000_000)
+    return int(value)
+
+
+class _FieldTypes:
+    """Per-entity canonical field types, for validating mapped values."""
+
+    def __init__(self) -> None:
+        self.types: dict[str, dict[str, Any]] = {}
+        for entity in canonical_entities():
+            parsed = canonical_schema(entity).parsed
+            self.types[entity] = {f["name"]: f["type"] for f in parsed["fields"]}
+
+    def problem(self, entity: str, field: str, value: Any) -> str | None:
+        types = self.types.get(entity)
+        if types is None:
+            return f"{entity} is not a canonical entity"
+        t = types.get(field)
+        if t is None:
+            return f"{entity} has no field {field!r} (known: {', '.join(sorted(types))})"
+        try:
+            ok = fastavro.validation.validate(value, t, raise_errors=False)
+        except Exception:  # noqa: BLE001 - validate can choke on odd values
+            ok = False
+        if not ok:
+            return f"value {value!r} ({type(value).__name__}) does not fit {entity}.{field}"
+        return None
+
+
+class Fold:
+    """Applies events to the projection tables of one generation (see runner.Projector)."""
+
+    def __init__(self, physical: Callable[[str], str], decode: Callable[[bytes], Any]) -> None:
+        self.decode = decode
+        self.canon = RowCache(CANONICAL, physical("canonical"))
+        self.records = RowCache(SOURCE_RECORDS, physical("source_records"))
+        self.links = RowCache(LINKS, physical("links"))
+        self.exceptions = RowCache(EXCEPTIONS, physical("exceptions"))
+        self.outbound = RowCache(OUTBOUND, physical("outbound"))
+        self.mappings = RowCache(MAPPINGS, physical("mappings"))
+        self.t_audit = physical("audit")
+        self.t_links = physical("links")
+        self.t_records = physical("source_records")
+        self.t_exceptions = physical("exceptions")
+        self.t_mappings = physical("mappings")
+        self.audit_rows: list[tuple[Any, ...]] = []
+        self.mapping: Mapping | None = None
+        self.types = _FieldTypes()
+        self._seq = 0
+        self._pos = 0
+        self._c: SQLiteCursor | None = None
+        self._target_keys: dict[tuple[str, str], str] = {}
+        self._open_subjects: set[str] = set()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def load(self, c: SQLiteCursor) -> None:
+        """Load the active mapping from the tables (on start and after a rollback)."""
+        c.execute(f"SELECT version, spec FROM {self.t_mappings} ORDER BY version DESC LIMIT 1")
+        r = c.fetchone()
+        self.mapping = None
+        if r is not None:
+            self.mapping = Mapping.from_dict(json.loads(r[1]), version=int(r[0]))
+        c.execute(f"SELECT DISTINCT subject FROM {self.t_exceptions} WHERE status IN ('open','retrying')")
+        self._open_subjects = {r[0] for r in c.fetchall()}
+
+    def caches(self) -> tuple[RowCache, ...]:
+        return (self.canon, self.records, self.links, self.exceptions, self.outbound, self.mappings)
+
+    def flush(self, c: SQLiteCursor) -> None:
+        for cache in self.caches():
+            cache.flush(c)
+        if self.audit_rows:
+            cols = AUDIT.column_names
+            c.executemany(
+                f"INSERT INTO {self.t_audit} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                self.audit_rows,
+            )
+            self.audit_rows.clear()
+        self._target_keys.clear()
+
+    def discard(self) -> None:
+        for cache in self.caches():
+            cache.discard()
+        self.audit_rows.clear()
+        self._target_keys.clear()
+
+    def apply(self, c: SQLiteCursor, events: list[StoredEvent]) -> None:
+        """Apply one page of events (the caller flushes and commits)."""
+        self._c = c
+        handlers = self._handlers
+        for e in events:
+            handler = handlers.get(e.type)
+            if handler is not None:
+                self._pos = e.position
+                self._seq = 0
+                handler(self, e, self.decode(e.payload))
+
+    # -- lookups for mapping rules (the Lookup protocol) ----------------------------------------
+
+    def canonical_id(self, entity: str, system: str, object: str, key: str) -> str | None:
+        assert self._c is not None
+        link = self.links.get(self._c, (system, object, str(key)))
+        if link is None:
+            return None
+        cid = str(link["canonical_id"])
+        return cid if cid.startswith(entity + "/") else None
+
+    def target_key(self, system: str, canonical_id: str) -> str | None:
+        assert self._c is not None
+        pending = self._target_keys.get((system, canonical_id))
+        if pending is not None:
+            return pending
+        self._c.execute(
+            f"SELECT key FROM {self.t_links} WHERE canonical_id=? AND system=? ORDER BY object, key LIMIT 1",
+            (canonical_id, system),
+        )
+        r = self._c.fetchone()
+        return None if r is None else str(r[0])
+
+    def _link(self, system: str, obj: str, key: str, cid: str, role: str) -> None:
+        self.links.put(
+            (system, obj, key),
+            {"system": system, "object": obj, "key": key, "canonical_id": cid,
+             "role": role, "position": self._pos},
+        )
+        self._target_keys.setdefault((system, cid), key)
+
+    # -- source changes -------------------------------------------------------------------------
+
+    def _on_source(self, e: StoredEvent, d: dict[str, Any]) -> None:
+        assert self._c is not None
+        _, system, obj, key = e.stream.split("/", 3)
+        after = d["after"]
+        deleted = after is None
+        row = {
+            "stream": e.stream,
+            "system": system,
+            "object": obj,
+            "key": key,
+            "record": None if deleted else dumps(to_json(after)),
+            "deleted": int(deleted),
+            "position": e.position,
+            "source_time": _us(d["source_time"]),
+            "captured_at": _us(d["captured_at"]),
+        }
+        self.records.put(e.stream, row)
+        self._resolve_open(e.stream, ("quarantine",), "auto: a later valid change was captured")
+        self._map(e.stream, system, obj, key, after, row["source_time"], row["captured_at"])
+
+    def _map(
+        self,
+        stream: str,
+        system: str,
+        obj: str,
+        key: str,
+        record: MappingT[str, Any] | None,
+        source_time: int | None,
+        captured_at: int | None,
+    ) -> None:
+        assert self._c is not None
+        mapping = self.mapping
+        rule = mapping.inbound(system, obj) if mapping is not None else None
+        if rule is None or mapping is None:
+            return
+        link = self.links.get(self._c, (system, obj, key))
+        lineage = (system, obj, key, mapping.version, source_time, captured_at)
+        try:
+            if record is None or rule.is_delete(record, self):
+                if link is not None:
+                    self._delete_entity(str(link["canonical_id"]), rule, lineage)
+                self._resolve_open(stream, ("mapping",), "auto: the record was deleted")
+                return
+            mapped = rule.apply(key, record, self)
+        except MappingError as err:
+            self._open_mapping_exception(stream, rule, key, err, mapping.version, record)
+            return
+        cid = mapped.canonical_id
+        for name, value in mapped.fields.items():
+            problem = self.types.problem(rule.entity, name, value)
+            if problem is not None:
+                err = MappingError(problem, field=name, rule="canonical schema", value=value)
+                self._open_mapping_exception(stream, rule, key, err, mapping.version, record)
+                return
+        if link is None or link["canonical_id"] != cid or link["role"] != "source":
+            self._link(system, obj, key, cid, "source")
+        owned = {
+            f: to_json(v)
+            for f, v in mapped.fields.items()
+            if mapping.owner(rule.entity, f) in (None, system)
+        }
+        self._set_fields(cid, rule.entity, mapped.natural_id, owned, lineage)
+        self._resolve_open(stream, ("mapping",), "auto: the record now maps")
+
+    def _set_fields(
+        self,
+        cid: str,
+        entity: str,
+        natural_id: str,
+        fields: dict[str, Any],
+        lineage: tuple[str, str, str, int, int | None, int | None],
+    ) -> None:
+        assert self._c is not None
+        row = self.canon.get(self._c, cid)
+        if row is None or row["deleted"]:
+            op = "create" if row is None else "restore"
+            old: dict[str, Any] = {}
+        else:
+            op = "update"
+            old = json.loads(row["fields"])
+        changed = {f: v for f, v in fields.items() if f not in old or old[f] != v}
+        if not changed and op == "update":
+            return
+        new = {**old, **changed}
+        self.canon.put(
+            cid,
+            {
+                "canonical_id": cid,
+                "entity": entity,
+                "natural_id": natural_id,
+                "fields": dumps(new),
+                "deleted": 0,
+                "changes": (row["changes"] if row else 0) + 1,
+                "mapping_version": lineage[3],
+                "position": self._pos,
+            },
+        )
+        if not changed:
+            self._audit(cid, entity, op, "*", None, None, lineage)
+        for f in sorted(changed):
+            self._audit(cid, entity, op, f, old.get(f), changed[f], lineage, f in old)
+
+    def _delete_entity(
+        self, cid: str, rule: InboundRule, lineage: tuple[str, str, str, int, int | None, int | None]
+    ) -> None:
+        assert self._c is not None and self.mapping is not None
+        owner = self.mapping.owner(rule.entity, "*")
+        if owner not in (None, lineage[0]):
+            return  # only the system of record deletes an entity
+        row = self.canon.get(self._c, cid)
+        if row is None or row["deleted"]:
+            return
+        self.canon.put(cid, {**row, "deleted": 1, "changes": row["changes"] + 1, "position": self._pos})
+        self._audit(cid, row["entity"], "delete", "*", None, None, lineage)
+
+    def _audit(
+        self,
+        cid: str,
+        entity: str,
+        op: str,
+        field: str,
+        old: Any,
+        new: Any,
+        lineage: tuple[str, str, str, int, int | None, int | None],
+        had_old: bool = True,
+    ) -> None:
+        self._seq += 1
+        self.audit_rows.append(
+            (
+                self._pos, self._seq, cid, entity, op, field,
+                dumps(old) if had_old and op not in ("create", "restore") else None,
+                None if op == "delete" else dumps(new),
+                *lineage,
+            )
+        )
+
+    # -- mapping deployments --------------------------------------------------------------------
+
+    def _on_mapping(self, e: StoredEvent, d: dict[str, Any]) -> None:
+        assert self._c is not None
+        try:
+            mapping = Mapping.from_dict(json.loads(d["spec"]), version=int(d["version"]))
+        except MappingSpecError:
+            return  # deploy validates first; an invalid historic spec changes nothing
+        self.mappings.put(
+            mapping.version,
+            {"version": mapping.version, "name": d["name"], "spec": d["spec"],
+             "digest": d["digest"], "position": e.position},
+        )
+        self.mapping = mapping
+        # Re-project every source record under the new version, in a deterministic order.
+        self.flush(self._c)
+        self._c.execute(
+            f"SELECT stream, system, object, key, record, source_time, captured_at"
+            f" FROM {self.t_records} WHERE deleted=0 ORDER BY stream"
+        )
+        for stream, system, obj, key, record, st, ca in self._c.fetchall():
+            self._map(stream, system, obj, key, json.loads(record), st, ca)
+
+    # -- exceptions -----------------------------------------------------------------------------
+
+    def _open(self, xid: str, values: dict[str, Any]) -> None:
+        assert self._c is not None
+        row = self.exceptions.get(self._c, xid)
+        if row is not None and row["status"] in OPEN:
+            self.exceptions.put(
+                xid, {**row, **values, "status": "open", "position": self._pos,
+                      "occurrences": row["occurrences"] + 1}
+            )
+            return
+        self._open_subjects.add(values["subject"])
+        self.exceptions.put(
+            xid,
+            {
+                "id": xid, "status": "open", "entity": None, "canonical_id": None,
+                "system": None, "object": None, "key": None, "field": None, "rule": None,
+                "mapping_version": None, "details": None, "resolution": None,
+                **values,
+                "first_position": self._pos, "position": self._pos, "occurrences": 1,
+            },
+        )
+
+    def _resolve_open(self, subject: str, kinds: tuple[str, ...], note: str) -> None:
+        if subject not in self._open_subjects:
+            return
+        still_open = False
+        for row in self._open_for(subject):
+            if row["kind"] in kinds:
+                self.exceptions.put(
+                    row["id"], {**row, "status": "resolved", "resolution": note, "position": self._pos}
+                )
+            else:
+                still_open = True
+        if not still_open:
+            self._open_subjects.discard(subject)
+
+    def _open_for(self, subject: str) -> list[dict[str, Any]]:
+        assert self._c is not None
+        self.exceptions.flush(self._c)
+        self._c.execute(
+            f"SELECT id FROM {self.t_exceptions} WHERE subject=? AND status IN ('open','retrying')",
+            (subject,),
+        )
+        ids = [r[0] for r in self._c.fetchall()]
+        return [row for xid in ids if (row := self.exceptions.get(self._c, xid)) is not None]
+
+    def _open_mapping_exception(
+        self,
+        stream: str,
+        rule: InboundRule,
+        key: str,
+        err: MappingError,
+        version: int,
+        record: MappingT[str, Any] | None,
+    ) -> None:
+        self._open(
+            exception_id("mapping", stream),
+            {
+                "kind": "mapping", "subject": stream, "entity": rule.entity,
+                "system": rule.system, "object": rule.object, "key": key,
+                "field": err.field, "rule": err.rule, "mapping_version": version,
+                "message": f"{rule.system}/{rule.object} record {key!r} cannot be mapped to "
+                f"{rule.entity}: {err}",
+                "fix": f"correct the record in {rule.system}, or fix rule {err.field!r} in the "
+                "mapping and deploy it (the record is re-mapped), or `synchub exceptions "
+                "retry <id>` after fixing a link",
+                "details": dumps({"value": to_json(err.value), "record": to_json(record)}),
+            },
+        )
+
+    def _on_quarantine(self, e: StoredEvent, d: dict[str, Any]) -> None:
+        subject = (
+            f"source/{d['system']}/{d['object']}/{d['key']}" if d["key"] else f"{e.stream}@{e.version}"
+        )
+        self._open(
+            exception_id("quarantine", subject, d["kind"], d["field"], d["reason"] if not d["key"] else ""),
+            {
+                "kind": "quarantine", "subject": subject, "system": d["system"],
+                "object": d["object"], "key": d["key"], "field": d["field"],
+                "rule": d["kind"], "message": d["reason"], "fix": d["fix"],
+                "details": dumps({"raw": d["raw"], "position": d["position"],
+                                  "connector": d["connector"], "event": f"{e.stream}@{e.version}"}),
+            },
+        )
+
+    def _on_action(self, e: StoredEvent, d: dict[str, Any]) -> None:
+        assert self._c is not None
+        row = self.exceptions.get(self._c, d["exception_id"])
+        if row is None:
+            return
+        action = d["action"]
+        note = f"{action} by {d['by']}" + (f": {d['note']}" if d["note"] else "")
+        if action in ("resolve", "ignore"):
+            status = "resolved" if action == "resolve" else "ignored"
+            self.exceptions.put(row["id"], {**row, "status": status, "resolution": note, "position": self._pos})
+            return
+        self.exceptions.put(row["id"], {**row, "status": "retrying", "resolution": note, "position": self._pos})
+        if row["kind"] == "mapping":
+            rec = self.records.get(self._c, row["subject"])
+            if rec is not None and not rec["deleted"]:
+                self._map(rec["stream"], rec["system"], rec["object"], rec["key"],
+                          json.loads(rec["record"]), rec["source_time"], rec["captured_at"])
+        elif row["kind"] == "write":
+            target, obj, cid = json.loads(row["details"])["outbound"]
+            ob = self.outbound.get(self._c, (target, obj, cid))
+            if ob is not None and ob["status"] == "failed":
+                self.outbound.put((target, obj, cid), {**ob, "status": "pending", "attempts": 0,
+                                                       "position": self._pos})
+
+    # -- outbound -------------------------------------------------------------------------------
+
+    def _on_planned(self, e: StoredEvent, d: dict[str, Any]) -> None:
+        assert self._c is not None
+        key = (d["target"], d["object"], d["canonical_id"])
+        self._resolve_open(f"outbound/{key[0]}/{key[1]}/{key[2]}", ("plan",), "auto: planned")
+        old = self.outbound.get(self._c, key)
+        self.outbound.put(
+            key,
+            {
+                "target": d["target"], "object": d["object"], "canonical_id": d["canonical_id"],
+                "status": "pending", "op": d["op"], "idempotency_key": d["idempotency_key"],
+                "target_key": d["target_key"], "fields": d["fields"], "desired": d["desired"],
+                "mapping_version": d["mapping_version"], "attempts": 0, "last_error": None,
+                "retry_after": None, "last_attempt_at": None,
+                "applied_desired": old["applied_desired"] if old else None,
+                "applied_key": old["applied_key"] if old else None,
+                "planned_position": e.position, "position": e.position,
+            },
+        )
+
+    def _on_attempt(self, e: StoredEvent, d: dict[str, Any]) -> None:
+        assert self._c is not None
+        key = (d["target"], d["object"], d["canonical_id"])
+        row = self.outbound.get(self._c, key)
+        subject = f"outbound/{d['target']}/{d['object']}/{d['canonical_id']}"
+        if row is None or row["idempotency_key"] != d["idempotency_key"]:
+            return  # an attempt of a superseded plan
+        status = d["status"]
+        base = {**row, "attempts": d["attempt"], "last_attempt_at": _us(d["at"]), "position": e.position}
+        if status == "applied":
+            applied_key = d["target_key"] or row["target_key"]
+            self.outbound.put(key, {**base, "status": "applied", "last_error": None,
+                                    "applied_desired": row["desired"] if row["op"] != "delete" else None,
+                                    "applied_key": applied_key if row["op"] != "delete" else None,
+                                    "target_key": applied_key})
+            if applied_key and row["op"] != "delete":
+                self._link(d["target"], d["object"], applied_key, d["canonical_id"], "target")
+            self._resolve_open(subject, ("write",), "auto: a later write was applied")
+        elif status == "retryable":
+            self.outbound.put(key, {**base, "status": "retrying", "last_error": d["reason"],
+                                    "retry_after": d["retry_after"]})
+        else:
+            self.outbound.put(key, {**base, "status": "failed", "last_error": d["reason"]})
+            entity = d["canonical_id"].split("/", 1)[0]
+            self._open(
+                exception_id("write", subject),
+                {
+                    "kind": "write", "subject": subject, "entity": entity,
+                    "canonical_id": d["canonical_id"], "system": d["target"], "object": d["object"],
+                    "key": row["target_key"], "rule": f"outbound {d['target']}/{d['object']}",
+                    "mapping_version": row["mapping_version"],
+                    "message": f"{d['target']} refused to {row['op']} {d['object']} for "
+                    f"{d['canonical_id']} (attempt {d['attempt']}): {d['reason']}",
+                    "fix": "fix the data or the target's rule that refused it, then "
+                    "`synchub exceptions retry <id>`; or `resolve` if fixed by hand",
+                    "details": dumps({"outbound": list(key), "fields": json.loads(row["fields"]),
+                                      "idempotency_key": row["idempotency_key"]}),
+                },
+            )
+
+    def _on_plan_failed(self, e: StoredEvent, d: dict[str, Any]) -> None:
+        subject = f"outbound/{d['target']}/{d['object']}/{d['canonical_id']}"
+        self._open(
+            exception_id("plan", subject),
+            {
+                "kind": "plan", "subject": subject, "entity": d["canonical_id"].split("/", 1)[0],
+                "canonical_id": d["canonical_id"], "system": d["target"], "object": d["object"],
+                "field": d["field"], "rule": d["rule"], "mapping_version": d["mapping_version"],
+                "message": f"cannot compute what to write to {d['target']}/{d['object']} for "
+                f"{d['canonical_id']}: {d['reason']}",
+                "fix": "fix the canonical data (at its system of record) or the outbound rule; "
+                "the write is planned again when either changes",
+                "details": None,
+            },
+        )
+
+    _handlers: dict[str, Callable[[Fold, StoredEvent, Any], None]] = {
+        "PlanFailed": _on_plan_failed,
+        "SourceChanged": _on_source,
+        "MappingDeployed": _on_mapping,
+        "RecordQuarantined": _on_quarantine,
+        "ExceptionAction": _on_action,
+        "DeltaPlanned": _on_planned,
+        "WriteAttempted": _on_attempt,
+    }

@@ -1,0 +1,204 @@
+"""The projector: keeps projections caught up, rebuilds them, and checksums them.
+
+Catch-up reads pages of events after the tracked position and applies each page with the row
+writes **and** the new tracked positions (the `eventsourcing` tracking table) in one
+transaction. Rebuild folds the whole log into fresh tables (`p_<name>__<gen>`), then, holding
+the write lock, folds what arrived meanwhile and swaps the tables in: readers never see a
+half-built projection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
+
+from hub.store.sqlite import SQLiteEventStore
+from projections import audit, canonical, exceptions, links, outbound
+from projections.fold import Fold
+from projections.tables import Table
+
+PROJECTIONS: dict[str, tuple[Table, ...]] = {
+    "canonical": canonical.TABLES + links.TABLES,
+    "audit": audit.TABLES,
+    "exceptions": exceptions.TABLES,
+    "outbound": outbound.TABLES,
+}
+"""Projection name → its tables. All are maintained by one fold, each tracks its position."""
+
+ALL_TABLES: tuple[Table, ...] = tuple(t for ts in PROJECTIONS.values() for t in ts)
+PAGE = 5000
+
+Progress = Callable[[int, int], None]
+"""Called with (events done, events total)."""
+
+
+class Projector:
+    """Catches the projections up with the store; one per process."""
+
+    def __init__(self, store: SQLiteEventStore, page: int = PAGE) -> None:
+        self.store = store
+        self.page = page
+        self.tracking = SQLiteTrackingRecorder(store.datastore)
+        self.tracking.create_table()
+        with store.datastore.transaction(commit=True) as c:
+            for table in ALL_TABLES:
+                table.create(c)
+        self.fold = Fold(lambda name: f"p_{name}", store.codec.decode)
+        self._last = -1
+        self._reload()
+
+    def _reload(self) -> None:
+        """Forget cached rows and reload the fold's state from the tables."""
+        self.fold.discard()
+        with self.store.datastore.transaction(commit=False) as c:
+            self.fold.load(c)
+        self._last = self.position()
+
+    # -- positions ------------------------------------------------------------------------------
+
+    def positions(self) -> dict[str, int]:
+        """Tracked position of each projection."""
+        return {name: self.tracking.max_tracking_id(name) or 0 for name in PROJECTIONS}
+
+    def position(self) -> int:
+        return min(self.positions().values())
+
+    # -- catch-up -------------------------------------------------------------------------------
+
+    def catch_up(self, upto: int | None = None, progress: Progress | None = None) -> int:
+        """Apply every event after the tracked position (up to `upto`); return events applied."""
+        start = self.position()
+        if start != self._last:  # another process moved the projections: drop cached rows
+            self._reload()
+        head = self.store.head() if upto is None else upto
+        done = 0
+        after = start
+        while after < head:
+            events = self.store.read(after, head, self.page)
+            if not events:
+                break
+            last = events[-1].position
+            try:
+                with self.store.datastore.transaction(commit=True) as c:
+                    self.fold.apply(c, events)
+                    self.fold.flush(c)
+                    for name in PROJECTIONS:
+                        self.tracking._insert_tracking(c, Tracking(name, last))
+            except BaseException:
+                self._reload()
+                raise
+            done += len(events)
+            after = last
+            self._last = last
+            if progress is not None:
+                progress(after - start, head - start)
+        return done
+
+    # -- rebuild --------------------------------------------------------------------------------
+
+    def rebuild(self, names: Iterable[str] | None = None, progress: Progress | None = None) -> int:
+        """Replay the whole log into fresh tables, then swap in those of `names` (default all)."""
+        chosen = list(PROJECTIONS) if names is None else list(names)
+        unknown = [n for n in chosen if n not in PROJECTIONS]
+        if unknown:
+            raise ValueError(
+                f"unknown projection {', '.join(unknown)}; choose from {', '.join(PROJECTIONS)}"
+            )
+        gen = f"g{time.time_ns()}"
+        with self.store.datastore.transaction(commit=True) as c:
+            _drop_stale_generations(c)
+            for table in ALL_TABLES:
+                table.create(c, gen)
+        fold = Fold(lambda name: f"p_{name}__{gen}", self.store.codec.decode)
+        after = 0
+        head = self.store.head()
+        try:
+            while True:
+                events = self.store.read(after, None, self.page)
+                if not events:
+                    break
+                with self.store.datastore.transaction(commit=True) as c:
+                    fold.apply(c, events)
+                    fold.flush(c)
+                after = events[-1].position
+                if progress is not None:
+                    progress(after, max(head, after))
+            with self.store.datastore.transaction(commit=True) as c:
+                # Take the write lock first (a no-op write), so no append can slip in before
+                # the swap; then fold what arrived meanwhile and swap.
+                c.execute("UPDATE tracking SET notification_id = notification_id WHERE 0")
+                while True:
+                    events = self.store_read_in(c, after)
+                    if not events:
+                        break
+                    fold.apply(c, events)
+                    fold.flush(c)
+                    after = events[-1].position
+                for name in chosen:
+                    for table in PROJECTIONS[name]:
+                        live = table.physical()
+                        c.execute(f"DROP TABLE IF EXISTS {live}")
+                        c.execute(f"ALTER TABLE {table.physical(gen)} RENAME TO {live}")
+                        _rename_indexes(c, table, gen)
+                    c.execute(
+                        "INSERT INTO tracking VALUES (?, ?) ON CONFLICT (application_name)"
+                        " DO UPDATE SET notification_id = excluded.notification_id",
+                        (name, after),
+                    )
+                _drop_stale_generations(c)
+        except BaseException:
+            with self.store.datastore.transaction(commit=True) as c:
+                _drop_stale_generations(c)
+            raise
+        self._reload()
+        return after
+
+    def store_read_in(self, c: SQLiteCursor, after: int) -> list[Any]:
+        """Read a page of events inside an open transaction (the rebuild's final swap)."""
+        from hub.store.base import StoredEvent
+
+        c.execute(
+            "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events"
+            " WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (after, self.page),
+        )
+        return [StoredEvent(r[0], r[1], r[2], r[3], r[4]) for r in c.fetchall()]
+
+    # -- checksum -------------------------------------------------------------------------------
+
+    def checksums(self) -> dict[str, str]:
+        """SHA-256 of every projection's rows in primary-key order (equal after a rebuild)."""
+        out = {}
+        with self.store.datastore.transaction(commit=False) as c:
+            for name, tables in PROJECTIONS.items():
+                h = hashlib.sha256()
+                for table in tables:
+                    h.update(table.name.encode())
+                    c.execute(
+                        f"SELECT {', '.join(table.column_names)} FROM {table.physical()}"
+                        f" ORDER BY {', '.join(table.pk)}"
+                    )
+                    for row in c.fetchall():
+                        h.update(repr(tuple(row)).encode())
+                out[name] = h.hexdigest()
+        return out
+
+
+def _rename_indexes(c: SQLiteCursor, table: Table, gen: str) -> None:
+    """Give the swapped-in table's indexes their live names."""
+    live = table.physical()
+    for cols in table.indexes:
+        suffix = "_".join(cols)
+        c.execute(f"DROP INDEX IF EXISTS {table.physical(gen)}_{suffix}")
+        c.execute(f"CREATE INDEX IF NOT EXISTS {live}_{suffix} ON {live} ({', '.join(cols)})")
+
+
+def _drop_stale_generations(c: SQLiteCursor) -> None:
+    c.execute("SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'p\\_%\\_\\_g%' ESCAPE '\\'")
+    for (name,) in c.fetchall():
+        c.execute(f"DROP TABLE IF EXISTS {name}")

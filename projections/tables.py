@@ -1,0 +1,111 @@
+"""Table definitions, physical names per generation, and a write-back row cache.
+
+Every projection table has a logical name (e.g. `canonical`); its physical name is
+`p_<name>` for the live generation and `p_<name>__<gen>` while a rebuild fills a fresh one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.sqlite import SQLiteCursor
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One projection table: column DDL, primary key, secondary indexes."""
+
+    name: str
+    columns: tuple[str, ...]
+    pk: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.split()[0] for c in self.columns]
+
+    def physical(self, generation: str = "") -> str:
+        return f"p_{self.name}__{generation}" if generation else f"p_{self.name}"
+
+    def create(self, c: SQLiteCursor, generation: str = "") -> None:
+        t = self.physical(generation)
+        c.execute(
+            f"CREATE TABLE IF NOT EXISTS {t} ({', '.join(self.columns)},"
+            f" PRIMARY KEY ({', '.join(self.pk)}))"
+        )
+        for cols in self.indexes:
+            c.execute(
+                f"CREATE INDEX IF NOT EXISTS {t}_{'_'.join(cols)} ON {t} ({', '.join(cols)})"
+            )
+
+
+class RowCache:
+    """Rows of one table by primary key, loaded on demand, written back in one executemany.
+
+    `get` returns a dict (the row) or None; `put` marks a row dirty; `flush` upserts dirty rows.
+    Rows stay cached across flushes up to `limit` entries, then the cache is cleared.
+    """
+
+    def __init__(self, table: Table, physical: str, limit: int = 100_000) -> None:
+        self.table = table
+        self.physical = physical
+        self.limit = limit
+        self.cols = table.column_names
+        self.rows: dict[Any, dict[str, Any] | None] = {}
+        self.dirty: set[Any] = set()
+        where = " AND ".join(f"{k}=?" for k in table.pk)
+        self._select = f"SELECT {', '.join(self.cols)} FROM {physical} WHERE {where}"
+        self._upsert = (
+            f"INSERT OR REPLACE INTO {physical} ({', '.join(self.cols)})"
+            f" VALUES ({', '.join('?' * len(self.cols))})"
+        )
+        self._delete = f"DELETE FROM {physical} WHERE {where}"
+
+    def get(self, c: SQLiteCursor, key: Any) -> dict[str, Any] | None:
+        if key in self.rows:
+            return self.rows[key]
+        c.execute(self._select, key if isinstance(key, tuple) else (key,))
+        r = c.fetchone()
+        row = None if r is None else dict(zip(self.cols, r, strict=True))
+        self.rows[key] = row
+        return row
+
+    def put(self, key: Any, row: dict[str, Any] | None) -> None:
+        """Store `row` under `key`; None deletes the row at the next flush."""
+        self.rows[key] = row
+        self.dirty.add(key)
+
+    def flush(self, c: SQLiteCursor) -> None:
+        upserts = []
+        deletes = []
+        for key in self.dirty:
+            row = self.rows[key]
+            if row is None:
+                deletes.append(key if isinstance(key, tuple) else (key,))
+            else:
+                upserts.append(tuple(row[k] for k in self.cols))
+        if deletes:
+            c.executemany(self._delete, deletes)
+        if upserts:
+            c.executemany(self._upsert, upserts)
+        self.dirty.clear()
+        if len(self.rows) > self.limit:
+            self.rows.clear()
+
+    def discard(self) -> None:
+        """Forget everything (after a rolled-back transaction)."""
+        self.rows.clear()
+        self.dirty.clear()
+
+
+def dumps(value: Any) -> str:
+    """Deterministic JSON for stored values (sorted keys, no spaces)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+
+
+def rows_of(c: SQLiteCursor, physical: str, order: Sequence[str]) -> Iterable[tuple[Any, ...]]:
+    c.execute(f"SELECT * FROM {physical} ORDER BY {', '.join(order)}")
+    return [tuple(r) for r in c.fetchall()]
