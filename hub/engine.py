@@ -132,10 +132,20 @@ class Hub:
                     report.deleted_by_reconciliation = ingestor.reconcile(force=reconcile_force)
                 self.last_errors.pop(name, None)
             except (SyncHubError, OSError) as e:
-                report = IngestReport(name, errors=[str(e)])
+                report = IngestReport(name, errors=[f"{name}: {e}"])
                 self.last_errors[name] = str(e)
+                self._record_failure(name, str(e))
             reports.append(report)
         return reports
+
+    def _record_failure(self, name: str, error: str) -> None:
+        schema = hub_schema("connector_failed")
+        self.store.codec.add(schema)
+        stream = f"connector-errors/{name}"
+        last = self.store.last(stream)
+        payload = {"connector": name, "error": error[:2000], "at": now_micros()}
+        self.store.append([NewEvent(stream, 1 if last is None else last.version + 1, "ConnectorFailed",
+                                    self.store.codec.encode(schema, payload))])
 
     def sync_once(
         self,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePath
@@ -37,7 +37,6 @@ _AVRO_TYPES = {"string": "string", "long": "long", "int": "int", "double": "doub
                "boolean": "boolean"}
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
-_INTEGER = re.compile(r"[+-]?\d+\Z")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INT32 = (-(2**31), 2**31 - 1)
 
@@ -104,19 +103,16 @@ class FieldType:
         Empty strings become None for nullable types. Unconvertible values pass through so
         ingest's schema validation reports them with the field and the expected type.
         """
-        if value is None:
-            return None
-        if isinstance(value, str) and value == "" and self.nullable:
-            return None
-        convert = _CONVERTERS[self.avro]
-        try:
-            return convert(value)
-        except (ValueError, TypeError, OverflowError):
-            return value
+        return _COERCERS[self.avro, self.nullable](value)
+
+    @property
+    def coercer(self) -> Callable[[Any], Any]:
+        """`coerce` as a plain function (for hot loops)."""
+        return _COERCERS[self.avro, self.nullable]
 
 
 def _to_string(value: Any) -> Any:
-    if isinstance(value, str):
+    if value.__class__ is str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -126,14 +122,16 @@ def _to_string(value: Any) -> Any:
 
 
 def _to_integer(value: Any) -> int:
+    if value.__class__ is str:
+        if "_" in value:
+            raise ValueError(f"not an integer: {value!r}")
+        return int(value)
     if isinstance(value, bool):
         raise TypeError("a boolean is not an integer")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and _INTEGER.match(value.strip()):
-        return int(value.strip())
     raise ValueError(f"not an integer: {value!r}")
 
 
@@ -145,35 +143,63 @@ def _to_int32(value: Any) -> int:
 
 
 def _to_double(value: Any) -> float:
+    if value.__class__ is str:
+        if "_" in value:
+            raise ValueError(f"not a number: {value!r}")
+        return float(value)
     if isinstance(value, bool):
         raise TypeError("a boolean is not a number")
     if isinstance(value, int | float):
         return float(value)
-    if isinstance(value, str) and "_" not in value:
-        return float(value.strip())
     raise ValueError(f"not a number: {value!r}")
 
 
 def _to_boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
+    if value.__class__ is str:
         text = value.strip().lower()
         if text in _TRUE:
             return True
         if text in _FALSE:
             return False
+    elif isinstance(value, bool):
+        return value
+    elif isinstance(value, int) and value in (0, 1):
+        return bool(value)
     raise ValueError(f"not a boolean: {value!r}")
 
 
-_CONVERTERS = {
+def _make_coercer(convert: Callable[[Any], Any], nullable: bool) -> Callable[[Any], Any]:
+    if convert is _to_string:
+
+        def coerce_string(value: Any) -> Any:
+            if value.__class__ is str:
+                return None if nullable and value == "" else value
+            return None if value is None else _to_string(value)
+
+        return coerce_string
+
+    def coerce(value: Any) -> Any:
+        if value is None or (nullable and value == ""):
+            return None
+        try:
+            return convert(value)
+        except (ValueError, TypeError, OverflowError):
+            return value
+
+    return coerce
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "string": _to_string,
     "long": _to_integer,
     "int": _to_int32,
     "double": _to_double,
     "boolean": _to_boolean,
+}
+_COERCERS = {
+    (avro, nullable): _make_coercer(convert, nullable)
+    for avro, convert in _CONVERTERS.items()
+    for nullable in (False, True)
 }
 
 FieldTypeSpec = Annotated[FieldType, BeforeValidator(FieldType.parse)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -308,10 +308,10 @@ class _FileReader:
     def _layout(self, header: Sequence[str]) -> _CsvLayout:
         index = {column: i for i, column in enumerate(header)}
         if self.declared:
-            columns = [(n, t, index.get(n)) for n, t in (self.types or {}).items()]
+            columns = [(n, t.coercer, index.get(n)) for n, t in (self.types or {}).items()]
         else:
             names = unique_names(header)
-            columns = [(n, _NULLABLE_STRING, i) for i, n in enumerate(names)]
+            columns = [(n, _NULLABLE_STRING.coercer, i) for i, n in enumerate(names)]
         delete = self.opts.delete_field
         return _CsvLayout(
             index.get(self.opts.key), None if delete is None else index.get(delete), columns
@@ -348,8 +348,8 @@ class _FileReader:
             if layout.delete is not None and truthy(values[layout.delete]):
                 return Change(self.obj, key, "delete", None, pos, when)
             record = {
-                field: ftype.coerce(None if i is None else values[i])
-                for field, ftype, i in layout.columns
+                field: coerce(None if i is None else values[i])
+                for field, coerce, i in layout.columns
             }
             return Change(self.obj, key, "upsert", record, pos, when)
         return self._broken(key, pos, when, problem, data[row.start - start : row.end - start])
@@ -426,7 +426,7 @@ class _CsvLayout:
 
     key: int | None
     delete: int | None
-    columns: list[tuple[str, FieldType, int | None]]
+    columns: list[tuple[str, Callable[[Any], Any], int | None]]
 
 
 def _bad_utf8(pos: str) -> str:

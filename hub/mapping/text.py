@@ -8,6 +8,7 @@ A path tag is a tag containing '/', like `#acme/web/design`.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -53,7 +54,7 @@ def split(value: Any, args: Args, ctx: Context) -> str | None:
 
 def tags(value: Any, args: Args, ctx: Context) -> list[str]:
     """The #tags in the text, without '#', in order of appearance."""
-    return find_tags(_text(value, "tags"))
+    return list(find_tags(_text(value, "tags")))
 
 
 def has_tag(value: Any, args: Args, ctx: Context) -> bool:
@@ -93,14 +94,18 @@ def max_len(value: Any, args: Args, ctx: Context) -> str:
     return text
 
 
-def find_tags(text: str) -> list[str]:
-    """The tags of `text` in order (see the module docstring for what a tag is)."""
+@functools.lru_cache(maxsize=1024)
+def find_tags(text: str) -> tuple[str, ...]:
+    """The tags of `text` in order (see the module docstring for what a tag is).
+
+    Cached: pipelines often read several things from the same description.
+    """
     found = []
     for match in _TAG.finditer(text):
         tag = match.group(1).rstrip(_TRAILING)
         if tag:
             found.append(tag)
-    return found
+    return tuple(found)
 
 
 def _untag(match: re.Match[str]) -> str:

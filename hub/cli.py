@@ -1,0 +1,522 @@
+"""The `synchub` command line: parses, calls the hub, renders (rich tables or --json)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hub import queries
+from hub.config import DEFAULT_CONFIG, EXAMPLE_CONFIG, Settings, load_settings
+from hub.engine import Hub, PassReport
+from hub.errors import SyncHubError
+from hub.store.sqlite import SQLiteEventStore
+from projections import PROJECTIONS, Projector
+
+app = typer.Typer(
+    help="synchub — capture every change, project canonical state, write back minimal deltas.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+exceptions_app = typer.Typer(help="Inspect and act on exceptions (the error queue).", no_args_is_help=True)
+events_app = typer.Typer(help="Read raw facts from the event store, decoded.", no_args_is_help=True)
+app.add_typer(exceptions_app, name="exceptions")
+app.add_typer(events_app, name="events")
+
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path,
+    typer.Option("--config", "-c", envvar="SYNCHUB_CONFIG", help="Config file.", show_default=True),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+DEFAULT = Path(DEFAULT_CONFIG)
+
+
+def main() -> None:
+    try:
+        app()
+    except SyncHubError as e:
+        err.print(f"[bold red]error:[/] {e}")
+        sys.exit(1)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(queries.jsonable(value), indent=2, sort_keys=True) + "\n")
+
+
+@contextmanager
+def _reader(config: Path) -> Iterator[tuple[Settings, SQLiteEventStore, Projector]]:
+    """Store + caught-up projections, without starting connectors (for read commands)."""
+    settings = load_settings(config)
+    if not settings.store_path.exists():
+        raise SyncHubError(
+            f"no event store at {settings.store_path} yet: run `synchub sync --once --config {config}` first"
+        )
+    store = SQLiteEventStore(str(settings.store_path))
+    try:
+        projector = Projector(store)
+        projector.catch_up()
+        yield settings, store, projector
+    finally:
+        store.close()
+
+
+@contextmanager
+def _hub(config: Path) -> Iterator[Hub]:
+    hub = Hub(load_settings(config))
+    try:
+        yield hub
+    finally:
+        hub.close()
+
+
+# -- init --------------------------------------------------------------------------------------
+
+EXAMPLE_MAPPING = """\
+# Mapping: source objects -> canonical entities -> target objects. See docs/mappings.md.
+name: default
+entities:
+  TimeEntry: {owner: legacy_erp}   # the system of record of time entries
+sources:
+  - system: legacy_erp
+    object: time_entries
+    entity: TimeEntry
+    id: "$key"
+    fields:
+      person_id: "person"
+      project_id: "project"
+      date: "day | date"
+      minutes: "minutes | int"
+targets: []
+"""
+
+
+@app.command()
+def init(
+    config: ConfigOpt = DEFAULT,
+    force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
+) -> None:
+    """Write a commented config file (and an example mapping) to start from."""
+    mapping = config.parent / "mapping.yaml"
+    for path, text in ((config, EXAMPLE_CONFIG), (mapping, EXAMPLE_MAPPING)):
+        if path.exists() and not force:
+            err.print(f"[yellow]{path} exists; keeping it[/] (use --force to overwrite)")
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        out.print(f"[green]wrote[/] {path}")
+    for folder in ("inbox", "outbox"):
+        (config.parent / folder).mkdir(exist_ok=True)
+    out.print(f"Next: drop export files into {config.parent / 'inbox'} and run "
+              f"[bold]synchub sync --once --config {config}[/]")
+
+
+# -- sync / run --------------------------------------------------------------------------------
+
+
+def _render_pass(report: PassReport) -> None:
+    t = Table(title="sync pass", show_header=True, header_style="bold")
+    t.add_column("connector")
+    t.add_column("appended", justify="right")
+    t.add_column("unchanged", justify="right")
+    t.add_column("quarantined", justify="right")
+    t.add_column("deleted (reconciled)", justify="right")
+    t.add_column("error")
+    for r in report.ingest:
+        t.add_row(r.connector, str(r.appended), str(r.skipped), str(r.quarantined),
+                  str(r.deleted_by_reconciliation), "; ".join(r.errors))
+    out.print(t)
+    ex = report.executed
+    if report.deployed:
+        out.print(f"deployed mapping version [bold]{report.deployed}[/]")
+    out.print(
+        f"projected {report.projected} events · planned {report.planned.planned} writes"
+        f" ({report.planned.failed} could not be planned) · applied {ex.applied},"
+        f" retrying {ex.waiting}, rejected {ex.rejected}"
+    )
+    colour = "red" if report.open_exceptions else "green"
+    out.print(f"[{colour}]open exceptions: {report.open_exceptions}[/]"
+              + ("  → `synchub exceptions list`" if report.open_exceptions else ""))
+
+
+def _pass_dict(report: PassReport) -> dict[str, Any]:
+    return {
+        "deployed_mapping_version": report.deployed,
+        "ingest": [vars(r) for r in report.ingest],
+        "projected": report.projected,
+        "planned": vars(report.planned),
+        "executed": vars(report.executed),
+        "open_exceptions": report.open_exceptions,
+        "errors": report.errors,
+    }
+
+
+@app.command()
+def sync(
+    config: ConfigOpt = DEFAULT,
+    once: Annotated[bool, typer.Option("--once", help="One full pass (the default).")] = True,
+    reconcile_force: Annotated[bool, typer.Option(help="Record deletes found by reconciliation even past the safety ratio.")] = False,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Don't wait for retries within the pass.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """One full pass: capture, project, plan, write. Exit 0: clean; 2: open exceptions; 1: errors."""
+    with _hub(config) as hub:
+        counts: dict[str, int] = {}
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err, transient=True, disable=as_json) as bar:
+            tasks: dict[str, Any] = {}
+
+            def progress(name: str, n: int) -> None:
+                if name not in tasks:
+                    tasks[name] = bar.add_task(f"capturing {name}", total=None)
+                counts[name] = counts.get(name, 0) + n
+                bar.update(tasks[name], completed=counts[name])
+
+            report = hub.sync_once(progress=progress, reconcile=True, reconcile_force=reconcile_force,
+                                   wait=not no_wait)
+    if as_json:
+        _print_json(_pass_dict(report))
+    else:
+        _render_pass(report)
+    if report.errors:
+        raise typer.Exit(1)
+    raise typer.Exit(2 if report.open_exceptions else 0)
+
+
+@app.command()
+def run(config: ConfigOpt = DEFAULT) -> None:
+    """Sync continuously (every poll_interval seconds) until Ctrl-C or SIGTERM; then stop cleanly."""
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: Any) -> None:
+        err.print(f"[yellow]{signal.Signals(signum).name}: finishing the current pass, then stopping[/]")
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    with _hub(config) as hub:
+        out.print(f"synchub running: store {hub.settings.store_path}, "
+                  f"{len(hub.sources)} source(s), {len(hub.sinks)} sink(s); Ctrl-C to stop")
+
+        def on_pass(r: PassReport) -> None:
+            appended = sum(i.appended for i in r.ingest)
+            if appended or r.planned.planned or r.executed.attempted or r.errors:
+                stamp = dt.datetime.now().strftime("%H:%M:%S")
+                out.print(f"{stamp} captured {appended} · planned {r.planned.planned} · applied "
+                          f"{r.executed.applied} · open exceptions {r.open_exceptions}"
+                          + (f" · [red]{'; '.join(r.errors)}[/]" if r.errors else ""))
+
+        hub.run(stop, on_pass)
+    out.print("stopped cleanly")
+
+
+# -- status ------------------------------------------------------------------------------------
+
+
+@app.command()
+def status(config: ConfigOpt = DEFAULT, as_json: JsonOpt = False) -> None:
+    """Connectors (checkpoint, lag, last error), projections (position vs head), outbound, exceptions."""
+    with _reader(config) as (settings, store, projector):
+        data = queries.status(store, projector, list(settings.connectors))
+    if as_json:
+        _print_json(data)
+        return
+    out.print(f"store [bold]{data['store']['path']}[/] · head position {data['store']['head']}")
+    t = Table(title="connectors", header_style="bold")
+    for col in ("connector", "last batch", "lag (s)", "checkpoint", "last error"):
+        t.add_column(col)
+    for name, c in data["connectors"].items():
+        cp = json.dumps(c["checkpoint"])[:60] if c["checkpoint"] is not None else "—"
+        t.add_row(name, c["last_batch_at"] or "never", str(c["lag_seconds"] or "—"), cp,
+                  f"[red]{c['last_error']}[/]" if c["last_error"] else "")
+    out.print(t)
+    t = Table(title="projections", header_style="bold")
+    t.add_column("projection")
+    t.add_column("position", justify="right")
+    t.add_column("behind head", justify="right")
+    for name, p in data["projections"].items():
+        t.add_row(name, str(p["position"]), str(p["behind"]))
+    out.print(t)
+    t = Table(title="outbound", header_style="bold")
+    for col in ("target", "pending", "retrying", "applied", "failed"):
+        t.add_column(col, justify="right" if col != "target" else "left")
+    for target, counts in data["outbound"].items():
+        t.add_row(target, *(str(counts[k]) for k in ("pending", "retrying", "applied", "failed")))
+    out.print(t)
+    by_kind = ", ".join(f"{k}: {n}" for k, n in data["exceptions"].items()) or "none"
+    out.print(f"open exceptions: [bold]{data['open_exceptions']}[/] ({by_kind})")
+
+
+# -- state / history -----------------------------------------------------------------------------
+
+
+def _parse_time(text: str) -> dt.datetime:
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an ISO 8601 time (e.g. 2026-11-25T14:30:00Z)") from None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+@app.command()
+def state(
+    entity: Annotated[str, typer.Argument(help="Canonical entity, e.g. TimeEntry.")],
+    natural_id: Annotated[str, typer.Argument(metavar="ID", help="Its id, e.g. 42.")],
+    config: ConfigOpt = DEFAULT,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="ISO time: the state as it was then.")] = None,
+    at: Annotated[int | None, typer.Option("--at", help="Event position: the state after it.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The canonical state of one entity, now or as of a time or position."""
+    if as_of is not None and at is not None:
+        raise typer.BadParameter("give --as-of or --at, not both")
+    with _reader(config) as (_s, store, _p):
+        cid = queries.canonical_id(entity, natural_id)
+        data = queries.state(store, cid, position=at, as_of=_parse_time(as_of) if as_of else None)
+    if as_json:
+        _print_json(data)
+        return
+    when = f"as of {data['as_of']}" if data["as_of"] else f"at position {data['position']}"
+    if not data["exists"]:
+        out.print(f"{cid} did not exist {when}")
+        raise typer.Exit(3)
+    t = Table(title=f"{cid} ({when})", header_style="bold")
+    t.add_column("field")
+    t.add_column("value")
+    for k, v in sorted(data["fields"].items()):
+        t.add_row(k, json.dumps(v))
+    out.print(t)
+    if data["links"]:
+        out.print("links: " + ", ".join(f"{l['system']}/{l['object']}/{l['key']} ({l['role']})" for l in data["links"]))
+
+
+@app.command()
+def history(
+    entity: Annotated[str, typer.Argument(help="Canonical entity, e.g. Project.")],
+    natural_id: Annotated[str, typer.Argument(metavar="ID")],
+    config: ConfigOpt = DEFAULT,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every field change of one entity, with lineage (system, record, position, mapping)."""
+    with _reader(config) as (_s, store, _p):
+        cid = queries.canonical_id(entity, natural_id)
+        rows = queries.history(store, cid)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        out.print(f"no history for {cid}")
+        raise typer.Exit(3)
+    t = Table(title=f"history of {cid}", header_style="bold")
+    for col in ("pos", "op", "field", "old", "new", "source", "mapping", "source time"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(str(r["position"]), r["op"], r["field"], json.dumps(r["old"]) if r["old"] is not None else "",
+                  json.dumps(r["new"]) if r["new"] is not None else "",
+                  f"{r['system']}/{r['object']}/{r['source_key']}", f"v{r['mapping_version']}",
+                  r["source_time"] or "")
+    out.print(t)
+
+
+# -- rebuild / checksum --------------------------------------------------------------------------
+
+
+@app.command()
+def rebuild(
+    projection: Annotated[str | None, typer.Argument(help=f"One of: {', '.join(PROJECTIONS)} (default: all).")] = None,
+    config: ConfigOpt = DEFAULT,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay the whole log into fresh tables, then swap them in (no downtime)."""
+    with _reader(config) as (_s, store, projector):
+        names = None if projection is None else [projection]
+        if projection is not None and projection not in PROJECTIONS:
+            raise typer.BadParameter(f"unknown projection {projection!r}; choose from {', '.join(PROJECTIONS)}")
+        before = projector.checksums()
+        with Progress(TextColumn("rebuilding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True, disable=as_json) as bar:
+            task = bar.add_task("rebuild", total=store.head())
+            position = projector.rebuild(names, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        after = projector.checksums()
+    chosen = names or list(PROJECTIONS)
+    result = {"position": position, "rebuilt": chosen,
+              "unchanged": {n: before[n] == after[n] for n in chosen}, "checksums": after}
+    if as_json:
+        _print_json(result)
+        return
+    for n in chosen:
+        mark = "[green]identical[/]" if result["unchanged"][n] else "[yellow]changed[/]"
+        out.print(f"{n}: rebuilt to position {position} — {mark}")
+
+
+@app.command()
+def checksum(config: ConfigOpt = DEFAULT, as_json: JsonOpt = False) -> None:
+    """A digest of every projection (equal after a rebuild)."""
+    with _reader(config) as (_s, _store, projector):
+        sums = projector.checksums()
+        position = projector.position()
+    if as_json:
+        _print_json({"position": position, "checksums": sums})
+        return
+    for name, digest in sums.items():
+        out.print(f"{name:12} {digest}")
+    out.print(f"(at position {position})")
+
+
+# -- exceptions ----------------------------------------------------------------------------------
+
+
+@exceptions_app.command("list")
+def exceptions_list(
+    config: ConfigOpt = DEFAULT,
+    status_: Annotated[str, typer.Option("--status", help="open, resolved, ignored or all.")] = "open",
+    kind: Annotated[str | None, typer.Option(help="quarantine, mapping, plan or write.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Exceptions with what went wrong and how to fix it."""
+    with _reader(config) as (_s, store, _p):
+        rows = queries.exceptions(store, status_, kind)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        out.print(f"no {status_ if status_ != 'all' else ''} exceptions".replace("  ", " "))
+        return
+    t = Table(header_style="bold", title=f"{len(rows)} exception(s)")
+    for col in ("id", "kind", "status", "about", "what", "fix"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        about = "/".join(str(x) for x in (r["system"], r["object"], r["key"]) if x)
+        t.add_row(r["id"], r["kind"], r["status"], about, r["message"], r["fix"])
+    out.print(t)
+
+
+@exceptions_app.command("show")
+def exceptions_show(
+    exception_id: Annotated[str, typer.Argument(metavar="ID")],
+    config: ConfigOpt = DEFAULT,
+    as_json: JsonOpt = False,
+) -> None:
+    """Everything known about one exception."""
+    with _reader(config) as (_s, store, _p):
+        row = queries.exception(store, exception_id)
+    if as_json:
+        _print_json(row)
+        return
+    t = Table(show_header=False, title=f"exception {exception_id}")
+    t.add_column("k", style="bold")
+    t.add_column("v", overflow="fold")
+    for k, v in row.items():
+        if v is not None:
+            t.add_row(k, json.dumps(v, indent=1) if isinstance(v, dict | list) else str(v))
+    out.print(t)
+
+
+def _act(exception_id: str, action: str, note: str, config: Path, as_json: bool) -> None:
+    with _hub(config) as hub:
+        row = hub.act_on_exception(exception_id, action, note)
+    if as_json:
+        _print_json(row)
+        return
+    out.print(f"{exception_id}: {action} recorded → status [bold]{row['status']}[/]"
+              + (f" ({row['resolution']})" if row.get("resolution") else ""))
+
+
+@exceptions_app.command("retry")
+def exceptions_retry(
+    exception_id: Annotated[str, typer.Argument(metavar="ID")],
+    config: ConfigOpt = DEFAULT,
+    note: Annotated[str, typer.Option(help="Note for the audit trail.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Try the failed step again (re-ingest, re-map or re-send)."""
+    _act(exception_id, "retry", note, config, as_json)
+
+
+@exceptions_app.command("resolve")
+def exceptions_resolve(
+    exception_id: Annotated[str, typer.Argument(metavar="ID")],
+    config: ConfigOpt = DEFAULT,
+    note: Annotated[str, typer.Option(help="Why it is resolved.")] = "",
+    ignore: Annotated[bool, typer.Option("--ignore", help="Accept as is instead of fixed.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Mark an exception resolved (fixed outside synchub) or --ignore it."""
+    _act(exception_id, "ignore" if ignore else "resolve", note, config, as_json)
+
+
+# -- events --------------------------------------------------------------------------------------
+
+
+@events_app.command("tail")
+def events_tail(
+    config: ConfigOpt = DEFAULT,
+    n: Annotated[int, typer.Option("-n", help="How many events.")] = 20,
+    stream: Annotated[str | None, typer.Option(help="Only streams starting with this prefix.")] = None,
+    type_: Annotated[str | None, typer.Option("--type", help="Only this event type.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The latest events, decoded."""
+    with _reader(config) as (_s, store, _p):
+        head = store.head()
+        picked: list[Any] = []
+        upto = head
+        while upto > 0 and len(picked) < n:
+            page = store.read(max(0, upto - 5000), upto, 5000, [type_] if type_ else ())
+            page = [e for e in page if stream is None or e.stream.startswith(stream)]
+            picked = page + picked
+            upto -= 5000
+        events = [queries.event_dict(store, e) for e in picked[-n:]]
+    if as_json:
+        _print_json(events)
+        return
+    for e in events:
+        _render_event(e, brief=True)
+
+
+@events_app.command("show")
+def events_show(
+    position: Annotated[int, typer.Argument(help="Event position.")],
+    config: ConfigOpt = DEFAULT,
+    as_json: JsonOpt = False,
+) -> None:
+    """One event with its schema and decoded payload."""
+    with _reader(config) as (_s, store, _p):
+        found = store.read(position - 1, position, 1)
+        if not found:
+            raise SyncHubError(f"no event at position {position} (head is {store.head()})")
+        e = queries.event_dict(store, found[0])
+    if as_json:
+        _print_json(e)
+        return
+    _render_event(e, brief=False)
+
+
+def _render_event(e: dict[str, Any], *, brief: bool) -> None:
+    head = f"[bold]#{e['position']}[/] {e['type']} [cyan]{e['stream']}[/]@{e['version']}"
+    if brief:
+        payload = e["payload"]
+        summary = payload.get("after") if e["type"] == "SourceChanged" else payload
+        out.print(f"{head} {json.dumps(summary, sort_keys=True)[:160]}")
+        return
+    out.print(head)
+    out.print(f"schema {e['schema']} ({e['fingerprint']}) · recorded {e['recorded_at']}")
+    out.print_json(json.dumps(e["payload"], sort_keys=True))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
