@@ -72,9 +72,24 @@ def compatibility_problems(reader: dict[str, Any], writer: dict[str, Any]) -> li
     if result.compatibility is SchemaCompatibilityType.compatible:
         return []
     return [
-        f"{'/'.join(loc) if isinstance(loc, list) else loc}: {msg}"
-        for msg, loc in zip(result.messages, result.locations, strict=False)
+        f"{_where(reader, loc)}: {msg}" for msg, loc in zip(result.messages, result.locations, strict=False)
     ] or ["incompatible"]
+
+
+def _where(schema: dict[str, Any], location: Any) -> str:
+    """`/fields/1/type` → `field 'minutes'` (the reader's field at that index)."""
+    parts = [p for p in str(location).split("/") if p]
+    names = []
+    node: Any = schema
+    for i, part in enumerate(parts):
+        if part == "fields" and i + 1 < len(parts) and parts[i + 1].isdigit() and isinstance(node, dict):
+            fields = node.get("fields", [])
+            idx = int(parts[i + 1])
+            if idx < len(fields):
+                node = fields[idx]
+                names.append(str(node["name"]))
+                node = node.get("type")
+    return f"field {'.'.join(repr(n) for n in names)}" if names else str(location)
 
 
 def check_backward(new: dict[str, Any], old: dict[str, Any], subject: str) -> None:

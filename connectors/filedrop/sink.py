@@ -62,10 +62,12 @@ class FiledropSink:
             return [Outcome(d.idempotency_key, "retryable", reason=reason) for d in deltas]
         answers: dict[str, Outcome] = {}
         groups: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+        seen: set[str] = set()
         for delta in deltas:
             key = delta.idempotency_key
-            if key in answers:
+            if key in seen:
                 continue
+            seen.add(key)
             if key in index:
                 answers[key] = Outcome(key, "applied", target_key=index[key])
                 continue

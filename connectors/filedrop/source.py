@@ -186,7 +186,7 @@ class FiledropSource:
         if opts.format == "csv":
             return None
         newest = self._newest(opts)
-        sample = _first_json_object(newest) if newest is not None else None
+        sample = _first_json_object(newest, opts.delete_field) if newest is not None else None
         if sample is None:
             return {}
         names = unique_names(sample)
@@ -236,14 +236,14 @@ def _dump(state: State) -> dict[str, Any]:
     return {"version": CHECKPOINT_VERSION, "objects": objects}
 
 
-def _first_json_object(path: Path) -> dict[str, Any] | None:
-    """The first complete line of `path` that is a JSON object, or None."""
+def _first_json_object(path: Path, delete_field: str | None) -> dict[str, Any] | None:
+    """The first complete line of `path` that is a JSON object and not a delete, or None."""
     for line in complete_lines(path):
         try:
             value = json.loads(line)
         except ValueError:
             continue
-        if isinstance(value, dict):
+        if isinstance(value, dict) and not (delete_field and truthy(value.get(delete_field))):
             return value
     return None
 

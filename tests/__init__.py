@@ -1,0 +1,1 @@
+"""synchub test suite."""

@@ -1,0 +1,1 @@
+"""Connector-specific tests, one package per connector."""

@@ -1,0 +1,1 @@
+"""Contract suites: one abstract test suite per SPI interface, run by every connector."""

@@ -1,0 +1,158 @@
+"""The EventStore contract: every backend subclasses `EventStoreContract` and passes it.
+
+Modelled on the `eventsourcing` library's recorder test cases: an abstract base with the tests,
+one factory hook (`make_store`) per backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import pytest
+
+from hub.avro import Schema
+from hub.errors import ConcurrencyError, StoreError
+from hub.store.base import EventStore, NewEvent
+
+SCHEMA = Schema.from_dict(
+    {"type": "record", "name": "Thing", "namespace": "test",
+     "fields": [{"name": "n", "type": "long"}, {"name": "s", "type": "string"}]}
+)
+SCHEMA_V2 = Schema.from_dict(
+    {"type": "record", "name": "Thing", "namespace": "test",
+     "fields": [{"name": "n", "type": "long"}, {"name": "s", "type": "string"},
+                {"name": "extra", "type": ["null", "string"], "default": None}]}
+)
+
+
+class EventStoreContract(ABC):
+    @abstractmethod
+    def make_store(self, tmp_path: Path) -> EventStore: ...
+
+    def reopen(self, store: EventStore, tmp_path: Path) -> EventStore:
+        """A second store instance on the same data (a restarted process)."""
+        return self.make_store(tmp_path)
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> EventStore:
+        s = self.make_store(tmp_path)
+        s.codec.add(SCHEMA)
+        s.codec.add(SCHEMA_V2)
+        yield s
+        s.close()
+
+    @staticmethod
+    def ev(store: EventStore, stream: str, version: int, n: int, schema: Schema = SCHEMA) -> NewEvent:
+        record = {"n": n, "s": f"v{n}"}
+        if schema is SCHEMA_V2:
+            record["extra"] = "x"
+        return NewEvent(stream, version, "Thing", store.codec.encode(schema, record))
+
+    def test_empty_store_has_head_zero(self, store: EventStore) -> None:
+        assert store.head() == 0
+        assert store.read() == []
+        assert store.last("nope") is None
+
+    def test_positions_are_gap_free_and_in_append_order(self, store: EventStore) -> None:
+        assert store.append([self.ev(store, "a", 1, 1), self.ev(store, "b", 1, 2)]) == 2
+        assert store.append([self.ev(store, "a", 2, 3)]) == 3
+        events = store.read()
+        assert [e.position for e in events] == [1, 2, 3]
+        assert [(e.stream, e.version) for e in events] == [("a", 1), ("b", 1), ("a", 2)]
+        assert [store.decode(e)["n"] for e in events] == [1, 2, 3]  # type: ignore[index]
+
+    def test_read_by_range_limit_and_type(self, store: EventStore) -> None:
+        store.append([self.ev(store, f"s{i}", 1, i) for i in range(10)])
+        assert [e.position for e in store.read(after=3, upto=6)] == [4, 5, 6]
+        assert [e.position for e in store.read(after=0, limit=2)] == [1, 2]
+        assert store.read(types=["Other"]) == []
+        assert len(store.read(types=["Thing"])) == 10
+        assert [e.position for e in store.read_all(page=3)] == list(range(1, 11))
+
+    def test_read_stream_in_version_order(self, store: EventStore) -> None:
+        store.append([self.ev(store, "a", 1, 1), self.ev(store, "b", 1, 2)])
+        store.append([self.ev(store, "a", 2, 3), self.ev(store, "a", 3, 4)])
+        assert [e.version for e in store.read_stream("a")] == [1, 2, 3]
+        assert [e.version for e in store.read_stream("a", after_version=1, upto_version=2)] == [2]
+        last = store.last("a")
+        assert last is not None and last.version == 3 and last.position == 4
+
+    def test_append_is_atomic_on_version_clash(self, store: EventStore) -> None:
+        store.append([self.ev(store, "a", 1, 1)])
+        with pytest.raises(ConcurrencyError):
+            store.append([self.ev(store, "b", 1, 2), self.ev(store, "a", 1, 3)])
+        assert store.head() == 1
+        assert store.last("b") is None
+
+    def test_concurrent_writers_to_one_stream_one_wins(self, store: EventStore) -> None:
+        results: list[str] = []
+
+        def write(n: int) -> None:
+            try:
+                store.append([self.ev(store, "race", 1, n)])
+                results.append("ok")
+            except ConcurrencyError:
+                results.append("clash")
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(results) == ["clash"] * 7 + ["ok"]
+        assert len(store.read_stream("race")) == 1
+
+    def test_heads_give_latest_version_and_digest(self, store: EventStore) -> None:
+        store.append([self.ev(store, "p/1", 1, 1), self.ev(store, "p/2", 1, 2)])
+        store.append([self.ev(store, "p/1", 2, 5), self.ev(store, "q/1", 1, 6)])
+        heads = store.heads(["p/1", "p/2", "missing"])
+        assert set(heads) == {"p/1", "p/2"}
+        assert heads["p/1"][0] == 2
+        assert heads["p/1"][1] == store.last("p/1").digest  # type: ignore[union-attr]
+        assert set(store.heads_by_prefix("p/")) == {"p/1", "p/2"}
+        assert store.heads([]) == {}
+
+    def test_schemas_are_stored_with_payloads_and_decode_after_restart(
+        self, store: EventStore, tmp_path: Path
+    ) -> None:
+        store.append([self.ev(store, "a", 1, 1), self.ev(store, "a", 2, 2, SCHEMA_V2)])
+        names = [name for _fp, name, _json in store.schemas()]
+        assert names.count("test.Thing") == 2
+        assert store.schema_json(SCHEMA.fingerprint) is not None
+        other = self.reopen(store, tmp_path)
+        try:
+            decoded = [other.decode(e) for e in other.read()]
+            assert decoded == [{"n": 1, "s": "v1"}, {"n": 2, "s": "v2", "extra": "x"}]
+        finally:
+            other.close()
+
+    def test_payload_with_unknown_schema_is_refused(self, store: EventStore) -> None:
+        stranger = Schema.from_dict({"type": "record", "name": "Stranger", "fields": [{"name": "x", "type": "int"}]})
+        payload = b"\xc3\x01" + stranger.fingerprint + b"\x02"
+        with pytest.raises(StoreError, match="neither the store nor the codec"):
+            store.append([NewEvent("x", 1, "Stranger", payload)])
+        assert store.head() == 0
+
+    def test_time_maps_to_positions(self, store: EventStore) -> None:
+        before = dt.datetime.now(dt.UTC)
+        store.append([self.ev(store, "a", 1, 1)])
+        time.sleep(0.02)
+        middle = dt.datetime.now(dt.UTC)
+        time.sleep(0.02)
+        store.append([self.ev(store, "a", 2, 2), self.ev(store, "a", 3, 3)])
+        after = dt.datetime.now(dt.UTC)
+        assert store.position_at(before - dt.timedelta(seconds=1)) == 0
+        assert store.position_at(middle) == 1
+        assert store.position_at(after) == 3
+        recorded = store.time_of(2)
+        assert recorded is not None and middle <= recorded <= after
+        assert [e.position for e in store.read_between(middle, after)] == [2, 3]
+        assert store.time_of(99) is None
+
+    def test_empty_append_returns_head(self, store: EventStore) -> None:
+        store.append([self.ev(store, "a", 1, 1)])
+        assert store.append([]) == 1
