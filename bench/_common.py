@@ -81,58 +81,68 @@ def _description(rng: random.Random) -> str:
     return " ".join(words)
 
 
-def time_entry_changes(n: int, updates: float = 0.1, seed: int = 42) -> list[Change]:
-    """`n` deterministic changes; a fraction `updates` re-captures an earlier entry, edited."""
+def _record(key: str, rng: random.Random, people: list[str], days: list[str]) -> dict[str, Any]:
+    return {
+        "id": key,
+        "person": rng.choice(people),
+        "day": rng.choice(days),
+        "minutes": rng.randint(5, 480),
+        "description": _description(rng),
+    }
+
+
+def time_entry_batches(
+    n: int, size: int, updates: float = 0.1, seed: int = 42
+) -> Iterator[Batch]:
+    """`n` deterministic changes in batches of `size`, generated lazily (memory stays flat).
+
+    A fraction `updates` of the changes re-captures an earlier entry with edited values; the
+    rest create new entries. Each batch's checkpoint is the offset after it.
+    """
     rng = random.Random(seed)
     people = [f"u{i:04d}" for i in range(250)]
     days = [(_DAY0 + dt.timedelta(days=d)).isoformat() for d in range(330)]
-    current: list[dict[str, Any]] = []
-    out = []
-    for i in range(n):
-        if current and rng.random() < updates:
-            old = current[rng.randrange(len(current))]
-            record = {**old, "minutes": old["minutes"] % 480 + rng.randint(1, 30)}
-            if rng.random() < 0.3:
-                record["description"] = _description(rng)
-            current[int(old["id"][3:])] = record
-        else:
-            record = {
-                "id": f"te-{len(current):08d}",
-                "person": rng.choice(people),
-                "day": rng.choice(days),
-                "minutes": rng.randint(5, 480),
-                "description": _description(rng),
-            }
-            current.append(record)
-        when = _T0 + dt.timedelta(seconds=i)
-        out.append(Change(OBJECT, record["id"], "upsert", record, str(i + 1), when))
-    return out
+    created = 0
+    for start in range(0, n, size):
+        changes = []
+        for i in range(start, min(start + size, n)):
+            if created and rng.random() < updates:
+                key = f"te-{rng.randrange(created):08d}"
+            else:
+                key = f"te-{created:08d}"
+                created += 1
+            record = _record(key, rng, people, days)
+            when = _T0 + dt.timedelta(seconds=i)
+            changes.append(Change(OBJECT, key, "upsert", record, str(i + 1), when))
+        yield Batch(tuple(changes), {"offset": start + len(changes)})
 
 
-def batches(changes: list[Change], size: int) -> list[Batch]:
-    """The changes in batches of `size`, each with a checkpoint covering it."""
-    return [
-        Batch(tuple(changes[i : i + size]), {"offset": min(i + size, len(changes))})
-        for i in range(0, len(changes), size)
-    ]
-
-
-class ListSource:
-    """A Source over pre-built batches: reading costs nothing measurable."""
+class GenSource:
+    """A Source over `time_entry_batches`. The time spent building batches is summed in
+    `build_seconds`, so a benchmark can subtract it: the source's own cost is not measured."""
 
     system = SYSTEM
 
-    def __init__(self, prebuilt: list[Batch]) -> None:
-        self.prebuilt = prebuilt
+    def __init__(self, n: int, size: int, updates: float = 0.1, seed: int = 42) -> None:
+        self.args = (n, size, updates, seed)
+        self.build_seconds = 0.0
 
     def discover(self) -> list[ObjectSchema]:
         return [OBJECT_SCHEMA]
 
     def read(self, checkpoint: Any, batch_size: int) -> Iterator[Batch]:
-        start = 0 if checkpoint is None else checkpoint["offset"]
-        for b in self.prebuilt:
-            if b.checkpoint["offset"] > start:
-                yield b
+        yield from self.batches()
+
+    def batches(self) -> Iterator[Batch]:
+        """The batches, timing only their construction."""
+        it = time_entry_batches(*self.args)
+        while True:
+            t = time.perf_counter()
+            b = next(it, None)
+            self.build_seconds += time.perf_counter() - t
+            if b is None:
+                return
+            yield b
 
     def current_keys(self, object: str) -> set[str] | None:
         return None

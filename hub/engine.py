@@ -51,7 +51,8 @@ class PassReport:
 class Hub:
     """Everything one synchub process needs, built once from Settings."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, connectors: dict[str, Connector] | None = None) -> None:
+        """`connectors` overrides building them from the config (tests, embedding)."""
         self.settings = settings
         path = settings.store_path
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,8 +62,12 @@ class Hub:
         self.connectors: dict[str, Connector] = {}
         self.sources: dict[str, Source] = {}
         self.sinks: dict[str, Sink] = {}
-        for name, section in settings.connectors.items():
-            connector = build_connector(name, section.type, section.options(), settings.base_dir)
+        if connectors is None:
+            connectors = {
+                name: build_connector(name, section.type, section.options(), settings.base_dir)
+                for name, section in settings.connectors.items()
+            }
+        for name, connector in connectors.items():
             self.connectors[name] = connector
             source = connector.source()
             sink = connector.sink()
@@ -197,7 +202,7 @@ class Hub:
         row = self.exception(exception_id)
         if row is None:
             raise SyncHubError(f"no exception {exception_id!r}: see `synchub exceptions list`")
-        if row["status"] not in ("open", "retrying") and action != "retry":
+        if row["status"] not in ("open", "retrying"):
             raise SyncHubError(f"exception {exception_id} is already {row['status']}")
         schema = hub_schema("exception_action")
         self.store.codec.add(schema)

@@ -2,7 +2,9 @@
 
 Tables: `canonical` (one row per entity: fields as JSON, deleted flag, last change position),
 `source_records` (the latest record of every source stream: re-mapped when a new mapping version
-is deployed, and the planner's view of what a target holds), `mappings` (deployed versions).
+is deployed, and the planner's view of what a target holds), `mappings` (deployed versions),
+`waiting` (records whose mapping needs a link that does not exist yet; captured later, the link
+triggers their re-mapping, so the order in which systems are read does not matter).
 Ownership: a source only sets fields its system owns (per the mapping's `entities` rules).
 """
 
@@ -55,4 +57,16 @@ MAPPINGS = Table(
     pk=("version",),
 )
 
-TABLES = (CANONICAL, SOURCE_RECORDS, MAPPINGS)
+WAITING = Table(
+    "waiting",
+    (
+        "system TEXT NOT NULL",
+        "object TEXT NOT NULL",
+        "key TEXT NOT NULL",
+        "stream TEXT NOT NULL",
+    ),
+    pk=("system", "object", "key", "stream"),
+)
+"""Source records whose mapping failed on a missing link: re-mapped when the link appears."""
+
+TABLES = (CANONICAL, SOURCE_RECORDS, MAPPINGS, WAITING)

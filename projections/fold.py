@@ -21,7 +21,7 @@ from hub.mapping import InboundRule, Mapping
 from hub.schemas import canonical_entities, canonical_schema
 from hub.store.base import StoredEvent
 from projections.audit import AUDIT
-from projections.canonical import CANONICAL, MAPPINGS, SOURCE_RECORDS
+from projections.canonical import CANONICAL, MAPPINGS, SOURCE_RECORDS, WAITING
 from projections.exceptions import EXCEPTIONS, OPEN, exception_id
 from projections.links import LINKS
 from projections.outbound import OUTBOUND
@@ -87,6 +87,11 @@ class Fold:
         self.exceptions = RowCache(EXCEPTIONS, physical("exceptions"))
         self.outbound = RowCache(OUTBOUND, physical("outbound"))
         self.mappings = RowCache(MAPPINGS, physical("mappings"))
+        self.waiting = RowCache(WAITING, physical("waiting"))
+        self.t_waiting = physical("waiting")
+        self._waiting_keys: set[tuple[str, str, str]] = set()
+        self._misses: list[tuple[str, str, str]] = []
+        self._requeue: list[str] = []
         self.t_audit = physical("audit")
         self.t_links = physical("links")
         self.t_records = physical("source_records")
@@ -112,9 +117,12 @@ class Fold:
             self.mapping = Mapping.from_dict(json.loads(r[1]), version=int(r[0]))
         c.execute(f"SELECT DISTINCT subject FROM {self.t_exceptions} WHERE status IN ('open','retrying')")
         self._open_subjects = {r[0] for r in c.fetchall()}
+        c.execute(f"SELECT DISTINCT system, object, key FROM {self.t_waiting}")
+        self._waiting_keys = {(r[0], r[1], r[2]) for r in c.fetchall()}
 
     def caches(self) -> tuple[RowCache, ...]:
-        return (self.canon, self.records, self.links, self.exceptions, self.outbound, self.mappings)
+        return (self.canon, self.records, self.links, self.exceptions, self.outbound, self.mappings,
+                self.waiting)
 
     def flush(self, c: SQLiteCursor) -> None:
         for cache in self.caches():
@@ -144,6 +152,17 @@ class Fold:
                 self._pos = e.position
                 self._seq = 0
                 handler(self, e, self.decode(e.payload))
+                self._remap_waiting()
+
+    def _remap_waiting(self) -> None:
+        """Re-map records that waited for a link created by this event (in a fixed order)."""
+        assert self._c is not None
+        while self._requeue:
+            stream = self._requeue.pop(0)
+            rec = self.records.get(self._c, stream)
+            if rec is not None and not rec["deleted"]:
+                self._map(stream, rec["system"], rec["object"], rec["key"], json.loads(rec["record"]),
+                          rec["source_time"], rec["captured_at"])
 
     # -- lookups for mapping rules (the Lookup protocol) ----------------------------------------
 
@@ -151,6 +170,7 @@ class Fold:
         assert self._c is not None
         link = self.links.get(self._c, (system, object, str(key)))
         if link is None:
+            self._misses.append((system, object, str(key)))
             return None
         cid = str(link["canonical_id"])
         return cid if cid.startswith(entity + "/") else None
@@ -174,6 +194,19 @@ class Fold:
              "role": role, "position": self._pos},
         )
         self._target_keys.setdefault((system, cid), key)
+        if (system, obj, key) in self._waiting_keys:
+            assert self._c is not None
+            self._waiting_keys.discard((system, obj, key))
+            self.waiting.flush(self._c)
+            self._c.execute(
+                f"SELECT stream FROM {self.t_waiting} WHERE system=? AND object=? AND key=? ORDER BY stream",
+                (system, obj, key),
+            )
+            streams = [r[0] for r in self._c.fetchall()]
+            for stream in streams:
+                self.waiting.put((system, obj, key, stream), None)
+                if stream not in self._requeue:
+                    self._requeue.append(stream)
 
     # -- source changes -------------------------------------------------------------------------
 
@@ -220,8 +253,13 @@ class Fold:
                     self._delete_entity(str(link["canonical_id"]), rule, lineage)
                 self._resolve_open(stream, ("mapping",), "auto: the record was deleted")
                 return
+            self._misses.clear()
             mapped = rule.apply(key, record, self)
         except MappingError as err:
+            for miss in self._misses:
+                self._waiting_keys.add(miss)
+                self.waiting.put((*miss, stream), {"system": miss[0], "object": miss[1], "key": miss[2],
+                                                   "stream": stream})
             self._open_mapping_exception(stream, rule, key, err, mapping.version, record)
             return
         cid = mapped.canonical_id
@@ -400,9 +438,11 @@ class Fold:
                 "field": err.field, "rule": err.rule, "mapping_version": version,
                 "message": f"{rule.system}/{rule.object} record {key!r} cannot be mapped to "
                 f"{rule.entity}: {err}",
-                "fix": f"correct the record in {rule.system}, or fix rule {err.field!r} in the "
-                "mapping and deploy it (the record is re-mapped), or `synchub exceptions "
-                "retry <id>` after fixing a link",
+                "fix": (f"it is re-mapped by itself once {'/'.join(self._misses[-1])} is captured; "
+                        "if that never happens, " if self._misses else "")
+                + f"correct the record in {rule.system}, or fix rule {err.field!r} in the "
+                "mapping and deploy it (every record is re-mapped), or `synchub exceptions "
+                "retry <id>`",
                 "details": dumps({"value": to_json(err.value), "record": to_json(record)}),
             },
         )
@@ -434,6 +474,7 @@ class Fold:
             self.exceptions.put(row["id"], {**row, "status": status, "resolution": note, "position": self._pos})
             return
         self.exceptions.put(row["id"], {**row, "status": "retrying", "resolution": note, "position": self._pos})
+        self._open_subjects.add(row["subject"])
         if row["kind"] == "mapping":
             rec = self.records.get(self._c, row["subject"])
             if rec is not None and not rec["deleted"]:

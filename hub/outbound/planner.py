@@ -43,6 +43,19 @@ def idempotency_key(target: str, canonical_id: str, op: str, desired: Any) -> st
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def minimal_delta(
+    desired: dict[str, Any], known: dict[str, Any] | None, owned_by_target: set[str]
+) -> dict[str, Any]:
+    """The fields to write: desired values that differ from what the target is known to hold,
+    never a field the target owns. With nothing known, every desired field not owned."""
+    if known is None:
+        return {f: v for f, v in desired.items() if f not in owned_by_target}
+    return {
+        f: v for f, v in desired.items()
+        if f not in owned_by_target and (f not in known or known[f] != v)
+    }
+
+
 @dataclass
 class PlannerReport:
     examined: int = 0
@@ -105,7 +118,27 @@ class Planner:
                 " WHERE position > ? ORDER BY position, canonical_id",
                 (since,),
             )
-            rows = c.fetchall()
+            rows = list(c.fetchall())
+            # Target records that changed at the target (drift, or our own echo): re-examine
+            # the entities they are linked to, so the system of record's state is restored.
+            c.execute(
+                "SELECT DISTINCT l.canonical_id, r.position FROM p_source_records r JOIN p_links l"
+                " ON l.system = r.system AND l.object = r.object AND l.key = r.key"
+                " WHERE r.position > ? AND l.role = 'target' ORDER BY r.position, l.canonical_id",
+                (since,),
+            )
+            seen = {r[0] for r in rows}
+            for cid, position in c.fetchall():
+                high = max(high, position)
+                if cid in seen:
+                    continue
+                seen.add(cid)
+                c.execute(
+                    "SELECT canonical_id, entity, natural_id, fields, deleted, position FROM p_canonical"
+                    " WHERE canonical_id=?",
+                    (cid,),
+                )
+                rows.extend(c.fetchall())
             for cid, entity, natural_id, fields_json, deleted, position in rows:
                 high = max(high, position)
                 report.examined += 1
@@ -177,12 +210,8 @@ class Planner:
                 f for f, cf in rule.source_fields().items()
                 if cf is not None and mapping.owner(rule.entity, cf) == target
             }
-            if known is None:
-                op = "create" if target_key is None else "update"
-                delta = {f: v for f, v in desired.items() if f not in owned}
-            else:
-                op = "update"
-                delta = {f: v for f, v in desired.items() if f not in owned and known.get(f) != v}
+            delta = minimal_delta(desired, known, owned)
+            op = "create" if known is None and target_key is None else "update"
             desired_state = desired
             if not delta:
                 return None

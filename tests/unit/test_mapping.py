@@ -831,13 +831,14 @@ def test_map_with_a_total_dict_is_the_lookup(table: dict[str, Any], data: st.Dat
     assert run(pipeline, {"a": key}) == table[key]
 
 
-@given(json_values, st.integers() | st.text(min_size=1, max_size=5).map(json.dumps))
-def test_default_removes_none(value: Any, fallback: Any) -> None:
-    result = run(f"a | default {json.dumps(fallback) if isinstance(fallback, int) else fallback}",
-                 {"a": value})
+@given(json_values, st.integers() | st.text(st.characters(blacklist_characters="'"), max_size=5))
+def test_default_removes_none(value: Any, fallback: int | str) -> None:
+    # text arguments are written as quoted JSON strings so they stay text ('"0"' is "0")
+    argument = str(fallback) if isinstance(fallback, int) else f"'{json.dumps(fallback)}'"
+    result = run(f"a | default {argument}", {"a": value})
     assert result is not None
     if value is None or value == "":
-        assert result == (fallback if isinstance(fallback, int) else json.loads(fallback))
+        assert result == fallback and type(result) is type(fallback)
     else:
         assert result is value
 
@@ -880,6 +881,7 @@ def test_tag_path_on_well_formed_tags(
 def test_tag_path_on_malformed_tags(
     segments: list[str], defect: str, char: str, rnd: random.Random
 ) -> None:
+    assume(not segments[-1].endswith("."))  # a trailing '.' is read as a full stop
     if defect == "empty":
         segments.insert(rnd.randrange(1, len(segments)), "")
     elif defect == "trailing":

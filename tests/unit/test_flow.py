@@ -1,0 +1,291 @@
+"""The whole flow on the embedded store with in-memory connectors: capture → canonical state,
+audit, links, exceptions → planned minimal deltas → idempotent writes with retries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hub import queries
+from hub.config import OutboundSettings, Settings, StoreSettings
+from hub.engine import Hub
+from hub.errors import SyncHubError
+from hub.outbound.executor import RateLimiter
+from hub.spi import Sink, Source
+from hub.testing import MemorySink, MemorySource
+from hub.types import ObjectSchema
+
+ENTRY = ObjectSchema("entries", "id", {"type": "record", "name": "entry", "fields": [
+    {"name": "id", "type": "string"}, {"name": "user", "type": "string"},
+    {"name": "minutes", "type": "long"}, {"name": "day", "type": "string"},
+    {"name": "text", "type": "string"}]})
+EMPLOYEE = ObjectSchema("employees", "code", {"type": "record", "name": "employee", "fields": [
+    {"name": "code", "type": "string"}, {"name": "name", "type": "string"},
+    {"name": "login", "type": "string"}]})
+LOGIN = ObjectSchema("logins", "login", EMPLOYEE.schema)
+LINE = ObjectSchema("lines", "id", {"type": "record", "name": "line", "fields": [
+    {"name": "id", "type": "string"}, {"name": "employee", "type": ["null", "string"], "default": None},
+    {"name": "hours", "type": ["null", "double"], "default": None},
+    {"name": "day", "type": ["null", "string"], "default": None},
+    {"name": "work", "type": ["null", "string"], "default": None},
+    {"name": "invoiced", "type": ["null", "boolean"], "default": None}]})
+
+MAPPING: dict[str, Any] = {
+    "name": "default",
+    "entities": {"TimeEntry": {"owner": "tracker"}, "Person": {"owner": "erp"}},
+    "sources": [
+        {"system": "tracker", "object": "entries", "entity": "TimeEntry", "id": "$key",
+         "fields": {"person_id": "user | link Person erp logins", "minutes": "minutes",
+                    "date": "day | date", "project_id": "text | tag_path 0",
+                    "task_id": "text | tag_path 1", "approved": "text | has_tag approved",
+                    "billable": "text | has_tag billable", "description": "text | strip_tags"}},
+        {"system": "erp", "object": "employees", "entity": "Person", "id": "code",
+         "fields": {"full_name": "name", "employee_code": "code"}},
+        {"system": "erp", "object": "logins", "entity": "Person", "id": "code",
+         "fields": {"full_name": "name"}},
+    ],
+    "targets": [
+        {"system": "erp", "object": "lines", "entity": "TimeEntry", "when": "approved",
+         "fields": {"employee": "person_id | target_key erp", "hours": "minutes | div 60 | round 2",
+                    "day": "date", "work": "task_id"}},
+    ],
+}
+
+
+class Both:
+    """A connector offering a source and/or a sink."""
+
+    def __init__(self, source: Source | None = None, sink: Sink | None = None) -> None:
+        self._source, self._sink = source, sink
+
+    def source(self) -> Source | None:
+        return self._source
+
+    def sink(self) -> Sink | None:
+        return self._sink
+
+
+class World:
+    def __init__(self, tmp_path: Path, mapping: dict[str, Any] = MAPPING, **outbound: Any) -> None:
+        self.tmp = tmp_path
+        self.tracker = MemorySource("tracker", {"entries": ENTRY})
+        self.erp_src = MemorySource("erp", {"employees": EMPLOYEE, "logins": LOGIN, "lines": LINE})
+        self.erp = MemorySink("erp")
+        self.write_mapping(mapping)
+        settings = Settings(
+            store=StoreSettings(path=str(tmp_path / "hub.db")), mapping="mapping.yaml",
+            base_dir=tmp_path,
+            outbound=OutboundSettings(**{"base_delay": 0.01, "max_delay": 0.05, "max_wait": 2, **outbound}),
+        )
+        self.hub = Hub(settings, {"tracker": Both(self.tracker), "erp": Both(self.erp_src, self.erp)})
+
+    def write_mapping(self, mapping: dict[str, Any]) -> None:
+        (self.tmp / "mapping.yaml").write_text(yaml.safe_dump(mapping))
+
+    def person(self, code: str, name: str) -> None:
+        self.erp_src.put("employees", code, {"code": code, "name": name, "login": code.lower()})
+        self.erp_src.put("logins", code.lower(), {"code": code, "name": name, "login": code.lower()})
+
+    def entry(self, key: str, text: str, minutes: int = 60, user: str = "ann") -> None:
+        self.tracker.put("entries", key, {"id": key, "user": user, "minutes": minutes,
+                                          "day": "2026-11-20", "text": text})
+
+    def state(self, cid: str, **kw: Any) -> dict[str, Any]:
+        return queries.state(self.hub.store, cid, **kw)
+
+    def exceptions(self, status: str = "open") -> list[dict[str, Any]]:
+        return queries.exceptions(self.hub.store, status)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    w = World(tmp_path)
+    yield w
+    w.hub.close()
+
+
+def test_approved_entries_reach_the_target_with_links_and_audit(world: World) -> None:
+    world.person("ANN", "Ann Smith")
+    world.entry("t1", "design review #acme/web/design #approved #billable", 90)
+    world.entry("t2", "not yet #acme/web/design", 30)
+    report = world.hub.sync_once()
+    assert report.errors == [] and report.open_exceptions == 0
+    t1 = world.state("TimeEntry/t1")
+    assert t1["fields"] == {
+        "person_id": "Person/ANN", "minutes": 90, "date": "2026-11-20", "project_id": "acme",
+        "task_id": "web", "approved": True, "billable": True, "description": "design review"}
+    # only the approved entry was written, with target-side field names and the employee's key
+    assert list(world.erp.records.values()) == [
+        {"employee": "ANN", "hours": 1.5, "day": "2026-11-20", "work": "web"}]
+    assert {(l["system"], l["role"]) for l in t1["links"]} == {("tracker", "source"), ("erp", "target")}
+    hist = queries.history(world.hub.store, "TimeEntry/t1")
+    assert {h["field"] for h in hist} == set(t1["fields"])
+    assert all(h["system"] == "tracker" and h["mapping_version"] == 1 for h in hist)
+
+
+def test_minimal_delta_then_compensating_delete_on_unapproval(world: World) -> None:
+    world.person("ANN", "Ann")
+    world.entry("t1", "x #acme/web/design #approved", 60)
+    world.hub.sync_once()
+    (target_key,) = world.erp.records
+    world.entry("t1", "x #acme/web/design #approved", 120)  # only the duration changed
+    world.hub.sync_once()
+    last = list(world.erp.applied.values())[-1][1]
+    assert (last.op, dict(last.fields), last.target_key) == ("update", {"hours": 2.0}, target_key)
+    world.entry("t1", "x #acme/web/design", 120)  # un-approved
+    world.hub.sync_once()
+    last = list(world.erp.applied.values())[-1][1]
+    assert (last.op, last.target_key) == ("delete", target_key)
+    assert world.erp.records == {}
+    again = world.hub.sync_once()  # nothing left to do: no further writes
+    assert again.planned.planned == 0 and again.executed.attempted == 0
+
+
+def test_echo_from_the_target_is_not_bounced_back(world: World) -> None:
+    world.person("ANN", "Ann")
+    world.entry("t1", "x #acme/web/design #approved", 60)
+    world.hub.sync_once()
+    (key, fields), = world.erp.records.items()
+    writes = world.erp.writes
+    # the ERP's own change feed now shows the line we wrote (echo)
+    world.erp_src.put("lines", key, {"id": key, **fields})
+    report = world.hub.sync_once()
+    assert report.planned.planned == 0 and world.erp.writes == writes
+    # someone edits the line in the ERP: desired differs from the captured state → corrected
+    world.erp_src.put("lines", key, {"id": key, **fields, "hours": 9.0})
+    world.hub.sync_once()
+    assert world.erp.records[key]["hours"] == 1.0
+    assert dict(list(world.erp.applied.values())[-1][1].fields) == {"hours": 1.0}
+
+
+def test_fields_owned_by_the_target_are_never_written(tmp_path: Path) -> None:
+    mapping = json.loads(json.dumps(MAPPING))
+    mapping["entities"]["TimeEntry"]["fields"] = {"task_id": "erp"}  # ERP decides the task
+    w = World(tmp_path, mapping)
+    try:
+        w.person("ANN", "Ann")
+        w.entry("t1", "x #acme/web/design #approved", 60)
+        w.hub.sync_once()
+        assert "task_id" not in w.state("TimeEntry/t1")["fields"]  # tracker may not set it
+        (fields,) = w.erp.records.values()
+        assert "work" not in fields
+    finally:
+        w.hub.close()
+
+
+def test_mapping_errors_become_exceptions_and_a_fixed_mapping_resolves_them(world: World) -> None:
+    world.person("ANN", "Ann")
+    world.entry("t1", "bad tag #acme//design #approved")
+    world.entry("t2", "unknown person #acme/web/x #approved", user="zed")
+    world.hub.sync_once()
+    open_ = {x["key"]: x for x in world.exceptions()}
+    assert set(open_) == {"t1", "t2"}
+    assert open_["t1"]["kind"] == "mapping" and open_["t1"]["field"] == "project_id"
+    assert "acme//design" in open_["t1"]["message"] and open_["t1"]["mapping_version"] == 1
+    assert "no Person is linked to erp/logins/zed" in open_["t2"]["message"]
+    assert world.erp.writes == 0
+    # the person appears in the ERP: the waiting record is re-mapped by itself
+    world.person("ZED", "Zed")
+    world.hub.sync_once()
+    assert world.hub.exception(open_["t2"]["id"])["status"] == "resolved"
+    assert world.state("TimeEntry/t2")["fields"]["person_id"] == "Person/ZED"
+    # retrying without a fix: still failing, counted again
+    before = world.hub.exception(open_["t1"]["id"])["occurrences"]
+    after = world.hub.act_on_exception(open_["t1"]["id"], "retry")
+    assert (after["status"], after["occurrences"]) == ("open", before + 1)
+    # a new mapping version that tolerates the bad tag: deploying it re-maps everything
+    fixed = json.loads(json.dumps(MAPPING))
+    fixed["sources"][0]["fields"]["project_id"] = "text | regex '#([a-z]+)/' 1"
+    fixed["sources"][0]["fields"]["task_id"] = "text | regex '#[a-z]+/+([a-z]+)' 1"
+    world.write_mapping(fixed)
+    report = world.hub.sync_once()
+    assert report.deployed == 2
+    assert world.exceptions() == []
+    assert world.state("TimeEntry/t1")["fields"]["project_id"] == "acme"
+    assert world.erp.writes == 2
+    with pytest.raises(SyncHubError, match="already resolved"):
+        world.hub.act_on_exception(open_["t1"]["id"], "retry")
+
+
+def test_retryable_failures_honour_retry_after_and_succeed(world: World) -> None:
+    world.person("ANN", "Ann")
+    world.entry("t1", "x #acme/web/design #approved")
+    world.erp.fail_next(2, retry_after=0.3)
+    started = time.monotonic()
+    report = world.hub.sync_once()
+    elapsed = time.monotonic() - started
+    assert report.executed.applied == 1 and report.executed.retryable == 2
+    assert elapsed >= 0.6  # two waits of Retry-After 0.3 s, longer than the 0.01 s backoff
+    attempts = [world.hub.store.decode(e) for e in world.hub.store.read(types=["WriteAttempted"])]
+    assert [(a["attempt"], a["status"], a["retry_after"]) for a in attempts] == [
+        (1, "retryable", 0.3), (2, "retryable", 0.3), (3, "applied", None)]
+    assert len({a["idempotency_key"] for a in attempts}) == 1
+
+
+def test_permanent_rejection_is_an_exception_and_retry_after_a_fix_applies(world: World) -> None:
+    world.person("ANN", "Ann")
+    world.entry("t1", "x #acme/web/design #approved")
+    world.erp.reject_when(lambda d: "timesheet line refused: work 'web' is closed")
+    report = world.hub.sync_once()
+    assert report.executed.rejected == 1 and report.open_exceptions == 1
+    (x,) = world.exceptions()
+    assert x["kind"] == "write" and "work 'web' is closed" in x["message"]
+    assert x["details"]["fields"]["work"] == "web"
+    world.erp.reject_when(None)  # reopened in the ERP
+    world.hub.act_on_exception(x["id"], "retry", note="task reopened")
+    assert world.hub.exception(x["id"])["status"] == "resolved"
+    assert len(world.erp.records) == 1
+
+
+def test_retries_give_up_after_max_attempts(tmp_path: Path) -> None:
+    w = World(tmp_path, max_attempts=3)
+    try:
+        w.person("ANN", "Ann")
+        w.entry("t1", "x #acme/web/design #approved")
+        w.erp.fail_next(10, reason="503 Service Unavailable")
+        report = w.hub.sync_once()
+        assert report.executed.rejected == 1
+        (x,) = w.exceptions()
+        assert "gave up after 3 attempts" in x["message"] and "503" in x["message"]
+    finally:
+        w.hub.close()
+
+
+def test_rate_limiter_spaces_writes() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        now[0] += s
+
+    limiter = RateLimiter(5, clock=lambda: now[0], sleep=sleep)
+    limiter.acquire(15)
+    assert sum(slept) == pytest.approx(2.0)  # a burst of 5, then 10 more at 5/s
+
+
+def test_rebuild_is_identical_and_as_of_replays_history(world: World) -> None:
+    world.person("ANN", "Ann")
+    world.entry("t1", "x #acme/web/design #approved", 60)
+    world.hub.sync_once()
+    seen_then = world.state("TimeEntry/t1")
+    time.sleep(0.05)
+    moment = dt.datetime.now(dt.UTC)
+    time.sleep(0.05)
+    world.entry("t1", "x #acme/web/design #approved", 75)
+    world.entry("t2", "y #acme/web/dev")
+    world.hub.sync_once()
+    assert world.state("TimeEntry/t1")["fields"]["minutes"] == 75
+    assert world.state("TimeEntry/t1", as_of=moment)["fields"] == seen_then["fields"]
+    assert not world.state("TimeEntry/t2", as_of=moment)["exists"]
+    before = world.hub.projector.checksums()
+    world.hub.projector.rebuild()
+    assert world.hub.projector.checksums() == before
+    world.hub.projector.rebuild(["audit"])
+    assert world.hub.projector.checksums() == before
