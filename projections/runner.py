@@ -17,6 +17,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
 
+from hub.crashpoints import crashpoint
 from hub.store.sqlite import SQLiteEventStore
 from projections import audit, canonical, exceptions, links, outbound
 from projections.fold import Fold
@@ -89,6 +90,7 @@ class Projector:
                     self.fold.flush(c)
                     for name in PROJECTIONS:
                         self.tracking._insert_tracking(c, Tracking(name, last))
+                    crashpoint("projection.before_commit")
             except BaseException:
                 self._reload()
                 raise

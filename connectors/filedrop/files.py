@@ -26,7 +26,6 @@ __all__ = [
     "first_csv_row",
     "head_hash",
     "jsonl_rows",
-    "read_complete",
     "skip_bom",
 ]
 
@@ -62,15 +61,6 @@ class Row:
 def head_hash(head: bytes, offset: int) -> str:
     """Fingerprint of the first min(offset, HEAD_BYTES) bytes of a file."""
     return hashlib.sha256(head[: min(offset, HEAD_BYTES)]).hexdigest()[:32]
-
-
-def read_complete(path: Path, offset: int) -> bytes:
-    """Bytes from `offset` up to and including the last b"\\n" of the file (b"" if none)."""
-    with path.open("rb") as f:
-        f.seek(offset)
-        data = f.read()
-    cut = data.rfind(b"\n")
-    return data[: cut + 1]
 
 
 def complete_lines(path: Path) -> Iterator[bytes]:

@@ -21,6 +21,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
 
+from hub.crashpoints import crashpoint
 from hub.errors import MappingError
 from hub.ingest import now_micros
 from hub.mapping import Mapping, OutboundRule
@@ -164,6 +165,7 @@ class Planner:
                         report.failed += 1
         if events:
             self.store.append(events)
+            crashpoint("planner.after_append")
         if high > since:
             self.tracking.insert_tracking(Tracking(name, high))
         return report
