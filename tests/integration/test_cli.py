@@ -1,0 +1,150 @@
+"""The CLI end to end on the file-drop connector: sync, status, state (--as-of/--at), history,
+exceptions (bad input → quarantine → fix → retry), events, rebuild + checksum, run + Ctrl-C."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from tests.integration.conftest import Firm, entries
+
+
+def test_a_clean_pass_exits_zero_and_reports(firm: Firm) -> None:
+    firm.write_entries("time_1.csv", entries(20))
+    done = firm.run("sync", "--once")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "open exceptions: 0" in done.stdout
+    report = firm.json("sync", "--once")  # second pass: nothing new
+    assert report["ingest"][0]["appended"] == 0 and report["planned"]["planned"] == 0
+    status = firm.json("status")
+    assert status["connectors"]["tracker"]["last_error"] is None
+    assert status["connectors"]["tracker"]["checkpoint"] is not None
+    assert status["outbound"]["erp"]["applied"] == 10
+    assert status["open_exceptions"] == 0
+    assert len(firm.outbox_rows()) == 10
+
+
+def test_state_as_of_equals_what_state_said_then(firm: Firm) -> None:
+    firm.write_entries("time_1.csv", entries(4))
+    firm.run("sync", "--once", check=True)
+    said = firm.json("state", "TimeEntry", "e1")
+    position = said["position"]
+    time.sleep(0.1)
+    moment = dt.datetime.now(dt.UTC).isoformat()
+    time.sleep(0.1)
+    changed = entries(4)
+    changed[1]["minutes"] = 480
+    changed[1]["text"] = "longer #acme/web/t1 #approved"
+    firm.write_entries("time_1.csv", changed)  # the export was rewritten
+    firm.run("sync", "--once", check=True)
+    now = firm.json("state", "TimeEntry", "e1")
+    assert now["fields"]["minutes"] == 480 and now["fields"]["approved"] is True
+    assert firm.json("state", "timeentry", "e1", "--as-of", moment)["fields"] == said["fields"]
+    assert firm.json("state", "TimeEntry", "e1", "--at", str(position))["fields"] == said["fields"]
+    history = firm.json("history", "TimeEntry", "e1")
+    minutes = [h for h in history if h["field"] == "minutes"]
+    assert [(h["old"], h["new"]) for h in minutes] == [(None, 16), (16, 480)]
+    assert all(h["system"] == "tracker" and h["source_key"] == "e1" for h in history)
+    missing = firm.run("state", "TimeEntry", "nope")
+    assert missing.returncode == 3 and "did not exist" in missing.stdout
+    bad = firm.run("state", "Widget", "1")
+    assert bad.returncode == 1 and "unknown entity 'Widget'" in bad.stderr
+
+
+def test_bad_input_is_quarantined_and_retry_after_a_fix_captures_it(firm: Firm) -> None:
+    rows = entries(6)
+    rows[2]["minutes"] = "ninety"  # wrong type
+    firm.write_entries("time_1.csv", rows)
+    (firm.root / "inbox" / "time_2.csv").write_bytes(
+        b"id,person,day,minutes,text\ne90,ann,2026-11-02,30,caf\xe9 #acme/web/t1\n"
+    )  # Latin-1, not UTF-8
+    done = firm.run("sync", "--once")
+    assert done.returncode == 2, done.stdout + done.stderr  # open exceptions
+    listed = firm.json("exceptions", "list")
+    by_key = {x["key"]: x for x in listed}
+    assert by_key["e2"]["kind"] == "quarantine" and by_key["e2"]["field"] == "minutes"
+    assert "'ninety'" in by_key["e2"]["message"] and "expected long" in by_key["e2"]["message"]
+    (utf8,) = [x for x in listed if x["key"] != "e2"]
+    assert "UTF-8" in utf8["message"] and "time_2.csv" in utf8["message"]
+    # the rest went through; the hub kept running
+    assert firm.json("state", "TimeEntry", "e3")["exists"]
+    assert not firm.json("state", "TimeEntry", "e2")["exists"]
+    shown = firm.json("exceptions", "show", by_key["e2"]["id"])
+    assert shown["details"]["raw"] and shown["fix"]
+    # fixing the source row: the corrected record is captured and the exception resolves itself
+    rows[2]["minutes"] = 90
+    firm.write_entries("time_1.csv", rows)
+    firm.run("sync", "--once")
+    assert firm.json("exceptions", "show", by_key["e2"]["id"])["status"] == "resolved"
+    assert firm.json("state", "TimeEntry", "e2")["fields"]["minutes"] == 90
+    # the undecodable file is fixed by hand elsewhere: resolve with a note, then nothing is open
+    resolved = firm.json("exceptions", "resolve", utf8["id"], "--note", "re-exported as UTF-8")
+    assert resolved["status"] == "resolved" and "re-exported" in resolved["resolution"]
+    assert firm.run("sync", "--once").returncode == 0
+
+
+def test_events_tail_and_show_decode_facts(firm: Firm) -> None:
+    firm.write_entries("time_1.csv", entries(3))
+    firm.run("sync", "--once", check=True)
+    tail = firm.json("events", "tail", "-n", "5", "--type", "SourceChanged")
+    assert [e["type"] for e in tail] == ["SourceChanged"] * 5
+    position = tail[0]["position"]
+    first = firm.json("events", "show", str(position))
+    assert first["position"] == position and first["payload"]["op"] == "create"
+    assert first["schema"].startswith("synchub.source.tracker.")
+    assert len(first["fingerprint"]) == 16
+    assert firm.json("events", "show", "1")["type"] == "MappingDeployed"
+    text = firm.run("events", "show", str(position))
+    assert text.returncode == 0 and "schema" in text.stdout
+
+
+def test_rebuild_gives_equal_checksums(firm: Firm) -> None:
+    firm.write_entries("time_1.csv", entries(40))
+    firm.run("sync", "--once", check=True)
+    before = firm.json("checksum")
+    rebuilt = firm.json("rebuild")
+    assert rebuilt["unchanged"] == {"canonical": True, "audit": True, "exceptions": True, "outbound": True}
+    assert firm.json("checksum")["checksums"] == before["checksums"]
+    one = firm.json("rebuild", "audit")
+    assert one["rebuilt"] == ["audit"] and one["unchanged"] == {"audit": True}
+    assert firm.run("rebuild", "nonsense").returncode == 2
+
+
+def test_run_syncs_continuously_and_stops_cleanly_on_ctrl_c(firm: Firm) -> None:
+    config = json.loads(json.dumps(__import__("yaml").safe_load(firm.config.read_text())))
+    config["poll_interval"] = 0.2
+    firm.config.write_text(__import__("yaml").safe_dump(config))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "run", "--config", str(firm.config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        firm.write_entries("time_1.csv", entries(6))
+        deadline = time.time() + 30
+        while time.time() < deadline and len(firm.outbox_rows()) < 3:
+            time.sleep(0.2)
+        assert len(firm.outbox_rows()) == 3
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopped cleanly" in out
+
+
+def test_help_everywhere_and_init(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for args in ([], ["sync"], ["exceptions"], ["exceptions", "retry"], ["events", "tail"], ["state"]):
+        proc = subprocess.run([sys.executable, "-m", "hub.cli", *args, "--help"], capture_output=True, text=True)
+        assert proc.returncode == 0 and "Usage" in proc.stdout
+    cfg = tmp_path / "conf" / "synchub.yaml"
+    proc = subprocess.run([sys.executable, "-m", "hub.cli", "init", "--config", str(cfg)], capture_output=True, text=True)
+    assert proc.returncode == 0 and cfg.exists() and (cfg.parent / "mapping.yaml").exists()
+    status = subprocess.run([sys.executable, "-m", "hub.cli", "sync", "--once", "--config", str(cfg)],
+                            capture_output=True, text=True)
+    assert status.returncode == 0, status.stdout + status.stderr
+    missing = subprocess.run([sys.executable, "-m", "hub.cli", "status", "--config", str(tmp_path / "nope.yaml")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 1 and "synchub init" in missing.stderr
