@@ -36,8 +36,14 @@ class Schema:
         parsed = fastavro.parse_schema(schema)
         canonical = to_parsing_canonical_form(parsed)
         fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))[::-1]  # little-endian
-        name = schema.get("namespace", "") + "." + schema["name"] if "namespace" in schema else schema["name"]
-        return cls(name=name, json=json.dumps(schema, sort_keys=True), parsed=parsed, fingerprint=fp)
+        name = (
+            schema.get("namespace", "") + "." + schema["name"]
+            if "namespace" in schema
+            else schema["name"]
+        )
+        return cls(
+            name=name, json=json.dumps(schema, sort_keys=True), parsed=parsed, fingerprint=fp
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Schema:
@@ -116,14 +122,18 @@ def _validation_error(schema: Schema, record: Any, error: Exception) -> Validati
     detail = str(error)
     try:
         validate(record, schema.parsed, raise_errors=True)
-    except fastavro.validation.ValidationError as ve:  # type: ignore[attr-defined]
+    except fastavro.validation.ValidationError as ve:
         for err in ve.errors:
             field_name = str(err.field).split(".")[-1] if err.field else None
-            detail = f"field {err.field!s}: value {err.datum!r} is not of type {_type_name(err.schema)}"
+            detail = (
+                f"field {err.field!s}: value {err.datum!r} is not of type {_type_name(err.schema)}"
+            )
             break
-    except Exception:  # noqa: BLE001 - best effort: keep fastavro's message
+    except Exception:
         pass
-    return ValidationError(f"record does not match schema {schema.name}: {detail}", field=field_name)
+    return ValidationError(
+        f"record does not match schema {schema.name}: {detail}", field=field_name
+    )
 
 
 def _type_name(schema: Any) -> str:

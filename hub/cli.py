@@ -30,7 +30,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-exceptions_app = typer.Typer(help="Inspect and act on exceptions (the error queue).", no_args_is_help=True)
+exceptions_app = typer.Typer(
+    help="Inspect and act on exceptions (the error queue).", no_args_is_help=True
+)
 events_app = typer.Typer(help="Read raw facts from the event store, decoded.", no_args_is_help=True)
 app.add_typer(exceptions_app, name="exceptions")
 app.add_typer(events_app, name="events")
@@ -121,8 +123,10 @@ def init(
         out.print(f"[green]wrote[/] {path}")
     for folder in ("inbox", "outbox"):
         (config.parent / folder).mkdir(exist_ok=True)
-    out.print(f"Next: drop export files into {config.parent / 'inbox'} and run "
-              f"[bold]synchub sync --once --config {config}[/]")
+    out.print(
+        f"Next: drop export files into {config.parent / 'inbox'} and run "
+        f"[bold]synchub sync --once --config {config}[/]"
+    )
 
 
 # -- sync / run --------------------------------------------------------------------------------
@@ -137,8 +141,14 @@ def _render_pass(report: PassReport) -> None:
     t.add_column("deleted (reconciled)", justify="right")
     t.add_column("error")
     for r in report.ingest:
-        t.add_row(r.connector, str(r.appended), str(r.skipped), str(r.quarantined),
-                  str(r.deleted_by_reconciliation), "; ".join(r.errors))
+        t.add_row(
+            r.connector,
+            str(r.appended),
+            str(r.skipped),
+            str(r.quarantined),
+            str(r.deleted_by_reconciliation),
+            "; ".join(r.errors),
+        )
     out.print(t)
     ex = report.executed
     if report.deployed:
@@ -149,8 +159,10 @@ def _render_pass(report: PassReport) -> None:
         f" retrying {ex.waiting}, rejected {ex.rejected}"
     )
     colour = "red" if report.open_exceptions else "green"
-    out.print(f"[{colour}]open exceptions: {report.open_exceptions}[/]"
-              + ("  → `synchub exceptions list`" if report.open_exceptions else ""))
+    out.print(
+        f"[{colour}]open exceptions: {report.open_exceptions}[/]"
+        + ("  → `synchub exceptions list`" if report.open_exceptions else "")
+    )
 
 
 def _pass_dict(report: PassReport) -> dict[str, Any]:
@@ -169,15 +181,27 @@ def _pass_dict(report: PassReport) -> dict[str, Any]:
 def sync(
     config: ConfigOpt = DEFAULT,
     once: Annotated[bool, typer.Option("--once", help="One full pass (the default).")] = True,
-    reconcile_force: Annotated[bool, typer.Option(help="Record deletes found by reconciliation even past the safety ratio.")] = False,
-    no_wait: Annotated[bool, typer.Option("--no-wait", help="Don't wait for retries within the pass.")] = False,
+    reconcile_force: Annotated[
+        bool,
+        typer.Option(help="Record deletes found by reconciliation even past the safety ratio."),
+    ] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Don't wait for retries within the pass.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """One full pass: capture, project, plan, write. Exit 0: clean; 2: open exceptions; 1: errors."""
     with _hub(config) as hub:
         counts: dict[str, int] = {}
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=err, transient=True, disable=as_json) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=as_json,
+        ) as bar:
             tasks: dict[str, Any] = {}
 
             def progress(name: str, n: int) -> None:
@@ -186,8 +210,9 @@ def sync(
                 counts[name] = counts.get(name, 0) + n
                 bar.update(tasks[name], completed=counts[name])
 
-            report = hub.sync_once(progress=progress, reconcile=True, reconcile_force=reconcile_force,
-                                   wait=not no_wait)
+            report = hub.sync_once(
+                progress=progress, reconcile=True, reconcile_force=reconcile_force, wait=not no_wait
+            )
     if as_json:
         _print_json(_pass_dict(report))
     else:
@@ -203,22 +228,28 @@ def run(config: ConfigOpt = DEFAULT) -> None:
     stop = threading.Event()
 
     def handle(signum: int, _frame: Any) -> None:
-        err.print(f"[yellow]{signal.Signals(signum).name}: finishing the current pass, then stopping[/]")
+        err.print(
+            f"[yellow]{signal.Signals(signum).name}: finishing the current pass, then stopping[/]"
+        )
         stop.set()
 
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
     with _hub(config) as hub:
-        out.print(f"synchub running: store {hub.settings.store_path}, "
-                  f"{len(hub.sources)} source(s), {len(hub.sinks)} sink(s); Ctrl-C to stop")
+        out.print(
+            f"synchub running: store {hub.settings.store_path}, "
+            f"{len(hub.sources)} source(s), {len(hub.sinks)} sink(s); Ctrl-C to stop"
+        )
 
         def on_pass(r: PassReport) -> None:
             appended = sum(i.appended for i in r.ingest)
             if appended or r.planned.planned or r.executed.attempted or r.errors:
                 stamp = dt.datetime.now().strftime("%H:%M:%S")
-                out.print(f"{stamp} captured {appended} · planned {r.planned.planned} · applied "
-                          f"{r.executed.applied} · open exceptions {r.open_exceptions}"
-                          + (f" · [red]{'; '.join(r.errors)}[/]" if r.errors else ""))
+                out.print(
+                    f"{stamp} captured {appended} · planned {r.planned.planned} · applied "
+                    f"{r.executed.applied} · open exceptions {r.open_exceptions}"
+                    + (f" · [red]{'; '.join(r.errors)}[/]" if r.errors else "")
+                )
 
         hub.run(stop, on_pass)
     out.print("stopped cleanly")
@@ -241,8 +272,13 @@ def status(config: ConfigOpt = DEFAULT, as_json: JsonOpt = False) -> None:
         t.add_column(col)
     for name, c in data["connectors"].items():
         cp = json.dumps(c["checkpoint"])[:60] if c["checkpoint"] is not None else "—"
-        t.add_row(name, c["last_batch_at"] or "never", str(c["lag_seconds"] or "—"), cp,
-                  f"[red]{c['last_error']}[/]" if c["last_error"] else "")
+        t.add_row(
+            name,
+            c["last_batch_at"] or "never",
+            str(c["lag_seconds"] or "—"),
+            cp,
+            f"[red]{c['last_error']}[/]" if c["last_error"] else "",
+        )
     out.print(t)
     t = Table(title="projections", header_style="bold")
     t.add_column("projection")
@@ -268,7 +304,9 @@ def _parse_time(text: str) -> dt.datetime:
     try:
         t = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not an ISO 8601 time (e.g. 2026-11-25T14:30:00Z)") from None
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO 8601 time (e.g. 2026-11-25T14:30:00Z)"
+        ) from None
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
@@ -277,8 +315,12 @@ def state(
     entity: Annotated[str, typer.Argument(help="Canonical entity, e.g. TimeEntry.")],
     natural_id: Annotated[str, typer.Argument(metavar="ID", help="Its id, e.g. 42.")],
     config: ConfigOpt = DEFAULT,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="ISO time: the state as it was then.")] = None,
-    at: Annotated[int | None, typer.Option("--at", help="Event position: the state after it.")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="ISO time: the state as it was then.")
+    ] = None,
+    at: Annotated[
+        int | None, typer.Option("--at", help="Event position: the state after it.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The canonical state of one entity, now or as of a time or position."""
@@ -301,7 +343,13 @@ def state(
         t.add_row(k, json.dumps(v))
     out.print(t)
     if data["links"]:
-        out.print("links: " + ", ".join(f"{l['system']}/{l['object']}/{l['key']} ({l['role']})" for l in data["links"]))
+        out.print(
+            "links: "
+            + ", ".join(
+                f"{link['system']}/{link['object']}/{link['key']} ({link['role']})"
+                for link in data["links"]
+            )
+        )
 
 
 @app.command()
@@ -325,10 +373,16 @@ def history(
     for col in ("pos", "op", "field", "old", "new", "source", "mapping", "source time"):
         t.add_column(col)
     for r in rows:
-        t.add_row(str(r["position"]), r["op"], r["field"], json.dumps(r["old"]) if r["old"] is not None else "",
-                  json.dumps(r["new"]) if r["new"] is not None else "",
-                  f"{r['system']}/{r['object']}/{r['source_key']}", f"v{r['mapping_version']}",
-                  r["source_time"] or "")
+        t.add_row(
+            str(r["position"]),
+            r["op"],
+            r["field"],
+            json.dumps(r["old"]) if r["old"] is not None else "",
+            json.dumps(r["new"]) if r["new"] is not None else "",
+            f"{r['system']}/{r['object']}/{r['source_key']}",
+            f"v{r['mapping_version']}",
+            r["source_time"] or "",
+        )
     out.print(t)
 
 
@@ -337,7 +391,9 @@ def history(
 
 @app.command()
 def rebuild(
-    projection: Annotated[str | None, typer.Argument(help=f"One of: {', '.join(PROJECTIONS)} (default: all).")] = None,
+    projection: Annotated[
+        str | None, typer.Argument(help=f"One of: {', '.join(PROJECTIONS)} (default: all).")
+    ] = None,
     config: ConfigOpt = DEFAULT,
     as_json: JsonOpt = False,
 ) -> None:
@@ -345,16 +401,31 @@ def rebuild(
     with _reader(config) as (_s, store, projector):
         names = None if projection is None else [projection]
         if projection is not None and projection not in PROJECTIONS:
-            raise typer.BadParameter(f"unknown projection {projection!r}; choose from {', '.join(PROJECTIONS)}")
+            raise typer.BadParameter(
+                f"unknown projection {projection!r}; choose from {', '.join(PROJECTIONS)}"
+            )
         before = projector.checksums()
-        with Progress(TextColumn("rebuilding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True, disable=as_json) as bar:
+        with Progress(
+            TextColumn("rebuilding"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=as_json,
+        ) as bar:
             task = bar.add_task("rebuild", total=store.head())
-            position = projector.rebuild(names, progress=lambda done, total: bar.update(task, completed=done, total=total))
+            position = projector.rebuild(
+                names, progress=lambda done, total: bar.update(task, completed=done, total=total)
+            )
         after = projector.checksums()
     chosen = names or list(PROJECTIONS)
-    result = {"position": position, "rebuilt": chosen,
-              "unchanged": {n: before[n] == after[n] for n in chosen}, "checksums": after}
+    result: dict[str, Any] = {
+        "position": position,
+        "rebuilt": chosen,
+        "unchanged": {n: before[n] == after[n] for n in chosen},
+        "checksums": after,
+    }
     if as_json:
         _print_json(result)
         return
@@ -383,7 +454,9 @@ def checksum(config: ConfigOpt = DEFAULT, as_json: JsonOpt = False) -> None:
 @exceptions_app.command("list")
 def exceptions_list(
     config: ConfigOpt = DEFAULT,
-    status_: Annotated[str, typer.Option("--status", help="open, resolved, ignored or all.")] = "open",
+    status_: Annotated[
+        str, typer.Option("--status", help="open, resolved, ignored or all.")
+    ] = "open",
     kind: Annotated[str | None, typer.Option(help="quarantine, mapping, plan or write.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -432,8 +505,10 @@ def _act(exception_id: str, action: str, note: str, config: Path, as_json: bool)
     if as_json:
         _print_json(row)
         return
-    out.print(f"{exception_id}: {action} recorded → status [bold]{row['status']}[/]"
-              + (f" ({row['resolution']})" if row.get("resolution") else ""))
+    out.print(
+        f"{exception_id}: {action} recorded → status [bold]{row['status']}[/]"
+        + (f" ({row['resolution']})" if row.get("resolution") else "")
+    )
 
 
 @exceptions_app.command("retry")
@@ -452,7 +527,9 @@ def exceptions_resolve(
     exception_id: Annotated[str, typer.Argument(metavar="ID")],
     config: ConfigOpt = DEFAULT,
     note: Annotated[str, typer.Option(help="Why it is resolved.")] = "",
-    ignore: Annotated[bool, typer.Option("--ignore", help="Accept as is instead of fixed.")] = False,
+    ignore: Annotated[
+        bool, typer.Option("--ignore", help="Accept as is instead of fixed.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Mark an exception resolved (fixed outside synchub) or --ignore it."""
@@ -466,7 +543,9 @@ def exceptions_resolve(
 def events_tail(
     config: ConfigOpt = DEFAULT,
     n: Annotated[int, typer.Option("-n", help="How many events.")] = 20,
-    stream: Annotated[str | None, typer.Option(help="Only streams starting with this prefix.")] = None,
+    stream: Annotated[
+        str | None, typer.Option(help="Only streams starting with this prefix.")
+    ] = None,
     type_: Annotated[str | None, typer.Option("--type", help="Only this event type.")] = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -50,7 +50,11 @@ class OverlapCursor:
 
     def to_json(self) -> dict[str, Any]:
         self.prune()
-        return {"lag": self.lag, "high": self.high, "seen": {k: list(v) for k, v in self.seen.items()}}
+        return {
+            "lag": self.lag,
+            "high": self.high,
+            "seen": {k: list(v) for k, v in self.seen.items()},
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None, lag: float) -> OverlapCursor:

@@ -19,7 +19,7 @@ from typing import Any
 
 from hub.config import Settings
 from hub.errors import ConfigError, SyncHubError
-from hub.ingest import IngestReport, Ingestor, ReconcileRefused, now_micros
+from hub.ingest import Ingestor, IngestReport, now_micros
 from hub.mapping import Mapping, load_mapping
 from hub.outbound import Executor, ExecutorReport, Planner, PlannerReport
 from hub.plugins import build_connector
@@ -106,9 +106,8 @@ class Hub:
         candidate = load_mapping(path, known_entities=canonical_entities())
         stream = MAPPING_STREAM.format(name=candidate.name)
         last = self.store.last(stream)
-        if last is not None and not force:
-            if self.store.codec.decode(last.payload)["digest"] == candidate.digest:
-                return None
+        if last is not None and not force and self._digest(last) == candidate.digest:
+            return None
         version = 1 if last is None else last.version + 1
         schema = hub_schema("mapping_deployed")
         self.store.codec.add(schema)
@@ -119,19 +118,33 @@ class Hub:
             "digest": candidate.digest,
             "at": now_micros(),
         }
-        self.store.append([NewEvent(stream, version, "MappingDeployed", self.store.codec.encode(schema, payload))])
+        self.store.append(
+            [NewEvent(stream, version, "MappingDeployed", self.store.codec.encode(schema, payload))]
+        )
         return version
+
+    def _digest(self, event: Any) -> str:
+        payload = self.store.codec.decode(event.payload)
+        return str(payload["digest"])
 
     # -- passes ---------------------------------------------------------------------------------
 
-    def ingest(self, *, progress: Callable[[str, int], None] | None = None, reconcile: bool = False,
-               reconcile_force: bool = False) -> list[IngestReport]:
+    def ingest(
+        self,
+        *,
+        progress: Callable[[str, int], None] | None = None,
+        reconcile: bool = False,
+        reconcile_force: bool = False,
+    ) -> list[IngestReport]:
         reports = []
         for name, ingestor in self.ingestors.items():
             cb = (lambda n, _name=name: progress(_name, n)) if progress else None
             try:
                 report = ingestor.run_once(progress=cb)
-                due = time.time() - self._last_reconcile.get(name, 0) >= self.settings.ingest.reconcile_every
+                due = (
+                    time.time() - self._last_reconcile.get(name, 0)
+                    >= self.settings.ingest.reconcile_every
+                )
                 if reconcile or reconcile_force or due:
                     self._last_reconcile[name] = time.time()
                     report.deleted_by_reconciliation = ingestor.reconcile(force=reconcile_force)
@@ -149,8 +162,16 @@ class Hub:
         stream = f"connector-errors/{name}"
         last = self.store.last(stream)
         payload = {"connector": name, "error": error[:2000], "at": now_micros()}
-        self.store.append([NewEvent(stream, 1 if last is None else last.version + 1, "ConnectorFailed",
-                                    self.store.codec.encode(schema, payload))])
+        self.store.append(
+            [
+                NewEvent(
+                    stream,
+                    1 if last is None else last.version + 1,
+                    "ConnectorFailed",
+                    self.store.codec.encode(schema, payload),
+                )
+            ]
+        )
 
     def sync_once(
         self,
@@ -162,7 +183,9 @@ class Hub:
     ) -> PassReport:
         report = PassReport()
         report.deployed = self.deploy_mapping()
-        report.ingest = self.ingest(progress=progress, reconcile=reconcile, reconcile_force=reconcile_force)
+        report.ingest = self.ingest(
+            progress=progress, reconcile=reconcile, reconcile_force=reconcile_force
+        )
         report.errors = [e for r in report.ingest for e in r.errors]
         report.projected = self.projector.catch_up()
         report.planned = self.planner.plan(self.deployed_mapping())
@@ -179,7 +202,9 @@ class Hub:
         report.open_exceptions = self.open_exceptions()
         return report
 
-    def run(self, stop: threading.Event, on_pass: Callable[[PassReport], None] | None = None) -> None:
+    def run(
+        self, stop: threading.Event, on_pass: Callable[[PassReport], None] | None = None
+    ) -> None:
         """Pass after pass until `stop` is set; a pass is never interrupted halfway."""
         while not stop.is_set():
             report = self.sync_once(reconcile=False, wait=False)
@@ -196,7 +221,9 @@ class Hub:
 
     # -- exceptions -----------------------------------------------------------------------------
 
-    def act_on_exception(self, exception_id: str, action: str, note: str = "", by: str | None = None) -> dict[str, Any]:
+    def act_on_exception(
+        self, exception_id: str, action: str, note: str = "", by: str | None = None
+    ) -> dict[str, Any]:
         """Record an operator action (retry | resolve | ignore) and carry it out."""
         self.projector.catch_up()
         row = self.exception(exception_id)
@@ -208,10 +235,23 @@ class Hub:
         self.store.codec.add(schema)
         stream = f"exception/{exception_id}"
         last = self.store.last(stream)
-        payload = {"exception_id": exception_id, "action": action, "note": note,
-                   "by": by or _user(), "at": now_micros()}
-        self.store.append([NewEvent(stream, 1 if last is None else last.version + 1, "ExceptionAction",
-                                    self.store.codec.encode(schema, payload))])
+        payload = {
+            "exception_id": exception_id,
+            "action": action,
+            "note": note,
+            "by": by or _user(),
+            "at": now_micros(),
+        }
+        self.store.append(
+            [
+                NewEvent(
+                    stream,
+                    1 if last is None else last.version + 1,
+                    "ExceptionAction",
+                    self.store.codec.encode(schema, payload),
+                )
+            ]
+        )
         if action == "retry" and row["kind"] == "quarantine":
             self._reingest(row)
         self.projector.catch_up()
@@ -226,7 +266,9 @@ class Hub:
         connector = details.get("connector")
         ingestor = self.ingestors.get(connector or "")
         if ingestor is None:
-            raise SyncHubError(f"connector {connector!r} of this exception is not configured any more")
+            raise SyncHubError(
+                f"connector {connector!r} of this exception is not configured any more"
+            )
         try:
             record = json.loads(details.get("raw", ""))
         except json.JSONDecodeError:
@@ -239,7 +281,9 @@ class Hub:
         head = self.store.last(f"source/{ingestor.system}/{row['object']}/{key}") if key else None
         if head is not None and head.position > row["position"]:
             return
-        ingestor.reingest([Change(row["object"], key, "upsert", record, position=details.get("position", ""))])
+        ingestor.reingest(
+            [Change(row["object"], key, "upsert", record, position=details.get("position", ""))]
+        )
 
     def exception(self, exception_id: str) -> dict[str, Any] | None:
         with self.store.datastore.transaction(commit=False) as c:
@@ -251,7 +295,7 @@ class Hub:
 def _user() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user database in some containers
+    except Exception:
         return "unknown"
 
 

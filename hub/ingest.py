@@ -125,9 +125,13 @@ class _Envelope:
             raise _explain(self.record, record, e) from None
         return buf.getvalue()
 
-    def encode(self, prefix: tuple[bytes, int, str, str, int | None, int, str], body: bytes | None) -> bytes:
+    def encode(
+        self, prefix: tuple[bytes, int, str, str, int | None, int, str], body: bytes | None
+    ) -> bytes:
         """`prefix` = (digest, op index, key, position, source_time µs, captured_at µs, connector)."""
-        return b"".join((self.header, _prefix(*prefix), b"\x00" if body is None else b"\x02" + body))
+        return b"".join(
+            (self.header, _prefix(*prefix), b"\x00" if body is None else b"\x02" + body)
+        )
 
 
 OPS = {"create": 0, "update": 1, "delete": 2}
@@ -150,7 +154,13 @@ def _str(s: str) -> bytes:
 
 
 def _prefix(
-    digest: bytes, op: int, key: str, position: str, source_time: int | None, captured: int, connector: str
+    digest: bytes,
+    op: int,
+    key: str,
+    position: str,
+    source_time: int | None,
+    captured: int,
+    connector: str,
 ) -> bytes:
     return b"".join(
         (
@@ -175,12 +185,13 @@ def _explain(parsed: Any, record: Mapping[str, Any], error: Exception) -> Valida
         if value is None:
             if not nullable and "default" not in f:
                 return ValidationError(
-                    f"field {name!r} is missing or null, but the schema requires a value", field=name
+                    f"field {name!r} is missing or null, but the schema requires a value",
+                    field=name,
                 )
             continue
         try:
             ok = fastavro.validation.validate(value, t, raise_errors=False)
-        except Exception:  # noqa: BLE001 - validate() itself can choke on odd values
+        except Exception:
             ok = False
         if not ok:
             expected = t if isinstance(t, str) else schema_summary({"fields": [f]}).split(":", 1)[1]
@@ -345,7 +356,10 @@ class Ingestor:
         }
         events.append(
             NewEvent(
-                connector_stream(self.name), cp_version, CHECKPOINT_TYPE, self.codec.encode(self._c_schema, cp)
+                connector_stream(self.name),
+                cp_version,
+                CHECKPOINT_TYPE,
+                self.codec.encode(self._c_schema, cp),
             )
         )
         try:
@@ -495,7 +509,11 @@ class _Quarantine(Exception):
 def _check_sizes(record: Mapping[str, Any], max_bytes: int) -> None:
     for name, value in record.items():
         if isinstance(value, str | bytes) and len(value) > max_bytes // 4:
-            size = len(value.encode("utf-8", "surrogatepass")) if isinstance(value, str) else len(value)
+            size = (
+                len(value.encode("utf-8", "surrogatepass"))
+                if isinstance(value, str)
+                else len(value)
+            )
             if size > max_bytes:
                 raise _Quarantine(
                     "oversize",

@@ -38,7 +38,9 @@ def canonical_id(entity: str, natural_id: str) -> str:
     names = {e.lower(): e for e in canonical_entities()}
     name = names.get(entity.lower())
     if name is None:
-        raise SyncHubError(f"unknown entity {entity!r}; canonical entities: {', '.join(names.values())}")
+        raise SyncHubError(
+            f"unknown entity {entity!r}; canonical entities: {', '.join(names.values())}"
+        )
     return f"{name}/{natural_id}"
 
 
@@ -59,14 +61,21 @@ def event_dict(store: SQLiteEventStore, e: StoredEvent) -> dict[str, Any]:
 
 
 def state(
-    store: SQLiteEventStore, cid: str, *, position: int | None = None, as_of: dt.datetime | None = None
+    store: SQLiteEventStore,
+    cid: str,
+    *,
+    position: int | None = None,
+    as_of: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Current or past state of one canonical entity (from the audit trail, no replay)."""
     if as_of is not None:
         position = store.position_at(as_of)
     with store.datastore.transaction(commit=False) as c:
         fields = state_at(c, "p_audit", cid, position)
-        c.execute("SELECT system, object, key, role FROM p_links WHERE canonical_id=? ORDER BY system, object, key", (cid,))
+        c.execute(
+            "SELECT system, object, key, role FROM p_links WHERE canonical_id=? ORDER BY system, object, key",
+            (cid,),
+        )
         links = [dict(r) for r in c.fetchall()]
     return {
         "canonical_id": cid,
@@ -85,11 +94,15 @@ def history(store: SQLiteEventStore, cid: str) -> list[dict[str, Any]]:
         for k in ("old", "new"):
             r[k] = None if r[k] is None else json.loads(r[k])
         for k in ("source_time", "captured_at"):
-            r[k] = None if r[k] is None else dt.datetime.fromtimestamp(r[k] / 1e6, dt.UTC).isoformat()
+            r[k] = (
+                None if r[k] is None else dt.datetime.fromtimestamp(r[k] / 1e6, dt.UTC).isoformat()
+            )
     return rows
 
 
-def exceptions(store: SQLiteEventStore, status: str = "open", kind: str | None = None) -> list[dict[str, Any]]:
+def exceptions(
+    store: SQLiteEventStore, status: str = "open", kind: str | None = None
+) -> list[dict[str, Any]]:
     sql = "SELECT * FROM p_exceptions"
     where, params = [], []
     if status == "open":
@@ -112,7 +125,9 @@ def exception(store: SQLiteEventStore, xid: str) -> dict[str, Any]:
         c.execute("SELECT * FROM p_exceptions WHERE id=?", (xid,))
         r = c.fetchone()
     if r is None:
-        raise SyncHubError(f"no exception {xid!r}: `synchub exceptions list --status all` shows them all")
+        raise SyncHubError(
+            f"no exception {xid!r}: `synchub exceptions list --status all` shows them all"
+        )
     return _exception(dict(r))
 
 
@@ -126,11 +141,20 @@ def status(store: SQLiteEventStore, projector: Projector, connectors: list[str])
     counts; open exceptions."""
     head = store.head()
     now = time.time()
-    out: dict[str, Any] = {"store": {"path": store.path, "head": head}, "connectors": {}, "projections": {}}
+    out: dict[str, Any] = {
+        "store": {"path": store.path, "head": head},
+        "connectors": {},
+        "projections": {},
+    }
     for name in connectors:
         last = store.last(f"connector/{name}")
-        info: dict[str, Any] = {"checkpoint": None, "last_batch_at": None, "lag_seconds": None,
-                                "last_error": None, "last_error_at": None}
+        info: dict[str, Any] = {
+            "checkpoint": None,
+            "last_batch_at": None,
+            "lag_seconds": None,
+            "last_error": None,
+            "last_error_at": None,
+        }
         if last is not None:
             cp = store.decode(last)
             assert isinstance(cp, dict)
@@ -149,10 +173,14 @@ def status(store: SQLiteEventStore, projector: Projector, connectors: list[str])
     for name in PROJECTIONS:
         out["projections"][name] = {"position": positions[name], "behind": head - positions[name]}
     with store.datastore.transaction(commit=False) as c:
-        c.execute("SELECT target, status, count(*) FROM p_outbound GROUP BY target, status ORDER BY target, status")
+        c.execute(
+            "SELECT target, status, count(*) FROM p_outbound GROUP BY target, status ORDER BY target, status"
+        )
         outbound: dict[str, dict[str, int]] = {}
         for target, st, n in c.fetchall():
-            outbound.setdefault(target, {"pending": 0, "retrying": 0, "applied": 0, "failed": 0})[st] = n
+            outbound.setdefault(target, {"pending": 0, "retrying": 0, "applied": 0, "failed": 0})[
+                st
+            ] = n
         out["outbound"] = outbound
         c.execute(
             "SELECT kind, count(*) FROM p_exceptions WHERE status IN ('open','retrying') GROUP BY kind ORDER BY kind"

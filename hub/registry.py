@@ -64,6 +64,8 @@ def schema_summary(record: dict[str, Any]) -> str:
     for f in record.get("fields", []):
         t = f["type"]
         nullable = isinstance(t, list) and "null" in t
-        base = [x for x in t if x != "null"][0] if isinstance(t, list) else t
-        parts.append(f"{f['name']}:{base if isinstance(base, str) else json.dumps(base)}{'?' if nullable else ''}")
+        base = next(x for x in t if x != "null") if isinstance(t, list) else t
+        parts.append(
+            f"{f['name']}:{base if isinstance(base, str) else json.dumps(base)}{'?' if nullable else ''}"
+        )
     return ", ".join(parts)

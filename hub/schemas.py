@@ -41,7 +41,9 @@ def canonical_entities() -> list[str]:
 
 
 def _entity_dirs() -> list[Any]:
-    return [d for d in (_root() / "canonical").iterdir() if d.is_dir() and not d.name.startswith("_")]
+    return [
+        d for d in (_root() / "canonical").iterdir() if d.is_dir() and not d.name.startswith("_")
+    ]
 
 
 @cache
@@ -66,13 +68,15 @@ def canonical_schema(entity: str) -> Schema:
 
 def compatibility_problems(reader: dict[str, Any], writer: dict[str, Any]) -> list[str]:
     """Why data written with `writer` cannot be read with `reader` (empty list: compatible)."""
-    result = ReaderWriterCompatibilityChecker().get_compatibility(
+    checker = ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]
+    result = checker.get_compatibility(
         avro.schema.parse(json.dumps(reader)), avro.schema.parse(json.dumps(writer))
     )
     if result.compatibility is SchemaCompatibilityType.compatible:
         return []
     return [
-        f"{_where(reader, loc)}: {msg}" for msg, loc in zip(result.messages, result.locations, strict=False)
+        f"{_where(reader, loc)}: {msg}"
+        for msg, loc in zip(result.messages, result.locations, strict=False)
     ] or ["incompatible"]
 
 
@@ -82,7 +86,12 @@ def _where(schema: dict[str, Any], location: Any) -> str:
     names = []
     node: Any = schema
     for i, part in enumerate(parts):
-        if part == "fields" and i + 1 < len(parts) and parts[i + 1].isdigit() and isinstance(node, dict):
+        if (
+            part == "fields"
+            and i + 1 < len(parts)
+            and parts[i + 1].isdigit()
+            and isinstance(node, dict)
+        ):
             fields = node.get("fields", [])
             idx = int(parts[i + 1])
             if idx < len(fields):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
-from collections.abc import Callable, Mapping as MappingT
+from collections.abc import Callable
+from collections.abc import Mapping as MappingT
 from typing import Any
 
 import fastavro.validation
@@ -69,7 +70,7 @@ class _FieldTypes:
             return f"{entity} has no field {field!r} (known: {', '.join(sorted(types))})"
         try:
             ok = fastavro.validation.validate(value, t, raise_errors=False)
-        except Exception:  # noqa: BLE001 - validate can choke on odd values
+        except Exception:
             ok = False
         if not ok:
             return f"value {value!r} ({type(value).__name__}) does not fit {entity}.{field}"
@@ -115,14 +116,23 @@ class Fold:
         self.mapping = None
         if r is not None:
             self.mapping = Mapping.from_dict(json.loads(r[1]), version=int(r[0]))
-        c.execute(f"SELECT DISTINCT subject FROM {self.t_exceptions} WHERE status IN ('open','retrying')")
+        c.execute(
+            f"SELECT DISTINCT subject FROM {self.t_exceptions} WHERE status IN ('open','retrying')"
+        )
         self._open_subjects = {r[0] for r in c.fetchall()}
         c.execute(f"SELECT DISTINCT system, object, key FROM {self.t_waiting}")
         self._waiting_keys = {(r[0], r[1], r[2]) for r in c.fetchall()}
 
     def caches(self) -> tuple[RowCache, ...]:
-        return (self.canon, self.records, self.links, self.exceptions, self.outbound, self.mappings,
-                self.waiting)
+        return (
+            self.canon,
+            self.records,
+            self.links,
+            self.exceptions,
+            self.outbound,
+            self.mappings,
+            self.waiting,
+        )
 
     def flush(self, c: SQLiteCursor) -> None:
         for cache in self.caches():
@@ -161,8 +171,15 @@ class Fold:
             stream = self._requeue.pop(0)
             rec = self.records.get(self._c, stream)
             if rec is not None and not rec["deleted"]:
-                self._map(stream, rec["system"], rec["object"], rec["key"], json.loads(rec["record"]),
-                          rec["source_time"], rec["captured_at"])
+                self._map(
+                    stream,
+                    rec["system"],
+                    rec["object"],
+                    rec["key"],
+                    json.loads(rec["record"]),
+                    rec["source_time"],
+                    rec["captured_at"],
+                )
 
     # -- lookups for mapping rules (the Lookup protocol) ----------------------------------------
 
@@ -190,8 +207,14 @@ class Fold:
     def _link(self, system: str, obj: str, key: str, cid: str, role: str) -> None:
         self.links.put(
             (system, obj, key),
-            {"system": system, "object": obj, "key": key, "canonical_id": cid,
-             "role": role, "position": self._pos},
+            {
+                "system": system,
+                "object": obj,
+                "key": key,
+                "canonical_id": cid,
+                "role": role,
+                "position": self._pos,
+            },
         )
         self._target_keys.setdefault((system, cid), key)
         if (system, obj, key) in self._waiting_keys:
@@ -228,7 +251,7 @@ class Fold:
         }
         self.records.put(e.stream, row)
         self._resolve_open(e.stream, ("quarantine",), "auto: a later valid change was captured")
-        self._map(e.stream, system, obj, key, after, row["source_time"], row["captured_at"])
+        self._map(e.stream, system, obj, key, after, _us(d["source_time"]), _us(d["captured_at"]))
 
     def _map(
         self,
@@ -258,16 +281,18 @@ class Fold:
         except MappingError as err:
             for miss in self._misses:
                 self._waiting_keys.add(miss)
-                self.waiting.put((*miss, stream), {"system": miss[0], "object": miss[1], "key": miss[2],
-                                                   "stream": stream})
+                self.waiting.put(
+                    (*miss, stream),
+                    {"system": miss[0], "object": miss[1], "key": miss[2], "stream": stream},
+                )
             self._open_mapping_exception(stream, rule, key, err, mapping.version, record)
             return
         cid = mapped.canonical_id
         for name, value in mapped.fields.items():
             problem = self.types.problem(rule.entity, name, value)
             if problem is not None:
-                err = MappingError(problem, field=name, rule="canonical schema", value=value)
-                self._open_mapping_exception(stream, rule, key, err, mapping.version, record)
+                invalid = MappingError(problem, field=name, rule="canonical schema", value=value)
+                self._open_mapping_exception(stream, rule, key, invalid, mapping.version, record)
                 return
         if link is None or link["canonical_id"] != cid or link["role"] != "source":
             self._link(system, obj, key, cid, "source")
@@ -318,7 +343,10 @@ class Fold:
             self._audit(cid, entity, op, f, old.get(f), changed[f], lineage, f in old)
 
     def _delete_entity(
-        self, cid: str, rule: InboundRule, lineage: tuple[str, str, str, int, int | None, int | None]
+        self,
+        cid: str,
+        rule: InboundRule,
+        lineage: tuple[str, str, str, int, int | None, int | None],
     ) -> None:
         assert self._c is not None and self.mapping is not None
         owner = self.mapping.owner(rule.entity, "*")
@@ -327,7 +355,9 @@ class Fold:
         row = self.canon.get(self._c, cid)
         if row is None or row["deleted"]:
             return
-        self.canon.put(cid, {**row, "deleted": 1, "changes": row["changes"] + 1, "position": self._pos})
+        self.canon.put(
+            cid, {**row, "deleted": 1, "changes": row["changes"] + 1, "position": self._pos}
+        )
         self._audit(cid, row["entity"], "delete", "*", None, None, lineage)
 
     def _audit(
@@ -344,7 +374,12 @@ class Fold:
         self._seq += 1
         self.audit_rows.append(
             (
-                self._pos, self._seq, cid, entity, op, field,
+                self._pos,
+                self._seq,
+                cid,
+                entity,
+                op,
+                field,
                 dumps(old) if had_old and op not in ("create", "restore") else None,
                 None if op == "delete" else dumps(new),
                 *lineage,
@@ -361,8 +396,13 @@ class Fold:
             return  # deploy validates first; an invalid historic spec changes nothing
         self.mappings.put(
             mapping.version,
-            {"version": mapping.version, "name": d["name"], "spec": d["spec"],
-             "digest": d["digest"], "position": e.position},
+            {
+                "version": mapping.version,
+                "name": d["name"],
+                "spec": d["spec"],
+                "digest": d["digest"],
+                "position": e.position,
+            },
         )
         self.mapping = mapping
         # Re-project every source record under the new version, in a deterministic order.
@@ -381,19 +421,36 @@ class Fold:
         row = self.exceptions.get(self._c, xid)
         if row is not None and row["status"] in OPEN:
             self.exceptions.put(
-                xid, {**row, **values, "status": "open", "position": self._pos,
-                      "occurrences": row["occurrences"] + 1}
+                xid,
+                {
+                    **row,
+                    **values,
+                    "status": "open",
+                    "position": self._pos,
+                    "occurrences": row["occurrences"] + 1,
+                },
             )
             return
         self._open_subjects.add(values["subject"])
         self.exceptions.put(
             xid,
             {
-                "id": xid, "status": "open", "entity": None, "canonical_id": None,
-                "system": None, "object": None, "key": None, "field": None, "rule": None,
-                "mapping_version": None, "details": None, "resolution": None,
+                "id": xid,
+                "status": "open",
+                "entity": None,
+                "canonical_id": None,
+                "system": None,
+                "object": None,
+                "key": None,
+                "field": None,
+                "rule": None,
+                "mapping_version": None,
+                "details": None,
+                "resolution": None,
                 **values,
-                "first_position": self._pos, "position": self._pos, "occurrences": 1,
+                "first_position": self._pos,
+                "position": self._pos,
+                "occurrences": 1,
             },
         )
 
@@ -404,7 +461,8 @@ class Fold:
         for row in self._open_for(subject):
             if row["kind"] in kinds:
                 self.exceptions.put(
-                    row["id"], {**row, "status": "resolved", "resolution": note, "position": self._pos}
+                    row["id"],
+                    {**row, "status": "resolved", "resolution": note, "position": self._pos},
                 )
             else:
                 still_open = True
@@ -433,13 +491,23 @@ class Fold:
         self._open(
             exception_id("mapping", stream),
             {
-                "kind": "mapping", "subject": stream, "entity": rule.entity,
-                "system": rule.system, "object": rule.object, "key": key,
-                "field": err.field, "rule": err.rule, "mapping_version": version,
+                "kind": "mapping",
+                "subject": stream,
+                "entity": rule.entity,
+                "system": rule.system,
+                "object": rule.object,
+                "key": key,
+                "field": err.field,
+                "rule": err.rule,
+                "mapping_version": version,
                 "message": f"{rule.system}/{rule.object} record {key!r} cannot be mapped to "
                 f"{rule.entity}: {err}",
-                "fix": (f"it is re-mapped by itself once {'/'.join(self._misses[-1])} is captured; "
-                        "if that never happens, " if self._misses else "")
+                "fix": (
+                    f"it is re-mapped by itself once {'/'.join(self._misses[-1])} is captured; "
+                    "if that never happens, "
+                    if self._misses
+                    else ""
+                )
                 + f"correct the record in {rule.system}, or fix rule {err.field!r} in the "
                 "mapping and deploy it (every record is re-mapped), or `synchub exceptions "
                 "retry <id>`",
@@ -449,16 +517,32 @@ class Fold:
 
     def _on_quarantine(self, e: StoredEvent, d: dict[str, Any]) -> None:
         subject = (
-            f"source/{d['system']}/{d['object']}/{d['key']}" if d["key"] else f"{e.stream}@{e.version}"
+            f"source/{d['system']}/{d['object']}/{d['key']}"
+            if d["key"]
+            else f"{e.stream}@{e.version}"
         )
         self._open(
-            exception_id("quarantine", subject, d["kind"], d["field"], d["reason"] if not d["key"] else ""),
+            exception_id(
+                "quarantine", subject, d["kind"], d["field"], d["reason"] if not d["key"] else ""
+            ),
             {
-                "kind": "quarantine", "subject": subject, "system": d["system"],
-                "object": d["object"], "key": d["key"], "field": d["field"],
-                "rule": d["kind"], "message": d["reason"], "fix": d["fix"],
-                "details": dumps({"raw": d["raw"], "position": d["position"],
-                                  "connector": d["connector"], "event": f"{e.stream}@{e.version}"}),
+                "kind": "quarantine",
+                "subject": subject,
+                "system": d["system"],
+                "object": d["object"],
+                "key": d["key"],
+                "field": d["field"],
+                "rule": d["kind"],
+                "message": d["reason"],
+                "fix": d["fix"],
+                "details": dumps(
+                    {
+                        "raw": d["raw"],
+                        "position": d["position"],
+                        "connector": d["connector"],
+                        "event": f"{e.stream}@{e.version}",
+                    }
+                ),
             },
         )
 
@@ -471,21 +555,34 @@ class Fold:
         note = f"{action} by {d['by']}" + (f": {d['note']}" if d["note"] else "")
         if action in ("resolve", "ignore"):
             status = "resolved" if action == "resolve" else "ignored"
-            self.exceptions.put(row["id"], {**row, "status": status, "resolution": note, "position": self._pos})
+            self.exceptions.put(
+                row["id"], {**row, "status": status, "resolution": note, "position": self._pos}
+            )
             return
-        self.exceptions.put(row["id"], {**row, "status": "retrying", "resolution": note, "position": self._pos})
+        self.exceptions.put(
+            row["id"], {**row, "status": "retrying", "resolution": note, "position": self._pos}
+        )
         self._open_subjects.add(row["subject"])
         if row["kind"] == "mapping":
             rec = self.records.get(self._c, row["subject"])
             if rec is not None and not rec["deleted"]:
-                self._map(rec["stream"], rec["system"], rec["object"], rec["key"],
-                          json.loads(rec["record"]), rec["source_time"], rec["captured_at"])
+                self._map(
+                    rec["stream"],
+                    rec["system"],
+                    rec["object"],
+                    rec["key"],
+                    json.loads(rec["record"]),
+                    rec["source_time"],
+                    rec["captured_at"],
+                )
         elif row["kind"] == "write":
             target, obj, cid = json.loads(row["details"])["outbound"]
             ob = self.outbound.get(self._c, (target, obj, cid))
             if ob is not None and ob["status"] == "failed":
-                self.outbound.put((target, obj, cid), {**ob, "status": "pending", "attempts": 0,
-                                                       "position": self._pos})
+                self.outbound.put(
+                    (target, obj, cid),
+                    {**ob, "status": "pending", "attempts": 0, "position": self._pos},
+                )
 
     # -- outbound -------------------------------------------------------------------------------
 
@@ -497,14 +594,24 @@ class Fold:
         self.outbound.put(
             key,
             {
-                "target": d["target"], "object": d["object"], "canonical_id": d["canonical_id"],
-                "status": "pending", "op": d["op"], "idempotency_key": d["idempotency_key"],
-                "target_key": d["target_key"], "fields": d["fields"], "desired": d["desired"],
-                "mapping_version": d["mapping_version"], "attempts": 0, "last_error": None,
-                "retry_after": None, "last_attempt_at": None,
+                "target": d["target"],
+                "object": d["object"],
+                "canonical_id": d["canonical_id"],
+                "status": "pending",
+                "op": d["op"],
+                "idempotency_key": d["idempotency_key"],
+                "target_key": d["target_key"],
+                "fields": d["fields"],
+                "desired": d["desired"],
+                "mapping_version": d["mapping_version"],
+                "attempts": 0,
+                "last_error": None,
+                "retry_after": None,
+                "last_attempt_at": None,
                 "applied_desired": old["applied_desired"] if old else None,
                 "applied_key": old["applied_key"] if old else None,
-                "planned_position": e.position, "position": e.position,
+                "planned_position": e.position,
+                "position": e.position,
             },
         )
 
@@ -516,35 +623,64 @@ class Fold:
         if row is None or row["idempotency_key"] != d["idempotency_key"]:
             return  # an attempt of a superseded plan
         status = d["status"]
-        base = {**row, "attempts": d["attempt"], "last_attempt_at": _us(d["at"]), "position": e.position}
+        base = {
+            **row,
+            "attempts": d["attempt"],
+            "last_attempt_at": _us(d["at"]),
+            "position": e.position,
+        }
         if status == "applied":
             applied_key = d["target_key"] or row["target_key"]
-            self.outbound.put(key, {**base, "status": "applied", "last_error": None,
-                                    "applied_desired": row["desired"] if row["op"] != "delete" else None,
-                                    "applied_key": applied_key if row["op"] != "delete" else None,
-                                    "target_key": applied_key})
+            self.outbound.put(
+                key,
+                {
+                    **base,
+                    "status": "applied",
+                    "last_error": None,
+                    "applied_desired": row["desired"] if row["op"] != "delete" else None,
+                    "applied_key": applied_key if row["op"] != "delete" else None,
+                    "target_key": applied_key,
+                },
+            )
             if applied_key and row["op"] != "delete":
                 self._link(d["target"], d["object"], applied_key, d["canonical_id"], "target")
             self._resolve_open(subject, ("write",), "auto: a later write was applied")
         elif status == "retryable":
-            self.outbound.put(key, {**base, "status": "retrying", "last_error": d["reason"],
-                                    "retry_after": d["retry_after"]})
+            self.outbound.put(
+                key,
+                {
+                    **base,
+                    "status": "retrying",
+                    "last_error": d["reason"],
+                    "retry_after": d["retry_after"],
+                },
+            )
         else:
             self.outbound.put(key, {**base, "status": "failed", "last_error": d["reason"]})
             entity = d["canonical_id"].split("/", 1)[0]
             self._open(
                 exception_id("write", subject),
                 {
-                    "kind": "write", "subject": subject, "entity": entity,
-                    "canonical_id": d["canonical_id"], "system": d["target"], "object": d["object"],
-                    "key": row["target_key"], "rule": f"outbound {d['target']}/{d['object']}",
+                    "kind": "write",
+                    "subject": subject,
+                    "entity": entity,
+                    "canonical_id": d["canonical_id"],
+                    "system": d["target"],
+                    "object": d["object"],
+                    "key": row["target_key"],
+                    "rule": f"outbound {d['target']}/{d['object']}",
                     "mapping_version": row["mapping_version"],
                     "message": f"{d['target']} refused to {row['op']} {d['object']} for "
                     f"{d['canonical_id']} (attempt {d['attempt']}): {d['reason']}",
                     "fix": "fix the data or the target's rule that refused it, then "
                     "`synchub exceptions retry <id>`; or `resolve` if fixed by hand",
-                    "details": dumps({"outbound": list(key), "fields": json.loads(row["fields"]),
-                                      "idempotency_key": row["idempotency_key"]}),
+                    "details": dumps(
+                        {
+                            "outbound": list(key),
+                            "fields": json.loads(row["fields"]),
+                            "idempotency_key": row["idempotency_key"],
+                        }
+                    ),
                 },
             )
 
@@ -553,9 +689,15 @@ class Fold:
         self._open(
             exception_id("plan", subject),
             {
-                "kind": "plan", "subject": subject, "entity": d["canonical_id"].split("/", 1)[0],
-                "canonical_id": d["canonical_id"], "system": d["target"], "object": d["object"],
-                "field": d["field"], "rule": d["rule"], "mapping_version": d["mapping_version"],
+                "kind": "plan",
+                "subject": subject,
+                "entity": d["canonical_id"].split("/", 1)[0],
+                "canonical_id": d["canonical_id"],
+                "system": d["target"],
+                "object": d["object"],
+                "field": d["field"],
+                "rule": d["rule"],
+                "mapping_version": d["mapping_version"],
                 "message": f"cannot compute what to write to {d['target']}/{d['object']} for "
                 f"{d['canonical_id']}: {d['reason']}",
                 "fix": "fix the canonical data (at its system of record) or the outbound rule; "

@@ -201,6 +201,8 @@ def _rename_indexes(c: SQLiteCursor, table: Table, gen: str) -> None:
 
 
 def _drop_stale_generations(c: SQLiteCursor) -> None:
-    c.execute("SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'p\\_%\\_\\_g%' ESCAPE '\\'")
+    c.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'p\\_%\\_\\_g%' ESCAPE '\\'"
+    )
     for (name,) in c.fetchall():
         c.execute(f"DROP TABLE IF EXISTS {name}")

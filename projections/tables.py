@@ -37,9 +37,7 @@ class Table:
             f" PRIMARY KEY ({', '.join(self.pk)}))"
         )
         for cols in self.indexes:
-            c.execute(
-                f"CREATE INDEX IF NOT EXISTS {t}_{'_'.join(cols)} ON {t} ({', '.join(cols)})"
-            )
+            c.execute(f"CREATE INDEX IF NOT EXISTS {t}_{'_'.join(cols)} ON {t} ({', '.join(cols)})")
 
 
 class RowCache:

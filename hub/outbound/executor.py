@@ -34,7 +34,10 @@ class RateLimiter:
     """Token bucket: `rate` writes per second, bursts up to `rate` (at least 1)."""
 
     def __init__(
-        self, rate: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.rate = rate
         self.capacity = max(1.0, rate)
@@ -107,7 +110,8 @@ class Executor:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.limiters = {
-            name: RateLimiter(self.settings.rate_limit_per_s, clock=clock, sleep=sleep) for name in sinks
+            name: RateLimiter(self.settings.rate_limit_per_s, clock=clock, sleep=sleep)
+            for name in sinks
         }
         self._jitter: dict[tuple[str, int], float] = {}
         self._schema = hub_schema("write_attempted")
@@ -120,7 +124,7 @@ class Executor:
         s = self.settings
         base = min(s.max_delay, s.base_delay * 2 ** max(attempts - 1, 0))
         jitter = self._jitter.setdefault((key, attempts), 0.5 + self.rng.random() / 2)
-        return base * jitter
+        return float(base * jitter)
 
     def due_at(self, row: _Row) -> float:
         """Wall-clock time at which the row may be attempted."""
@@ -172,9 +176,13 @@ class Executor:
         sink = self.sinks[target]
         deltas = [
             Delta(
-                target=r.target, object=r.object, canonical_id=r.canonical_id,
-                target_key=r.target_key or r.applied_key, op=r.op,  # type: ignore[arg-type]
-                fields=json.loads(r.fields), idempotency_key=r.idempotency_key,
+                target=r.target,
+                object=r.object,
+                canonical_id=r.canonical_id,
+                target_key=r.target_key or r.applied_key,
+                op=r.op,  # type: ignore[arg-type]
+                fields=json.loads(r.fields),
+                idempotency_key=r.idempotency_key,
                 attempt=r.attempts + 1,
             )
             for r in rows
@@ -188,9 +196,10 @@ class Executor:
                     f"sink {target} answered {len(outcomes)} outcomes for {len(deltas)} deltas "
                     "(the Sink contract requires exactly one per delta)"
                 )
-        except Exception as e:  # noqa: BLE001 - any sink failure is a retryable attempt
+        except Exception as e:
             outcomes = [
-                Outcome(d.idempotency_key, "retryable", reason=f"{type(e).__name__}: {e}") for d in deltas
+                Outcome(d.idempotency_key, "retryable", reason=f"{type(e).__name__}: {e}")
+                for d in deltas
             ]
         elapsed_ms = (time.perf_counter() - started) * 1000 / max(len(deltas), 1)
         crashpoint("outbound.before_record")
@@ -201,15 +210,24 @@ class Executor:
             if status == "retryable" and delta.attempt >= self.settings.max_attempts:
                 status = "rejected"
                 reason = f"gave up after {delta.attempt} attempts; last error: {reason}"
-            counts = report.by_target.setdefault(target, {"applied": 0, "retryable": 0, "rejected": 0})
+            counts = report.by_target.setdefault(
+                target, {"applied": 0, "retryable": 0, "rejected": 0}
+            )
             counts[status] += 1
             setattr(report, status, getattr(report, status) + 1)
             report.attempted += 1
             payload: dict[str, Any] = {
-                "target": target, "object": row.object, "canonical_id": row.canonical_id,
-                "idempotency_key": row.idempotency_key, "attempt": delta.attempt, "status": status,
-                "target_key": outcome.target_key, "reason": reason,
-                "retry_after": outcome.retry_after, "duration_ms": elapsed_ms, "at": at,
+                "target": target,
+                "object": row.object,
+                "canonical_id": row.canonical_id,
+                "idempotency_key": row.idempotency_key,
+                "attempt": delta.attempt,
+                "status": status,
+                "target_key": outcome.target_key,
+                "reason": reason,
+                "retry_after": outcome.retry_after,
+                "duration_ms": elapsed_ms,
+                "at": at,
             }
             stream = f"outbound/{target}/{row.object}/{row.canonical_id}"
             events.append((stream, payload))
@@ -219,6 +237,8 @@ class Executor:
         for stream, payload in events:
             v = seen.get(stream, versions.get(stream, (0, b""))[0]) + 1
             seen[stream] = v
-            new_events.append(NewEvent(stream, v, ATTEMPTED, self.store.codec.encode(self._schema, payload)))
+            new_events.append(
+                NewEvent(stream, v, ATTEMPTED, self.store.codec.encode(self._schema, payload))
+            )
         self.store.append(new_events)
         crashpoint("outbound.after_record")

@@ -52,7 +52,8 @@ def minimal_delta(
     if known is None:
         return {f: v for f, v in desired.items() if f not in owned_by_target}
     return {
-        f: v for f, v in desired.items()
+        f: v
+        for f, v in desired.items()
         if f not in owned_by_target and (f not in known or known[f] != v)
     }
 
@@ -147,7 +148,9 @@ class Planner:
                 for rule in mapping.outbound(entity):
                     if self.targets is not None and rule.system not in self.targets:
                         continue
-                    event = self._plan_one(c, lookup, mapping, rule, cid, natural_id, fields, bool(deleted))
+                    event = self._plan_one(
+                        c, lookup, mapping, rule, cid, natural_id, fields, bool(deleted)
+                    )
                     if event is None:
                         report.unchanged += 1
                         continue
@@ -196,9 +199,16 @@ class Planner:
         except MappingError as e:
             payload = self.store.codec.encode(
                 self._failed,
-                {"target": target, "object": obj, "canonical_id": cid, "field": e.field,
-                 "rule": e.rule, "reason": str(e), "mapping_version": mapping.version,
-                 "at": now_micros()},
+                {
+                    "target": target,
+                    "object": obj,
+                    "canonical_id": cid,
+                    "field": e.field,
+                    "rule": e.rule,
+                    "reason": str(e),
+                    "mapping_version": mapping.version,
+                    "at": now_micros(),
+                },
             )
             return stream, PLAN_FAILED, payload
         target_key = applied_key or lookup.target_key(target, cid)
@@ -209,7 +219,8 @@ class Planner:
         else:
             known = self._known(c, target, obj, target_key, ob)
             owned = {
-                f for f, cf in rule.source_fields().items()
+                f
+                for f, cf in rule.source_fields().items()
                 if cf is not None and mapping.owner(rule.entity, cf) == target
             }
             delta = minimal_delta(desired, known, owned)
@@ -222,9 +233,18 @@ class Planner:
             return None  # already planned (pending/retrying), applied, or failed: not again
         payload = self.store.codec.encode(
             self._planned,
-            {"target": target, "object": obj, "canonical_id": cid, "target_key": target_key,
-             "op": op, "fields": dumps(delta), "desired": dumps(desired_state),
-             "idempotency_key": key, "mapping_version": mapping.version, "at": now_micros()},
+            {
+                "target": target,
+                "object": obj,
+                "canonical_id": cid,
+                "target_key": target_key,
+                "op": op,
+                "fields": dumps(delta),
+                "desired": dumps(desired_state),
+                "idempotency_key": key,
+                "mapping_version": mapping.version,
+                "at": now_micros(),
+            },
         )
         return stream, PLANNED, payload
 

@@ -121,7 +121,9 @@ class EventStore(ABC):
                 return
             after = events[-1].position
 
-    def read_between(self, start: dt.datetime, end: dt.datetime, limit: int = 1000) -> list[StoredEvent]:
+    def read_between(
+        self, start: dt.datetime, end: dt.datetime, limit: int = 1000
+    ) -> list[StoredEvent]:
         """Events appended in the time interval (start, end]."""
         return self.read(self.position_at(start), self.position_at(end), limit)
 

@@ -19,7 +19,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, StoredEvent as ESStoredEvent
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import StoredEvent as ESStoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 from hub.avro import HEADER_LEN, Codec, Schema

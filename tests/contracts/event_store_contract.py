@@ -19,13 +19,24 @@ from hub.errors import ConcurrencyError, StoreError
 from hub.store.base import EventStore, NewEvent
 
 SCHEMA = Schema.from_dict(
-    {"type": "record", "name": "Thing", "namespace": "test",
-     "fields": [{"name": "n", "type": "long"}, {"name": "s", "type": "string"}]}
+    {
+        "type": "record",
+        "name": "Thing",
+        "namespace": "test",
+        "fields": [{"name": "n", "type": "long"}, {"name": "s", "type": "string"}],
+    }
 )
 SCHEMA_V2 = Schema.from_dict(
-    {"type": "record", "name": "Thing", "namespace": "test",
-     "fields": [{"name": "n", "type": "long"}, {"name": "s", "type": "string"},
-                {"name": "extra", "type": ["null", "string"], "default": None}]}
+    {
+        "type": "record",
+        "name": "Thing",
+        "namespace": "test",
+        "fields": [
+            {"name": "n", "type": "long"},
+            {"name": "s", "type": "string"},
+            {"name": "extra", "type": ["null", "string"], "default": None},
+        ],
+    }
 )
 
 
@@ -46,7 +57,9 @@ class EventStoreContract(ABC):
         s.close()
 
     @staticmethod
-    def ev(store: EventStore, stream: str, version: int, n: int, schema: Schema = SCHEMA) -> NewEvent:
+    def ev(
+        store: EventStore, stream: str, version: int, n: int, schema: Schema = SCHEMA
+    ) -> NewEvent:
         record = {"n": n, "s": f"v{n}"}
         if schema is SCHEMA_V2:
             record["extra"] = "x"
@@ -131,7 +144,9 @@ class EventStoreContract(ABC):
             other.close()
 
     def test_payload_with_unknown_schema_is_refused(self, store: EventStore) -> None:
-        stranger = Schema.from_dict({"type": "record", "name": "Stranger", "fields": [{"name": "x", "type": "int"}]})
+        stranger = Schema.from_dict(
+            {"type": "record", "name": "Stranger", "fields": [{"name": "x", "type": "int"}]}
+        )
         payload = b"\xc3\x01" + stranger.fingerprint + b"\x02"
         with pytest.raises(StoreError, match="neither the store nor the codec"):
             store.append([NewEvent("x", 1, "Stranger", payload)])

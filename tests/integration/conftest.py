@@ -26,12 +26,21 @@ def config_for(root: Path) -> dict[str, Any]:
                 "directory": "./inbox",
                 "objects": {
                     "time_entries": {
-                        "pattern": "time_*.csv", "key": "id",
-                        "fields": {"id": "string", "person": "string", "day": "string",
-                                   "minutes": "long", "text": "string"},
+                        "pattern": "time_*.csv",
+                        "key": "id",
+                        "fields": {
+                            "id": "string",
+                            "person": "string",
+                            "day": "string",
+                            "minutes": "long",
+                            "text": "string",
+                        },
                     },
-                    "people": {"pattern": "people_*.jsonl", "key": "login",
-                               "fields": {"login": "string", "name": "string", "code": "string"}},
+                    "people": {
+                        "pattern": "people_*.jsonl",
+                        "key": "login",
+                        "fields": {"login": "string", "name": "string", "code": "string"},
+                    },
                 },
             },
             "erp": {"type": "filedrop", "outbox": "./outbox"},
@@ -45,18 +54,44 @@ MAPPING = {
     "name": "default",
     "entities": {"TimeEntry": {"owner": "tracker"}, "Person": {"owner": "tracker"}},
     "sources": [
-        {"system": "tracker", "object": "people", "entity": "Person", "id": "code",
-         "fields": {"full_name": "name", "employee_code": "code"}},
-        {"system": "tracker", "object": "time_entries", "entity": "TimeEntry", "id": "$key",
-         "fields": {"person_id": "person | link Person tracker people", "date": "day | date",
-                    "minutes": "minutes", "project_id": "text | tag_path 0",
-                    "task_id": "text | tag_path 1", "approved": "text | has_tag approved",
-                    "billable": "text | has_tag billable", "description": "text | strip_tags"}},
+        {
+            "system": "tracker",
+            "object": "people",
+            "entity": "Person",
+            "id": "code",
+            "fields": {"full_name": "name", "employee_code": "code"},
+        },
+        {
+            "system": "tracker",
+            "object": "time_entries",
+            "entity": "TimeEntry",
+            "id": "$key",
+            "fields": {
+                "person_id": "person | link Person tracker people",
+                "date": "day | date",
+                "minutes": "minutes",
+                "project_id": "text | tag_path 0",
+                "task_id": "text | tag_path 1",
+                "approved": "text | has_tag approved",
+                "billable": "text | has_tag billable",
+                "description": "text | strip_tags",
+            },
+        },
     ],
     "targets": [
-        {"system": "erp", "object": "timesheet_lines", "entity": "TimeEntry", "when": "approved",
-         "fields": {"employee": "person_id | target_key tracker", "hours": "minutes | div 60 | round 2",
-                    "day": "date", "project": "project_id", "task": "task_id"}},
+        {
+            "system": "erp",
+            "object": "timesheet_lines",
+            "entity": "TimeEntry",
+            "when": "approved",
+            "fields": {
+                "employee": "person_id | target_key tracker",
+                "hours": "minutes | div 60 | round 2",
+                "day": "date",
+                "project": "project_id",
+                "task": "task_id",
+            },
+        },
     ],
 }
 
@@ -69,17 +104,24 @@ class Firm:
     def config(self) -> Path:
         return self.root / "synchub.yaml"
 
-    def run(self, *args: str, crash_at: str | None = None, check: bool = False) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, crash_at: str | None = None, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if k != "SYNCHUB_CRASH_AT"}
         env["COLUMNS"] = "200"
         if crash_at:
             env["SYNCHUB_CRASH_AT"] = crash_at
         proc = subprocess.run(
             [sys.executable, "-m", "hub.cli", *args, "--config", str(self.config)],
-            capture_output=True, text=True, env=env, timeout=120,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
         )
         if check and proc.returncode not in (0, 2):
-            raise AssertionError(f"synchub {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"synchub {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
     def json(self, *args: str) -> Any:
@@ -102,8 +144,15 @@ class Firm:
 
 def entries(n: int, start: int = 0) -> list[dict[str, Any]]:
     return [
-        {"id": f"e{i}", "person": PEOPLE[i % 4], "day": f"2026-11-{(i % 20) + 1:02d}", "minutes": 15 + i % 300,
-         "text": f"work {i} #acme/web/t{i % 5}" + (" #approved" if i % 2 == 0 else "") + (" #billable" if i % 3 else "")}
+        {
+            "id": f"e{i}",
+            "person": PEOPLE[i % 4],
+            "day": f"2026-11-{(i % 20) + 1:02d}",
+            "minutes": 15 + i % 300,
+            "text": f"work {i} #acme/web/t{i % 5}"
+            + (" #approved" if i % 2 == 0 else "")
+            + (" #billable" if i % 3 else ""),
+        }
         for i in range(start, start + n)
     ]
 
@@ -115,6 +164,8 @@ def firm(tmp_path: Path) -> Firm:
     (tmp_path / "synchub.yaml").write_text(yaml.safe_dump(config_for(tmp_path)))
     (tmp_path / "mapping.yaml").write_text(yaml.safe_dump(MAPPING))
     (tmp_path / "inbox" / "people_1.jsonl").write_text(
-        "".join(json.dumps({"login": p, "name": p.title(), "code": p.upper()}) + "\n" for p in PEOPLE)
+        "".join(
+            json.dumps({"login": p, "name": p.title(), "code": p.upper()}) + "\n" for p in PEOPLE
+        )
     )
     return Firm(tmp_path)

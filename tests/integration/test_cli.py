@@ -107,7 +107,12 @@ def test_rebuild_gives_equal_checksums(firm: Firm) -> None:
     firm.run("sync", "--once", check=True)
     before = firm.json("checksum")
     rebuilt = firm.json("rebuild")
-    assert rebuilt["unchanged"] == {"canonical": True, "audit": True, "exceptions": True, "outbound": True}
+    assert rebuilt["unchanged"] == {
+        "canonical": True,
+        "audit": True,
+        "exceptions": True,
+        "outbound": True,
+    }
     assert firm.json("checksum")["checksums"] == before["checksums"]
     one = firm.json("rebuild", "audit")
     assert one["rebuilt"] == ["audit"] and one["unchanged"] == {"audit": True}
@@ -120,7 +125,9 @@ def test_run_syncs_continuously_and_stops_cleanly_on_ctrl_c(firm: Firm) -> None:
     firm.config.write_text(__import__("yaml").safe_dump(config))
     proc = subprocess.Popen(
         [sys.executable, "-m", "hub.cli", "run", "--config", str(firm.config)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         firm.write_entries("time_1.csv", entries(6))
@@ -136,15 +143,34 @@ def test_run_syncs_continuously_and_stops_cleanly_on_ctrl_c(firm: Firm) -> None:
 
 
 def test_help_everywhere_and_init(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    for args in ([], ["sync"], ["exceptions"], ["exceptions", "retry"], ["events", "tail"], ["state"]):
-        proc = subprocess.run([sys.executable, "-m", "hub.cli", *args, "--help"], capture_output=True, text=True)
+    for args in (
+        [],
+        ["sync"],
+        ["exceptions"],
+        ["exceptions", "retry"],
+        ["events", "tail"],
+        ["state"],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "hub.cli", *args, "--help"], capture_output=True, text=True
+        )
         assert proc.returncode == 0 and "Usage" in proc.stdout
     cfg = tmp_path / "conf" / "synchub.yaml"
-    proc = subprocess.run([sys.executable, "-m", "hub.cli", "init", "--config", str(cfg)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "init", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0 and cfg.exists() and (cfg.parent / "mapping.yaml").exists()
-    status = subprocess.run([sys.executable, "-m", "hub.cli", "sync", "--once", "--config", str(cfg)],
-                            capture_output=True, text=True)
+    status = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "sync", "--once", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+    )
     assert status.returncode == 0, status.stdout + status.stderr
-    missing = subprocess.run([sys.executable, "-m", "hub.cli", "status", "--config", str(tmp_path / "nope.yaml")],
-                             capture_output=True, text=True)
+    missing = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "status", "--config", str(tmp_path / "nope.yaml")],
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 1 and "synchub init" in missing.stderr

@@ -29,7 +29,9 @@ def check_store(firm: Firm, n_entries: int) -> None:
         per_stream = Counter(e.stream for e in facts)
         assert len([s for s in per_stream if "/time_entries/" in s]) == n_entries
         assert set(per_stream.values()) == {1}, "a source record was captured twice"
-        planned = Counter(store.decode(e)["idempotency_key"] for e in store.read_all() if e.type == "DeltaPlanned")  # type: ignore[index]
+        planned = Counter(
+            store.decode(e)["idempotency_key"] for e in store.read_all() if e.type == "DeltaPlanned"
+        )  # type: ignore[index]
         assert set(planned.values()) == {1}, "a delta was planned twice"
     finally:
         store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 
 import fastavro
@@ -23,9 +24,15 @@ from hub.schemas import (
     record_schema_of,
 )
 
-RECORD = {"type": "record", "name": "R", "fields": [
-    {"name": "id", "type": "string"}, {"name": "n", "type": "long"},
-    {"name": "note", "type": ["null", "string"], "default": None}]}
+RECORD = {
+    "type": "record",
+    "name": "R",
+    "fields": [
+        {"name": "id", "type": "string"},
+        {"name": "n", "type": "long"},
+        {"name": "note", "type": ["null", "string"], "default": None},
+    ],
+}
 
 
 def test_single_object_header_is_marker_plus_little_endian_crc64() -> None:
@@ -63,12 +70,17 @@ def test_encode_names_the_bad_field() -> None:
 
 
 def test_old_payload_decodes_with_new_reader_schema() -> None:
-    v1 = Schema.from_dict({"type": "record", "name": "R", "fields": [{"name": "id", "type": "string"}]})
+    v1 = Schema.from_dict(
+        {"type": "record", "name": "R", "fields": [{"name": "id", "type": "string"}]}
+    )
     v2 = Schema.from_dict(RECORD)
     codec = Codec()
     codec.add(v1)
     old = codec.encode(v1, {"id": "x"})
-    assert codec.decode(old, reader=Schema.from_dict({**RECORD, "fields": [RECORD["fields"][0], RECORD["fields"][2]]})) == {"id": "x", "note": None}
+    assert codec.decode(
+        old,
+        reader=Schema.from_dict({**RECORD, "fields": [RECORD["fields"][0], RECORD["fields"][2]]}),
+    ) == {"id": "x", "note": None}
     assert v1.fingerprint != v2.fingerprint
 
 
@@ -84,7 +96,7 @@ def test_every_canonical_schema_documents_every_field(entity: str) -> None:
 @pytest.mark.parametrize("entity", canonical_entities())
 def test_each_canonical_version_reads_data_written_with_the_previous(entity: str) -> None:
     versions = canonical_versions(entity)
-    for old, new in zip(versions, versions[1:], strict=False):
+    for old, new in itertools.pairwise(versions):
         assert compatibility_problems(json.loads(new.json), json.loads(old.json)) == []
         # and concretely: a record written with the old version decodes with the new one
         sample = _sample(json.loads(old.json))
@@ -96,7 +108,9 @@ def test_each_canonical_version_reads_data_written_with_the_previous(entity: str
             assert name in decoded
         added = {f["name"] for f in json.loads(new.json)["fields"]} - set(sample)
         for name in added:
-            default = next(f["default"] for f in json.loads(new.json)["fields"] if f["name"] == name)
+            default = next(
+                f["default"] for f in json.loads(new.json)["fields"] if f["name"] == name
+            )
             assert decoded[name] == default
 
 
@@ -112,7 +126,7 @@ def _sample(schema: dict) -> dict:
     out = {}
     for f in schema["fields"]:
         t = f["type"]
-        t = [x for x in t if x != "null"][0] if isinstance(t, list) else t
+        t = next(x for x in t if x != "null") if isinstance(t, list) else t
         if isinstance(t, dict) and t.get("logicalType") == "date":
             out[f["name"]] = dt.date(2026, 11, 25)
         elif isinstance(t, dict) and t.get("logicalType") == "decimal":
@@ -127,19 +141,29 @@ def _sample(schema: dict) -> dict:
 def test_incompatible_change_is_refused_with_a_clear_error() -> None:
     old = {"type": "record", "name": "R", "fields": [{"name": "n", "type": "long"}]}
     retyped = {"type": "record", "name": "R", "fields": [{"name": "n", "type": "string"}]}
-    required_added = {"type": "record", "name": "R", "fields": [
-        {"name": "n", "type": "long"}, {"name": "m", "type": "long"}]}
+    required_added = {
+        "type": "record",
+        "name": "R",
+        "fields": [{"name": "n", "type": "long"}, {"name": "m", "type": "long"}],
+    }
     for new in (retyped, required_added):
         with pytest.raises(IncompatibleSchemaError, match="files/things changed incompatibly"):
             check_backward(new, old, "files/things")
-    check_backward({**old, "fields": old["fields"] + [{"name": "o", "type": ["null", "long"], "default": None}]}, old, "x")
+    check_backward(
+        {
+            **old,
+            "fields": old["fields"] + [{"name": "o", "type": ["null", "long"], "default": None}],
+        },
+        old,
+        "x",
+    )
 
 
 def test_envelope_embeds_the_record_schema() -> None:
     env = envelope_schema("my-sys", "time entries", RECORD)
     assert env.name == "synchub.source.my_sys.time_entries.Changed"
     assert [f["name"] for f in record_schema_of(env)["fields"]] == ["id", "n", "note"]
-    assert [f["name"] for f in json.loads(env.json)["fields"]][0] == "digest"
+    assert next(f["name"] for f in json.loads(env.json)["fields"]) == "digest"
 
 
 @given(
@@ -150,8 +174,10 @@ def test_envelope_embeds_the_record_schema() -> None:
     source_time=st.none() | st.integers(min_value=-(2**62), max_value=2**62),
     captured=st.integers(min_value=0, max_value=2**62),
     connector=st.text(),
-    record=st.none() | st.fixed_dictionaries({"id": st.text(), "n": st.integers(-(2**63), 2**63 - 1),
-                                              "note": st.none() | st.text()}),
+    record=st.none()
+    | st.fixed_dictionaries(
+        {"id": st.text(), "n": st.integers(-(2**63), 2**63 - 1), "note": st.none() | st.text()}
+    ),
 )
 def test_envelope_fast_path_matches_fastavro_byte_for_byte(
     digest, op, key, position, source_time, captured, connector, record
@@ -164,13 +190,32 @@ def test_envelope_fast_path_matches_fastavro_byte_for_byte(
         b"\x00" if record is None else b"\x02" + body_buf.getvalue()
     )
     full = io.BytesIO()
-    fastavro.schemaless_writer(full, env.parsed, {
-        "digest": digest, "op": op, "key": key, "position": position, "source_time": source_time,
-        "captured_at": captured, "connector": connector, "after": record})
+    fastavro.schemaless_writer(
+        full,
+        env.parsed,
+        {
+            "digest": digest,
+            "op": op,
+            "key": key,
+            "position": position,
+            "source_time": source_time,
+            "captured_at": captured,
+            "connector": connector,
+            "after": record,
+        },
+    )
     assert fast == full.getvalue()
 
 
 def test_hub_schemas_load() -> None:
-    for name in ("checkpoint_advanced", "record_quarantined", "mapping_deployed", "delta_planned",
-                 "write_attempted", "exception_action", "plan_failed", "connector_failed"):
+    for name in (
+        "checkpoint_advanced",
+        "record_quarantined",
+        "mapping_deployed",
+        "delta_planned",
+        "write_attempted",
+        "exception_action",
+        "plan_failed",
+        "connector_failed",
+    ):
         assert hub_schema(name).name.startswith("synchub.hub.")

@@ -35,7 +35,7 @@ def test_late_commits_within_the_lag_are_seen_exactly_once(writes, poll_times) -
     lag = 5.0
     checkpoint = None
     seen: list[tuple[str, str]] = []
-    for now in sorted(poll_times) + [1e9]:
+    for now in [*sorted(poll_times), 1000000000.0]:
         latest: dict[str, tuple[str, str, float]] = {}
         for i, (key, stamp, delay) in sorted(enumerate(writes), key=lambda w: w[1][1] + w[1][2]):
             if stamp + delay <= now:
@@ -44,7 +44,7 @@ def test_late_commits_within_the_lag_are_seen_exactly_once(writes, poll_times) -
         seen += poll(list(latest.values()), cursor)
         checkpoint = cursor.to_json()
     final: dict[str, str] = {}
-    for i, (key, stamp, delay) in sorted(enumerate(writes), key=lambda w: w[1][1] + w[1][2]):
+    for i, (key, _stamp, _delay) in sorted(enumerate(writes), key=lambda w: w[1][1] + w[1][2]):
         final[f"k{key}"] = f"v{i}"
     assert len(seen) == len(set(seen))
     for key, version in final.items():

@@ -21,39 +21,100 @@ from hub.spi import Sink, Source
 from hub.testing import MemorySink, MemorySource
 from hub.types import ObjectSchema
 
-ENTRY = ObjectSchema("entries", "id", {"type": "record", "name": "entry", "fields": [
-    {"name": "id", "type": "string"}, {"name": "user", "type": "string"},
-    {"name": "minutes", "type": "long"}, {"name": "day", "type": "string"},
-    {"name": "text", "type": "string"}]})
-EMPLOYEE = ObjectSchema("employees", "code", {"type": "record", "name": "employee", "fields": [
-    {"name": "code", "type": "string"}, {"name": "name", "type": "string"},
-    {"name": "login", "type": "string"}]})
+ENTRY = ObjectSchema(
+    "entries",
+    "id",
+    {
+        "type": "record",
+        "name": "entry",
+        "fields": [
+            {"name": "id", "type": "string"},
+            {"name": "user", "type": "string"},
+            {"name": "minutes", "type": "long"},
+            {"name": "day", "type": "string"},
+            {"name": "text", "type": "string"},
+        ],
+    },
+)
+EMPLOYEE = ObjectSchema(
+    "employees",
+    "code",
+    {
+        "type": "record",
+        "name": "employee",
+        "fields": [
+            {"name": "code", "type": "string"},
+            {"name": "name", "type": "string"},
+            {"name": "login", "type": "string"},
+        ],
+    },
+)
 LOGIN = ObjectSchema("logins", "login", EMPLOYEE.schema)
-LINE = ObjectSchema("lines", "id", {"type": "record", "name": "line", "fields": [
-    {"name": "id", "type": "string"}, {"name": "employee", "type": ["null", "string"], "default": None},
-    {"name": "hours", "type": ["null", "double"], "default": None},
-    {"name": "day", "type": ["null", "string"], "default": None},
-    {"name": "work", "type": ["null", "string"], "default": None},
-    {"name": "invoiced", "type": ["null", "boolean"], "default": None}]})
+LINE = ObjectSchema(
+    "lines",
+    "id",
+    {
+        "type": "record",
+        "name": "line",
+        "fields": [
+            {"name": "id", "type": "string"},
+            {"name": "employee", "type": ["null", "string"], "default": None},
+            {"name": "hours", "type": ["null", "double"], "default": None},
+            {"name": "day", "type": ["null", "string"], "default": None},
+            {"name": "work", "type": ["null", "string"], "default": None},
+            {"name": "invoiced", "type": ["null", "boolean"], "default": None},
+        ],
+    },
+)
 
 MAPPING: dict[str, Any] = {
     "name": "default",
     "entities": {"TimeEntry": {"owner": "tracker"}, "Person": {"owner": "erp"}},
     "sources": [
-        {"system": "tracker", "object": "entries", "entity": "TimeEntry", "id": "$key",
-         "fields": {"person_id": "user | link Person erp logins", "minutes": "minutes",
-                    "date": "day | date", "project_id": "text | tag_path 0",
-                    "task_id": "text | tag_path 1", "approved": "text | has_tag approved",
-                    "billable": "text | has_tag billable", "description": "text | strip_tags"}},
-        {"system": "erp", "object": "employees", "entity": "Person", "id": "code",
-         "fields": {"full_name": "name", "employee_code": "code"}},
-        {"system": "erp", "object": "logins", "entity": "Person", "id": "code",
-         "fields": {"full_name": "name"}},
+        {
+            "system": "tracker",
+            "object": "entries",
+            "entity": "TimeEntry",
+            "id": "$key",
+            "fields": {
+                "person_id": "user | link Person erp logins",
+                "minutes": "minutes",
+                "date": "day | date",
+                "project_id": "text | tag_path 0",
+                "task_id": "text | tag_path 1",
+                "approved": "text | has_tag approved",
+                "billable": "text | has_tag billable",
+                "description": "text | strip_tags",
+            },
+        },
+        {
+            "system": "erp",
+            "object": "employees",
+            "entity": "Person",
+            "id": "code",
+            "fields": {"full_name": "name", "employee_code": "code"},
+        },
+        {
+            "system": "erp",
+            "object": "logins",
+            "entity": "Person",
+            "id": "code",
+            "fields": {"full_name": "name"},
+        },
     ],
     "targets": [
-        {"system": "erp", "object": "lines", "entity": "TimeEntry", "when": "approved",
-         "fields": {"employee": "person_id | target_key erp", "hours": "minutes | div 60 | round 2",
-                    "day": "date", "work": "task_id"}},
+        {
+            "system": "erp",
+            "object": "lines",
+            "entity": "TimeEntry",
+            "when": "approved",
+            "fields": {
+                "employee": "person_id | target_key erp",
+                "hours": "minutes | div 60 | round 2",
+                "day": "date",
+                "work": "task_id",
+            },
+        },
     ],
 }
 
@@ -79,22 +140,32 @@ class World:
         self.erp = MemorySink("erp")
         self.write_mapping(mapping)
         settings = Settings(
-            store=StoreSettings(path=str(tmp_path / "hub.db")), mapping="mapping.yaml",
+            store=StoreSettings(path=str(tmp_path / "hub.db")),
+            mapping="mapping.yaml",
             base_dir=tmp_path,
-            outbound=OutboundSettings(**{"base_delay": 0.01, "max_delay": 0.05, "max_wait": 2, **outbound}),
+            outbound=OutboundSettings(
+                **{"base_delay": 0.01, "max_delay": 0.05, "max_wait": 2, **outbound}
+            ),
         )
-        self.hub = Hub(settings, {"tracker": Both(self.tracker), "erp": Both(self.erp_src, self.erp)})
+        self.hub = Hub(
+            settings, {"tracker": Both(self.tracker), "erp": Both(self.erp_src, self.erp)}
+        )
 
     def write_mapping(self, mapping: dict[str, Any]) -> None:
         (self.tmp / "mapping.yaml").write_text(yaml.safe_dump(mapping))
 
     def person(self, code: str, name: str) -> None:
         self.erp_src.put("employees", code, {"code": code, "name": name, "login": code.lower()})
-        self.erp_src.put("logins", code.lower(), {"code": code, "name": name, "login": code.lower()})
+        self.erp_src.put(
+            "logins", code.lower(), {"code": code, "name": name, "login": code.lower()}
+        )
 
     def entry(self, key: str, text: str, minutes: int = 60, user: str = "ann") -> None:
-        self.tracker.put("entries", key, {"id": key, "user": user, "minutes": minutes,
-                                          "day": "2026-11-20", "text": text})
+        self.tracker.put(
+            "entries",
+            key,
+            {"id": key, "user": user, "minutes": minutes, "day": "2026-11-20", "text": text},
+        )
 
     def state(self, cid: str, **kw: Any) -> dict[str, Any]:
         return queries.state(self.hub.store, cid, **kw)
@@ -118,12 +189,23 @@ def test_approved_entries_reach_the_target_with_links_and_audit(world: World) ->
     assert report.errors == [] and report.open_exceptions == 0
     t1 = world.state("TimeEntry/t1")
     assert t1["fields"] == {
-        "person_id": "Person/ANN", "minutes": 90, "date": "2026-11-20", "project_id": "acme",
-        "task_id": "web", "approved": True, "billable": True, "description": "design review"}
+        "person_id": "Person/ANN",
+        "minutes": 90,
+        "date": "2026-11-20",
+        "project_id": "acme",
+        "task_id": "web",
+        "approved": True,
+        "billable": True,
+        "description": "design review",
+    }
     # only the approved entry was written, with target-side field names and the employee's key
     assert list(world.erp.records.values()) == [
-        {"employee": "ANN", "hours": 1.5, "day": "2026-11-20", "work": "web"}]
-    assert {(l["system"], l["role"]) for l in t1["links"]} == {("tracker", "source"), ("erp", "target")}
+        {"employee": "ANN", "hours": 1.5, "day": "2026-11-20", "work": "web"}
+    ]
+    assert {(ln["system"], ln["role"]) for ln in t1["links"]} == {
+        ("tracker", "source"),
+        ("erp", "target"),
+    }
     hist = queries.history(world.hub.store, "TimeEntry/t1")
     assert {h["field"] for h in hist} == set(t1["fields"])
     assert all(h["system"] == "tracker" and h["mapping_version"] == 1 for h in hist)
@@ -151,7 +233,7 @@ def test_echo_from_the_target_is_not_bounced_back(world: World) -> None:
     world.person("ANN", "Ann")
     world.entry("t1", "x #acme/web/design #approved", 60)
     world.hub.sync_once()
-    (key, fields), = world.erp.records.items()
+    ((key, fields),) = world.erp.records.items()
     writes = world.erp.writes
     # the ERP's own change feed now shows the line we wrote (echo)
     world.erp_src.put("lines", key, {"id": key, **fields})
@@ -224,7 +306,10 @@ def test_retryable_failures_honour_retry_after_and_succeed(world: World) -> None
     assert elapsed >= 0.6  # two waits of Retry-After 0.3 s, longer than the 0.01 s backoff
     attempts = [world.hub.store.decode(e) for e in world.hub.store.read(types=["WriteAttempted"])]
     assert [(a["attempt"], a["status"], a["retry_after"]) for a in attempts] == [
-        (1, "retryable", 0.3), (2, "retryable", 0.3), (3, "applied", None)]
+        (1, "retryable", 0.3),
+        (2, "retryable", 0.3),
+        (3, "applied", None),
+    ]
     assert len({a["idempotency_key"] for a in attempts}) == 1
 
 

@@ -14,12 +14,28 @@ from hub.store.sqlite import SQLiteEventStore
 from hub.testing import MemorySource
 from hub.types import Batch, Change, ObjectSchema
 
-ENTRY = ObjectSchema("entries", "id", {"type": "record", "name": "entry", "fields": [
-    {"name": "id", "type": "string"},
-    {"name": "minutes", "type": "long"},
-    {"name": "note", "type": ["null", "string"], "default": None}]})
-PERSON = ObjectSchema("people", "id", {"type": "record", "name": "person", "fields": [
-    {"name": "id", "type": "string"}, {"name": "name", "type": "string"}]})
+ENTRY = ObjectSchema(
+    "entries",
+    "id",
+    {
+        "type": "record",
+        "name": "entry",
+        "fields": [
+            {"name": "id", "type": "string"},
+            {"name": "minutes", "type": "long"},
+            {"name": "note", "type": ["null", "string"], "default": None},
+        ],
+    },
+)
+PERSON = ObjectSchema(
+    "people",
+    "id",
+    {
+        "type": "record",
+        "name": "person",
+        "fields": [{"name": "id", "type": "string"}, {"name": "name", "type": "string"}],
+    },
+)
 
 
 @pytest.fixture
@@ -115,8 +131,15 @@ class _Scripted:
 
 
 def test_undecodable_input_and_unknown_objects_are_quarantined(store: SQLiteEventStore) -> None:
-    bad_bytes = Change("entries", "", "upsert", None, position="e.jsonl:3",
-                       error="line is not valid UTF-8", raw="\\xff\\xfe{")
+    bad_bytes = Change(
+        "entries",
+        "",
+        "upsert",
+        None,
+        position="e.jsonl:3",
+        error="line is not valid UTF-8",
+        raw="\\xff\\xfe{",
+    )
     stray = Change("invoices", "9", "upsert", {"id": "9"}, position="i.csv:2")
     good = Change("entries", "1", "upsert", {"id": "1", "minutes": 3})
     src = _Scripted([ENTRY], [[bad_bytes, stray, good]])
@@ -133,8 +156,15 @@ def test_schema_drift_quarantines_the_object_and_keeps_the_others(store: SQLiteE
     src.put("people", "p", {"id": "p", "name": "Ann"})
     Ingestor(store, "tt", src).run_once()
     # the source now says minutes is a string: incompatible with what is stored
-    src.objects["entries"] = ObjectSchema("entries", "id", {"type": "record", "name": "entry", "fields": [
-        {"name": "id", "type": "string"}, {"name": "minutes", "type": "string"}]})
+    src.objects["entries"] = ObjectSchema(
+        "entries",
+        "id",
+        {
+            "type": "record",
+            "name": "entry",
+            "fields": [{"name": "id", "type": "string"}, {"name": "minutes", "type": "string"}],
+        },
+    )
     src.put("entries", "2", {"id": "2", "minutes": "20"})
     src.put("people", "q", {"id": "q", "name": "Bob"})
     report = Ingestor(store, "tt", src).run_once()
@@ -143,8 +173,18 @@ def test_schema_drift_quarantines_the_object_and_keeps_the_others(store: SQLiteE
     assert q["kind"] == "schema" and "tracker/entries changed incompatibly" in q["reason"]
     assert "minutes" in q["reason"]
     # a compatible evolution (new optional field) becomes a new version; old facts still decode
-    src.objects["entries"] = ObjectSchema("entries", "id", {"type": "record", "name": "entry", "fields": [
-        *ENTRY.schema["fields"], {"name": "tag", "type": ["null", "string"], "default": None}]})
+    src.objects["entries"] = ObjectSchema(
+        "entries",
+        "id",
+        {
+            "type": "record",
+            "name": "entry",
+            "fields": [
+                *ENTRY.schema["fields"],
+                {"name": "tag", "type": ["null", "string"], "default": None},
+            ],
+        },
+    )
     src.put("entries", "3", {"id": "3", "minutes": 30, "tag": "x"})
     ing = Ingestor(store, "tt", src)
     assert ing.run_once().appended == 1
