@@ -916,8 +916,11 @@ def pipelines(draw: st.DrawFn) -> str:
     return " | ".join([draw(st.sampled_from(SOURCES)), *steps])
 
 
+rich_values = json_values | st.decimals() | st.dates() | st.datetimes(timezones=st.timezones())
+
+
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
-@given(pipelines(), json_values, json_values)
+@given(pipelines(), rich_values, rich_values)
 def test_any_pipeline_returns_or_raises_mapping_error(pipeline: str, v: Any, w: Any) -> None:
     compiled = compile_pipeline(pipeline)
     ctx = Context({"v": v, "w": w}, "key", "s", "o", HashLookup())

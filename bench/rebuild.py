@@ -1,0 +1,123 @@
+"""Rebuild benchmark: `Projector(store).rebuild()` over N ingested time entries.
+
+The store gets a MappingDeployed event (the realistic mapping in _common.MAPPING_SPEC: tag
+extraction, int, date), then N synthetic time-entry changes through the Ingestor. Then, timed:
+  catch-up   Projector.catch_up() from an empty projection (reported, not the target)
+  rebuild    Projector.rebuild(): fold the whole log into fresh tables and swap them in
+  baseline   the minimum work of a replay: store.read_all() + codec.decode of every payload
+Checksums are taken after the catch-up and after every rebuild; `checksums_equal` says they
+all matched.
+
+    python bench/rebuild.py --events 100000
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from typing import Any
+
+from _common import MAPPING_SPEC, GenSource, emit, parser, peak_rss_mb, profiled, rate
+from rich.console import Console
+from rich.table import Table
+
+from hub.config import IngestSettings
+from hub.ingest import Ingestor, now_micros
+from hub.mapping import Mapping
+from hub.schemas import canonical_entities, hub_schema
+from hub.store.base import NewEvent
+from hub.store.sqlite import SQLiteEventStore
+from projections import Projector
+
+
+def deploy(store: SQLiteEventStore) -> None:
+    """Append MappingDeployed v1 exactly as hub.engine.Hub.deploy_mapping does."""
+    mapping = Mapping.from_dict(MAPPING_SPEC, known_entities=canonical_entities())
+    schema = hub_schema("mapping_deployed")
+    store.codec.add(schema)
+    payload = {
+        "name": mapping.name,
+        "version": 1,
+        "spec": json.dumps(mapping.spec, sort_keys=True),
+        "digest": mapping.digest,
+        "at": now_micros(),
+    }
+    stream = f"mapping/{mapping.name}"
+    store.append([NewEvent(stream, 1, "MappingDeployed", store.codec.encode(schema, payload))])
+
+
+def timed(fn: Any) -> tuple[float, Any]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def replay_baseline(store: SQLiteEventStore) -> int:
+    decode = store.codec.decode
+    n = 0
+    for e in store.read_all():
+        decode(e.payload)
+        n += 1
+    return n
+
+
+def main() -> None:
+    args = parser(__doc__.splitlines()[0]).parse_args()
+    with tempfile.TemporaryDirectory(prefix="synchub-bench-") as tmp:
+        store = SQLiteEventStore(os.path.join(tmp, "store.db"))
+        deploy(store)
+        source = GenSource(args.events, 5000, 0.1, args.seed)
+        Ingestor(store, "bench", source, IngestSettings(batch_size=5000)).run_once()
+        total = store.head()
+
+        projector = Projector(store)
+        catch_up_s, _ = timed(projector.catch_up)
+        reference = projector.checksums()
+        rebuild_s, baseline_s = [], []
+        equal = True
+        for _ in range(args.repeat):
+            seconds, _ = timed(projector.rebuild)
+            rebuild_s.append(seconds)
+            equal = equal and projector.checksums() == reference
+            seconds, replayed = timed(lambda: replay_baseline(store))
+            assert replayed == total
+            baseline_s.append(seconds)
+        if args.profile:
+            with profiled(args.profile):
+                projector.rebuild()
+        with store.datastore.transaction(commit=False) as c:
+            c.execute("SELECT count(*) FROM p_canonical")
+            entities = c.fetchone()[0]
+            c.execute("SELECT count(*) FROM p_audit")
+            audit_rows = c.fetchone()[0]
+        store.close()
+
+    best, base = min(rebuild_s), min(baseline_s)
+    table = Table(title=f"rebuild of {total:,} events ({entities:,} TimeEntry entities)")
+    for col in ("phase", "seconds", "events/s", "µs/event", "vs baseline"):
+        table.add_column(col, justify="right" if col != "phase" else "left")
+    for label, s in (("catch-up (initial)", catch_up_s), ("rebuild", best),
+                     ("baseline: read_all + decode", base)):
+        table.add_row(label, f"{s:.2f}", f"{total / s:,.0f}", f"{s / total * 1e6:.1f}",
+                      f"{base / s:.2f}x")
+    Console().print(table)
+    emit({
+        "name": "rebuild",
+        "n": args.events,
+        "events": total,
+        "repeat": args.repeat,
+        "per_s": rate(total, best),
+        "baseline_per_s": rate(total, base),
+        "ratio": round(base / best, 3),
+        "catch_up_per_s": rate(total, catch_up_s),
+        "entities": entities,
+        "audit_rows": audit_rows,
+        "checksums_equal": equal,
+        "peak_rss_mb": peak_rss_mb(),
+    })
+
+
+if __name__ == "__main__":
+    main()
