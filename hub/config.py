@@ -18,6 +18,7 @@ from hub.errors import ConfigError
 
 DEFAULT_CONFIG = "synchub.yaml"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SECRET = re.compile(r"pass|secret|token|api_?key|credential", re.IGNORECASE)
 
 
 class StoreSettings(BaseModel):
@@ -64,6 +65,30 @@ class Settings(BaseModel):
     outbound: OutboundSettings = OutboundSettings()
     poll_interval: float = Field(5.0, gt=0)
     base_dir: Path = Path(".")
+
+    def secrets(self) -> set[str]:
+        """Values of connector options whose names say they are secret (password, token, ...)."""
+        found: set[str] = set()
+
+        def walk(value: Any, key: str = "") -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    walk(v, str(k))
+            elif isinstance(value, list):
+                for v in value:
+                    walk(v, key)
+            elif isinstance(value, str) and _SECRET.search(key) and len(value) >= 4:
+                found.add(value)
+
+        for section in self.connectors.values():
+            walk(section.options())
+        return found
+
+    def redact(self, text: str) -> str:
+        """`text` with every secret value replaced by ***, for logs, events and messages."""
+        for secret in sorted(self.secrets(), key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()

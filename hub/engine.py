@@ -150,9 +150,10 @@ class Hub:
                     report.deleted_by_reconciliation = ingestor.reconcile(force=reconcile_force)
                 self.last_errors.pop(name, None)
             except (SyncHubError, OSError) as e:
-                report = IngestReport(name, errors=[f"{name}: {e}"])
-                self.last_errors[name] = str(e)
-                self._record_failure(name, str(e))
+                message = self.settings.redact(str(e))  # secrets never reach events or output
+                report = IngestReport(name, errors=[f"{name}: {message}"])
+                self.last_errors[name] = message
+                self._record_failure(name, message)
             reports.append(report)
         return reports
 

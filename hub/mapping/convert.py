@@ -61,7 +61,7 @@ def to_float(value: Any, args: Args, ctx: Context) -> float:
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         try:
             result = float(value)
-        except OverflowError:
+        except (OverflowError, ValueError):  # huge ints, signaling NaN
             result = None
     elif isinstance(value, str):
         try:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from hub import queries
-from hub.config import OutboundSettings, Settings, StoreSettings
+from hub.config import ConnectorSettings, OutboundSettings, Settings, StoreSettings
 from hub.engine import Hub
 from hub.errors import SyncHubError
 from hub.outbound.executor import RateLimiter
@@ -374,3 +374,29 @@ def test_rebuild_is_identical_and_as_of_replays_history(world: World) -> None:
     assert world.hub.projector.checksums() == before
     world.hub.projector.rebuild(["audit"])
     assert world.hub.projector.checksums() == before
+
+
+def test_connector_failures_are_recorded_without_secrets(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    try:
+        secret_options = ConnectorSettings(
+            type="memory", password="s3cr3t-pw", api_token="tok-123456"
+        )
+        w.hub.settings = w.hub.settings.model_copy(
+            update={"connectors": {"tracker": secret_options}}
+        )
+        w.tracker.fail_next_read(1, reason="login as admin:s3cr3t-pw refused (token tok-123456)")
+        report = w.hub.sync_once()
+        assert (
+            report.errors
+            and "s3cr3t-pw" not in report.errors[0]
+            and "tok-123456" not in report.errors[0]
+        )
+        assert "***" in report.errors[0]
+        status = queries.status(w.hub.store, w.hub.projector, ["tracker"])
+        error = status["connectors"]["tracker"]["last_error"]
+        assert "refused" in error and "s3cr3t" not in error
+        raw = b"".join(e.payload for e in w.hub.store.read_all())
+        assert b"s3cr3t-pw" not in raw and b"tok-123456" not in raw
+    finally:
+        w.hub.close()
