@@ -9,7 +9,7 @@
     │   ├── ValidationError         one record does not match its object's schema
     │   └── IncompatibleSchemaError a discovered schema breaks backward compatibility
     ├── MappingError                a mapping rule could not be applied to a value
-    │   └── MappingSpecError        a mapping document is malformed (caught at deploy)
+    ├── MappingSpecError            a mapping document is malformed (caught at deploy)
     ├── ConnectorError              a connector failed (I/O, protocol, bad configuration)
     └── ProjectionError             a projection could not apply an event
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from hub.errors import MappingError, MappingSpecError
 from hub.mapping.model import InboundRule, MappedRecord, Mapping, OutboundRule, load_mapping
 from hub.mapping.pipeline import Pipeline, compile_pipeline
-from hub.mapping.runtime import Context, Lookup
+from hub.mapping.runtime import Context, Lookup, MissingLinkError, MissingTargetKeyError
 from hub.mapping.spec import canonical_json
 from hub.mapping.steps import STEPS
 
@@ -28,6 +28,8 @@ __all__ = [
     "Mapping",
     "MappingError",
     "MappingSpecError",
+    "MissingLinkError",
+    "MissingTargetKeyError",
     "OutboundRule",
     "Pipeline",
     "canonical_json",

@@ -15,7 +15,14 @@ from typing import Any
 
 from hub.errors import MappingError, MappingSpecError, SyncHubError
 from hub.mapping.lexer import Word, split_pipeline
-from hub.mapping.runtime import Context, StepFailure, as_text, show
+from hub.mapping.runtime import (
+    Context,
+    MissingLinkError,
+    MissingTargetKeyError,
+    StepFailure,
+    as_text,
+    show,
+)
 from hub.mapping.steps import CompiledStep, compile_step, parse_arg
 
 __all__ = ["Pipeline", "compile_pipeline"]
@@ -50,23 +57,32 @@ class Pipeline:
         value: Any = None
         try:
             value = self.source(ctx)
-            for name, fn, args, handles_none in self.steps:  # noqa: B007 (name used on error)
+            for name, fn, args, handles_none in self.steps:  # noqa: B007 (name is read on error)
                 if value is not None or handles_none:
                     value = fn(value, args, ctx)
             return value
         except StepFailure as exc:
-            raise self._error(field, name, exc.message, value) from None
+            raise self._error(field, name, exc.message, value, exc.missing) from None
         except SyncHubError:
             raise
         except Exception as exc:
             what = f"failed on {show(value)}: {type(exc).__name__}: {exc}"
             raise self._error(field, name, what, value) from exc
 
-    def _error(self, field: str, step: str | None, what: str, value: Any) -> MappingError:
+    def _error(
+        self,
+        field: str,
+        step: str | None,
+        what: str,
+        value: Any,
+        missing: tuple[str, ...] | None = None,
+    ) -> MappingError:
         where = f"field {field}: " + (f"step '{step}' " if step else "")
-        return MappingError(
-            f"{where}{what} (rule: {self.text})", field=field, rule=self.text, value=value
-        )
+        message = f"{where}{what} (rule: {self.text})"
+        if missing is not None:
+            kind = MissingLinkError if step == "link" else MissingTargetKeyError
+            return kind(message, field=field, rule=self.text, value=value, missing=missing)
+        return MappingError(message, field=field, rule=self.text, value=value)
 
 
 def compile_pipeline(text: str, known_entities: Collection[str] | None = None) -> Pipeline:
@@ -96,7 +112,7 @@ def _compile_source(word: Word) -> tuple[Getter, str | None]:
         return _constant(text), None
     if word.quote is None:
         value = parse_arg(text)
-        if value is not text:
+        if value is not text:  # parse_arg hands back the very same str when it is not JSON
             return _constant(value), None
     if _PLACEHOLDER.search(text):
         return _template(text), None

@@ -1,5 +1,9 @@
 """What a step sees when it runs: the record context, the lookup, and how it reports failure.
 
+    MappingError
+    ├── MissingLinkError        `link` found no linked record yet (entity, system, object, key)
+    └── MissingTargetKeyError   `target_key` found no key yet (system, canonical_id)
+
 Steps never raise MappingError themselves: they raise `StepFailure` with the *what* and *how to
 fix*; the pipeline adds *where* (field and rule) and turns it into `hub.errors.MappingError`.
 """
@@ -11,7 +15,17 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
-__all__ = ["Context", "Lookup", "StepFailure", "as_text", "show"]
+from hub.errors import MappingError
+
+__all__ = [
+    "Context",
+    "Lookup",
+    "MissingLinkError",
+    "MissingTargetKeyError",
+    "StepFailure",
+    "as_text",
+    "show",
+]
 
 
 class Lookup(Protocol):
@@ -42,11 +56,37 @@ class Context:
 
 
 class StepFailure(Exception):
-    """A step cannot handle its value; `message` says what is wrong and how to fix it."""
+    """A step cannot handle its value; `message` says what is wrong and how to fix it.
 
-    def __init__(self, message: str) -> None:
+    `missing` is set when the value is fine but an identity is not known yet: the arguments
+    of the lookup that found nothing (entity, system, object, key for `link`; system,
+    canonical id for `target_key`).
+    """
+
+    def __init__(self, message: str, missing: tuple[str, ...] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.missing = missing
+
+
+class MissingLinkError(MappingError):
+    """A `link` step found no linked record (yet): capturing it later resolves the failure."""
+
+    def __init__(
+        self, message: str, *, field: str, rule: str, value: object, missing: tuple[str, ...]
+    ) -> None:
+        super().__init__(message, field=field, rule=rule, value=value)
+        self.entity, self.system, self.object, self.key = missing
+
+
+class MissingTargetKeyError(MappingError):
+    """A `target_key` step found no key: the record is not written to that target yet."""
+
+    def __init__(
+        self, message: str, *, field: str, rule: str, value: object, missing: tuple[str, ...]
+    ) -> None:
+        super().__init__(message, field=field, rule=rule, value=value)
+        self.system, self.canonical_id = missing
 
 
 def show(value: Any, limit: int = 60) -> str:

@@ -226,7 +226,8 @@ def compile_step(
 
 
 def parse_arg(text_: str) -> Any:
-    """An argument's value: the JSON literal it spells (numbers, true, {"A": 1}...), else text."""
+    """An argument's value: the JSON literal it spells (numbers, true, {"A": 1}...), else the
+    text itself (the same object)."""
     try:
         return json.loads(text_, parse_constant=_no_constant)
     except (ValueError, RecursionError):

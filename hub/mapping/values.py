@@ -51,7 +51,8 @@ def link(value: Any, args: Args, ctx: Context) -> str:
     found = ctx.lookup.canonical_id(entity, system, object_, key)
     if found is None:
         raise StepFailure(
-            f"no {entity} is linked to {system}/{object_}/{key}: capture it first or fix the link"
+            f"no {entity} is linked to {system}/{object_}/{key}: capture it first or fix the link",
+            missing=(entity, system, object_, key),
         )
     return found
 
@@ -63,7 +64,8 @@ def target_key(value: Any, args: Args, ctx: Context) -> str:
     if found is None:
         raise StepFailure(
             f"{args[0]} has no record for {canonical_id} yet: write {canonical_id} to "
-            f"{args[0]} first (a target rule for its entity), or fix the link"
+            f"{args[0]} first (a target rule for its entity), or fix the link",
+            missing=(args[0], canonical_id),
         )
     return found
 

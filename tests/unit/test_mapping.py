@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import random
@@ -21,6 +22,8 @@ from hub.mapping import (
     Context,
     MappedRecord,
     Mapping,
+    MissingLinkError,
+    MissingTargetKeyError,
     compile_pipeline,
     load_mapping,
 )
@@ -233,9 +236,9 @@ def test_unparseable_pipelines(pipeline: str, expected: str) -> None:
 
 
 def test_quoting_and_json_arguments() -> None:
-    assert run("a | map {\"x y\": 1, \"|\": 2}", {"a": "|"}) == 2
+    assert run('a | map {"x y": 1, "|": 2}', {"a": "|"}) == 2
     assert run("a | map '{\"A\": 1}'", {"a": "A"}) == 1
-    assert run("a|map {\"A\":1}", {"a": "A"}) == 1
+    assert run('a|map {"A":1}', {"a": "A"}) == 1
     assert run("a | split ' ' 1", {"a": "x y"}) == "y"
     assert run("a | split \\| 1", {"a": "x|y"}) == "y"
     assert run("a | default 'n/a'") == "n/a"
@@ -259,9 +262,7 @@ def test_int() -> None:
     for value, expected in [("42", 42), (" -7 ", -7), ("42.0", 42), (3.0, 3), (Decimal("8"), 8)]:
         assert run("a | int", {"a": value}) == expected
     err = fail("duration | int", {"duration": "abc"})
-    assert str(err).startswith(
-        "field f: step 'int' cannot convert 'abc' (str) to an integer"
-    )
+    assert str(err).startswith("field f: step 'int' cannot convert 'abc' (str) to an integer")
     assert err.value == "abc"
     assert "round it first" in str(fail("a | int", {"a": 1.5}))
     fail("a | int", {"a": True})
@@ -306,9 +307,21 @@ def test_decimal() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("true", True), ("FALSE", False), ("Yes", True), ("no", False), ("y", True),
-        ("N", False), ("1", True), ("0", False), (" on ", True), ("Off", False),
-        (True, True), (False, False), (1, True), (0, False), (7, True),
+        ("true", True),
+        ("FALSE", False),
+        ("Yes", True),
+        ("no", False),
+        ("y", True),
+        ("N", False),
+        ("1", True),
+        ("0", False),
+        (" on ", True),
+        ("Off", False),
+        (True, True),
+        (False, False),
+        (1, True),
+        (0, False),
+        (7, True),
     ],
 )
 def test_bool(value: Any, expected: bool) -> None:
@@ -466,9 +479,9 @@ def test_map() -> None:
     err = fail(pipeline, {"state": "X"})
     assert "has no entry for 'X' (str) (known: 'A', 'D')" in str(err)
     assert run(pipeline + " null", {"state": "X"}) is None
-    assert run("a | map {\"1\": \"one\"} other", {"a": 1}) == "one"  # keys are text
-    assert run("a | map {\"true\": \"yes\"}", {"a": True}) == "yes"
-    assert run("a | map {\"x\": 1} other", {"a": "y"}) == "other"
+    assert run('a | map {"1": "one"} other', {"a": 1}) == "one"  # keys are text
+    assert run('a | map {"true": "yes"}', {"a": True}) == "yes"
+    assert run('a | map {"x": 1} other', {"a": "y"}) == "other"
     nested = compile_pipeline('a | map {"x": {"n": [1]}}')
     ctx = Context({"a": "x"}, "k", "s", "o", LOOKUP)
     first = nested.evaluate(ctx, "f")
@@ -502,16 +515,21 @@ def test_arithmetic() -> None:
 def test_link() -> None:
     assert run("u | link Person erp employees", {"u": 42}) == "Person/e-42"
     err = fail("u | link Person erp employees", {"u": 7})
-    assert "step 'link' no Person is linked to erp/employees/7: capture it first or fix the link" in (
-        str(err)
+    assert (
+        "step 'link' no Person is linked to erp/employees/7: capture it first or fix the link"
+        in (str(err))
     )
     assert err.value == 7
+    assert isinstance(err, MissingLinkError)
+    assert (err.entity, err.system, err.object, err.key) == ("Person", "erp", "employees", "7")
 
 
 def test_target_key_and_canonical() -> None:
     assert run("p | target_key erp_out", {"p": "Person/e-42"}) == "EMP-42"
     err = fail("p | target_key erp_out", {"p": "Person/zz"})
     assert "erp_out has no record for Person/zz yet" in str(err)
+    assert isinstance(err, MissingTargetKeyError)
+    assert (err.system, err.canonical_id) == ("erp_out", "Person/zz")
     assert run("p | canonical Project", {"p": "acme"}) == "Project/acme"
     assert run("p | canonical Project", {"p": 7}) == "Project/7"
 
@@ -535,13 +553,31 @@ def test_lookup_failures() -> None:
 # --- step table -----------------------------------------------------------------------------
 
 EXAMPLES = {
-    "str": "str", "int": "int", "float": "float", "decimal": "decimal 2", "bool": "bool",
-    "date": "date", "datetime": "datetime", "lower": "lower", "upper": "upper",
-    "strip": "strip", "default": "default 1", "required": "required", "map": 'map {"a": 1}',
-    "div": "div 2", "mul": "mul 2", "round": "round 1", "regex": "regex '(\\d+)'",
-    "split": "split / 0", "tags": "tags", "has_tag": "has_tag x", "tag_path": "tag_path 0",
-    "strip_tags": "strip_tags", "max_len": "max_len 5",
-    "link": "link Person erp employees", "target_key": "target_key erp_out",
+    "str": "str",
+    "int": "int",
+    "float": "float",
+    "decimal": "decimal 2",
+    "bool": "bool",
+    "date": "date",
+    "datetime": "datetime",
+    "lower": "lower",
+    "upper": "upper",
+    "strip": "strip",
+    "default": "default 1",
+    "required": "required",
+    "map": 'map {"a": 1}',
+    "div": "div 2",
+    "mul": "mul 2",
+    "round": "round 1",
+    "regex": "regex '(\\d+)'",
+    "split": "split / 0",
+    "tags": "tags",
+    "has_tag": "has_tag x",
+    "tag_path": "tag_path 0",
+    "strip_tags": "strip_tags",
+    "max_len": "max_len 5",
+    "link": "link Person erp employees",
+    "target_key": "target_key erp_out",
     "canonical": "canonical Project",
 }
 
@@ -782,7 +818,7 @@ sources:
 
 
 def test_load_mapping_errors_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(MappingSpecError, match="must end in .yaml, .yml or .json"):
+    with pytest.raises(MappingSpecError, match=r"must end in \.yaml, \.yml or \.json"):
         load_mapping(tmp_path / "m.txt")
     with pytest.raises(MappingSpecError, match="cannot read the mapping file"):
         load_mapping(tmp_path / "missing.yaml")
@@ -803,15 +839,20 @@ def test_load_mapping_errors_name_the_file(tmp_path: Path) -> None:
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 finite_json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 WORDS = st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=8)
@@ -910,9 +951,27 @@ class HashLookup:
 SOURCES = ["v", "v.a", "v.0", "w", "'lit'", "{v}-{w}", "$key", "3"]
 
 
+VARIANTS = [
+    "decimal",
+    "date %d.%m.%Y",
+    "datetime '%Y-%m-%d %H:%M'",
+    "round -1",
+    "regex '(?P<n>[a-z]+)' n",
+    'map {"1": [1], "true": {"a": null}} 0',
+    "default null",
+    "default '\"\"'",
+    "mul 0.5",
+    "div -3",
+    "max_len 0",
+    "has_tag a/b",
+    "tag_path -1",
+]
+STEP_POOL = sorted({*EXAMPLES.values(), *VARIANTS})
+
+
 @st.composite
 def pipelines(draw: st.DrawFn) -> str:
-    steps = draw(st.lists(st.sampled_from(sorted(EXAMPLES.values())), max_size=4))
+    steps = draw(st.lists(st.sampled_from(STEP_POOL), max_size=4))
     return " | ".join([draw(st.sampled_from(SOURCES)), *steps])
 
 
@@ -934,10 +993,8 @@ def test_any_pipeline_returns_or_raises_mapping_error(pipeline: str, v: Any, w: 
 @settings(max_examples=150)
 @given(json_values)
 def test_any_document_loads_or_raises_mapping_spec_error(spec: Any) -> None:
-    try:
+    with contextlib.suppress(MappingSpecError):
         Mapping.from_dict(spec)
-    except MappingSpecError:
-        pass
 
 
 def _shuffled(value: Any, rnd: random.Random) -> Any:
@@ -951,9 +1008,7 @@ def _shuffled(value: Any, rnd: random.Random) -> Any:
 
 
 @given(st.randoms(use_true_random=False), st.sampled_from(sorted(EXAMPLES.values())))
-def test_digest_is_stable_under_key_order_and_follows_rules(
-    rnd: random.Random, step: str
-) -> None:
+def test_digest_is_stable_under_key_order_and_follows_rules(rnd: random.Random, step: str) -> None:
     base = Mapping.from_dict(DOC)
     assert Mapping.from_dict(_shuffled(DOC, rnd)).digest == base.digest
     changed = doc()
