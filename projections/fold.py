@@ -231,6 +231,14 @@ class Fold:
                 if stream not in self._requeue:
                     self._requeue.append(stream)
 
+    def canonical_field(self, canonical_id: str, field: str) -> Any:
+        assert self._c is not None
+        row = self.canon.get(self._c, canonical_id)
+        if row is None or row["deleted"]:
+            return None
+        fields = json.loads(row["fields"])
+        return fields if field == "*" else fields.get(field)
+
     # -- source changes -------------------------------------------------------------------------
 
     def _on_source(self, e: StoredEvent, d: dict[str, Any]) -> None:

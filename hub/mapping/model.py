@@ -82,6 +82,24 @@ class OutboundRule:
     entity: str
     when: Pipeline | None
     fields: Fields
+    require: Fields = ()
+    feedback: tuple[str, str, str] | None = None
+    """(system, object, tag) to mark refused entities with, on the record they came from."""
+
+    def refusals(self, canonical: Record, natural_id: str, lookup: Lookup) -> list[str]:
+        """The `require` checks the record fails, as messages (empty: it may be written).
+        A check that cannot even be evaluated fails with its error."""
+        ctx = Context(canonical, natural_id, self.system, self.object, lookup)
+        failed = []
+        for name, pipeline in self.require:
+            try:
+                ok = bool(pipeline.evaluate(ctx, name))
+            except MappingError as exc:
+                failed.append(f"{name} ({exc})")
+                continue
+            if not ok:
+                failed.append(name)
+        return failed
 
     def wants(self, canonical: Record, lookup: Lookup, natural_id: str = "") -> bool:
         """Whether the record belongs in the target: the `when` pipeline (True without one)."""
@@ -225,6 +243,11 @@ class _Compiler:
                 continue
             first[triple] = i
             when = None if tgt.when is None else self.pipeline(tgt.when, f"{at}.when")
+            feedback = (
+                None
+                if tgt.feedback is None
+                else (tgt.feedback.system, tgt.feedback.object, tgt.feedback.tag.lstrip("#"))
+            )
             rules.append(
                 OutboundRule(
                     tgt.system,
@@ -232,6 +255,8 @@ class _Compiler:
                     tgt.entity,
                     when,
                     self.fields(tgt.fields, f"{at}.fields"),
+                    self.fields(tgt.require, f"{at}.require"),
+                    feedback,
                 )
             )
         return tuple(rules)

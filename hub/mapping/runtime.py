@@ -39,6 +39,11 @@ class Lookup(Protocol):
         """The key target `system` uses for `canonical_id`, if it has been written there."""
         ...
 
+    def canonical_field(self, canonical_id: str, field: str) -> Any:
+        """Field `field` of a canonical entity (None if absent); `"*"` → all its fields, or
+        None when the entity does not exist or is deleted."""
+        ...
+
 
 class Context:
     """One record being mapped: its fields, key, system, object, and the identity lookup."""

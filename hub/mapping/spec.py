@@ -57,6 +57,15 @@ class SourceDoc(_Doc):
     delete: Rule | None = None
 
 
+class FeedbackDoc(_Doc):
+    """Where to mark an entity whose write a `require` check refused: a tag on the record of
+    `system`/`object` the entity came from (e.g. `#sync-error` on a time entry)."""
+
+    system: Name
+    object: Name
+    tag: Name
+
+
 class TargetDoc(_Doc):
     """Outbound rule: one canonical entity → one target object."""
 
@@ -64,6 +73,8 @@ class TargetDoc(_Doc):
     object: Name
     entity: Name
     when: Rule | None = None
+    require: dict[str, Rule] = Field(default_factory=dict)
+    feedback: FeedbackDoc | None = None
     fields: Annotated[dict[Name, Rule], Field(min_length=1)]
 
 
@@ -175,7 +186,7 @@ def _describe(error: Any) -> str:
 def _is_rule(loc: tuple[Any, ...]) -> bool:
     if loc[:1] not in (("sources",), ("targets",)):
         return False
-    return (len(loc) == 4 and loc[2] == "fields") or loc[-1] in ("id", "when", "delete")
+    return (len(loc) == 4 and loc[2] in ("fields", "require")) or loc[-1] in ("id", "when", "delete")
 
 
 def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:

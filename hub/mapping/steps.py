@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from hub.mapping import convert, text, values
+from hub.mapping import checks, convert, text, values
 from hub.mapping.runtime import Context
 
 __all__ = ["STEPS", "CompiledStep", "Param", "StepDef", "compile_step", "parse_arg"]
@@ -182,6 +182,52 @@ STEPS: dict[str, StepDef] = {
             values.target_key,
             "key SYSTEM uses for a canonical id",
             Param("SYSTEM", "text"),
+        ),
+        _step(
+            "tag_prefix",
+            text.tag_prefix,
+            "first N segments of the first #a/b/c tag",
+            Param("N", "count"),
+        ),
+        _step("slug", checks.slug, "lower-case, runs of other than a-z 0-9 / as '-'"),
+        _step(
+            "equals",
+            checks.equals,
+            "whether the value equals VALUE",
+            Param("VALUE", "json"),
+            handles_none=True,
+        ),
+        _step(
+            "gt",
+            checks.gt,
+            "whether the number is greater than N",
+            Param("N", "number"),
+            handles_none=True,
+        ),
+        _step(
+            "not_future",
+            checks.not_future,
+            "whether the date/time is not in the future",
+            handles_none=True,
+        ),
+        _step(
+            "is_set",
+            checks.is_set,
+            "whether the value is neither None nor empty",
+            handles_none=True,
+        ),
+        _step("not", checks.not_, "boolean negation (None: true)", handles_none=True),
+        _step(
+            "exists",
+            checks.exists,
+            "whether the canonical entity with this id exists",
+            handles_none=True,
+        ),
+        _step(
+            "field_of",
+            checks.field_of,
+            "FIELD of the canonical entity with this id",
+            Param("FIELD", "text"),
         ),
         _step(
             "canonical",

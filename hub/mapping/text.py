@@ -78,6 +78,17 @@ def tag_path(value: Any, args: Args, ctx: Context) -> str | None:
     return None
 
 
+def tag_prefix(value: Any, args: Args, ctx: Context) -> str | None:
+    """The first args[0] segments of the first path tag, joined by '/'; None if there is no
+    path tag or it has fewer segments (e.g. `#acme/web/design` → `acme/web` for N=2)."""
+    for tag in find_tags(_text(value, "tag_prefix")):
+        if "/" in tag:
+            segments = tag.split("/")
+            _check_path(tag, segments)
+            return "/".join(segments[: args[0]]) if len(segments) >= args[0] else None
+    return None
+
+
 def strip_tags(value: Any, args: Args, ctx: Context) -> str:
     """The text without its #tags, whitespace collapsed to single spaces."""
     return " ".join(_TAG.sub(_untag, _text(value, "strip_tags")).split())

@@ -39,8 +39,11 @@ def outbound_stream(target: str, obj: str, canonical_id: str) -> str:
     return f"outbound/{target}/{obj}/{canonical_id}"
 
 
-def idempotency_key(target: str, canonical_id: str, op: str, desired: Any) -> str:
-    text = f"{target}\x1f{canonical_id}\x1f{op}\x1f{dumps(desired)}"
+def idempotency_key(
+    target: str, canonical_id: str, op: str, desired: Any, previous: str = ""
+) -> str:
+    """hash(target, canonical id, op, desired state, the previous delta's key)."""
+    text = f"{target}\x1f{canonical_id}\x1f{op}\x1f{dumps(desired)}\x1f{previous}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -80,6 +83,16 @@ class _TableLookup:
         )
         r = self.c.fetchone()
         return str(r[0]) if r is not None and str(r[0]).startswith(entity + "/") else None
+
+    def canonical_field(self, canonical_id: str, field: str) -> Any:
+        self.c.execute(
+            "SELECT fields, deleted FROM p_canonical WHERE canonical_id=?", (canonical_id,)
+        )
+        r = self.c.fetchone()
+        if r is None or r[1]:
+            return None
+        fields = json.loads(r[0])
+        return fields if field == "*" else fields.get(field)
 
     def target_key(self, system: str, canonical_id: str) -> str | None:
         self.c.execute(
@@ -148,30 +161,39 @@ class Planner:
                 for rule in mapping.outbound(entity):
                     if self.targets is not None and rule.system not in self.targets:
                         continue
-                    event = self._plan_one(
+                    planned_events = self._plan_one(
                         c, lookup, mapping, rule, cid, natural_id, fields, bool(deleted)
                     )
-                    if event is None:
+                    if not planned_events:
                         report.unchanged += 1
                         continue
-                    stream, type_, payload = event
-                    version = versions.get(stream)
-                    if version is None:
-                        last = self.store.last(stream)
-                        version = 0 if last is None else last.version
-                    versions[stream] = version + 1
-                    events.append(NewEvent(stream, version + 1, type_, payload))
-                    if type_ == PLANNED:
-                        report.planned += 1
-                        report.by_target[rule.system] = report.by_target.get(rule.system, 0) + 1
-                    else:
-                        report.failed += 1
+                    for stream, type_, payload in planned_events:
+                        version = versions.get(stream)
+                        if version is None:
+                            last = self.store.last(stream)
+                            version = 0 if last is None else last.version
+                        versions[stream] = version + 1
+                        events.append(NewEvent(stream, version + 1, type_, payload))
+                        if type_ == PLANNED:
+                            system = stream.split("/", 2)[1]
+                            report.planned += 1
+                            report.by_target[system] = report.by_target.get(system, 0) + 1
+                        else:
+                            report.failed += 1
         if events:
             self.store.append(events)
             crashpoint("planner.after_append")
         if high > since:
             self.tracking.insert_tracking(Tracking(name, high))
         return report
+
+    def _outbound_row(self, c: SQLiteCursor, target: str, obj: str, cid: str) -> Any:
+        c.execute(
+            "SELECT status, idempotency_key, applied_desired, applied_key, target_key, desired, op"
+            " FROM p_outbound WHERE target=? AND object=? AND canonical_id=?",
+            (target, obj, cid),
+        )
+        return c.fetchone()
 
     def _plan_one(
         self,
@@ -183,38 +205,39 @@ class Planner:
         natural_id: str,
         fields: dict[str, Any],
         deleted: bool,
-    ) -> tuple[str, str, bytes] | None:
+    ) -> list[tuple[str, str, bytes]]:
+        """The events planning one rule for one entity produces (often none)."""
         target, obj = rule.system, rule.object
-        stream = outbound_stream(target, obj, cid)
-        c.execute(
-            "SELECT status, idempotency_key, applied_desired, applied_key, target_key FROM p_outbound"
-            " WHERE target=? AND object=? AND canonical_id=?",
-            (target, obj, cid),
-        )
-        ob = c.fetchone()
+        ob = self._outbound_row(c, target, obj, cid)
         applied_key = ob[3] if ob is not None else None
         try:
-            wanted = not deleted and rule.wants(fields, lookup)
-            desired = to_json(rule.apply(fields, natural_id, lookup)) if wanted else None
-        except MappingError as e:
-            payload = self.store.codec.encode(
-                self._failed,
-                {
-                    "target": target,
-                    "object": obj,
-                    "canonical_id": cid,
-                    "field": e.field,
-                    "rule": e.rule,
-                    "reason": str(e),
-                    "mapping_version": mapping.version,
-                    "at": now_micros(),
-                },
+            wanted = not deleted and rule.wants(fields, lookup, natural_id)
+            refusals = rule.refusals(fields, natural_id, lookup) if wanted else []
+            desired = (
+                to_json(rule.apply(fields, natural_id, lookup)) if wanted and not refusals else None
             )
-            return stream, PLAN_FAILED, payload
+        except MappingError as e:
+            return [self._plan_failed(target, obj, cid, e.field, e.rule, str(e), mapping.version)]
+        events: list[tuple[str, str, bytes]] = []
+        if rule.feedback is not None and wanted:
+            events += self._feedback(
+                c, lookup, rule.feedback, cid, flagged=bool(refusals), mapping=mapping
+            )
+        if refusals:
+            reason = (
+                f"{rule.entity} {natural_id} may not be written to {target}/{obj}: "
+                + "; ".join(f"not satisfied: {r}" for r in refusals)
+            )
+            events.append(
+                self._plan_failed(
+                    target, obj, cid, "require", "; ".join(refusals), reason, mapping.version
+                )
+            )
+            return events
         target_key = applied_key or lookup.target_key(target, cid)
         if desired is None:
             if applied_key is None:
-                return None
+                return events
             op, delta, desired_state = "delete", {}, {"__deleted__": applied_key}
         else:
             known = self._known(c, target, obj, target_key, ob)
@@ -227,10 +250,33 @@ class Planner:
             op = "create" if known is None and target_key is None else "update"
             desired_state = desired
             if not delta:
-                return None
-        key = idempotency_key(target, cid, op, desired_state)
-        if ob is not None and ob[1] == key:
-            return None  # already planned (pending/retrying), applied, or failed: not again
+                return events
+        planned = self._planned_event(
+            ob, target, obj, cid, target_key, op, delta, desired_state, mapping
+        )
+        return events + ([planned] if planned is not None else [])
+
+    def _planned_event(
+        self,
+        ob: Any,
+        target: str,
+        obj: str,
+        cid: str,
+        target_key: str | None,
+        op: str,
+        delta: dict[str, Any],
+        desired: Any,
+        mapping: Mapping,
+    ) -> tuple[str, str, bytes] | None:
+        """A DeltaPlanned event, unless the same write is already in flight or failed.
+
+        The key chains the previous delta's key, so writing A, then B, then A again gives three
+        keys (a key-deduplicating sink must not skip the third), while planning the same delta
+        twice (a re-run after a crash) gives the same key and is recognised.
+        """
+        if ob is not None and ob[5] == dumps(desired) and ob[6] == op and ob[0] != "applied":
+            return None  # pending, retrying or failed: not again (retry is the operator's call)
+        key = idempotency_key(target, cid, op, desired, previous=ob[1] if ob is not None else "")
         payload = self.store.codec.encode(
             self._planned,
             {
@@ -240,13 +286,63 @@ class Planner:
                 "target_key": target_key,
                 "op": op,
                 "fields": dumps(delta),
-                "desired": dumps(desired_state),
+                "desired": dumps(desired),
                 "idempotency_key": key,
                 "mapping_version": mapping.version,
                 "at": now_micros(),
             },
         )
-        return stream, PLANNED, payload
+        return outbound_stream(target, obj, cid), PLANNED, payload
+
+    def _feedback(
+        self,
+        c: SQLiteCursor,
+        lookup: _TableLookup,
+        feedback: tuple[str, str, str],
+        cid: str,
+        *,
+        flagged: bool,
+        mapping: Mapping,
+    ) -> list[tuple[str, str, bytes]]:
+        """Tag (or untag) the record the entity came from, so the person who owns it sees it."""
+        system, obj, tag = feedback
+        if self.targets is not None and system not in self.targets:
+            return []  # no sink for it in this configuration
+        ob = self._outbound_row(c, system, obj, cid)
+        was_flagged = (
+            ob is not None and ob[5] is not None and json.loads(ob[5]).get("flagged") is True
+        )
+        if flagged == was_flagged:
+            return []
+        if not flagged and ob is None:
+            return []
+        source_key = lookup.target_key(system, cid)
+        if source_key is None:
+            return []
+        desired = {"tag": tag, "flagged": flagged}
+        delta = {"tags_add": [tag]} if flagged else {"tags_remove": [tag]}
+        event = self._planned_event(
+            ob, system, obj, cid, source_key, "update", delta, desired, mapping
+        )
+        return [] if event is None else [event]
+
+    def _plan_failed(
+        self, target: str, obj: str, cid: str, field: str, rule: str, reason: str, version: int
+    ) -> tuple[str, str, bytes]:
+        payload = self.store.codec.encode(
+            self._failed,
+            {
+                "target": target,
+                "object": obj,
+                "canonical_id": cid,
+                "field": field,
+                "rule": rule,
+                "reason": reason,
+                "mapping_version": version,
+                "at": now_micros(),
+            },
+        )
+        return outbound_stream(target, obj, cid), PLAN_FAILED, payload
 
     @staticmethod
     def _known(

@@ -136,6 +136,7 @@ class World:
     def __init__(self, tmp_path: Path, mapping: dict[str, Any] = MAPPING, **outbound: Any) -> None:
         self.tmp = tmp_path
         self.tracker = MemorySource("tracker", {"entries": ENTRY})
+        self.tracker_sink = MemorySink("tracker")
         self.erp_src = MemorySource("erp", {"employees": EMPLOYEE, "logins": LOGIN, "lines": LINE})
         self.erp = MemorySink("erp")
         self.write_mapping(mapping)
@@ -148,7 +149,8 @@ class World:
             ),
         )
         self.hub = Hub(
-            settings, {"tracker": Both(self.tracker), "erp": Both(self.erp_src, self.erp)}
+            settings,
+            {"tracker": Both(self.tracker, self.tracker_sink), "erp": Both(self.erp_src, self.erp)},
         )
 
     def write_mapping(self, mapping: dict[str, Any]) -> None:
@@ -398,5 +400,50 @@ def test_connector_failures_are_recorded_without_secrets(tmp_path: Path) -> None
         assert "refused" in error and "s3cr3t" not in error
         raw = b"".join(e.payload for e in w.hub.store.read_all())
         assert b"s3cr3t-pw" not in raw and b"tok-123456" not in raw
+    finally:
+        w.hub.close()
+
+
+def test_a_value_that_returns_to_an_earlier_state_is_written_again(world: World) -> None:
+    world.person("ANN", "Ann")
+    for minutes in (60, 90, 60):
+        world.entry("t1", "x #acme/web/design #approved", minutes)
+        world.hub.sync_once()
+        (fields,) = world.erp.records.values()
+        assert fields["hours"] == minutes / 60
+    keys = [d.idempotency_key for _k, d in world.erp.applied.values()]
+    assert len(keys) == len(set(keys)) == 3
+
+
+def test_require_refuses_with_an_exception_and_flags_the_source_record(tmp_path: Path) -> None:
+    mapping = json.loads(json.dumps(MAPPING))
+    mapping["targets"][0]["require"] = {
+        "the duration is positive": "minutes | gt 0",
+        "the date is not in the future": "date | not_future",
+    }
+    mapping["targets"][0]["feedback"] = {
+        "system": "tracker",
+        "object": "entries",
+        "tag": "sync-error",
+    }
+    w = World(tmp_path, mapping)
+    tracker_sink = w.tracker_sink
+    try:
+        w.person("ANN", "Ann")
+        w.entry("ok", "x #acme/web/design #approved", 30)
+        w.entry("zero", "x #acme/web/design #approved", 0)
+        w.hub.sync_once()
+        assert [f["hours"] for f in w.erp.records.values()] == [0.5]
+        (x,) = w.exceptions()
+        assert x["kind"] == "plan" and "not satisfied: the duration is positive" in x["message"]
+        (flag,) = [d for _k, d in tracker_sink.applied.values()]
+        assert (flag.target_key, dict(flag.fields)) == ("zero", {"tags_add": ["sync-error"]})
+        # the consultant fixes the entry: it is posted, the flag removed, the exception resolved
+        w.entry("zero", "x #acme/web/design #approved", 45)
+        w.hub.sync_once()
+        assert sorted(f["hours"] for f in w.erp.records.values()) == [0.5, 0.75]
+        last = list(tracker_sink.applied.values())[-1][1]
+        assert dict(last.fields) == {"tags_remove": ["sync-error"]}
+        assert w.exceptions() == []
     finally:
         w.hub.close()

@@ -41,12 +41,19 @@ class FakeLookup:
     ) -> None:
         self.links = links or {}
         self.keys = keys or {}
+        self.entities: dict[str, dict[str, Any]] = {}
 
     def canonical_id(self, entity: str, system: str, object: str, key: str) -> str | None:
         return self.links.get((entity, system, object, key))
 
     def target_key(self, system: str, canonical_id: str) -> str | None:
         return self.keys.get((system, canonical_id))
+
+    def canonical_field(self, canonical_id: str, field: str) -> Any:
+        entity = self.entities.get(canonical_id)
+        if entity is None:
+            return None
+        return entity if field == "*" else entity.get(field)
 
 
 LOOKUP = FakeLookup(
@@ -55,8 +62,10 @@ LOOKUP = FakeLookup(
 )
 
 
-def run(pipeline: str, record: dict[str, Any] | None = None, key: str = "k1") -> Any:
-    ctx = Context(record or {}, key, "tracker", "time_entries", LOOKUP)
+def run(
+    pipeline: str, record: dict[str, Any] | None = None, key: str = "k1", lookup: Any = None
+) -> Any:
+    ctx = Context(record or {}, key, "tracker", "time_entries", lookup or LOOKUP)
     return compile_pipeline(pipeline).evaluate(ctx, "f")
 
 
@@ -579,6 +588,15 @@ EXAMPLES = {
     "link": "link Person erp employees",
     "target_key": "target_key erp_out",
     "canonical": "canonical Project",
+    "tag_prefix": "tag_prefix 2",
+    "slug": "slug",
+    "equals": "equals 1",
+    "gt": "gt 0",
+    "not_future": "not_future",
+    "is_set": "is_set",
+    "not": "not",
+    "exists": "exists",
+    "field_of": "field_of status",
 }
 
 
@@ -586,7 +604,12 @@ def test_every_step_has_an_example() -> None:
     assert set(EXAMPLES) == set(STEPS)
 
 
-@pytest.mark.parametrize("step", sorted(set(STEPS) - {"default", "required", "has_tag"}))
+BOOLEAN_CHECKS = {"equals", "gt", "not_future", "is_set", "not", "exists"}
+
+
+@pytest.mark.parametrize(
+    "step", sorted(set(STEPS) - {"default", "required", "has_tag"} - BOOLEAN_CHECKS)
+)
 def test_none_passes_through(step: str) -> None:
     assert run(f"a | {EXAMPLES[step]}") is None
 
@@ -947,6 +970,9 @@ class HashLookup:
     def target_key(self, system: str, canonical_id: str) -> str | None:
         return f"T-{canonical_id}" if hash(canonical_id) % 2 else None
 
+    def canonical_field(self, canonical_id: str, field: str) -> Any:
+        return {"status": "open"} if hash(canonical_id) % 2 else None
+
 
 SOURCES = ["v", "v.a", "v.0", "w", "'lit'", "{v}-{w}", "$key", "3"]
 
@@ -1020,3 +1046,63 @@ def test_digest_is_stable_under_key_order_and_follows_rules(rnd: random.Random, 
 @given(st.text(alphabet=st.characters(blacklist_characters="'"), max_size=30))
 def test_single_quoted_source_is_literal_text(text: str) -> None:
     assert run(f"'{text}'") == text
+
+
+def test_validation_steps_and_canonical_lookups() -> None:
+    lookup = FakeLookup()
+    lookup.entities["Task/acme/web/design"] = {"status": "open", "name": "Design"}
+    lookup.entities["Task/acme/web/old"] = {"status": "closed"}
+    assert run("t | tag_prefix 3", {"t": "x #acme/web/design #approved"}) == "acme/web/design"
+    assert run("t | tag_prefix 2", {"t": "x #acme/web/design"}) == "acme/web"
+    assert run("t | tag_prefix 4", {"t": "x #acme/web/design"}) is None
+    assert run("t | slug", {"t": "ACME Corp/Web Site (2026)"}) == "acme-corp/web-site-2026"
+    ok = "t | tag_prefix 3 | canonical Task | field_of status | equals open"
+    assert run(ok, {"t": "#acme/web/design"}, lookup=lookup) is True
+    assert run(ok, {"t": "#acme/web/old"}, lookup=lookup) is False
+    assert (
+        run("t | tag_prefix 3 | canonical Task | exists", {"t": "#acme/web/nope"}, lookup=lookup)
+        is False
+    )
+    assert (
+        run("t | tag_prefix 3 | canonical Task | exists", {"t": "#acme/web/old"}, lookup=lookup)
+        is True
+    )
+    assert run("m | gt 0", {"m": 5}) is True and run("m | gt 0", {"m": 0}) is False
+    assert run("m | gt 0", {}) is False
+    assert run("d | date | not_future", {"d": "2000-01-01"}) is True
+    assert run("d | date | not_future", {"d": "2999-01-01"}) is False
+    assert run("v | is_set | not", {"v": ""}) is True
+    with pytest.raises(MappingError, match="needs a number"):
+        run("m | gt 0", {"m": "five"})
+
+
+def test_targets_with_require_and_feedback() -> None:
+    spec = {
+        "name": "m",
+        "targets": [
+            {
+                "system": "erp",
+                "object": "lines",
+                "entity": "TimeEntry",
+                "when": "approved",
+                "require": {
+                    "the duration is positive": "minutes | gt 0",
+                    "the task exists": "task_id | exists",
+                },
+                "feedback": {"system": "tracker", "object": "records", "tag": "#sync-error"},
+                "fields": {"hours": "minutes | div 60"},
+            }
+        ],
+    }
+    (rule,) = Mapping.from_dict(spec).outbound("TimeEntry")
+    assert rule.feedback == ("tracker", "records", "sync-error")
+    lookup = FakeLookup()
+    lookup.entities["Task/x"] = {"status": "open"}
+    assert rule.refusals({"minutes": 30, "task_id": "Task/x"}, "1", lookup) == []
+    assert rule.refusals({"minutes": 0, "task_id": "Task/y"}, "1", lookup) == [
+        "the duration is positive",
+        "the task exists",
+    ]
+    bad = {**spec, "targets": [{**spec["targets"][0], "require": {"x": "a | nosuchstep"}}]}
+    with pytest.raises(MappingSpecError, match=r"targets\[0\]\.require\.x"):
+        Mapping.from_dict(bad)

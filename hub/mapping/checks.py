@@ -1,0 +1,77 @@
+"""Steps for validation rules (`require` on targets) and for reading other canonical entities.
+
+They turn values into booleans (`equals`, `gt`, `not_future`, `is_set`, `not`) or look at the
+canonical state through the Lookup (`exists`, `field_of`), so a target rule can say "the task
+exists and is open, the duration is positive, the date is not in the future".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Any
+
+from hub.mapping.runtime import Context, StepFailure, as_text, show
+
+Args = tuple[Any, ...]
+_SLUG = re.compile(r"[^a-z0-9/]+")
+
+
+def equals(value: Any, args: Args, ctx: Context) -> bool:
+    """Whether the value equals args[0] (texts compared case-sensitively). Handles None."""
+    return bool(value == args[0] or (value is not None and as_text(value) == as_text(args[0])))
+
+
+def gt(value: Any, args: Args, ctx: Context) -> bool:
+    """Whether the number is greater than args[0]; None is not. Handles None."""
+    if value is None:
+        return False
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise StepFailure(f"needs a number but got {show(value)}: convert it first (e.g. 'int')")
+    return bool(value > args[0])
+
+
+def not_future(value: Any, args: Args, ctx: Context) -> bool:
+    """Whether the date or time is not after today / now (UTC). None is not. Handles None."""
+    if value is None:
+        return False
+    now = dt.datetime.now(dt.UTC)
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)) <= now
+    if isinstance(value, dt.date):
+        return value <= now.date()
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value[:10]) <= now.date()
+        except ValueError:
+            pass
+    raise StepFailure(f"needs a date but got {show(value)}: convert it first (e.g. 'date')")
+
+
+def is_set(value: Any, args: Args, ctx: Context) -> bool:
+    """Whether the value is neither None nor empty. Handles None."""
+    return not (value is None or value == "" or value == [] or value == {})
+
+
+def not_(value: Any, args: Args, ctx: Context) -> bool:
+    """The boolean negation (None → True). Handles None."""
+    return not value
+
+
+def exists(value: Any, args: Args, ctx: Context) -> bool:
+    """Whether the canonical entity with this id exists (and is not deleted). Handles None."""
+    if value is None:
+        return False
+    return ctx.lookup.canonical_field(as_text(value), "*") is not None
+
+
+def field_of(value: Any, args: Args, ctx: Context) -> Any:
+    """Field args[0] of the canonical entity whose id is the value (None if it is absent)."""
+    return ctx.lookup.canonical_field(as_text(value), args[0])
+
+
+def slug(value: Any, args: Args, ctx: Context) -> str:
+    """Lower-case text with every run of characters other than a-z, 0-9 and '/' as '-'."""
+    text = _SLUG.sub("-", as_text(value).lower())
+    return "/".join(part.strip("-") for part in text.split("/"))
