@@ -21,6 +21,8 @@ from hub import queries
 from hub.config import DEFAULT_CONFIG, EXAMPLE_CONFIG, Settings, load_settings
 from hub.engine import Hub, PassReport
 from hub.errors import SyncHubError
+from hub.mapping import load_mapping
+from hub.schemas import canonical_entities
 from hub.store.sqlite import SQLiteEventStore
 from projections import PROJECTIONS, Projector
 
@@ -395,9 +397,21 @@ def rebuild(
         str | None, typer.Argument(help=f"One of: {', '.join(PROJECTIONS)} (default: all).")
     ] = None,
     config: ConfigOpt = DEFAULT,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Preview a mapping: show what would change; change nothing."
+        ),
+    ] = False,
+    mapping: Annotated[
+        Path | None, typer.Option(help="Candidate mapping for --dry-run (default: the config's).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Replay the whole log into fresh tables, then swap them in (no downtime)."""
+    if dry_run:
+        _preview(config, mapping, as_json)
+        return
     with _reader(config) as (_s, store, projector):
         names = None if projection is None else [projection]
         if projection is not None and projection not in PROJECTIONS:
@@ -432,6 +446,49 @@ def rebuild(
     for n in chosen:
         mark = "[green]identical[/]" if result["unchanged"][n] else "[yellow]changed[/]"
         out.print(f"{n}: rebuilt to position {position} — {mark}")
+
+
+def _preview(config: Path, mapping_path: Path | None, as_json: bool) -> None:
+    with _reader(config) as (settings, store, projector):
+        path = mapping_path or settings.mapping_path
+        if path is None:
+            raise SyncHubError(
+                "no mapping to preview: pass --mapping FILE or set `mapping` in the config"
+            )
+        current = projector.fold.mapping
+        candidate = load_mapping(
+            path,
+            version=(current.version if current else 0) + 1,
+            known_entities=canonical_entities(),
+        )
+        with Progress(
+            TextColumn("replaying under the candidate"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=err,
+            transient=True,
+            disable=as_json,
+        ) as bar:
+            task = bar.add_task("preview", total=store.head())
+            diff = projector.preview(
+                candidate, progress=lambda d, t: bar.update(task, completed=d, total=t)
+            )
+    if as_json:
+        _print_json({"mapping": str(path), "version": candidate.version, "differences": diff})
+        return
+    if not diff:
+        out.print(f"{path}: no canonical field would change")
+        return
+    t = Table(
+        title=f"{path} would change {len({d['canonical_id'] for d in diff})} entities",
+        header_style="bold",
+    )
+    for col in ("entity", "field", "now", "would be"):
+        t.add_column(col, overflow="fold")
+    for d in diff:
+        t.add_row(d["canonical_id"], d["field"], json.dumps(d["old"]), json.dumps(d["new"]))
+    out.print(t)
+    out.print("nothing was deployed: `synchub sync --once` deploys the config's mapping file")
 
 
 @app.command()

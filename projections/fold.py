@@ -402,14 +402,27 @@ class Fold:
             mapping = Mapping.from_dict(json.loads(d["spec"]), version=int(d["version"]))
         except MappingSpecError:
             return  # deploy validates first; an invalid historic spec changes nothing
+        self.deploy(self._c, mapping, e.position, spec=d["spec"], digest=d["digest"])
+
+    def deploy(
+        self,
+        c: SQLiteCursor,
+        mapping: Mapping,
+        position: int,
+        spec: str | None = None,
+        digest: str | None = None,
+    ) -> None:
+        """Make `mapping` active at `position` and re-map every source record under it."""
+        self._c = c
+        self._pos = position
         self.mappings.put(
             mapping.version,
             {
                 "version": mapping.version,
-                "name": d["name"],
-                "spec": d["spec"],
-                "digest": d["digest"],
-                "position": e.position,
+                "name": mapping.name,
+                "spec": spec if spec is not None else json.dumps(mapping.spec, sort_keys=True),
+                "digest": digest if digest is not None else mapping.digest,
+                "position": position,
             },
         )
         self.mapping = mapping
@@ -421,6 +434,7 @@ class Fold:
         )
         for stream, system, obj, key, record, st, ca in self._c.fetchall():
             self._map(stream, system, obj, key, json.loads(record), st, ca)
+        self._remap_waiting()
 
     # -- exceptions -----------------------------------------------------------------------------
 

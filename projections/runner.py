@@ -10,6 +10,7 @@ half-built projection.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -18,6 +19,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
 
 from hub.crashpoints import crashpoint
+from hub.mapping import Mapping
 from hub.store.sqlite import SQLiteEventStore
 from projections import audit, canonical, exceptions, links, outbound
 from projections.fold import Fold
@@ -160,6 +162,36 @@ class Projector:
         self._reload()
         return after
 
+    def preview(self, candidate: Mapping, progress: Progress | None = None) -> list[dict[str, Any]]:
+        """What the canonical state would be under `candidate`, deployed now: the field-level
+        differences from the live state. Replays into scratch tables; changes nothing."""
+        self.catch_up()
+        gen = f"preview{time.time_ns()}"
+        with self.store.datastore.transaction(commit=True) as c:
+            for table in ALL_TABLES:
+                table.create(c, gen)
+        fold = Fold(lambda name: f"p_{name}__{gen}", self.store.codec.decode)
+        try:
+            after, head = 0, self.position()
+            while after < head:
+                events = self.store.read(after, head, self.page)
+                if not events:
+                    break
+                with self.store.datastore.transaction(commit=True) as c:
+                    fold.apply(c, events)
+                    fold.flush(c)
+                after = events[-1].position
+                if progress is not None:
+                    progress(after, head)
+            with self.store.datastore.transaction(commit=True) as c:
+                fold.deploy(c, candidate, after)
+                fold.flush(c)
+                return _canonical_diff(c, "p_canonical", f"p_canonical__{gen}")
+        finally:
+            with self.store.datastore.transaction(commit=True) as c:
+                for table in ALL_TABLES:
+                    c.execute(f"DROP TABLE IF EXISTS {table.physical(gen)}")
+
     def store_read_in(self, c: SQLiteCursor, after: int) -> list[Any]:
         """Read a page of events inside an open transaction (the rebuild's final swap)."""
         from hub.store.base import StoredEvent
@@ -189,6 +221,38 @@ class Projector:
                         h.update(repr(tuple(row)).encode())
                 out[name] = h.hexdigest()
         return out
+
+
+def _canonical_diff(c: SQLiteCursor, live: str, scratch: str) -> list[dict[str, Any]]:
+    """Field-level differences between two canonical tables, in canonical-id order."""
+    rows: dict[str, list[Any]] = {}
+    for index, table in enumerate((live, scratch)):
+        c.execute(f"SELECT canonical_id, fields, deleted FROM {table}")
+        for cid, fields, deleted in c.fetchall():
+            rows.setdefault(cid, [None, None])[index] = None if deleted else json.loads(fields)
+    out = []
+    for cid in sorted(rows):
+        before, after = rows[cid]
+        if before == after:
+            continue
+        for field in sorted(set(before or {}) | set(after or {})):
+            old = (before or {}).get(field)
+            new = (after or {}).get(field)
+            if before is None or after is None or old != new:
+                out.append(
+                    {
+                        "canonical_id": cid,
+                        "field": field,
+                        "old": old,
+                        "new": new,
+                        "change": "added"
+                        if before is None
+                        else "removed"
+                        if after is None
+                        else "changed",
+                    }
+                )
+    return out
 
 
 def _rename_indexes(c: SQLiteCursor, table: Table, gen: str) -> None:

@@ -174,3 +174,20 @@ def test_help_everywhere_and_init(tmp_path) -> None:  # type: ignore[no-untyped-
         text=True,
     )
     assert missing.returncode == 1 and "synchub init" in missing.stderr
+
+
+def test_rebuild_dry_run_previews_a_mapping_without_deploying(firm: Firm) -> None:
+    firm.write_entries("time_1.csv", entries(4))
+    firm.run("sync", "--once", check=True)
+    before = firm.json("checksum")["checksums"]
+    candidate = __import__("yaml").safe_load((firm.root / "mapping.yaml").read_text())
+    candidate["sources"][1]["fields"]["description"] = "text | strip_tags | upper"
+    path = firm.root / "candidate.yaml"
+    path.write_text(__import__("yaml").safe_dump(candidate))
+    preview = firm.json("rebuild", "--dry-run", "--mapping", str(path))
+    changed = {(d["canonical_id"], d["field"]) for d in preview["differences"]}
+    assert changed == {(f"TimeEntry/e{i}", "description") for i in range(4)}
+    d0 = next(d for d in preview["differences"] if d["canonical_id"] == "TimeEntry/e0")
+    assert (d0["old"], d0["new"]) == ("work 0", "WORK 0")
+    assert firm.json("checksum")["checksums"] == before  # nothing deployed, nothing changed
+    assert firm.json("state", "TimeEntry", "e0")["fields"]["description"] == "work 0"
