@@ -58,6 +58,19 @@ def main() -> None:
         sys.exit(1)
 
 
+def _bar(label: str, quiet: bool) -> Progress:
+    """A progress bar on stderr (hidden with --json), cleared when done."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=quiet,
+    )
+
+
 def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(queries.jsonable(value), indent=2, sort_keys=True) + "\n")
 
@@ -195,15 +208,7 @@ def sync(
     """One full pass: capture, project, plan, write. Exit 0: clean; 2: open exceptions; 1: errors."""
     with _hub(config) as hub:
         counts: dict[str, int] = {}
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=as_json,
-        ) as bar:
+        with _bar("{task.description}", as_json) as bar:
             tasks: dict[str, Any] = {}
 
             def progress(name: str, n: int) -> None:
@@ -419,15 +424,7 @@ def rebuild(
                 f"unknown projection {projection!r}; choose from {', '.join(PROJECTIONS)}"
             )
         before = projector.checksums()
-        with Progress(
-            TextColumn("rebuilding"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=as_json,
-        ) as bar:
+        with _bar("rebuilding", as_json) as bar:
             task = bar.add_task("rebuild", total=store.head())
             position = projector.rebuild(
                 names, progress=lambda done, total: bar.update(task, completed=done, total=total)
@@ -461,14 +458,7 @@ def _preview(config: Path, mapping_path: Path | None, as_json: bool) -> None:
             version=(current.version if current else 0) + 1,
             known_entities=canonical_entities(),
         )
-        with Progress(
-            TextColumn("replaying under the candidate"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=err,
-            transient=True,
-            disable=as_json,
-        ) as bar:
+        with _bar("replaying under the candidate", as_json) as bar:
             task = bar.add_task("preview", total=store.head())
             diff = projector.preview(
                 candidate, progress=lambda d, t: bar.update(task, completed=d, total=t)

@@ -119,19 +119,8 @@ class Projector:
             for table in ALL_TABLES:
                 table.create(c, gen)
         fold = Fold(lambda name: f"p_{name}__{gen}", self.store.codec.decode)
-        after = 0
-        head = self.store.head()
         try:
-            while True:
-                events = self.store.read(after, None, self.page)
-                if not events:
-                    break
-                with self.store.datastore.transaction(commit=True) as c:
-                    fold.apply(c, events)
-                    fold.flush(c)
-                after = events[-1].position
-                if progress is not None:
-                    progress(after, max(head, after))
+            after = self._replay(fold, self.store.head(), progress)
             with self.store.datastore.transaction(commit=True) as c:
                 # Take the write lock first (a no-op write), so no append can slip in before
                 # the swap; then fold what arrived meanwhile and swap.
@@ -172,17 +161,7 @@ class Projector:
                 table.create(c, gen)
         fold = Fold(lambda name: f"p_{name}__{gen}", self.store.codec.decode)
         try:
-            after, head = 0, self.position()
-            while after < head:
-                events = self.store.read(after, head, self.page)
-                if not events:
-                    break
-                with self.store.datastore.transaction(commit=True) as c:
-                    fold.apply(c, events)
-                    fold.flush(c)
-                after = events[-1].position
-                if progress is not None:
-                    progress(after, head)
+            after = self._replay(fold, self.position(), progress)
             with self.store.datastore.transaction(commit=True) as c:
                 fold.deploy(c, candidate, after)
                 fold.flush(c)
@@ -191,6 +170,21 @@ class Projector:
             with self.store.datastore.transaction(commit=True) as c:
                 for table in ALL_TABLES:
                     c.execute(f"DROP TABLE IF EXISTS {table.physical(gen)}")
+
+    def _replay(self, fold: Fold, head: int, progress: Progress | None) -> int:
+        """Fold every event up to `head` (a page per transaction) into `fold`'s tables."""
+        after = 0
+        while after < head:
+            events = self.store.read(after, head, self.page)
+            if not events:
+                break
+            with self.store.datastore.transaction(commit=True) as c:
+                fold.apply(c, events)
+                fold.flush(c)
+            after = events[-1].position
+            if progress is not None:
+                progress(after, head)
+        return after
 
     def store_read_in(self, c: SQLiteCursor, after: int) -> list[Any]:
         """Read a page of events inside an open transaction (the rebuild's final swap)."""
