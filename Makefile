@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint typecheck check bench clean
+.PHONY: install test lint typecheck check bench demo demo-stop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,18 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
+demo: $(STAMP) ## real Tryton + TimeTagger, a small consulting firm, synchub on SQLite
+	$(PY) -m connectors.demo
+
+demo-stop: ## stop demo servers left running with `python -m connectors.demo --keep-running`
+	$(PY) -m connectors.demo --stop
+
 bench: $(STAMP)
 	$(PY) bench/ingest.py --events 100000
 	$(PY) bench/rebuild.py --events 100000
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo
+
+distclean: clean ## also the local Tryton/TimeTagger installs and golden database
+	rm -rf .services

@@ -320,7 +320,7 @@ class Planner:
         if source_key is None:
             return []
         desired = {"tag": tag, "flagged": flagged}
-        delta = {"tags_add": [tag]} if flagged else {"tags_remove": [tag]}
+        delta = {"add_tags": [tag]} if flagged else {"remove_tags": [tag]}
         event = self._planned_event(
             ob, system, obj, cid, source_key, "update", delta, desired, mapping
         )

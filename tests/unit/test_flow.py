@@ -437,13 +437,13 @@ def test_require_refuses_with_an_exception_and_flags_the_source_record(tmp_path:
         (x,) = w.exceptions()
         assert x["kind"] == "plan" and "not satisfied: the duration is positive" in x["message"]
         (flag,) = [d for _k, d in tracker_sink.applied.values()]
-        assert (flag.target_key, dict(flag.fields)) == ("zero", {"tags_add": ["sync-error"]})
+        assert (flag.target_key, dict(flag.fields)) == ("zero", {"add_tags": ["sync-error"]})
         # the consultant fixes the entry: it is posted, the flag removed, the exception resolved
         w.entry("zero", "x #acme/web/design #approved", 45)
         w.hub.sync_once()
         assert sorted(f["hours"] for f in w.erp.records.values()) == [0.5, 0.75]
         last = list(tracker_sink.applied.values())[-1][1]
-        assert dict(last.fields) == {"tags_remove": ["sync-error"]}
+        assert dict(last.fields) == {"remove_tags": ["sync-error"]}
         assert w.exceptions() == []
     finally:
         w.hub.close()

@@ -1,0 +1,401 @@
+"""TimeTagger sink: writes time records and per-tag metadata, and verifies every write.
+
+TimeTagger keeps, per key, the version with the larger client `mt`, and answers "accepted" even
+when it kept the other one. So each `apply` reads the current state once, merges each delta into
+it, PUTs the changed items with `mt` above the current one, then reads them back: an item the
+server did not keep as written is `retryable` ("stale write: TimeTagger kept a newer version").
+
+Objects and ops:
+- `records` (fields `t1`, `t2`, `ds`; `add_tags` / `remove_tags` edit #tags in `ds`):
+  create → a new record whose key is derived from the idempotency key (a retry finds it and does
+  not create twice); update → merged into the current record; delete → soft delete (description
+  prefixed "HIDDEN"). Idempotency is by state: a record that already holds the fields is
+  `applied` without a write.
+- `taginfo` (alias `tags`): the setting "taginfo #<tag>", a JSON object; the delta's fields are
+  merged into it along with `synchub_key` = the idempotency key, which marks it as applied.
+  Delete → `status: "deleted"` (TimeTagger's app cannot read a null taginfo).
+
+Outcomes: 429 / 5xx / network → `retryable` (with Retry-After); other 4xx and items TimeTagger
+fails → `rejected` with its message; bad deltas → `rejected` saying what to fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from connectors.timetagger.client import (
+    PutResult,
+    TimeTaggerClient,
+    TimeTaggerError,
+    TimeTaggerRefused,
+    TimeTaggerUnavailable,
+)
+from connectors.timetagger.source import TAGINFO, is_deleted_taginfo, tag_of_setting
+from connectors.timetagger.tags import add_tags, hide, is_hidden, normalize_tag, remove_tags
+from hub.spi import Delta, Outcome
+
+__all__ = ["RECORD_FIELDS", "STALE", "TimeTaggerSink", "record_key_for"]
+
+RECORD_FIELDS = ("t1", "t2", "ds", "add_tags", "remove_tags")
+STALE = "stale write: TimeTagger kept a newer version"
+SYNCHUB_KEY = "synchub_key"
+
+Item = dict[str, Any]
+
+
+class Refusal(ValueError):
+    """A delta that cannot be written as it is; the message says why and what to fix."""
+
+
+def record_key_for(idempotency_key: str) -> str:
+    """The key of the record a create makes: a function of its idempotency key."""
+    return "sh" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
+
+
+class _Table(Protocol):
+    """How one object is read, changed and checked; `apply` does the rest for every object."""
+
+    noun: str
+
+    def read(self) -> tuple[dict[str, Item], float | None]: ...
+
+    def reread(self, since: float | None) -> dict[str, Item]: ...
+
+    def target_key(self, delta: Delta) -> str: ...
+
+    def plan(self, delta: Delta, key: str, current: Item | None) -> Item | None: ...
+
+    def put(self, items: list[Item]) -> tuple[PutResult, dict[str, str]]: ...
+
+    def holds(self, kept: Item, ours: Item) -> bool: ...
+
+
+class TimeTaggerSink:
+    """A Sink into one TimeTagger account; `writes` counts items really written and verified."""
+
+    def __init__(
+        self, name: str, client: TimeTaggerClient, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.system = name
+        self.client = client
+        self.clock = clock
+        self.writes = 0
+        self._tables: dict[str, _Table] = {
+            "records": _Records(client),
+            "taginfo": _Taginfo(client),
+        }
+        self._tables["tags"] = self._tables["taginfo"]
+
+    def apply(self, deltas: Sequence[Delta]) -> list[Outcome]:
+        """One Outcome per delta, in order; a key repeated in the call is handled once."""
+        unique: dict[str, Delta] = {}
+        for delta in deltas:
+            unique.setdefault(delta.idempotency_key, delta)
+        answers: dict[str, Outcome] = {}
+        groups: dict[str, list[Delta]] = {}
+        for key, delta in unique.items():
+            if delta.object in self._tables:
+                groups.setdefault(delta.object, []).append(delta)
+            else:
+                answers[key] = _rejected(
+                    delta,
+                    f"TimeTagger has no object {delta.object!r} to write; use one of "
+                    f"{sorted(self._tables)}",
+                )
+        for obj, group in groups.items():
+            answers.update(self._apply_to(self._tables[obj], group))
+        return [answers[d.idempotency_key] for d in deltas]
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self.client.close()
+
+    # -- one object -------------------------------------------------------------------------
+
+    def _apply_to(self, table: _Table, deltas: list[Delta]) -> dict[str, Outcome]:
+        try:
+            current, since = table.read()
+        except TimeTaggerError as e:
+            return {d.idempotency_key: _failed(d, e) for d in deltas}
+        answers: dict[str, Outcome] = {}
+        work: dict[str, Item] = {}
+        waiting: dict[str, list[Delta]] = {}  # target key → deltas answered by its write
+        for delta in deltas:
+            try:
+                key = table.target_key(delta)
+                before = work.get(key, current.get(key))
+                item = table.plan(delta, key, before)
+            except Refusal as e:
+                answers[delta.idempotency_key] = _rejected(delta, str(e))
+                continue
+            if item is not None:
+                work[key] = item
+            if key in work:
+                waiting.setdefault(key, []).append(delta)
+            else:
+                answers[delta.idempotency_key] = Outcome(
+                    delta.idempotency_key, "applied", target_key=key, details={"written": False}
+                )
+        if work:
+            answers.update(self._write(table, current, since, work, waiting))
+        return answers
+
+    def _write(
+        self,
+        table: _Table,
+        current: dict[str, Item],
+        since: float | None,
+        work: dict[str, Item],
+        waiting: dict[str, list[Delta]],
+    ) -> dict[str, Outcome]:
+        now = math.ceil(self.clock())  # not below a reset in this second: TimeTagger refuses
+        for key, item in work.items():
+            item["mt"] = max(now, _mt(current.get(key)) + 1)
+        try:
+            result, put_keys = table.put(list(work.values()))
+        except TimeTaggerError as e:
+            return {d.idempotency_key: _failed(d, e) for ds in waiting.values() for d in ds}
+        failed = {put_keys[k]: error for k, error in result.failed.items() if k in put_keys}
+        unverified: str | None = None
+        try:
+            kept = table.reread(since) if len(failed) < len(work) else {}
+        except TimeTaggerError as e:
+            kept, unverified = {}, f"wrote to TimeTagger but could not read it back: {e}"
+        answers: dict[str, Outcome] = {}
+        for key, ours in work.items():
+            if key in failed:
+                reason = f"TimeTagger refused {table.noun} {key!r}: {failed[key]}"
+                outcome = [_rejected(d, reason) for d in waiting[key]]
+            elif unverified is not None:
+                outcome = [_retryable(d, unverified) for d in waiting[key]]
+            elif key in kept and table.holds(kept[key], ours):
+                self.writes += 1
+                details = {"written": True, "mt": ours["mt"], "st": kept[key].get("st")}
+                outcome = [
+                    Outcome(d.idempotency_key, "applied", target_key=key, details=details)
+                    for d in waiting[key]
+                ]
+            else:
+                theirs = kept.get(key, {})
+                details = {"our_mt": ours["mt"], "kept_mt": theirs.get("mt")}
+                outcome = [_retryable(d, STALE, details) for d in waiting[key]]
+            answers.update((o.idempotency_key, o) for o in outcome)
+        return answers
+
+
+def _mt(item: Item | None) -> int:
+    """The client modification time of the version TimeTagger holds (-1: none)."""
+    mt = None if item is None else item.get("mt")
+    if isinstance(mt, bool) or not isinstance(mt, int | float) or mt != mt:
+        return -1
+    return int(mt)
+
+
+# -- records -----------------------------------------------------------------------------------
+
+
+class _Records:
+    """Time records: keyed by the record key; compared on t1, t2, ds and mt."""
+
+    noun = "record"
+
+    def __init__(self, client: TimeTaggerClient) -> None:
+        self.client = client
+
+    def read(self) -> tuple[dict[str, Item], float | None]:
+        answer = self.client.updates(0.0)
+        return {str(r["key"]): r for r in answer.records}, answer.server_time
+
+    def reread(self, since: float | None) -> dict[str, Item]:
+        return {str(r["key"]): r for r in self.client.updates(since or 0.0).records}
+
+    def target_key(self, delta: Delta) -> str:
+        if delta.target_key is not None:
+            return delta.target_key
+        if delta.op == "create":
+            return record_key_for(delta.idempotency_key)
+        raise Refusal(
+            f"cannot {delta.op} {delta.canonical_id} in TimeTagger: the delta has no target_key "
+            "(the record key), so the record is unknown"
+        )
+
+    def plan(self, delta: Delta, key: str, current: Item | None) -> Item | None:
+        unknown = sorted(set(delta.fields) - set(RECORD_FIELDS))
+        if unknown:
+            raise Refusal(
+                f"TimeTagger records have no fields {unknown}: map to {list(RECORD_FIELDS)} "
+                "(project, billable, approval... are #tags in `ds`)"
+            )
+        if delta.op == "delete":
+            if current is None or is_hidden(str(current.get("ds", ""))):
+                return None
+            return {**_core(current), "ds": hide(str(current.get("ds", "")))}
+        if delta.op == "create" and current is not None:
+            return None  # created before (the key is derived from the idempotency key)
+        if current is None and delta.op != "create":
+            raise Refusal(f"record {key!r} does not exist in TimeTagger (cannot {delta.op} it)")
+        if current is not None and is_hidden(str(current.get("ds", ""))):
+            raise Refusal(f"record {key!r} is deleted (hidden) in TimeTagger: not updating it")
+        base = _core(current) if current is not None else {"key": key, "ds": ""}
+        new = dict(base)
+        for name in ("t1", "t2", "ds"):
+            if name in delta.fields:
+                new[name] = delta.fields[name]
+        new["ds"] = _edit_tags(new.get("ds"), delta.fields)
+        _check_record(new)
+        return None if current is not None and new == base else new
+
+    def put(self, items: list[Item]) -> tuple[PutResult, dict[str, str]]:
+        return self.client.put_records(items), {item["key"]: item["key"] for item in items}
+
+    def holds(self, kept: Item, ours: Item) -> bool:
+        return all(kept.get(name) == ours.get(name) for name in ("mt", "t1", "t2", "ds"))
+
+
+def _core(record: Mapping[str, Any]) -> Item:
+    """The fields a record is written with (mt is set at write time)."""
+    return {name: record.get(name) for name in ("key", "t1", "t2", "ds")}
+
+
+def _edit_tags(ds: Any, fields: Mapping[str, Any]) -> Any:
+    if not isinstance(ds, str):
+        return ds
+    try:
+        if "add_tags" in fields:
+            ds = add_tags(ds, _tag_list(fields["add_tags"], "add_tags"))
+        if "remove_tags" in fields:
+            ds = remove_tags(ds, _tag_list(fields["remove_tags"], "remove_tags"))
+    except ValueError as e:
+        raise Refusal(str(e)) from None
+    return ds
+
+
+def _tag_list(value: Any, name: str) -> list[str]:
+    """A list of tags, or a string of tags separated by spaces or commas."""
+    if isinstance(value, str):
+        return [t for t in value.replace(",", " ").split() if t]
+    if isinstance(value, list | tuple) and all(isinstance(t, str) for t in value):
+        return list(value)
+    raise Refusal(f"`{name}` must be a list of tags or a string of tags, got {value!r}")
+
+
+def _check_record(record: Item) -> None:
+    """t1 and t2 whole unix seconds with t1 <= t2, ds a string (TimeTagger judges its length)."""
+    for name in ("t1", "t2"):
+        value = record.get(name)
+        if isinstance(value, float) and value.is_integer():
+            record[name] = value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Refusal(
+                f"`{name}` must be whole unix seconds (an integer), got {value!r}"
+                + ("; a create needs t1 and t2" if value is None else "")
+            )
+    if record["t1"] > record["t2"]:
+        raise Refusal(
+            f"t1 ({record['t1']}) is after t2 ({record['t2']}): a record ends after it starts"
+        )
+    if not isinstance(record.get("ds"), str):
+        raise Refusal(f"`ds` (the description) must be text, got {record.get('ds')!r}")
+
+
+# -- taginfo ------------------------------------------------------------------------------------
+
+
+class _Taginfo:
+    """Settings "taginfo #<tag>": keyed by the tag; compared on value and mt."""
+
+    noun = "taginfo"
+
+    def __init__(self, client: TimeTaggerClient) -> None:
+        self.client = client
+
+    def read(self) -> tuple[dict[str, Item], float | None]:
+        return self.reread(None), None
+
+    def reread(self, since: float | None) -> dict[str, Item]:
+        found = {}
+        for setting in self.client.settings():
+            tag = tag_of_setting(str(setting.get("key", "")))
+            if tag is not None:
+                found[tag] = setting
+        return found
+
+    def target_key(self, delta: Delta) -> str:
+        raw = delta.target_key or delta.fields.get("tag") or delta.canonical_id.split("/", 1)[-1]
+        try:
+            return " ".join(normalize_tag(tag) for tag in str(raw).split())
+        except ValueError as e:
+            raise Refusal(f"{e} ({delta.canonical_id})") from None
+
+    def plan(self, delta: Delta, key: str, current: Item | None) -> Item | None:
+        fields = {k: v for k, v in delta.fields.items() if k != "tag"}
+        if SYNCHUB_KEY in fields:
+            raise Refusal(f"field {SYNCHUB_KEY!r} is synchub's own: rename it in the mapping")
+        for name, value in fields.items():
+            _check_json(name, value)
+        value = current.get("value") if current is not None else None
+        base: Item = dict(value) if isinstance(value, dict) else {}
+        if base.get(SYNCHUB_KEY) == delta.idempotency_key:
+            return None
+        deleted = current is None or is_deleted_taginfo(value)
+        if delta.op == "delete":
+            if deleted:
+                return None
+            new = {**base, "status": "deleted"}
+        else:
+            if deleted:
+                base.pop("status", None)
+            elif all(base.get(k) == v for k, v in fields.items()):
+                return None
+            new = {**base, **fields}
+        new[SYNCHUB_KEY] = delta.idempotency_key
+        return {"key": key, "value": new}
+
+    def put(self, items: list[Item]) -> tuple[PutResult, dict[str, str]]:
+        settings = [
+            {
+                "key": TAGINFO + " ".join(f"#{t}" for t in item["key"].split()),
+                "value": item["value"],
+                "mt": item["mt"],
+            }
+            for item in items
+        ]
+        names = {s["key"]: item["key"] for s, item in zip(settings, items, strict=True)}
+        return self.client.put_settings(settings), names
+
+    def holds(self, kept: Item, ours: Item) -> bool:
+        return bool(kept.get("mt") == ours["mt"] and kept.get("value") == ours["value"])
+
+
+def _check_json(name: str, value: Any) -> None:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        raise Refusal(
+            f"field {name!r} ({value!r}) cannot be stored in TimeTagger's JSON settings: "
+            "map it to text or a finite number"
+        ) from None
+
+
+# -- outcomes -----------------------------------------------------------------------------------
+
+
+def _rejected(delta: Delta, reason: str) -> Outcome:
+    return Outcome(delta.idempotency_key, "rejected", reason=reason)
+
+
+def _retryable(delta: Delta, reason: str, details: Mapping[str, Any] | None = None) -> Outcome:
+    return Outcome(delta.idempotency_key, "retryable", reason=reason, details=dict(details or {}))
+
+
+def _failed(delta: Delta, error: TimeTaggerError) -> Outcome:
+    """A failed call: refused (4xx) → rejected with TimeTagger's words; else → retryable."""
+    if isinstance(error, TimeTaggerRefused):
+        return _rejected(delta, f"TimeTagger refused: {error.status} {error.server_message}")
+    retry_after = error.retry_after if isinstance(error, TimeTaggerUnavailable) else None
+    return Outcome(delta.idempotency_key, "retryable", reason=str(error), retry_after=retry_after)

@@ -1,0 +1,1 @@
+"""Tests of the TimeTagger connector, against a real TimeTagger server."""
