@@ -18,7 +18,8 @@ from hub.errors import ConfigError
 
 DEFAULT_CONFIG = "synchub.yaml"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SECRET = re.compile(r"pass|secret|token|api_?key|credential", re.IGNORECASE)
+_SECRET = re.compile(r"pass|secret|token|api_?key|credential|accounts", re.IGNORECASE)
+"""Option names whose values (and everything below them) are secrets."""
 
 
 class StoreSettings(BaseModel):
@@ -67,17 +68,18 @@ class Settings(BaseModel):
     base_dir: Path = Path(".")
 
     def secrets(self) -> set[str]:
-        """Values of connector options whose names say they are secret (password, token, ...)."""
+        """Values of connector options whose names say they are secret (password, token,
+        accounts: person → token, ...), at any depth."""
         found: set[str] = set()
 
-        def walk(value: Any, key: str = "") -> None:
+        def walk(value: Any, secret: bool = False) -> None:
             if isinstance(value, dict):
                 for k, v in value.items():
-                    walk(v, str(k))
+                    walk(v, secret or bool(_SECRET.search(str(k))))
             elif isinstance(value, list):
                 for v in value:
-                    walk(v, key)
-            elif isinstance(value, str) and _SECRET.search(key) and len(value) >= 4:
+                    walk(v, secret)
+            elif isinstance(value, str) and secret and len(value) >= 4:
                 found.add(value)
 
         for section in self.connectors.values():

@@ -1,4 +1,5 @@
-"""TimeTagger: time records and per-tag metadata of one TimeTagger account, over its HTTP API.
+"""TimeTagger: time records and per-tag metadata of one or several TimeTagger accounts (one per
+person, option `accounts`), over the HTTP API.
 
 Built by the `synchub.connectors` entry point as `TimeTaggerConnector(name, options, base_dir)`.
 `source()` polls records and tag metadata; `sink()` writes them (with verification). See
@@ -15,6 +16,7 @@ from connectors.timetagger.client import TimeTaggerClient
 from connectors.timetagger.config import TimeTaggerOptions, load_options
 from connectors.timetagger.sink import TimeTaggerSink
 from connectors.timetagger.source import TimeTaggerSource
+from hub.spi import ConnectorError
 
 __all__ = ["TimeTaggerClient", "TimeTaggerConnector", "TimeTaggerSink", "TimeTaggerSource"]
 
@@ -26,15 +28,32 @@ class TimeTaggerConnector:
         self.name = name
         self.options: TimeTaggerOptions = load_options(name, options)
 
-    def client(self) -> TimeTaggerClient:
-        """A new API client for the configured account."""
+    def client(self, person: str | None = None) -> TimeTaggerClient:
+        """A new API client for the `token` account, or for `person`'s with `accounts`."""
         opts = self.options
-        return TimeTaggerClient(opts.url, opts.token.get_secret_value(), timeout=opts.timeout)
+        if opts.accounts is None:
+            token = opts.token
+        elif person in opts.accounts:
+            token = opts.accounts[person]
+        else:
+            raise ConnectorError(
+                f"connector {self.name!r} (timetagger) has no account {person!r}; "
+                f"its accounts are {sorted(opts.accounts)}"
+            )
+        assert token is not None  # the options name one account or several
+        return TimeTaggerClient(opts.url, token.get_secret_value(), timeout=opts.timeout)
+
+    def accounts(self) -> TimeTaggerClient | dict[str, TimeTaggerClient]:
+        """The client of the `token` account, or person → client with `accounts`."""
+        if self.options.accounts is None:
+            return self.client()
+        return {person: self.client(person) for person in self.options.accounts}
 
     def source(self) -> TimeTaggerSource:
-        """A source over the account's records and tag metadata."""
-        return TimeTaggerSource(self.name, self.client(), self.options.lag)
+        """A source over the accounts' records and tag metadata."""
+        opts = self.options
+        return TimeTaggerSource(self.name, self.accounts(), opts.lag, person=opts.person)
 
     def sink(self) -> TimeTaggerSink:
-        """A sink writing records and tag metadata into the account."""
-        return TimeTaggerSink(self.name, self.client())
+        """A sink writing records and tag metadata into the accounts."""
+        return TimeTaggerSink(self.name, self.accounts(), person=self.options.person)

@@ -1,21 +1,26 @@
 """TimeTagger connector options (pydantic v2).
 
 `load_options(name, options)` validates a `connectors.<name>` section; any problem becomes one
-ConnectorError naming the connector, each bad option and how to fix it. The token is a
-SecretStr: it never shows in a repr or an error message.
+ConnectorError naming the connector, each bad option and how to fix it. Exactly one of `token`
+(one account, optionally named by `person`) and `accounts` (person → token) is given. Tokens
+are SecretStr: they never show in a repr or an error message.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from hub.spi import ConnectorError
 
 __all__ = ["TimeTaggerOptions", "load_options"]
+
+_PERSON = re.compile(r"[^/\s]+\Z")
+_SECRET_OPTIONS = ("token", "accounts")
 
 
 class TimeTaggerOptions(BaseModel):
@@ -25,8 +30,12 @@ class TimeTaggerOptions(BaseModel):
 
     url: str
     """Base URL of the TimeTagger app, e.g. http://127.0.0.1:8082/timetagger."""
-    token: SecretStr
-    """API token (TimeTagger → Account → API token)."""
+    token: SecretStr | None = None
+    """API token of the one account (TimeTagger → Account → API token)."""
+    person: str | None = None
+    """Whose account `token` is: the `person` field of its records (null without it)."""
+    accounts: dict[str, SecretStr] | None = None
+    """Several accounts: person → API token; record keys become `<person>/<record key>`."""
     lag: float = Field(default=10.0, ge=0)
     """Overlap window in seconds re-read on every poll (late commits inside it are caught)."""
     timeout: float = Field(default=10.0, gt=0)
@@ -46,13 +55,64 @@ class TimeTaggerOptions(BaseModel):
 
     @field_validator("token")
     @classmethod
-    def _token(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
             raise ValueError(
                 "is empty: set it to an API token, e.g. `token: ${TIMETAGGER_TOKEN}` "
                 "(is the environment variable set?)"
             )
         return value
+
+    @field_validator("person")
+    @classmethod
+    def _person(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_person(value)
+        return value
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts(cls, value: dict[str, SecretStr] | None) -> dict[str, SecretStr] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("is empty: list person: token pairs, e.g. `alice: ${TT_TOKEN_ALICE}`")
+        for person, token in value.items():
+            _check_person(person)
+            if not token.get_secret_value().strip():
+                raise ValueError(
+                    f"the token of {person!r} is empty: set it to that person's API token, "
+                    "e.g. `alice: ${TT_TOKEN_ALICE}` (is the environment variable set?)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _token_or_accounts(self) -> TimeTaggerOptions:
+        """Section-wide rules; each message starts with the option it is about."""
+        if self.token is None and self.accounts is None:
+            raise ValueError(
+                "token: required option is missing (or, for several accounts, give `accounts`: "
+                "person → token)"
+            )
+        if self.token is not None and self.accounts is not None:
+            raise ValueError(
+                "token, accounts: give only one of them (`token` for one account, `accounts` "
+                "for several)"
+            )
+        if self.accounts is not None and self.person is not None:
+            raise ValueError(
+                "person: goes with `token` only; with `accounts` each record's person is the "
+                "name of its account"
+            )
+        return self
+
+
+def _check_person(person: str) -> None:
+    if not _PERSON.match(person):
+        raise ValueError(
+            f"{person!r} is not a usable person name: it prefixes record keys "
+            "(`<person>/<record key>`), so use no '/' and no spaces, e.g. 'alice'"
+        )
 
 
 def load_options(name: str, options: Mapping[str, Any]) -> TimeTaggerOptions:
@@ -68,16 +128,18 @@ def load_options(name: str, options: Mapping[str, Any]) -> TimeTaggerOptions:
 
 
 def _describe(err: Mapping[str, Any]) -> str:
-    """One pydantic error as `option: what is wrong`; never echoes the token."""
+    """One pydantic error as `option: what is wrong`; never echoes a token."""
     loc = [str(part) for part in err["loc"]]
-    where = ".".join(loc) or "(section)"
+    where = ".".join(loc)
     kind = err["type"]
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if not loc:  # a section-wide rule: its message names the options
+        return message
     if kind == "extra_forbidden":
         allowed = ", ".join(TimeTaggerOptions.model_fields)
         return f"{where}: unknown option; the options here are: {allowed}"
     if kind == "missing":
         return f"{where}: required option is missing"
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if loc[:1] != ["token"] and "input" in err and kind != "value_error":
+    if loc[0] not in _SECRET_OPTIONS and "input" in err and kind != "value_error":
         return f"{where}: {message} (got {err['input']!r})"
     return f"{where}: {message}"

@@ -1,4 +1,5 @@
-"""TimeTagger sink: writes time records and per-tag metadata, and verifies every write.
+"""TimeTagger sink: writes time records and per-tag metadata, and verifies every write, into one
+account or several (one per person).
 
 TimeTagger keeps, per key, the version with the larger client `mt`, and answers "accepted" even
 when it kept the other one. So each `apply` reads the current state once, merges each delta into
@@ -17,6 +18,13 @@ Objects and ops:
 
 Outcomes: 429 / 5xx / network → `retryable` (with Retry-After); other 4xx and items TimeTagger
 fails → `rejected` with its message; bad deltas → `rejected` saying what to fix.
+
+Several accounts (person → client): a `records` delta goes to the account its target key names
+(`alice/<record key>`), or for a create without one, the account its `person` field names (the
+field is not written); outcomes carry `<person>/<record key>`. A `taginfo` delta is written to
+every account: `applied` when every account holds it, else `rejected` (if any account refused)
+or `retryable`, naming the accounts; a retry rewrites only where it is missing. With one account
+a `person` field must be null or the configured person.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from connectors.timetagger.client import (
@@ -39,9 +48,13 @@ from connectors.timetagger.source import TAGINFO, is_deleted_taginfo, tag_of_set
 from connectors.timetagger.tags import add_tags, hide, is_hidden, normalize_tag, remove_tags
 from hub.spi import Delta, Outcome
 
-__all__ = ["RECORD_FIELDS", "STALE", "TimeTaggerSink", "record_key_for"]
+__all__ = ["OBJECTS", "PERSON", "RECORD_FIELDS", "STALE", "TimeTaggerSink", "record_key_for"]
+
+OBJECTS = ["records", "taginfo", "tags"]
 
 RECORD_FIELDS = ("t1", "t2", "ds", "add_tags", "remove_tags")
+PERSON = "person"
+"""The records field naming whose account a record is in (routing only: it is not written)."""
 STALE = "stale write: TimeTagger kept a newer version"
 SYNCHUB_KEY = "synchub_key"
 
@@ -76,12 +89,149 @@ class _Table(Protocol):
 
 
 class TimeTaggerSink:
-    """A Sink into one TimeTagger account; `writes` counts items really written and verified."""
+    """A Sink into one TimeTagger account (`accounts` a client; `person` says whose) or several
+    (`accounts` person → client); `writes` counts items really written and verified."""
 
     def __init__(
-        self, name: str, client: TimeTaggerClient, clock: Callable[[], float] = time.time
+        self,
+        name: str,
+        accounts: TimeTaggerClient | Mapping[str, TimeTaggerClient],
+        clock: Callable[[], float] = time.time,
+        *,
+        person: str | None = None,
     ) -> None:
         self.system = name
+        self.person = person
+        self.several = not isinstance(accounts, TimeTaggerClient)
+        self.writers: dict[str | None, _Writer]
+        if isinstance(accounts, TimeTaggerClient):
+            self.writers = {person: _Writer(accounts, clock)}
+        elif accounts and person is None:
+            self.writers = {who: _Writer(client, clock) for who, client in accounts.items()}
+        else:
+            raise ValueError("give one client (and its person), or person → client")
+
+    @property
+    def writes(self) -> int:
+        """Items written and verified, in all accounts."""
+        return sum(writer.writes for writer in self.writers.values())
+
+    def apply(self, deltas: Sequence[Delta]) -> list[Outcome]:
+        """One Outcome per delta, in order; a key repeated in the call is handled once."""
+        unique: dict[str, Delta] = {}
+        for delta in deltas:
+            unique.setdefault(delta.idempotency_key, delta)
+        answers: dict[str, Outcome] = {}
+        groups: dict[tuple[str | None, str], list[Delta]] = {}  # (person, object) → deltas
+        everywhere: list[Delta] = []  # taginfo: written to every account
+        for key, delta in unique.items():
+            if delta.object not in OBJECTS:
+                answers[key] = _rejected(
+                    delta,
+                    f"TimeTagger has no object {delta.object!r} to write; use one of {OBJECTS}",
+                )
+            elif delta.object == "records":
+                try:
+                    person, local = self._route(delta)
+                except Refusal as e:
+                    answers[key] = _rejected(delta, str(e))
+                    continue
+                groups.setdefault((person, delta.object), []).append(local)
+            else:
+                everywhere.append(delta)
+                for person in self.writers:
+                    groups.setdefault((person, delta.object), []).append(delta)
+        results: dict[str | None, dict[str, Outcome]] = {person: {} for person in self.writers}
+        for (person, obj), group in groups.items():
+            results[person].update(self.writers[person].apply(obj, group))
+        for person, outcomes in results.items():
+            for key, outcome in outcomes.items():
+                if unique[key].object != "records":
+                    continue
+                if self.several and outcome.target_key is not None:
+                    outcome = replace(outcome, target_key=f"{person}/{outcome.target_key}")
+                answers[key] = outcome
+        for delta in everywhere:
+            key = delta.idempotency_key
+            answers[key] = self._everywhere(delta, {p: r[key] for p, r in results.items()})
+        return [answers[d.idempotency_key] for d in deltas]
+
+    def close(self) -> None:
+        """Close the HTTP connection pools."""
+        for writer in self.writers.values():
+            writer.client.close()
+
+    def _everywhere(self, delta: Delta, outcomes: Mapping[str | None, Outcome]) -> Outcome:
+        """One outcome for a delta written to every account (person → its outcome there)."""
+        if not self.several:
+            return outcomes[self.person]
+        details = {str(person): dict(o.details) for person, o in outcomes.items()}
+        missed = {str(person): o for person, o in outcomes.items() if o.status != "applied"}
+        if not missed:
+            first = next(iter(outcomes.values()))
+            return Outcome(
+                delta.idempotency_key, "applied", first.target_key, details={"accounts": details}
+            )
+        reason = "; ".join(f"account {person!r}: {o.reason}" for person, o in missed.items())
+        done = sorted(set(details) - set(missed))
+        if done:
+            reason += f" (applied to {done}; a retry writes only where it is missing)"
+        waits = [o.retry_after for o in missed.values() if o.retry_after is not None]
+        return Outcome(
+            delta.idempotency_key,
+            "rejected" if any(o.status == "rejected" for o in missed.values()) else "retryable",
+            reason=reason,
+            retry_after=max(waits) if waits else None,
+            details={"accounts": details},
+        )
+
+    def _route(self, delta: Delta) -> tuple[str | None, Delta]:
+        """The account of a records delta, and the delta as that account sees it (its own record
+        key, no `person` field)."""
+        fields = dict(delta.fields)
+        named = fields.pop(PERSON, None)
+        if not self.several:
+            if named is not None and named != self.person:
+                whose = repr(self.person) if self.person else "one person (no `person` option)"
+                raise Refusal(
+                    f"{delta.canonical_id} is for person {named!r}, but this connector writes only "
+                    f"the TimeTagger account of {whose}: use `accounts` for several people"
+                )
+            return self.person, replace(delta, fields=fields)
+        people = sorted(str(p) for p in self.writers)
+        key = delta.target_key
+        if key is not None:
+            person, slash, key = key.partition("/")
+            if not slash or person not in self.writers:
+                raise Refusal(
+                    f"target_key {delta.target_key!r} names no account of this connector: "
+                    f"expected '<person>/<record key>' with a person of {people}"
+                )
+            if named is not None and named != person:
+                raise Refusal(
+                    f"{delta.canonical_id} is in the TimeTagger account of {person!r} but its "
+                    f"{PERSON} is {named!r}: a record cannot move between accounts"
+                )
+        elif named is None:
+            raise Refusal(
+                f"cannot {delta.op} {delta.canonical_id}: this connector writes several "
+                f"TimeTagger accounts ({people}) and the delta names none: map a `{PERSON}` "
+                "field (or give a target_key '<person>/<record key>')"
+            )
+        elif named not in self.writers:
+            raise Refusal(
+                f"{delta.canonical_id} is for person {named!r}, who has no TimeTagger account "
+                f"in this connector (its accounts: {people})"
+            )
+        else:
+            person = named
+        return person, replace(delta, target_key=key, fields=fields)
+
+
+class _Writer:
+    """Writes into one account; `writes` counts items really written and verified."""
+
+    def __init__(self, client: TimeTaggerClient, clock: Callable[[], float]) -> None:
         self.client = client
         self.clock = clock
         self.writes = 0
@@ -91,33 +241,9 @@ class TimeTaggerSink:
         }
         self._tables["tags"] = self._tables["taginfo"]
 
-    def apply(self, deltas: Sequence[Delta]) -> list[Outcome]:
-        """One Outcome per delta, in order; a key repeated in the call is handled once."""
-        unique: dict[str, Delta] = {}
-        for delta in deltas:
-            unique.setdefault(delta.idempotency_key, delta)
-        answers: dict[str, Outcome] = {}
-        groups: dict[str, list[Delta]] = {}
-        for key, delta in unique.items():
-            if delta.object in self._tables:
-                groups.setdefault(delta.object, []).append(delta)
-            else:
-                answers[key] = _rejected(
-                    delta,
-                    f"TimeTagger has no object {delta.object!r} to write; use one of "
-                    f"{sorted(self._tables)}",
-                )
-        for obj, group in groups.items():
-            answers.update(self._apply_to(self._tables[obj], group))
-        return [answers[d.idempotency_key] for d in deltas]
-
-    def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self.client.close()
-
-    # -- one object -------------------------------------------------------------------------
-
-    def _apply_to(self, table: _Table, deltas: list[Delta]) -> dict[str, Outcome]:
+    def apply(self, obj: str, deltas: list[Delta]) -> dict[str, Outcome]:
+        """Outcomes by idempotency key of `deltas`, all of object `obj`."""
+        table = self._tables[obj]
         try:
             current, since = table.read()
         except TimeTaggerError as e:

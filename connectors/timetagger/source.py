@@ -1,19 +1,30 @@
-"""TimeTagger source: time records and per-tag metadata, polled from `GET updates?since=`.
+"""TimeTagger source: time records and per-tag metadata, polled from `GET updates?since=`, of
+one account or several (one per person).
 
 TimeTagger stamps each write with a server time `st` taken *before* its database lock, so a
 write can become visible with an `st` older than one already read (measured: a strict cursor
 lost ~40% of 600 concurrent writes). Every poll therefore re-reads the last `lag` seconds and
 drops what it has seen, by (key, version) with version = "<mt>:<st>" (`st` changes on every
-write): `hub.spi.OverlapCursor`. One cursor covers both objects (they share `st`).
+write): `hub.spi.OverlapCursor`. One cursor per account covers both objects (they share `st`).
+
+Accounts: built with one client (`token`), keys are TimeTagger's own and `person` is the
+configured name or None; built with person → client (`accounts`), every account is polled with
+its own cursor, record keys are `<person>/<record key>` and `person` names the account. Tag
+metadata is read from the first account only (the sink writes it to every account).
 
 Objects:
 - `records`: one per time record; a soft-deleted record (description starting "HIDDEN") is a
   delete change. position = `st`, source_time = `mt` (the client's modification time).
+  Field `person`: whose account holds the record.
 - `tags`: the settings `"taginfo #<tag>"` (per-tag metadata as a JSON object); key = the tag
   without '#'. A value that is null, empty, or has `status: "deleted"` is a delete change.
 
-A `reset` in the answer (TimeTagger's data was reset after the cursor) starts over: every
-item is read again.
+A `reset` in an account's answer (its data was reset after the cursor) starts that account
+over: every item of it is read again.
+
+Checkpoint: {"version": 1, "cursor": <cursor>, "reset_floor": <float|null>} for one account;
+{"version": 1, "accounts": {<person>: {"cursor": ..., "reset_floor": ...}}} for several (an
+account new to the checkpoint is read from the start).
 """
 
 from __future__ import annotations
@@ -21,7 +32,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from connectors.timetagger.client import TimeTaggerClient, Updates
@@ -56,6 +68,7 @@ RECORDS_SCHEMA: dict[str, Any] = {
         {"name": "running", "type": "boolean"},
         {"name": "hidden", "type": "boolean"},
         {"name": "duration", "type": "long"},
+        {"name": "person", "type": _NULLABLE_STRING, "default": None},
     ],
 }
 TAGS_SCHEMA: dict[str, Any] = {
@@ -92,74 +105,125 @@ def is_deleted_taginfo(value: Any) -> bool:
     return isinstance(value, dict) and value.get("status") == "deleted"
 
 
-class TimeTaggerSource:
-    """A Source over one TimeTagger account (see the module doc for objects and semantics)."""
+@dataclass
+class _State:
+    """Where the reading of one account stands: its cursor and the reset already started over
+    for (`reset_floor`)."""
 
-    def __init__(self, name: str, client: TimeTaggerClient, lag: float) -> None:
+    cursor: OverlapCursor
+    floor: float | None = None
+
+
+class TimeTaggerSource:
+    """A Source over one TimeTagger account (`accounts` a client; `person` says whose) or several
+    (`accounts` person → client); see the module doc for objects and semantics."""
+
+    def __init__(
+        self,
+        name: str,
+        accounts: TimeTaggerClient | Mapping[str, TimeTaggerClient],
+        lag: float,
+        *,
+        person: str | None = None,
+    ) -> None:
         self.system = name
-        self.client = client
         self.lag = lag
+        self.accounts: dict[str | None, TimeTaggerClient]
+        self.several = not isinstance(accounts, TimeTaggerClient)
+        if isinstance(accounts, TimeTaggerClient):
+            self.accounts = {person: accounts}
+        elif accounts and person is None:
+            self.accounts = {who: client for who, client in accounts.items()}
+        else:
+            raise ValueError("give one client (and its person), or person → client")
 
     def discover(self) -> list[ObjectSchema]:
         """`records` and `tags`, with fixed schemas."""
         return list(OBJECTS.values())
 
     def read(self, checkpoint: JSON | None, batch_size: int) -> Iterator[Batch]:
-        """Changes after `checkpoint` in (st, key) order; checkpoint = the cursor's JSON."""
+        """Changes after `checkpoint`, account by account, each in (st, key) order."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        cursor, floor = self._load(checkpoint)
-        since = cursor.since()
-        answer = self.client.updates(0.0 if since is None else since)
-        restart = False
-        if answer.reset:
-            if since is None:  # reading everything anyway: just remember the reset
-                floor = answer.server_time
-            elif floor is not None and floor >= since and not self.client.updates(floor).reset:
-                answer = _newer_than(answer, since)  # the reset we already started over for
-            else:
-                cursor, floor, restart = OverlapCursor(lag=self.lag), answer.server_time, True
+        states = self._load(checkpoint)
         pending: list[Change] = []
-        for stamp, key, version, change in self._items(answer):
-            if not cursor.admit(key, version, stamp):
-                continue
-            pending.append(change)
-            if len(pending) >= batch_size:
-                yield Batch(tuple(pending), _dump(cursor, floor))
-                pending = []
-        if pending or restart:
-            yield Batch(tuple(pending), _dump(cursor, floor))
+        restarted = False
+        for n, (person, client) in enumerate(self.accounts.items()):
+            state = states[person]
+            answer, restart = self._poll(client, state)
+            restarted = restarted or restart
+            for stamp, key, version, change in self._items(answer, person, tags=n == 0):
+                if not state.cursor.admit(key, version, stamp):
+                    continue
+                pending.append(change)
+                if len(pending) >= batch_size:
+                    yield Batch(tuple(pending), self._dump(states))
+                    pending = []
+        if pending or restarted:
+            yield Batch(tuple(pending), self._dump(states))
 
     def current_keys(self, object: str) -> set[str]:
-        """Live keys from a full read: records not hidden, tags with metadata."""
+        """Live keys from a full read: records not hidden (every account), tags with metadata
+        (the first account)."""
         if object not in OBJECTS:
             raise ConnectorError(
                 f"connector {self.system!r} (timetagger) has no object {object!r}; "
                 f"its objects are {sorted(OBJECTS)}"
             )
-        answer = self.client.updates(0.0)
-        if object == "records":
-            return {str(r["key"]) for r in answer.records if not is_hidden(str(r.get("ds", "")))}
-        keys = set()
-        for setting in answer.settings:
-            tag = tag_of_setting(str(setting.get("key", "")))
-            if tag is not None and not is_deleted_taginfo(setting.get("value")):
-                keys.add(tag)
+        if object == "tags":  # tag metadata: the first account's
+            tags = set()
+            for setting in next(iter(self.accounts.values())).updates(0.0).settings:
+                tag = tag_of_setting(str(setting.get("key", "")))
+                if tag is not None and not is_deleted_taginfo(setting.get("value")):
+                    tags.add(tag)
+            return tags
+        keys: set[str] = set()
+        for person, client in self.accounts.items():
+            records = client.updates(0.0).records
+            keys |= {
+                self._key(person, str(r["key"]))
+                for r in records
+                if not is_hidden(str(r.get("ds", "")))
+            }
         return keys
 
     def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self.client.close()
+        """Close the HTTP connection pools."""
+        for client in self.accounts.values():
+            client.close()
 
-    # -- items → changes ------------------------------------------------------------------------
+    # -- one account ----------------------------------------------------------------------------
 
-    def _items(self, answer: Updates) -> list[_Item]:
+    def _poll(self, client: TimeTaggerClient, state: _State) -> tuple[Updates, bool]:
+        """The account's answer after its cursor, and whether it started over (a reset)."""
+        since = state.cursor.since()
+        answer = client.updates(0.0 if since is None else since)
+        if not answer.reset:
+            return answer, False
+        if since is None:  # reading everything anyway: just remember the reset
+            state.floor = answer.server_time
+            return answer, False
+        if (
+            state.floor is not None
+            and state.floor >= since
+            and not client.updates(state.floor).reset
+        ):
+            return _newer_than(answer, since), False  # the reset we already started over for
+        state.cursor, state.floor = OverlapCursor(lag=self.lag), answer.server_time
+        return answer, True
+
+    def _key(self, person: str | None, key: str) -> str:
+        return f"{person}/{key}" if self.several else key
+
+    def _items(self, answer: Updates, person: str | None, *, tags: bool) -> list[_Item]:
+        """(stamp, cursor key, version, change) of an answer; cursor keys are the account's."""
         items: list[_Item] = []
         for record in answer.records:
             stamp, version = _stamp(record)
             key = str(record.get("key"))
-            items.append((stamp, f"records/{key}", version, _record_change(key, record)))
-        for setting in answer.settings:
+            change = _record_change(self._key(person, key), person, record)
+            items.append((stamp, f"records/{key}", version, change))
+        for setting in answer.settings if tags else []:
             tag = tag_of_setting(str(setting.get("key", "")))
             if tag is None:
                 continue
@@ -168,25 +232,48 @@ class TimeTaggerSource:
         items.sort(key=lambda item: (item[0], item[1]))
         return items
 
-    def _load(self, checkpoint: JSON | None) -> tuple[OverlapCursor, float | None]:
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def _load(self, checkpoint: JSON | None) -> dict[str | None, _State]:
         if checkpoint is None:
-            return OverlapCursor(lag=self.lag), None
+            return {person: _State(OverlapCursor(lag=self.lag)) for person in self.accounts}
         try:
             if checkpoint["version"] != CHECKPOINT_VERSION:
                 raise ValueError(f"version {checkpoint['version']!r}")
-            floor = checkpoint.get("reset_floor")
-            cursor = OverlapCursor.from_json(checkpoint["cursor"], self.lag)
-            return cursor, None if floor is None else float(floor)
+            if not self.several:
+                return {person: self._state(checkpoint) for person in self.accounts}
+            stored = checkpoint["accounts"]
+            return {
+                person: self._state(stored[person])
+                if person in stored
+                else _State(OverlapCursor(lag=self.lag))
+                for person in self.accounts
+            }
         except (KeyError, TypeError, ValueError, AttributeError) as e:
+            shape = "several accounts (`accounts`)" if self.several else "one account (`token`)"
             raise ConnectorError(
                 f"connector {self.system!r} (timetagger): the stored checkpoint is not a "
-                f"timetagger checkpoint version {CHECKPOINT_VERSION} ({e!r}); reset this "
-                "connector's checkpoint to read everything again"
+                f"timetagger checkpoint version {CHECKPOINT_VERSION} for {shape} ({e!r}); reset "
+                "this connector's checkpoint to read everything again"
             ) from None
 
+    def _state(self, stored: Mapping[str, Any]) -> _State:
+        floor = stored.get("reset_floor")
+        cursor = OverlapCursor.from_json(stored["cursor"], self.lag)
+        return _State(cursor, None if floor is None else float(floor))
 
-def _dump(cursor: OverlapCursor, floor: float | None) -> dict[str, Any]:
-    return {"version": CHECKPOINT_VERSION, "cursor": cursor.to_json(), "reset_floor": floor}
+    def _dump(self, states: Mapping[str | None, _State]) -> dict[str, Any]:
+        if not self.several:
+            (state,) = states.values()
+            return {"version": CHECKPOINT_VERSION, **_dump(state)}
+        return {
+            "version": CHECKPOINT_VERSION,
+            "accounts": {str(person): _dump(state) for person, state in states.items()},
+        }
+
+
+def _dump(state: _State) -> dict[str, Any]:
+    return {"cursor": state.cursor.to_json(), "reset_floor": state.floor}
 
 
 def _newer_than(answer: Updates, since: float) -> Updates:
@@ -214,7 +301,7 @@ def _when(mt: Any) -> dt.datetime | None:
         return None
 
 
-def _record_change(key: str, item: dict[str, Any]) -> Change:
+def _record_change(key: str, person: str | None, item: dict[str, Any]) -> Change:
     stamp, _ = _stamp(item)
     position, when = repr(stamp), _when(item.get("mt"))
     ds = item.get("ds", "")
@@ -232,6 +319,7 @@ def _record_change(key: str, item: dict[str, Any]) -> Change:
         "running": duration == 0,
         "hidden": False,
         "duration": duration,
+        "person": person,
     }
     return Change("records", key, "upsert", record, position, when)
 

@@ -3,6 +3,9 @@
 Subclass `SourceContract` in a test module as `Test<Something>`, implement the hooks, and pytest
 runs every test below against your source. Hooks may keep state on `self` (set it up in
 `make_source`): pytest builds a fresh instance for each test.
+
+Systems that assign their own keys (database ids) return the assigned key from `write`; the
+suite then uses it wherever it names sample i (`key_of(i)`), including in `remove`.
 """
 
 from __future__ import annotations
@@ -40,12 +43,16 @@ class SourceContract(ABC):
         """The object type the tests write and read."""
 
     @abstractmethod
-    def write(self, object: str, key: str, record: dict[str, Any]) -> None:
-        """Make the system hold `record` under `key` (an upsert the source will see)."""
+    def write(self, object: str, key: str, record: dict[str, Any]) -> str | None:
+        """Make the system hold `record` under `key` (an upsert the source will see).
+
+        Return the key the system assigned when it chooses its own (None: `key` itself).
+        """
 
     @abstractmethod
     def remove(self, object: str, key: str) -> None:
-        """Delete `key` in the system; call pytest.skip() if the source cannot see deletes."""
+        """Delete `key` (as the source reports it) in the system; call pytest.skip() if the
+        source cannot see deletes."""
 
     @abstractmethod
     def sample(self, i: int) -> dict[str, Any]:
@@ -54,8 +61,17 @@ class SourceContract(ABC):
     # -- helpers ----------------------------------------------------------------------------
 
     def write_samples(self, keys: Iterable[int]) -> None:
+        assigned: dict[int, str] = self.__dict__.setdefault("_assigned_keys", {})
         for i in keys:
-            self.write(self.object_name, str(i), self.sample(i))
+            given = self.write(self.object_name, str(i), self.sample(i))
+            assigned[i] = str(i) if given is None else given
+
+    def key_of(self, i: int) -> str:
+        """The key the source reports for sample i (the system's own key, if it assigned one)."""
+        return self.__dict__.get("_assigned_keys", {}).get(i, str(i))
+
+    def keys_of(self, samples: Iterable[int]) -> set[str]:
+        return {self.key_of(i) for i in samples}
 
     def read_all(
         self, source: Source, checkpoint: JSON | None = None, batch_size: int = 3
@@ -73,7 +89,7 @@ class SourceContract(ABC):
         return found[0]
 
     def expected(self, n: int | None = None) -> set[str]:
-        return {str(i) for i in range(self.count if n is None else n)}
+        return self.keys_of(range(self.count if n is None else n))
 
     # -- discovery --------------------------------------------------------------------------
 
@@ -144,7 +160,7 @@ class SourceContract(ABC):
         _, checkpoint = self.read_all(source)
         self.write_samples(range(3, 6))
         later = self.changes(self.read_all(source, checkpoint)[0])
-        assert {c.key for c in later if c.op == "upsert"} >= {"3", "4", "5"}
+        assert {c.key for c in later if c.op == "upsert"} >= self.keys_of(range(3, 6))
 
     def test_reading_from_the_final_checkpoint_yields_nothing_new(self, tmp_path: Path) -> None:
         source = self.make_source(tmp_path)
@@ -160,35 +176,37 @@ class SourceContract(ABC):
         source = self.make_source(tmp_path)
         self.write_samples(range(3))
         _, checkpoint = self.read_all(source)
-        self.remove(self.object_name, "1")
+        one = self.key_of(1)
+        self.remove(self.object_name, one)
         if not self.emits_deletes:
             keys = source.current_keys(self.object_name)
-            assert keys is not None and "1" not in keys
+            assert keys is not None and one not in keys
             return
         later = self.changes(self.read_all(source, checkpoint)[0])
-        deletes = [c for c in later if c.key == "1" and c.op == "delete"]
-        assert deletes, f"no delete change for key '1' in {later}"
+        deletes = [c for c in later if c.key == one and c.op == "delete"]
+        assert deletes, f"no delete change for key {one!r} in {later}"
         assert all(c.record is None for c in deletes)
 
     def test_reading_from_the_start_ends_with_the_delete(self, tmp_path: Path) -> None:
         source = self.make_source(tmp_path)
         self.write_samples(range(3))
-        self.remove(self.object_name, "1")
+        one = self.key_of(1)
+        self.remove(self.object_name, one)
         if not self.emits_deletes:
             pytest.skip("this source expresses deletes only through current_keys")
         changes = self.changes(self.read_all(source)[0])
-        assert [c.op for c in changes if c.key == "1"][-1] == "delete"
-        assert {c.key for c in changes if c.op == "upsert"} >= {"0", "2"}
+        assert [c.op for c in changes if c.key == one][-1] == "delete"
+        assert {c.key for c in changes if c.op == "upsert"} >= self.keys_of([0, 2])
 
     def test_current_keys_is_none_or_the_live_keys(self, tmp_path: Path) -> None:
         source = self.make_source(tmp_path)
         self.write_samples(range(3))
         keys = source.current_keys(self.object_name)
-        assert keys is None or keys == {"0", "1", "2"}
+        assert keys is None or keys == self.keys_of(range(3))
 
     def test_current_keys_leaves_out_deleted_keys(self, tmp_path: Path) -> None:
         source = self.make_source(tmp_path)
         self.write_samples(range(5))
-        self.remove(self.object_name, "2")
+        self.remove(self.object_name, self.key_of(2))
         keys = source.current_keys(self.object_name)
-        assert keys is None or keys == {"0", "1", "3", "4"}
+        assert keys is None or keys == self.keys_of([0, 1, 3, 4])

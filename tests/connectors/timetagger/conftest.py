@@ -1,5 +1,5 @@
 """One real TimeTagger server per test session; a fresh TimeTagger user (= an empty database)
-per test.
+per test, two for the tests of a connector over several people's accounts (`team`).
 
 The server is installed on first use (`ensure_installed`, ~10 s once), started once (~4 s)
 with TimeTagger's proxy login trusting 127.0.0.1 so any user name logs in, and stopped by PID
@@ -118,12 +118,47 @@ class Account:
             client.close()
 
 
+@dataclass
+class Team:
+    """Several people's fresh accounts on one server, and a connector over all of them
+    (`accounts: {person: token}`)."""
+
+    members: dict[str, Account]
+
+    def __getitem__(self, person: str) -> Account:
+        return self.members[person]
+
+    def options(self, **extra: Any) -> dict[str, Any]:
+        tokens = {person: acc.token for person, acc in self.members.items()}
+        url = next(iter(self.members.values())).url
+        return {"url": url, "accounts": tokens, **extra}
+
+    def connector(self, **extra: Any) -> TimeTaggerConnector:
+        return TimeTaggerConnector("tracker", self.options(**extra), Path("."))
+
+
+def new_account(server: TimeTaggerServer) -> Account:
+    """A new TimeTagger user on `server` (close it after use)."""
+    user = f"t{uuid.uuid4().hex[:12]}"
+    return Account(server, user, server.token(user))
+
+
 @pytest.fixture
 def account(timetagger_server: TimeTaggerServer) -> Iterator[Account]:
     """A new, empty TimeTagger account on the session's server."""
-    user = f"t{uuid.uuid4().hex[:12]}"
-    acc = Account(timetagger_server, user, timetagger_server.token(user))
+    acc = new_account(timetagger_server)
     try:
         yield acc
     finally:
         acc.close()
+
+
+@pytest.fixture
+def team(account: Account, timetagger_server: TimeTaggerServer) -> Iterator[Team]:
+    """Two people's new, empty accounts: "alice" (the first: tag metadata is read from it)
+    and "bob"."""
+    bob = new_account(timetagger_server)
+    try:
+        yield Team({"alice": account, "bob": bob})
+    finally:
+        bob.close()

@@ -134,6 +134,7 @@ def test_record_fields_position_and_source_time(account: Account) -> None:
         "running": False,
         "hidden": False,
         "duration": 5400,
+        "person": None,  # the `token` account has no person unless `person` is set
     }
     assert done.position == repr(server["st"])
     assert done.source_time == dt.datetime.fromtimestamp(T0 + 9, dt.UTC)
