@@ -382,7 +382,7 @@ def test_connector_failures_are_recorded_without_secrets(tmp_path: Path) -> None
     w = World(tmp_path)
     try:
         secret_options = ConnectorSettings(
-            type="memory", password="s3cr3t-pw", api_token="tok-123456"
+            type="memory", password="s3cr3t-pw", accounts={"ann": "tok-123456"}
         )
         w.hub.settings = w.hub.settings.model_copy(
             update={"connectors": {"tracker": secret_options}}
