@@ -1,0 +1,45 @@
+"""Tryton: the ERP (parties, employees, projects, tasks, timesheets, invoices) over JSON-RPC.
+
+Built by the `synchub.connectors` entry point as `TrytonConnector(name, options, base_dir)`.
+`source()` polls the business objects (see `source.OBJECTS`); `sink()` writes timesheet lines.
+Each side has its own logged-in client. See docs/connectors.md for the options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from connectors.tryton.client import TrytonClient
+from connectors.tryton.config import TrytonOptions, load_options
+from connectors.tryton.sink import TrytonSink
+from connectors.tryton.source import OBJECTS, TrytonSource
+
+__all__ = ["OBJECTS", "TrytonConnector", "TrytonSink", "TrytonSource"]
+
+
+class TrytonConnector:
+    """A `type: tryton` config section; options are validated here (ConnectorError if bad)."""
+
+    def __init__(self, name: str, options: Mapping[str, Any], base_dir: Path) -> None:
+        self.name = name
+        self.options: TrytonOptions = load_options(name, options)
+
+    def client(self) -> TrytonClient:
+        """A new client on the configured database (it logs in on first use)."""
+        o = self.options
+        return TrytonClient(
+            o.url, o.database, o.user, o.password.get_secret_value(), timeout=o.timeout
+        )
+
+    def source(self) -> TrytonSource:
+        """A source over the configured objects (all by default)."""
+        o = self.options
+        return TrytonSource(
+            self.name, self.client(), lag=o.lag, page_size=o.page_size, objects=o.objects
+        )
+
+    def sink(self) -> TrytonSink:
+        """A sink writing timesheet lines."""
+        return TrytonSink(self.name, self.client())

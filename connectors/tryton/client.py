@@ -1,0 +1,366 @@
+"""Tryton JSON-RPC over httpx: the only module that knows URLs and authentication.
+
+`TrytonClient(url, database, user, password)` logs in on first use (`common.db.login` →
+`Authorization: Session base64(user:uid:session)`), loads the user's context
+(`res.user.get_preferences`) and sends it as the last parameter of every model call. Values
+are encoded and decoded the way Tryton does (datetime, date, time, timedelta, Decimal, bytes as
+`{"__class__": ...}` objects). An expired session is renewed once, transparently.
+
+Errors:
+
+    ConnectorError
+    └── TrytonError                 base; `retryable` says whether trying again can help
+        ├── TrytonUserError         Tryton refused (UserError / UserWarning): `message`,
+        │                           `description` in Tryton's words; not retryable
+        ├── TrytonUnavailable       transport failure, timeout, HTTP 429/5xx, a concurrent
+        │                           modification: retryable (`retry_after` when the server said)
+        ├── TrytonServerError       Tryton crashed on the call (HTTP 200 with a Python
+        │                           exception): retryable, since it is the server's fault
+        └── TrytonRequestError      method not exposed, bad arguments (HTTP 403/422/4xx):
+            │                       fix the call; not retryable
+            └── TrytonLoginError    the login was refused: fix `user` / `password` /
+                                    `database`; the calls themselves may be fine
+
+The password never appears in a message, a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from hub.spi import ConnectorError
+
+__all__ = [
+    "Domain",
+    "TrytonClient",
+    "TrytonError",
+    "TrytonLoginError",
+    "TrytonRequestError",
+    "TrytonServerError",
+    "TrytonUnavailable",
+    "TrytonUserError",
+    "decode",
+    "encode",
+]
+
+Domain = list[Any]
+"""A Tryton search domain, e.g. `[("type", "=", "task")]`."""
+
+_DATETIME_PARTS = ("year", "month", "day", "hour", "minute", "second", "microsecond")
+
+
+class TrytonError(ConnectorError):
+    """A Tryton call failed; `retryable` says whether the same call may succeed later."""
+
+    retryable = False
+
+
+class TrytonUserError(TrytonError):
+    """Tryton refused the call for a business reason (its UserError or UserWarning)."""
+
+    def __init__(self, method: str, message: str, description: str = "") -> None:
+        text = f"{message} ({description})" if description else message
+        super().__init__(f"Tryton refused {method}: {text}")
+        self.message = message
+        self.description = description
+
+
+class TrytonUnavailable(TrytonError):
+    """Tryton could not be reached or asked to come back later; nothing was done."""
+
+    retryable = True
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TrytonServerError(TrytonError):
+    """Tryton raised an unexpected exception while handling the call."""
+
+    retryable = True
+
+
+class TrytonRequestError(TrytonError):
+    """The call itself is wrong (permissions, arguments)."""
+
+
+class TrytonLoginError(TrytonRequestError):
+    """Tryton refused the login (user, password or database)."""
+
+
+def encode(value: Any) -> Any:
+    """`json.dumps` default: Tryton's encoding of dates, times, durations, decimals, bytes."""
+    if isinstance(value, dt.datetime):
+        return {"__class__": "datetime", **{k: getattr(value, k) for k in _DATETIME_PARTS}}
+    if isinstance(value, dt.date):
+        return {"__class__": "date", "year": value.year, "month": value.month, "day": value.day}
+    if isinstance(value, dt.time):
+        return {
+            "__class__": "time",
+            "hour": value.hour,
+            "minute": value.minute,
+            "second": value.second,
+            "microsecond": value.microsecond,
+        }
+    if isinstance(value, dt.timedelta):
+        return {"__class__": "timedelta", "seconds": value.total_seconds()}
+    if isinstance(value, Decimal):
+        return {"__class__": "Decimal", "decimal": str(value)}
+    if isinstance(value, bytes | bytearray):
+        return {"__class__": "bytes", "base64": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"cannot send a {type(value).__name__} to Tryton: {value!r}")
+
+
+def decode(obj: dict[str, Any]) -> Any:
+    """`json.loads` object hook: the inverse of `encode` (naive datetimes are UTC)."""
+    kind = obj.get("__class__")
+    if kind is None:
+        return obj
+    if kind == "datetime":
+        return dt.datetime(*(obj[k] for k in _DATETIME_PARTS))
+    if kind == "date":
+        return dt.date(obj["year"], obj["month"], obj["day"])
+    if kind == "time":
+        return dt.time(obj["hour"], obj["minute"], obj["second"], obj["microsecond"])
+    if kind == "timedelta":
+        return dt.timedelta(seconds=obj["seconds"])
+    if kind == "Decimal":
+        return Decimal(obj["decimal"])
+    if kind == "bytes":
+        return base64.b64decode(obj["base64"])
+    return obj
+
+
+class TrytonClient:
+    """A logged-in JSON-RPC session on one Tryton database.
+
+    `calls` counts the RPC methods sent (e.g. `calls["model.timesheet.line.create"]`).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        user: str,
+        password: str,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = f"{url.rstrip('/')}/{database}/rpc/"
+        self.database = database
+        self.user = user
+        self._password = password
+        self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._context: dict[str, Any] | None = None
+        self.uid: int | None = None
+        self.calls: Counter[str] = Counter()
+
+    def __repr__(self) -> str:
+        return f"TrytonClient({self.url!r}, user={self.user!r})"
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def login(self) -> None:
+        """Open a session and load the user's context; TrytonRequestError if refused."""
+        self._http.headers.pop("Authorization", None)
+        try:
+            result = self._post("common.db.login", [self.user, {"password": self._password}])
+        except TrytonRequestError as e:
+            raise TrytonLoginError(
+                f"Tryton at {self.url} refused the login of user {self.user!r} ({e}); check "
+                "the connector's `user`, `password` and `database`"
+            ) from None
+        uid, session = result[0], result[1]
+        token = base64.b64encode(f"{self.user}:{uid}:{session}".encode()).decode("ascii")
+        self._http.headers["Authorization"] = f"Session {token}"
+        self.uid = int(uid)
+        self._context = self._post("model.res.user.get_preferences", [True, {}])
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """The user's context (company, language, ...), logging in first if needed."""
+        if self._context is None:
+            self.login()
+        assert self._context is not None
+        return self._context
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- calls ------------------------------------------------------------------------------
+
+    def call(self, method: str, *params: Any) -> Any:
+        """Send `method(*params)` as is (no context added); renews an expired session once."""
+        if self._context is None:
+            self.login()
+        try:
+            return self._post(method, list(params))
+        except _SessionExpired:
+            self.login()
+            return self._post(method, list(params))
+
+    def model(
+        self, model: str, method: str, *args: Any, context: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Call `model.<model>.<method>(*args, context)`; `context` is merged into the user's."""
+        ctx = self.context if not context else {**self.context, **context}
+        return self.call(f"model.{model}.{method}", *args, ctx)
+
+    def search(
+        self,
+        model: str,
+        domain: Domain,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        order: Sequence[tuple[str, str]] | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> list[int]:
+        order_ = [list(o) for o in order] if order is not None else None
+        return list(self.model(model, "search", domain, offset, limit, order_, context=context))
+
+    def search_read(
+        self,
+        model: str,
+        domain: Domain,
+        fields: Sequence[str],
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        order: Sequence[tuple[str, str]] | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        order_ = [list(o) for o in order] if order is not None else None
+        return list(
+            self.model(
+                model,
+                "search_read",
+                domain,
+                offset,
+                limit,
+                order_,
+                list(fields),
+                context=context,
+            )
+        )
+
+    def read(
+        self,
+        model: str,
+        ids: Sequence[int],
+        fields: Sequence[str],
+        *,
+        context: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        return list(self.model(model, "read", list(ids), list(fields), context=context))
+
+    def create(self, model: str, values: Sequence[Mapping[str, Any]]) -> list[int]:
+        return [int(i) for i in self.model(model, "create", [dict(v) for v in values])]
+
+    def write(self, model: str, ids: Sequence[int], values: Mapping[str, Any]) -> None:
+        self.model(model, "write", list(ids), dict(values))
+
+    def delete(self, model: str, ids: Sequence[int]) -> None:
+        self.model(model, "delete", list(ids))
+
+    def button(self, model: str, name: str, ids: Sequence[int]) -> Any:
+        """Click button `name` on records `ids` (e.g. 'invoice' on project.work)."""
+        return self.model(model, name, list(ids))
+
+    # -- wire -------------------------------------------------------------------------------
+
+    def _post(self, method: str, params: list[Any]) -> Any:
+        self.calls[method] += 1
+        body = json.dumps({"id": 1, "method": method, "params": params}, default=encode)
+        try:
+            response = self._http.post(
+                self.url, content=body, headers={"Content-Type": "application/json"}
+            )
+        except httpx.TimeoutException as e:
+            raise TrytonUnavailable(
+                f"{method} on {self.url} timed out ({type(e).__name__}); the server is slow "
+                "or busy: it may still finish the call"
+            ) from None
+        except httpx.TransportError as e:
+            raise TrytonUnavailable(
+                f"cannot reach Tryton at {self.url} for {method}: {type(e).__name__}: {e}"
+            ) from None
+        if response.status_code != 200:
+            raise _http_error(method, self.url, response)
+        try:
+            data = json.loads(response.content, object_hook=decode)
+        except ValueError:
+            raise TrytonServerError(
+                f"{method}: Tryton answered with invalid JSON: {response.text[:200]!r}"
+            ) from None
+        error = data.get("error") if isinstance(data, dict) else None
+        if error:
+            raise _rpc_error(method, error)
+        return data.get("result")
+
+
+class _SessionExpired(TrytonRequestError):
+    """HTTP 401 on a call: log in again and repeat."""
+
+
+def _http_error(method: str, url: str, response: httpx.Response) -> TrytonError:
+    status = response.status_code
+    text = response.text.strip()[:300]
+    if status == 401 and method != "common.db.login":
+        return _SessionExpired(f"{method}: session expired (HTTP 401)")
+    if status == 429 or status >= 500:
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        return TrytonUnavailable(
+            f"{method} on {url}: HTTP {status} {response.reason_phrase}: {text}", retry_after
+        )
+    hints = {
+        401: "wrong user or password",
+        403: "the method is not exposed over RPC, or the user lacks the access right",
+        404: "unknown database: check `database`",
+        422: "the arguments do not fit the method",
+    }
+    hint = hints.get(status, "the request was refused")
+    return TrytonRequestError(f"{method} on {url}: HTTP {status} ({hint}): {text}")
+
+
+def _rpc_error(method: str, error: Any) -> TrytonError:
+    """Turn the `error` member of a JSON-RPC answer into a typed exception."""
+    if isinstance(error, list | tuple) and len(error) == 2:
+        kind, args = error
+        if kind == "UserError" and isinstance(args, list | tuple) and args:
+            return TrytonUserError(
+                method, str(args[0]), str(args[1] or "") if len(args) > 1 else ""
+            )
+        if kind == "UserWarning" and isinstance(args, list | tuple) and len(args) >= 2:
+            description = str(args[2] or "") if len(args) > 2 else ""
+            return TrytonUserError(method, str(args[1]), description)
+        if kind == "ConcurrencyException":
+            return TrytonUnavailable(f"{method}: record modified concurrently: {args}")
+        if kind == "LoginException":
+            return TrytonRequestError(f"{method}: Tryton asks for a login parameter: {args}")
+        last = str(args).strip().splitlines()[-1:] if args else []
+        return TrytonServerError(
+            f"{method}: Tryton raised an error: {kind}" + (f" ({last[0]})" if last else "")
+        )
+    return TrytonServerError(f"{method}: Tryton answered with an error: {error!r}")
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

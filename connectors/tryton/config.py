@@ -1,0 +1,67 @@
+"""Tryton connector options (pydantic v2).
+
+`load_options(name, options)` validates a `connectors.<name>` section; any problem becomes one
+ConnectorError naming the connector, each bad option and how to fix it. The password is a
+SecretStr: it never appears in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from hub.spi import ConnectorError
+
+__all__ = ["TrytonOptions", "load_options"]
+
+
+class TrytonOptions(BaseModel):
+    """A `type: tryton` section (minus `type`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    database: str = Field(min_length=1)
+    user: str = Field("admin", min_length=1)
+    password: SecretStr
+    lag: float = Field(60.0, ge=0, description="overlap window in seconds")
+    timeout: float = Field(30.0, gt=0, description="seconds per RPC call")
+    page_size: int = Field(500, ge=1, le=10_000, description="records per search_read")
+    objects: list[str] | None = Field(None, description="source objects to read; default all")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(
+                "must be the server's base URL, e.g. http://127.0.0.1:8000 (without the database)"
+            )
+        return url.rstrip("/")
+
+
+def load_options(name: str, options: Mapping[str, Any]) -> TrytonOptions:
+    """Validate `options`; raises ConnectorError saying what to fix (never echoing secrets)."""
+    try:
+        return TrytonOptions.model_validate(dict(options))
+    except PydanticValidationError as e:
+        problems = "\n".join(f"  - {_describe(err)}" for err in e.errors())
+        raise ConnectorError(
+            f"connector {name!r} (tryton): invalid configuration in its `connectors.{name}` "
+            f"section:\n{problems}"
+        ) from None
+
+
+def _describe(err: Mapping[str, Any]) -> str:
+    where = ".".join(str(part) for part in err["loc"]) or "(section)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"{where}: unknown option; the options are: {', '.join(TrytonOptions.model_fields)}"
+    if kind == "missing":
+        return f"{where}: required option is missing"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if where != "password" and "input" in err and kind != "value_error":
+        return f"{where}: {message} (got {err['input']!r})"
+    return f"{where}: {message}"

@@ -1,0 +1,321 @@
+"""The Tryton Sink: writes timesheet lines, one delta at a time, verified by reading back.
+
+Contract details for `timesheet_lines` (the only writable object):
+
+- Fields: `employee` (company.employee id), `work` (timesheet.work id), `date` (ISO date),
+  `hours` (number) or `duration` (seconds), `description` (text or null), optionally `company`.
+- Idempotency: a create puts `[synchub:<16 hex>]` (a hash of the idempotency key) at the end of
+  the line's description and first searches for it: a line that has it already is the one
+  created before, and is only brought to the desired fields. Updates write only the fields that
+  differ (none → no write); deleting a line that is gone is already done.
+- Every write is read back and compared: Tryton can answer success and still not hold the
+  values; a mismatch is `retryable`, saying which field differs.
+- Tryton's refusals (UserError: invoiced line, closed work, ...) are `rejected` with Tryton's
+  message and what to do; transport errors, timeouts, 5xx and server crashes are `retryable`.
+- One delta at a time: concurrent creates collide on SQLite sequences.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from connectors.tryton.client import (
+    TrytonClient,
+    TrytonError,
+    TrytonLoginError,
+    TrytonUnavailable,
+    TrytonUserError,
+)
+from hub.spi import Delta, Outcome
+
+__all__ = ["LINE_FIELDS", "TrytonSink", "marker", "split_marker", "with_marker"]
+
+LINE_MODEL = "timesheet.line"
+LINE_FIELDS = ("employee", "work", "date", "hours", "duration", "description", "company")
+_READ = ("employee", "work", "date", "duration", "description", "company")
+_MARKER = re.compile(r"\s*\[synchub:([0-9a-f]{16})\]\s*\Z")
+_HINTS = (
+    (
+        "invoiced",
+        "the line is invoiced: a credit note is needed in Tryton; while the "
+        "invoice is still a draft, deleting its invoice line frees the timesheet "
+        "line, then retry",
+    ),
+    (
+        'field "work"',
+        "the work does not accept time then (closed, not started yet, or of "
+        "another company): book the time on an open work, or change the work's "
+        "timesheet dates in Tryton",
+    ),
+    (
+        'field "employee"',
+        "the employee cannot book time then (not employed on that date, or "
+        "of another company): fix the employee in Tryton or in the mapping",
+    ),
+)
+
+
+def marker(idempotency_key: str) -> str:
+    """The description marker of a write: `[synchub:<first 16 hex of sha256(key)>]`."""
+    return f"[synchub:{hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]}]"
+
+
+def split_marker(description: str | None) -> tuple[str | None, str | None]:
+    """(description without a trailing marker or None if nothing else, the marker's 16 hex)."""
+    if description is None:
+        return None, None
+    found = _MARKER.search(description)
+    if found is None:
+        return description, None
+    return description[: found.start()] or None, found.group(1)
+
+
+def with_marker(description: str | None, mark: str | None) -> str | None:
+    """`description` followed by `mark` (a full `[synchub:...]`), or unchanged without one."""
+    if mark is None:
+        return description
+    return f"{description} {mark}" if description else mark
+
+
+class _Refused(Exception):
+    """A delta that cannot be written as given (bad fields): rejected, nothing sent."""
+
+
+class _Mismatch(Exception):
+    """Tryton answered success but the record does not read back as written."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """Desired timesheet-line values in Tryton's types (only the fields the delta gave)."""
+
+    values: dict[str, Any]
+    description_given: bool
+
+
+class TrytonSink:
+    """Sink for `timesheet_lines`; see the module docstring for the contract details."""
+
+    objects = ("timesheet_lines",)
+
+    def __init__(self, system: str, client: TrytonClient) -> None:
+        self.system = system
+        self.client = client
+
+    def apply(self, deltas: Sequence[Delta]) -> list[Outcome]:
+        """One outcome per delta, in order; deltas are written one at a time."""
+        return [self._apply(d) for d in deltas]
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- one delta --------------------------------------------------------------------------
+
+    def _apply(self, delta: Delta) -> Outcome:
+        key = delta.idempotency_key
+        try:
+            if delta.object not in self.objects:
+                raise _Refused(
+                    f"object {delta.object!r} cannot be written to Tryton by synchub; the "
+                    f"writable objects are {list(self.objects)}"
+                )
+            if delta.op == "create":
+                target, details = self._create(delta)
+            elif delta.op == "update":
+                target, details = self._update(delta)
+            else:
+                target, details = self._delete(delta)
+        except _Refused as e:
+            return Outcome(key, "rejected", delta.target_key, reason=str(e))
+        except _Mismatch as e:
+            return Outcome(key, "retryable", delta.target_key, reason=str(e))
+        except TrytonUserError as e:
+            return Outcome(
+                key,
+                "rejected",
+                delta.target_key,
+                reason=_refusal(e),
+                details={"tryton_message": e.message},
+            )
+        except TrytonUnavailable as e:
+            return Outcome(
+                key, "retryable", delta.target_key, reason=str(e), retry_after=e.retry_after
+            )
+        except TrytonLoginError as e:
+            return Outcome(key, "retryable", delta.target_key, reason=str(e))
+        except TrytonError as e:
+            return Outcome(
+                key, "retryable" if e.retryable else "rejected", delta.target_key, reason=str(e)
+            )
+        return Outcome(key, "applied", target, details=details)
+
+    def _create(self, delta: Delta) -> tuple[str, dict[str, Any]]:
+        line = _desired(delta.fields, create=True)
+        mark = marker(delta.idempotency_key)
+        found = self.client.search(LINE_MODEL, [("description", "like", f"%{mark}")], limit=1)
+        if found:
+            line_id = found[0]
+            changed = self._converge(line_id, line, mark)
+            return str(line_id), {"marker": mark, "existing": True, "changed": changed}
+        values = dict(line.values)
+        values["description"] = with_marker(values.get("description"), mark)
+        (line_id,) = self.client.create(LINE_MODEL, [values])
+        self._verify(line_id, values)
+        return str(line_id), {"marker": mark}
+
+    def _update(self, delta: Delta) -> tuple[str, dict[str, Any]]:
+        line_id = _target_id(delta)
+        line = _desired(delta.fields, create=False)
+        changed = self._converge(line_id, line, None)
+        return str(line_id), {"changed": changed}
+
+    def _delete(self, delta: Delta) -> tuple[str, dict[str, Any]]:
+        line_id = _target_id(delta)
+        if not self.client.search(LINE_MODEL, [("id", "=", line_id)]):
+            return str(line_id), {"already_deleted": True}
+        self.client.delete(LINE_MODEL, [line_id])
+        if self.client.search(LINE_MODEL, [("id", "=", line_id)]):
+            raise _Mismatch(
+                f"Tryton answered success to deleting timesheet line {line_id} but it still "
+                "exists; will retry"
+            )
+        return str(line_id), {}
+
+    def _converge(self, line_id: int, line: _Line, mark: str | None) -> list[str]:
+        """Write the fields of `line` that differ on line `line_id`; the names written."""
+        current = self._read(line_id)
+        if current is None:
+            raise _Refused(
+                f"timesheet line {line_id} does not exist in Tryton (deleted there?); "
+                "re-create it or resolve the record's link"
+            )
+        values = dict(line.values)
+        if line.description_given:
+            _, existing = split_marker(current["description"])
+            keep = mark or (f"[synchub:{existing}]" if existing else None)
+            values["description"] = with_marker(values["description"], keep)
+        diff = {k: v for k, v in values.items() if not _same(current.get(k), v)}
+        if diff:
+            self.client.write(LINE_MODEL, [line_id], diff)
+            self._verify(line_id, diff)
+        return sorted(diff)
+
+    def _verify(self, line_id: int, values: Mapping[str, Any]) -> None:
+        current = self._read(line_id)
+        if current is None:
+            raise _Mismatch(
+                f"Tryton answered success but timesheet line {line_id} cannot be read back; "
+                "will retry"
+            )
+        wrong = sorted(k for k, v in values.items() if not _same(current.get(k), v))
+        if wrong:
+            got = {k: current.get(k) for k in wrong}
+            raise _Mismatch(
+                f"Tryton answered success but timesheet line {line_id} reads back with "
+                f"different {', '.join(wrong)} ({got!r}); will retry"
+            )
+
+    def _read(self, line_id: int) -> dict[str, Any] | None:
+        rows = self.client.search_read(LINE_MODEL, [("id", "=", line_id)], _READ)
+        return rows[0] if rows else None
+
+
+# -- field conversion ----------------------------------------------------------------------
+
+
+def _desired(fields: Mapping[str, Any], *, create: bool) -> _Line:
+    """The delta's fields in Tryton's types; _Refused (saying what to fix) if they do not fit."""
+    unknown = sorted(set(fields) - set(LINE_FIELDS))
+    if unknown:
+        raise _Refused(
+            f"unknown timesheet_lines fields {unknown}; the fields are {list(LINE_FIELDS)}"
+        )
+    if "hours" in fields and "duration" in fields:
+        raise _Refused("give either `hours` or `duration` (seconds), not both")
+    values: dict[str, Any] = {}
+    for name in ("employee", "work", "company"):
+        if name in fields:
+            values[name] = _id(name, fields[name])
+    if "date" in fields:
+        values["date"] = _day(fields["date"])
+    if "hours" in fields:
+        values["duration"] = dt.timedelta(hours=_number("hours", fields["hours"]))
+    elif "duration" in fields:
+        values["duration"] = dt.timedelta(seconds=_number("duration", fields["duration"]))
+    if "description" in fields:
+        text = fields["description"]
+        if text is not None and not isinstance(text, str):
+            raise _Refused(f"description must be text or null, got {text!r}")
+        if text is not None and _MARKER.search(text):
+            raise _Refused("description must not end with a [synchub:...] marker")
+        values["description"] = text
+    if create:
+        missing = [n for n in ("employee", "work", "date", "duration") if n not in values]
+        if missing:
+            raise _Refused(
+                f"a new timesheet line needs {missing} (`hours` or `duration` for the time)"
+            )
+    return _Line(values, "description" in fields or create)
+
+
+def _id(name: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise _Refused(f"{name} must be a Tryton id, got {value!r}")
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise _Refused(f"{name} must be a Tryton id (an integer), got {value!r}") from None
+    if number <= 0:
+        raise _Refused(f"{name} must be a positive Tryton id, got {value!r}")
+    return number
+
+
+def _day(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise _Refused(f"date must be an ISO date like 2024-05-01, got {value!r}") from None
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise _Refused(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(Decimal(str(value)))
+    except (InvalidOperation, ValueError):
+        raise _Refused(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number) or number < 0:
+        raise _Refused(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
+
+
+def _target_id(delta: Delta) -> int:
+    if delta.target_key is None:
+        raise _Refused(f"an {delta.op} needs the Tryton id of the line (target_key is missing)")
+    return _id("target_key", delta.target_key)
+
+
+def _same(current: Any, wanted: Any) -> bool:
+    if isinstance(wanted, dt.timedelta) and isinstance(current, dt.timedelta):
+        return abs((current - wanted).total_seconds()) < 1e-3
+    return bool(current == wanted)
+
+
+def _refusal(error: TrytonUserError) -> str:
+    """Tryton's message, and what to do about it."""
+    text = f"{error.message} {error.description}".lower()
+    hint = next((h for word, h in _HINTS if word in text), None)
+    hint = hint or "fix the record in Tryton or change the source record, then retry"
+    said = error.message + (f" ({error.description})" if error.description else "")
+    return f"Tryton refused: {said} — {hint}"

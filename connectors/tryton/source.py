@@ -1,0 +1,499 @@
+"""The Tryton Source: polls business objects by modification stamp through an OverlapCursor.
+
+Each object is one Tryton model (plus a domain) read with `search_read`, ordered by
+`last_modified_at` (Tryton's SQL `COALESCE(write_date, create_date)`) then `id`, paged by
+keyset (never by offset, so rows that move while paging are not skipped). Stamps are naive UTC
+and are the *start* time of the writing transaction: a transaction that commits late makes
+rows older than ones already read, so every poll re-reads `lag` seconds below the high-water
+mark and drops the (id, stamp) pairs it already emitted.
+
+Hard deletes are invisible to polling: `current_keys(object)` lists the ids that exist now
+(archived parties and employees included) and the hub's reconciliation turns missing ids into
+deletes. Keys are Tryton ids as text; many-to-one fields are the target's id as text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from connectors.tryton.client import Domain, TrytonClient
+from connectors.tryton.sink import split_marker
+from hub.spi import JSON, Batch, Change, ConnectorError, ObjectSchema, OverlapCursor
+
+__all__ = ["OBJECTS", "TrytonObject", "TrytonSource"]
+
+CHECKPOINT_VERSION = 1
+_EPOCH = dt.datetime(1970, 1, 1)
+_ORDER = (("last_modified_at", "ASC"), ("id", "ASC"))
+_KEYS_PAGE = 10_000
+_ALL = {"active_test": False}
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TrytonObject:
+    """One source object: which records of which model, and how a row becomes a record.
+
+    `fields` are the Avro fields (name, type) of the record, in order; `read` the Tryton field
+    names to read (dotted `party.name` reads a related record's field).
+    """
+
+    name: str
+    model: str
+    domain: Domain
+    read: tuple[str, ...]
+    fields: tuple[tuple[str, str], ...]
+    convert: Callable[[Row], dict[str, Any]]
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+    def schema(self) -> ObjectSchema:
+        avro = []
+        for name, kind in self.fields:
+            if kind.endswith("?"):
+                avro.append({"name": name, "type": ["null", kind[:-1]], "default": None})
+            else:
+                avro.append({"name": name, "type": kind})
+        record = {"type": "record", "name": f"tryton_{self.name}", "fields": avro}
+        return ObjectSchema(object=self.name, key_field="id", schema=record)
+
+
+# -- value conversions ---------------------------------------------------------------------
+
+
+def _ref(value: Any) -> str | None:
+    """A many-to-one id as text (None stays None)."""
+    return None if value is None else str(value)
+
+
+def _decimal(value: Any) -> str | None:
+    return None if value is None else str(Decimal(value))
+
+
+def _date(value: Any) -> str | None:
+    return None if value is None else dt.date.isoformat(value)
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None else float(dt.timedelta.total_seconds(value))
+
+
+def _related(row: Row, name: str, attr: str) -> Any:
+    """`attr` of the related record read as `name.attr` (Tryton answers `{name.: {...}}`)."""
+    related = row.get(f"{name}.")
+    return related.get(attr) if isinstance(related, Mapping) else None
+
+
+def _first(values: Any) -> str | None:
+    return str(values[0]) if values else None
+
+
+def _root(row: Row) -> str | None:
+    """The top work of a work's `path` ('12/15/'), or None for a work without a parent."""
+    parts = [p for p in str(row.get("path") or "").split("/") if p]
+    return parts[0] if parts and parts[0] != str(row["id"]) else None
+
+
+# -- the objects ---------------------------------------------------------------------------
+
+
+def _party(row: Row) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "code": row["code"],
+        "active": bool(row["active"]),
+    }
+
+
+def _employee(row: Row) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "party": _ref(row["party"]),
+        "name": _related(row, "party", "name"),
+        "company": _ref(row["company"]),
+        "active": bool(row["active"]),
+        "start_date": _date(row["start_date"]),
+        "end_date": _date(row["end_date"]),
+    }
+
+
+def _project(row: Row) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "number": row["number"],
+        "parent": _ref(row["parent"]),
+        "party": _ref(row["party"]),
+        "company": _ref(row["company"]),
+        "status": _related(row, "status", "name"),
+        "project_invoice_method": row["project_invoice_method"],
+        "list_price": _decimal(row["list_price"]),
+        "effort_duration": _seconds(row["effort_duration"]),
+        "timesheet_work": _first(row["timesheet_works"]),
+    }
+
+
+def _task(row: Row) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "number": row["number"],
+        "parent": _ref(row["parent"]),
+        "project": _root(row),
+        "company": _ref(row["company"]),
+        "status": _related(row, "status", "name"),
+        "list_price": _decimal(row["list_price"]),
+        "effort_duration": _seconds(row["effort_duration"]),
+        "timesheet_work": _first(row["timesheet_works"]),
+    }
+
+
+def _timesheet_line(row: Row) -> dict[str, Any]:
+    description, marker = split_marker(row["description"])
+    return {
+        "id": str(row["id"]),
+        "employee": _ref(row["employee"]),
+        "date": _date(row["date"]),
+        "duration": _seconds(row["duration"]),
+        "work": _ref(row["work"]),
+        "description": description,
+        "synchub_marker": marker,
+        "company": _ref(row["company"]),
+        "invoice_line": _ref(row["invoice_line"]),
+        "invoiced": row["invoice_line"] is not None,
+    }
+
+
+def _invoice(row: Row) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "type": row["type"],
+        "number": row["number"],
+        "party": _ref(row["party"]),
+        "company": _ref(row["company"]),
+        "state": row["state"],
+        "invoice_date": _date(row["invoice_date"]),
+        "currency": _related(row, "currency", "code"),
+        "untaxed_amount": _decimal(row["untaxed_amount"]),
+        "tax_amount": _decimal(row["tax_amount"]),
+        "total_amount": _decimal(row["total_amount"]),
+        "amount_to_pay": _decimal(row["amount_to_pay"]),
+    }
+
+
+_WORK_READ = (
+    "name",
+    "number",
+    "parent",
+    "company",
+    "status.name",
+    "list_price",
+    "effort_duration",
+    "timesheet_works",
+)
+
+OBJECTS: dict[str, TrytonObject] = {
+    o.name: o
+    for o in (
+        TrytonObject(
+            "parties",
+            "party.party",
+            [],
+            ("name", "code", "active"),
+            (("id", "string"), ("name", "string?"), ("code", "string?"), ("active", "boolean")),
+            _party,
+            _ALL,
+        ),
+        TrytonObject(
+            "employees",
+            "company.employee",
+            [],
+            ("party", "party.name", "company", "active", "start_date", "end_date"),
+            (
+                ("id", "string"),
+                ("party", "string?"),
+                ("name", "string?"),
+                ("company", "string?"),
+                ("active", "boolean"),
+                ("start_date", "string?"),
+                ("end_date", "string?"),
+            ),
+            _employee,
+            _ALL,
+        ),
+        TrytonObject(
+            "projects",
+            "project.work",
+            [("type", "=", "project")],
+            (*_WORK_READ, "party", "project_invoice_method"),
+            (
+                ("id", "string"),
+                ("name", "string?"),
+                ("number", "string?"),
+                ("parent", "string?"),
+                ("party", "string?"),
+                ("company", "string?"),
+                ("status", "string?"),
+                ("project_invoice_method", "string?"),
+                ("list_price", "string?"),
+                ("effort_duration", "double?"),
+                ("timesheet_work", "string?"),
+            ),
+            _project,
+        ),
+        TrytonObject(
+            "tasks",
+            "project.work",
+            [("type", "=", "task")],
+            (*_WORK_READ, "path"),
+            (
+                ("id", "string"),
+                ("name", "string?"),
+                ("number", "string?"),
+                ("parent", "string?"),
+                ("project", "string?"),
+                ("company", "string?"),
+                ("status", "string?"),
+                ("list_price", "string?"),
+                ("effort_duration", "double?"),
+                ("timesheet_work", "string?"),
+            ),
+            _task,
+        ),
+        TrytonObject(
+            "timesheet_lines",
+            "timesheet.line",
+            [],
+            ("employee", "date", "duration", "work", "description", "company", "invoice_line"),
+            (
+                ("id", "string"),
+                ("employee", "string?"),
+                ("date", "string?"),
+                ("duration", "double?"),
+                ("work", "string?"),
+                ("description", "string?"),
+                ("synchub_marker", "string?"),
+                ("company", "string?"),
+                ("invoice_line", "string?"),
+                ("invoiced", "boolean"),
+            ),
+            _timesheet_line,
+        ),
+        TrytonObject(
+            "invoices",
+            "account.invoice",
+            [],
+            (
+                "type",
+                "number",
+                "party",
+                "company",
+                "state",
+                "invoice_date",
+                "currency.code",
+                "untaxed_amount",
+                "tax_amount",
+                "total_amount",
+                "amount_to_pay",
+            ),
+            (
+                ("id", "string"),
+                ("type", "string"),
+                ("number", "string?"),
+                ("party", "string?"),
+                ("company", "string?"),
+                ("state", "string"),
+                ("invoice_date", "string?"),
+                ("currency", "string?"),
+                ("untaxed_amount", "string?"),
+                ("tax_amount", "string?"),
+                ("total_amount", "string?"),
+                ("amount_to_pay", "string?"),
+            ),
+            _invoice,
+        ),
+    )
+}
+
+
+# -- stamps --------------------------------------------------------------------------------
+
+
+def stamp_us(stamp: dt.datetime) -> float:
+    """A naive UTC stamp as epoch microseconds (an integral float: exact, so keys compare)."""
+    return float((stamp - _EPOCH) // dt.timedelta(microseconds=1))
+
+
+def from_us(us: float) -> dt.datetime:
+    """Inverse of `stamp_us`."""
+    return _EPOCH + dt.timedelta(microseconds=int(us))
+
+
+# -- the source ----------------------------------------------------------------------------
+
+
+class TrytonSource:
+    """Source over the objects of `OBJECTS` (or the subset named in `objects`).
+
+    The checkpoint is `{"version": 1, "objects": {name: OverlapCursor JSON}}` with stamps in
+    epoch microseconds.
+    """
+
+    def __init__(
+        self,
+        system: str,
+        client: TrytonClient,
+        *,
+        lag: float = 60.0,
+        page_size: int = 500,
+        objects: list[str] | None = None,
+    ) -> None:
+        self.system = system
+        self.client = client
+        self.lag_us = lag * 1_000_000
+        self.page_size = page_size
+        unknown = sorted(set(objects or ()) - set(OBJECTS))
+        if unknown:
+            raise ConnectorError(
+                f"connector {system!r} (tryton) has no objects {unknown}; its objects are "
+                f"{sorted(OBJECTS)}"
+            )
+        self.objects = [OBJECTS[n] for n in (objects or OBJECTS)]
+
+    def discover(self) -> list[ObjectSchema]:
+        return [o.schema() for o in self.objects]
+
+    def read(self, checkpoint: JSON | None, batch_size: int) -> Iterator[Batch]:
+        """Changes of every object after `checkpoint`, object by object, in stamp order.
+
+        A poll that finds nothing new yields no batch (the checkpoint would not move).
+        """
+        cursors = self._load(checkpoint)
+        pending: list[Change] = []
+        last: JSON = self._dump(cursors)
+        for obj in self.objects:
+            for change in self._poll(obj, cursors[obj.name]):
+                pending.append(change)
+                if len(pending) >= batch_size:
+                    last = self._dump(cursors)
+                    yield Batch(tuple(pending), last)
+                    pending = []
+        final = self._dump(cursors)
+        if pending or final != last:
+            yield Batch(tuple(pending), final)
+
+    def current_keys(self, object: str) -> set[str] | None:
+        """Every id of `object` that exists now (archived records included)."""
+        obj = self._object(object)
+        keys: set[str] = set()
+        after = 0
+        while True:
+            ids = self.client.search(
+                obj.model,
+                [*obj.domain, ("id", ">", after)],
+                limit=_KEYS_PAGE,
+                order=[("id", "ASC")],
+                context=obj.context,
+            )
+            keys.update(str(i) for i in ids)
+            if len(ids) < _KEYS_PAGE:
+                return keys
+            after = ids[-1]
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- polling ----------------------------------------------------------------------------
+
+    def _poll(self, obj: TrytonObject, cursor: OverlapCursor) -> Iterator[Change]:
+        """Rows with stamp >= cursor.since(), keyset-paged, admitted through the cursor."""
+        base = list(obj.domain)
+        since = cursor.since()
+        if since is not None:
+            base.append(("last_modified_at", ">=", from_us(since)))
+        fields = (*obj.read, "last_modified_at")
+        after: tuple[dt.datetime, int] | None = None
+        while True:
+            domain = (
+                base
+                if after is None
+                else [
+                    *base,
+                    [
+                        "OR",
+                        ("last_modified_at", ">", after[0]),
+                        [("last_modified_at", "=", after[0]), ("id", ">", after[1])],
+                    ],
+                ]
+            )
+            rows = self.client.search_read(
+                obj.model,
+                domain,
+                fields,
+                limit=self.page_size,
+                order=_ORDER,
+                context=obj.context,
+            )
+            for row in rows:
+                stamp: dt.datetime = row["last_modified_at"]
+                key = str(row["id"])
+                if cursor.admit(key, stamp.isoformat(), stamp_us(stamp)):
+                    yield self._change(obj, key, stamp, row)
+            if len(rows) < self.page_size:
+                return
+            after = (rows[-1]["last_modified_at"], int(rows[-1]["id"]))
+
+    def _change(self, obj: TrytonObject, key: str, stamp: dt.datetime, row: Row) -> Change:
+        position = stamp.isoformat()
+        when = stamp.replace(tzinfo=dt.UTC)
+        try:
+            record = obj.convert(row)
+        except (KeyError, TypeError, ValueError, ArithmeticError) as e:
+            raw = json.dumps(dict(row), default=str, sort_keys=True)
+            problem = (
+                f"{obj.model} {key} cannot be turned into a {obj.name} record "
+                f"({type(e).__name__}: {e}); the Tryton modules may have changed"
+            )
+            return Change(obj.name, key, "upsert", None, position, when, error=problem, raw=raw)
+        return Change(obj.name, key, "upsert", record, position, when)
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def _load(self, checkpoint: JSON | None) -> dict[str, OverlapCursor]:
+        saved: dict[str, Any] = {}
+        if checkpoint is not None:
+            try:
+                if checkpoint["version"] != CHECKPOINT_VERSION:
+                    raise ValueError(f"version {checkpoint['version']!r}")
+                saved = dict(checkpoint["objects"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise ConnectorError(
+                    f"connector {self.system!r} (tryton): the stored checkpoint is not a tryton "
+                    f"checkpoint version {CHECKPOINT_VERSION} ({e!r}); reset this connector's "
+                    "checkpoint to read from the start"
+                ) from None
+        return {
+            o.name: OverlapCursor.from_json(saved.get(o.name), self.lag_us) for o in self.objects
+        }
+
+    @staticmethod
+    def _dump(cursors: Mapping[str, OverlapCursor]) -> dict[str, Any]:
+        return {
+            "version": CHECKPOINT_VERSION,
+            "objects": {name: c.to_json() for name, c in cursors.items()},
+        }
+
+    def _object(self, name: str) -> TrytonObject:
+        for obj in self.objects:
+            if obj.name == name:
+                return obj
+        raise ConnectorError(
+            f"connector {self.system!r} (tryton) has no object {name!r}; its objects are "
+            f"{[o.name for o in self.objects]}"
+        )
