@@ -2,8 +2,9 @@
 
 Contract details for `timesheet_lines` (the only writable object):
 
-- Fields: `employee` (company.employee id), `work` (timesheet.work id), `date` (ISO date),
-  `hours` (number) or `duration` (seconds), `description` (text or null), optionally `company`.
+- Fields: `employee` (company.employee id), `work` (timesheet.work id) or `task` (a
+  project.work id: the line goes on that task's timesheet work), `date` (ISO date), `hours`
+  (number) or `duration` (seconds), `description` (text or null), optionally `company`.
 - Idempotency: a create puts `[synchub:<16 hex>]` (a hash of the idempotency key) at the end of
   the line's description and first searches for it: a line that has it already is the one
   created before, and is only brought to the desired fields. Updates write only the fields that
@@ -156,8 +157,26 @@ class TrytonSink:
             )
         return Outcome(key, "applied", target, details=details)
 
+    def _fields(self, delta: Delta) -> dict[str, Any]:
+        """The delta's fields with `task` (a project.work id) turned into its timesheet work."""
+        fields = dict(delta.fields)
+        if "task" not in fields:
+            return fields
+        if "work" in fields:
+            raise _Refused("give either `work` (timesheet.work id) or `task` (project.work id)")
+        task = _id("task", fields.pop("task"))
+        rows = self.client.read("project.work", [task], ["timesheet_works"])
+        works = rows[0]["timesheet_works"] if rows else []
+        if not works:
+            raise _Refused(
+                f"task {task} has no timesheet work in Tryton: tick 'Timesheet Available' on the "
+                "task (or its project) so time can be booked on it"
+            )
+        fields["work"] = works[0]
+        return fields
+
     def _create(self, delta: Delta) -> tuple[str, dict[str, Any]]:
-        line = _desired(delta.fields, create=True)
+        line = _desired(self._fields(delta), create=True)
         mark = marker(delta.idempotency_key)
         found = self.client.search(LINE_MODEL, [("description", "like", f"%{mark}")], limit=1)
         if found:
@@ -172,7 +191,7 @@ class TrytonSink:
 
     def _update(self, delta: Delta) -> tuple[str, dict[str, Any]]:
         line_id = _target_id(delta)
-        line = _desired(delta.fields, create=False)
+        line = _desired(self._fields(delta), create=False)
         changed = self._converge(line_id, line, None)
         return str(line_id), {"changed": changed}
 

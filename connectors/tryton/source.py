@@ -89,6 +89,13 @@ def _related(row: Row, name: str, attr: str) -> Any:
     return related.get(attr) if isinstance(related, Mapping) else None
 
 
+def _grand(row: Row, name: str, via: str, attr: str) -> Any:
+    """`attr` of the record related to the related one, read as `name.via.attr`."""
+    related = row.get(f"{name}.")
+    inner = related.get(f"{via}.") if isinstance(related, Mapping) else None
+    return inner.get(attr) if isinstance(inner, Mapping) else None
+
+
 def _first(values: Any) -> str | None:
     return str(values[0]) if values else None
 
@@ -116,6 +123,7 @@ def _employee(row: Row) -> dict[str, Any]:
         "id": str(row["id"]),
         "party": _ref(row["party"]),
         "name": _related(row, "party", "name"),
+        "code": _related(row, "party", "code"),
         "company": _ref(row["company"]),
         "active": bool(row["active"]),
         "start_date": _date(row["start_date"]),
@@ -130,6 +138,7 @@ def _project(row: Row) -> dict[str, Any]:
         "number": row["number"],
         "parent": _ref(row["parent"]),
         "party": _ref(row["party"]),
+        "customer_code": _related(row, "party", "code"),
         "company": _ref(row["company"]),
         "status": _related(row, "status", "name"),
         "project_invoice_method": row["project_invoice_method"],
@@ -146,6 +155,8 @@ def _task(row: Row) -> dict[str, Any]:
         "number": row["number"],
         "parent": _ref(row["parent"]),
         "project": _root(row),
+        "project_name": _related(row, "parent", "name"),
+        "customer_code": _grand(row, "parent", "party", "code"),
         "company": _ref(row["company"]),
         "status": _related(row, "status", "name"),
         "list_price": _decimal(row["list_price"]),
@@ -214,11 +225,12 @@ OBJECTS: dict[str, TrytonObject] = {
             "employees",
             "company.employee",
             [],
-            ("party", "party.name", "company", "active", "start_date", "end_date"),
+            ("party", "party.name", "party.code", "company", "active", "start_date", "end_date"),
             (
                 ("id", "string"),
                 ("party", "string?"),
                 ("name", "string?"),
+                ("code", "string?"),
                 ("company", "string?"),
                 ("active", "boolean"),
                 ("start_date", "string?"),
@@ -231,13 +243,14 @@ OBJECTS: dict[str, TrytonObject] = {
             "projects",
             "project.work",
             [("type", "=", "project")],
-            (*_WORK_READ, "party", "project_invoice_method"),
+            (*_WORK_READ, "party", "party.code", "project_invoice_method"),
             (
                 ("id", "string"),
                 ("name", "string?"),
                 ("number", "string?"),
                 ("parent", "string?"),
                 ("party", "string?"),
+                ("customer_code", "string?"),
                 ("company", "string?"),
                 ("status", "string?"),
                 ("project_invoice_method", "string?"),
@@ -251,13 +264,15 @@ OBJECTS: dict[str, TrytonObject] = {
             "tasks",
             "project.work",
             [("type", "=", "task")],
-            (*_WORK_READ, "path"),
+            (*_WORK_READ, "path", "parent.name", "parent.party.code"),
             (
                 ("id", "string"),
                 ("name", "string?"),
                 ("number", "string?"),
                 ("parent", "string?"),
                 ("project", "string?"),
+                ("project_name", "string?"),
+                ("customer_code", "string?"),
                 ("company", "string?"),
                 ("status", "string?"),
                 ("list_price", "string?"),
