@@ -708,6 +708,22 @@ class Fold:
 
     def _on_plan_failed(self, e: StoredEvent, d: dict[str, Any]) -> None:
         subject = f"outbound/{d['target']}/{d['object']}/{d['canonical_id']}"
+        refused = d["field"] == "require"
+        if refused:
+            message = d["reason"]
+            fix = (
+                "correct the entry at its source (its owner sees it flagged there when the "
+                "rule has `feedback`); it is written as soon as every check holds"
+            )
+        else:
+            message = (
+                f"cannot compute what to write to {d['target']}/{d['object']} for "
+                f"{d['canonical_id']}: {d['reason']}"
+            )
+            fix = (
+                "fix the canonical data (at its system of record) or the outbound rule; "
+                "the write is planned again when either changes"
+            )
         self._open(
             exception_id("plan", subject),
             {
@@ -720,10 +736,8 @@ class Fold:
                 "field": d["field"],
                 "rule": d["rule"],
                 "mapping_version": d["mapping_version"],
-                "message": f"cannot compute what to write to {d['target']}/{d['object']} for "
-                f"{d['canonical_id']}: {d['reason']}",
-                "fix": "fix the canonical data (at its system of record) or the outbound rule; "
-                "the write is planned again when either changes",
+                "message": message,
+                "fix": fix,
                 "details": None,
             },
         )

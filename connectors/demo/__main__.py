@@ -16,6 +16,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import yaml
 from rich.console import Console
@@ -153,21 +154,15 @@ def report(
     out.print(t)
 
     lines = erp.search_read(
-        "timesheet.line", [], ["employee.party.code", "date", "duration", "work.name"]
+        "timesheet.line", [], ["employee.party.code", "date", "duration", "work.rec_name"]
     )
     t = Table(title=f"posted to Tryton: {len(lines)} timesheet lines", header_style="bold")
     for col in ("consultant", "date", "hours", "task"):
         t.add_column(col)
-    for line in sorted(
-        lines, key=lambda r: (str(r.get("employee.party.code")), str(r.get("date")))
-    ):
+    for line in sorted(lines, key=lambda r: (_code(r), str(r["date"]))):
         hours = line["duration"].total_seconds() / 3600
-        t.add_row(
-            str(line.get("employee.party.code")),
-            str(line["date"]),
-            f"{hours:g}",
-            str(line.get("work.name")),
-        )
+        work = (line.get("work.") or {}).get("rec_name")
+        t.add_row(_code(line), str(line["date"]), f"{hours:g}", str(work))
     out.print(t)
 
     rows = queries.exceptions(store)
@@ -191,6 +186,12 @@ def report(
     out.print(
         f"  .venv/bin/synchub history TimeEntry <id> --config {cfg}   (ids: `synchub events tail --config {cfg}`)"
     )
+
+
+def _code(line: dict[str, Any]) -> str:
+    """The consultant's handle of a timesheet line read with `employee.party.code`."""
+    employee = line.get("employee.") or {}
+    return str((employee.get("party.") or {}).get("code"))
 
 
 def stop_leftovers() -> None:

@@ -80,7 +80,7 @@ def seed_erp(c: TrytonClient) -> dict[str, int]:
             children = c.read("project.work", [work], ["children"])[0]["children"]
             for row in c.read("project.work", children, ["name"]):
                 if row["name"] in closed and done:
-                    c.write("project.work", [row["id"]], {"status": done[0]})
+                    c.write("project.work", [row["id"]], {"progress": 1.0, "status": done[0]})
     return counts
 
 
