@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from connectors._kit.process import free_port, stop_process
 from hub.spi import ConnectorError
 
 __all__ = [
@@ -87,14 +87,6 @@ def _run(command: list[str], timeout: float, what: str) -> None:
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip()[-2000:]
         raise LocalServerError(f"cannot {what} (exit {done.returncode}):\n{tail}")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class TimeTaggerServer:
@@ -199,14 +191,7 @@ class TimeTaggerServer:
     def stop(self, grace: float = 5.0) -> None:
         """Terminate the process by its PID; kill it if it is still alive after `grace` s."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(grace)
+        stop_process(process, grace)
 
     @property
     def pid(self) -> int | None:

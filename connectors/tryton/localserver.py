@@ -25,22 +25,21 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
 import httpx
 
+from connectors._kit.process import exclusive, free_port, stop_process, tail
 from hub.spi import ConnectorError
 
 __all__ = [
@@ -262,7 +261,7 @@ class TrytonServer:
         self.dbdir.mkdir(parents=True, exist_ok=True)
         fixed = self.port
         for attempt in range(3):
-            port = fixed or _free_port()
+            port = fixed or free_port()
             conf = _write_config(self.dbdir / "trytond.conf", self.dbdir, port)
             env = {
                 **os.environ,
@@ -300,21 +299,14 @@ class TrytonServer:
         if response.status_code != 204:
             raise LocalServerError(
                 f"Tryton could not load database {name!r}: HTTP {response.status_code}"
-                f"\n{_tail(self.log)}"
+                f"\n{tail(self.log)}"
             )
         self.names.append(name)
 
     def stop(self, grace: float = 5.0) -> None:
         """Terminate the server process (by PID; kill after `grace` seconds)."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(grace)
+        stop_process(process, grace)
 
     def __enter__(self) -> TrytonServer:
         return self.start()
@@ -335,14 +327,14 @@ class TrytonServer:
             if self.process.poll() is not None:
                 raise LocalServerError(
                     f"the Tryton server exited with code {self.process.returncode}"
-                    f"\n{_tail(self.log)}"
+                    f"\n{tail(self.log)}"
                 )
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.post(f"{self.url}/rpc/", json=body, timeout=2.0).status_code == 200:
                     return
             time.sleep(0.1)
         raise LocalServerError(
-            f"the Tryton server did not answer within {self.ready_timeout:.0f}s\n{_tail(self.log)}"
+            f"the Tryton server did not answer within {self.ready_timeout:.0f}s\n{tail(self.log)}"
         )
 
 
@@ -357,24 +349,9 @@ def _write_config(conf: Path, dbdir: Path, port: int) -> Path:
     return conf
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def _lock(root: Path) -> Iterator[None]:
+def _lock(root: Path) -> contextlib.AbstractContextManager[None]:
     """An exclusive lock on `root/.services/tryton.lock` (one installer/builder at a time)."""
-    path = root / ".services" / "tryton.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return exclusive(root / ".services" / "tryton.lock")
 
 
 def _run(command: Sequence[str], log: Path, what: str, env: dict[str, str] | None = None) -> None:
@@ -386,11 +363,4 @@ def _run(command: Sequence[str], log: Path, what: str, env: dict[str, str] | Non
             list(command), stdout=out, stderr=subprocess.STDOUT, env=env, check=False
         ).returncode
     if code != 0:
-        raise LocalServerError(f"could not {what} (exit code {code}); log {log}:\n{_tail(log)}")
-
-
-def _tail(log: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+        raise LocalServerError(f"could not {what} (exit code {code}); log {log}:\n{tail(log)}")

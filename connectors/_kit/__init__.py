@@ -1,0 +1,1 @@
+"""Helpers shared by connectors (not part of the hub's SPI): local server processes."""
