@@ -33,8 +33,13 @@ __all__ = [
 Format = Literal["csv", "jsonl"]
 
 _EXTENSIONS: dict[str, Format] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-_AVRO_TYPES = {"string": "string", "long": "long", "int": "int", "double": "double",
-               "boolean": "boolean"}
+_AVRO_TYPES = {
+    "string": "string",
+    "long": "long",
+    "int": "int",
+    "double": "double",
+    "boolean": "boolean",
+}
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

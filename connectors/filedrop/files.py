@@ -163,7 +163,10 @@ def csv_rows(data: bytes, base: int, line: int) -> Iterator[Row]:
             except csv.Error as e:
                 after = row_line + feed.lines - lines_before
                 yield Row(
-                    base + row_start, base + feed.pos, row_line, after,
+                    base + row_start,
+                    base + feed.pos,
+                    row_line,
+                    after,
                     error=f"CSV syntax error: {e}",
                 )
                 restart = (feed.pos, after)
@@ -185,7 +188,11 @@ def csv_rows(data: bytes, base: int, line: int) -> Iterator[Row]:
             after = row_line + feed.lines - lines_before
             if values:
                 yield Row(
-                    base + row_start, base + feed.pos, row_line, after, values=tuple(values),
+                    base + row_start,
+                    base + feed.pos,
+                    row_line,
+                    after,
+                    values=tuple(values),
                     bad_utf8=feed.bad,
                 )
             row_start, row_line = feed.pos, after

@@ -87,8 +87,9 @@ class FiledropSink:
                 continue
             for key, target_key, _ in rows:
                 index[key] = target_key
-                answers[key] = Outcome(key, "applied", target_key=target_key,
-                                       details={"file": path.name})
+                answers[key] = Outcome(
+                    key, "applied", target_key=target_key, details={"file": path.name}
+                )
         return [answers[d.idempotency_key] for d in deltas]
 
     def close(self) -> None:

@@ -50,13 +50,23 @@ class FileState:
 
     def to_json(self) -> dict[str, Any]:
         head = self.head if self.head_bytes is None else head_hash(self.head_bytes, self.offset)
-        return {"offset": self.offset, "line": self.line, "size": self.size,
-                "mtime_ns": self.mtime_ns, "head": head}
+        return {
+            "offset": self.offset,
+            "line": self.line,
+            "size": self.size,
+            "mtime_ns": self.mtime_ns,
+            "head": head,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FileState:
-        return cls(int(data["offset"]), int(data["line"]), int(data["size"]),
-                   int(data["mtime_ns"]), str(data["head"]))
+        return cls(
+            int(data["offset"]),
+            int(data["line"]),
+            int(data["size"]),
+            int(data["mtime_ns"]),
+            str(data["head"]),
+        )
 
 
 State = dict[str, dict[str, FileState]]
@@ -332,16 +342,22 @@ class _FileReader:
         key_at = None if layout is None else layout.key
         key = values[key_at] if key_at is not None and key_at < len(values) else ""
         if row.error is not None:
-            problem = (f"{row.error} at {pos}; a field containing a comma, quote or line break "
-                       "must be in double quotes, with inner quotes doubled")
+            problem = (
+                f"{row.error} at {pos}; a field containing a comma, quote or line break "
+                "must be in double quotes, with inner quotes doubled"
+            )
         elif row.bad_utf8:
             problem = _bad_utf8(pos)
         elif layout is None or len(values) != len(header):
-            problem = (f"the row has {len(values)} fields but the header has {len(header)}, at "
-                       f"{pos}; quote fields that contain commas, or fix the row")
+            problem = (
+                f"the row has {len(values)} fields but the header has {len(header)}, at "
+                f"{pos}; quote fields that contain commas, or fix the row"
+            )
         elif key_at is None:
-            problem = (f"the header of {name} has no column {self.opts.key!r} (the key of "
-                       f"{self.obj}), at {pos}; fix the export or `objects.{self.obj}.key`")
+            problem = (
+                f"the header of {name} has no column {self.opts.key!r} (the key of "
+                f"{self.obj}), at {pos}; fix the export or `objects.{self.obj}.key`"
+            )
         elif not key.strip():
             problem = self._no_key(pos)
         else:
@@ -377,12 +393,16 @@ class _FileReader:
             try:
                 value = json.loads(row.text)
             except json.JSONDecodeError as e:
-                problem = (f"invalid JSON ({e.msg}, column {e.colno}) at {pos}; fix the line "
-                           "in the exporting system and drop a corrected file")
+                problem = (
+                    f"invalid JSON ({e.msg}, column {e.colno}) at {pos}; fix the line "
+                    "in the exporting system and drop a corrected file"
+                )
             else:
                 if not isinstance(value, dict):
-                    problem = (f"expected a JSON object, got {type(value).__name__} at {pos}; "
-                               "write one object per line")
+                    problem = (
+                        f"expected a JSON object, got {type(value).__name__} at {pos}; "
+                        "write one object per line"
+                    )
                 else:
                     raw_key = value.get(self.opts.key)
                     if raw_key is None or raw_key == "" or isinstance(raw_key, dict | list):
@@ -391,9 +411,7 @@ class _FileReader:
                         return self._jsonl_record(str(raw_key), value, pos, when)
         return self._broken(key, pos, when, problem, data[row.start - start : row.end - start])
 
-    def _jsonl_record(
-        self, key: str, value: dict[str, Any], pos: str, when: dt.datetime
-    ) -> Change:
+    def _jsonl_record(self, key: str, value: dict[str, Any], pos: str, when: dt.datetime) -> Change:
         delete = self.opts.delete_field
         if delete is not None and truthy(value.get(delete)):
             return Change(self.obj, key, "delete", None, pos, when)
@@ -410,12 +428,12 @@ class _FileReader:
     # -- errors -----------------------------------------------------------------------------
 
     def _no_key(self, pos: str) -> str:
-        return (f"the record has no value for the key field {self.opts.key!r}, at {pos}; every "
-                f"{self.obj} record needs one (see `objects.{self.obj}.key`)")
+        return (
+            f"the record has no value for the key field {self.opts.key!r}, at {pos}; every "
+            f"{self.obj} record needs one (see `objects.{self.obj}.key`)"
+        )
 
-    def _broken(
-        self, key: str, pos: str, when: dt.datetime, problem: str, raw: bytes
-    ) -> Change:
+    def _broken(self, key: str, pos: str, when: dt.datetime, problem: str, raw: bytes) -> Change:
         text = raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
         return Change(self.obj, key, "upsert", None, pos, when, error=problem, raw=text)
 
@@ -430,5 +448,7 @@ class _CsvLayout:
 
 
 def _bad_utf8(pos: str) -> str:
-    return (f"the line is not valid UTF-8, at {pos} (undecodable bytes are shown as \\x.. in "
-            "raw); export the file as UTF-8 and drop it again")
+    return (
+        f"the line is not valid UTF-8, at {pos} (undecodable bytes are shown as \\x.. in "
+        "raw); export the file as UTF-8 and drop it again"
+    )
