@@ -14,6 +14,7 @@ gives each new row max(rowid) + 1 while the writer holds the database lock.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -21,7 +22,14 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.persistence import StoredEvent as ESStoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from eventsourcing.sqlite import (
+    SQLITE3_DEFAULT_LOCK_TIMEOUT,
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteCursor,
+    SQLiteDatastore,
+)
 
 from hub.avro import HEADER_LEN, Codec, Schema
 from hub.errors import ConcurrencyError, StoreError
@@ -52,6 +60,27 @@ class _BatchRecorder(SQLiteApplicationRecorder):
         return list(range(last - len(stored_events) + 1, last + 1))
 
 
+class _StatementCachingPool(SQLiteConnectionPool):
+    """The library's pool, with a real prepared-statement cache: it passes
+    `cached_statements=True`, which sqlite3 reads as a cache of ONE statement, so every
+    alternation of two statements (a projection's SELECT and INSERT) re-prepared both."""
+
+    def _create_connection(self) -> SQLiteConnection:
+        c = sqlite3.connect(
+            database=self.db_name,
+            uri=True,
+            check_same_thread=False,
+            isolation_level=None,
+            cached_statements=256,
+            timeout=self.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT,
+        )
+        if not self.is_sqlite_memory_mode:
+            c.execute("PRAGMA journal_mode=WAL")
+            self.is_journal_mode_wal = True
+        c.row_factory = sqlite3.Row
+        return SQLiteConnection(sqlite_conn=c, max_age=self.max_age)
+
+
 class SQLiteEventStore(EventStore):
     """Event store in one SQLite file (WAL mode). `path` may be ':memory:' for tests."""
 
@@ -61,6 +90,10 @@ class SQLiteEventStore(EventStore):
             db_name=path if path != ":memory:" else "file::memory:?cache=shared",
             lock_timeout=lock_timeout,
             originator_id_type="text",
+        )
+        self.datastore.pool.close()
+        self.datastore.pool = _StatementCachingPool(
+            db_name=self.datastore.pool.db_name, lock_timeout=lock_timeout
         )
         self.recorder = _BatchRecorder(self.datastore)
         self.recorder.create_table()
