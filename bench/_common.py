@@ -91,9 +91,7 @@ def _record(key: str, rng: random.Random, people: list[str], days: list[str]) ->
     }
 
 
-def time_entry_batches(
-    n: int, size: int, updates: float = 0.1, seed: int = 42
-) -> Iterator[Batch]:
+def time_entry_batches(n: int, size: int, updates: float = 0.1, seed: int = 42) -> Iterator[Batch]:
     """`n` deterministic changes in batches of `size`, generated lazily (memory stays flat).
 
     A fraction `updates` of the changes re-captures an earlier entry with edited values; the

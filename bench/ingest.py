@@ -51,8 +51,12 @@ def run_raw(source_db: str, path: str) -> tuple[float, str]:
     """Seconds to executemany the source store's rows into a fresh identical table, one
     transaction per synchub append (boundaries from `synchub_clock`). Reads are not timed."""
     src = sqlite3.connect(source_db)
-    ddl = [r[0] for r in src.execute(
-        "SELECT sql FROM sqlite_master WHERE tbl_name='stored_events' AND sql IS NOT NULL")]
+    ddl = [
+        r[0]
+        for r in src.execute(
+            "SELECT sql FROM sqlite_master WHERE tbl_name='stored_events' AND sql IS NOT NULL"
+        )
+    ]
     bounds = [r[0] for r in src.execute("SELECT last_position FROM synchub_clock ORDER BY 1")]
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
@@ -63,7 +67,9 @@ def run_raw(source_db: str, path: str) -> tuple[float, str]:
     for last in bounds:
         rows = src.execute(
             "SELECT originator_id, originator_version, topic, state FROM stored_events"
-            " WHERE rowid > ? AND rowid <= ? ORDER BY rowid", (after, last)).fetchall()
+            " WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+            (after, last),
+        ).fetchall()
         start = time.perf_counter()
         db.execute("BEGIN")
         db.executemany("INSERT INTO stored_events VALUES (?,?,?,?)", rows)
@@ -71,7 +77,8 @@ def run_raw(source_db: str, path: str) -> tuple[float, str]:
         seconds += time.perf_counter() - start
         after = last
     synchronous = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}[
-        db.execute("PRAGMA synchronous").fetchone()[0]]
+        db.execute("PRAGMA synchronous").fetchone()[0]
+    ]
     db.close()
     src.close()
     return seconds, synchronous
@@ -145,8 +152,9 @@ def main() -> None:
         es_s = None
         if not args.scale:
             es_s = min(
-                run_eventsourcing(os.path.join(tmp, f"es-{i}.db"), n, args.batch, args.updates,
-                                  args.seed)
+                run_eventsourcing(
+                    os.path.join(tmp, f"es-{i}.db"), n, args.batch, args.updates, args.seed
+                )
                 for i in range(args.repeat)
             )
         if args.profile:
@@ -156,11 +164,23 @@ def main() -> None:
 
     for size, m in runs.items():
         for label, s in (("synchub", m["hub_s"]), ("raw sqlite executemany", m["raw_s"])):
-            table.add_row(label, f"{size:,}", f"{s:.2f}", f"{size / s:,.0f}",
-                          f"{s / size * 1e6:.1f}", f"{m['raw_s'] / s:.2f}x")
+            table.add_row(
+                label,
+                f"{size:,}",
+                f"{s:.2f}",
+                f"{size / s:,.0f}",
+                f"{s / size * 1e6:.1f}",
+                f"{m['raw_s'] / s:.2f}x",
+            )
     if es_s is not None:
-        table.add_row("eventsourcing Application", f"{n:,}", f"{es_s:.2f}", f"{n / es_s:,.0f}",
-                      f"{es_s / n * 1e6:.1f}", f"{runs[n]['raw_s'] / es_s:.2f}x")
+        table.add_row(
+            "eventsourcing Application",
+            f"{n:,}",
+            f"{es_s:.2f}",
+            f"{n / es_s:,.0f}",
+            f"{es_s / n * 1e6:.1f}",
+            f"{runs[n]['raw_s'] / es_s:.2f}x",
+        )
     console.print(table)
 
     last = runs[n]

@@ -282,7 +282,7 @@ def test_the_marker_round_trips_through_the_description() -> None:
 
 
 def test_an_expired_session_is_renewed_once(tryton_db: TrytonDB, tmp_path: Path) -> None:
-    expired = ["model.timesheet.line.search"]
+    expired = ["model.timesheet.line.search_read"]
 
     def once(method: str) -> httpx.Response | None:
         if method in expired:
