@@ -52,6 +52,9 @@ def _us(value: Any) -> int | None:
     return int(value)
 
 
+_SIMPLE = {str: "string", bool: "boolean", type(None): "null"}
+
+
 class _FieldTypes:
     """Per-entity canonical field types, for validating mapped values."""
 
@@ -68,6 +71,9 @@ class _FieldTypes:
         t = types.get(field)
         if t is None:
             return f"{entity} has no field {field!r} (known: {', '.join(sorted(types))})"
+        simple = _SIMPLE.get(type(value))
+        if simple is not None and (t == simple or (isinstance(t, list) and simple in t)):
+            return None  # the common cases, without fastavro's general validator
         try:
             ok = fastavro.validation.validate(value, t, raise_errors=False)
         except Exception:

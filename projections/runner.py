@@ -211,7 +211,7 @@ class Projector:
                         f"SELECT {', '.join(table.column_names)} FROM {table.physical()}"
                         f" ORDER BY {', '.join(table.pk)}"
                     )
-                    for row in c.fetchall():
+                    for row in c.sqlite_cursor:  # streamed: whole tables never sit in memory
                         h.update(repr(tuple(row)).encode())
                 out[name] = h.hexdigest()
         return out

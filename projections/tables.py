@@ -99,9 +99,13 @@ class RowCache:
         self.dirty.clear()
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+
+
 def dumps(value: Any) -> str:
-    """Deterministic JSON for stored values (sorted keys, no spaces)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+    """Deterministic JSON for stored values (sorted keys, no spaces). One shared encoder:
+    `json.dumps` with options builds a new one per call, a third of the cost."""
+    return _ENCODER.encode(value)
 
 
 def rows_of(c: SQLiteCursor, physical: str, order: Sequence[str]) -> Iterable[tuple[Any, ...]]:
