@@ -186,7 +186,11 @@ def _describe(error: Any) -> str:
 def _is_rule(loc: tuple[Any, ...]) -> bool:
     if loc[:1] not in (("sources",), ("targets",)):
         return False
-    return (len(loc) == 4 and loc[2] in ("fields", "require")) or loc[-1] in ("id", "when", "delete")
+    return (len(loc) == 4 and loc[2] in ("fields", "require")) or loc[-1] in (
+        "id",
+        "when",
+        "delete",
+    )
 
 
 def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:

@@ -126,7 +126,11 @@ class SinkContract(ABC):
         (created,) = sink.apply([self.delta(sink, 0)])
         assert created.status == "applied"
         update = self.delta(
-            sink, 0, op="update", target_key=created.target_key, fields=self.fields(1),
+            sink,
+            0,
+            op="update",
+            target_key=created.target_key,
+            fields=self.fields(1),
             key="update-1",
         )
         (updated,) = sink.apply([update])

@@ -10,18 +10,33 @@ import pytest
 from hub.spi import Change, ConnectorError, Delta, ObjectSchema, Sink, Source
 from hub.testing import MemorySink, MemorySource
 
-THING = ObjectSchema("thing", "id", {"type": "record", "name": "thing",
-                                     "fields": [{"name": "id", "type": "string"}]})
+THING = ObjectSchema(
+    "thing", "id", {"type": "record", "name": "thing", "fields": [{"name": "id", "type": "string"}]}
+)
 
 
-def delta(i: int, *, op: Any = "create", target_key: str | None = None,
-          fields: dict[str, Any] | None = None, key: str | None = None) -> Delta:
-    return Delta("memory", "thing", f"Thing/{i}", target_key, op,
-                 {"n": i} if fields is None else fields, key or f"k{i}-{op}")
+def delta(
+    i: int,
+    *,
+    op: Any = "create",
+    target_key: str | None = None,
+    fields: dict[str, Any] | None = None,
+    key: str | None = None,
+) -> Delta:
+    return Delta(
+        "memory",
+        "thing",
+        f"Thing/{i}",
+        target_key,
+        op,
+        {"n": i} if fields is None else fields,
+        key or f"k{i}-{op}",
+    )
 
 
-def read(source: MemorySource, checkpoint: Any = None, batch_size: int = 10
-         ) -> tuple[list[Change], Any]:
+def read(
+    source: MemorySource, checkpoint: Any = None, batch_size: int = 10
+) -> tuple[list[Change], Any]:
     batches = list(source.read(checkpoint, batch_size))
     changes = [c for b in batches for c in b.changes]
     return changes, (batches[-1].checkpoint if batches else checkpoint)
@@ -65,7 +80,9 @@ def test_reject_when_refuses_matching_deltas_until_cleared() -> None:
     sink.reject_when(lambda d: "hours must be positive" if d.fields["n"] < 0 else None)
     outcomes = sink.apply([delta(-1), delta(1)])
     assert [(o.status, o.reason) for o in outcomes] == [
-        ("rejected", "hours must be positive"), ("applied", None)]
+        ("rejected", "hours must be positive"),
+        ("applied", None),
+    ]
     sink.reject_when(None)
     assert sink.apply([delta(-1)])[0].status == "applied"
 
@@ -144,7 +161,9 @@ def test_updates_and_deletes_are_seen_after_a_checkpoint() -> None:
     source.delete("thing", "2")
     changes, _ = read(source, checkpoint)
     assert [(c.key, c.op, c.record) for c in changes] == [
-        ("1", "upsert", {"id": "1", "v": 2}), ("2", "delete", None)]
+        ("1", "upsert", {"id": "1", "v": 2}),
+        ("2", "delete", None),
+    ]
     assert source.current_keys("thing") == {"1"}
 
 

@@ -80,8 +80,13 @@ class TestFiledropCsvSource(SourceContract):
             "time_entries": {
                 "pattern": "time_*.csv",
                 "key": "id",
-                "fields": {"id": "string", "minutes": "long", "rate": "double?",
-                           "approved": "boolean", "note": "string?"},
+                "fields": {
+                    "id": "string",
+                    "minutes": "long",
+                    "rate": "double?",
+                    "approved": "boolean",
+                    "note": "string?",
+                },
                 "delete_field": "deleted",
             }
         }
@@ -118,8 +123,9 @@ class TestFiledropJsonlSource(SourceContract):
         self.inbox = tmp_path / "drop"
         self.inbox.mkdir()
         self.writes = 0
-        objects = {"entries": {"pattern": "entries-*.ndjson", "key": "id",
-                               "delete_field": "_deleted"}}
+        objects = {
+            "entries": {"pattern": "entries-*.ndjson", "key": "id", "delete_field": "_deleted"}
+        }
         source = connector(tmp_path, {"directory": "drop", "objects": objects}).source()
         assert source is not None
         return source
@@ -137,8 +143,14 @@ class TestFiledropJsonlSource(SourceContract):
         self._append({"id": int(key), "_deleted": True})
 
     def sample(self, i: int) -> dict[str, Any]:
-        return {"id": i, "minutes": 15 * i, "rate": 1.5 * i, "approved": i % 2 == 0,
-                "tags": ["a", str(i)], "client": f"Clïent {i}"}
+        return {
+            "id": i,
+            "minutes": 15 * i,
+            "rate": 1.5 * i,
+            "approved": i % 2 == 0,
+            "tags": ["a", str(i)],
+            "client": f"Clïent {i}",
+        }
 
 
 class TestFiledropSnapshotSource(SourceContract):
@@ -204,7 +216,7 @@ class TestFiledropCsvSink(SinkContract):
         return sink
 
     def fields(self, i: int) -> dict[str, Any]:
-        return {"hours": str(1.5 * i), "project": f"P-{i}, \"main\""}
+        return {"hours": str(1.5 * i), "project": f'P-{i}, "main"'}
 
     def read_back(self, sink: Sink, target_key: str) -> dict[str, Any] | None:
         return outbox_state(self.outbox, target_key)

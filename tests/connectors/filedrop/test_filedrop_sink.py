@@ -38,7 +38,11 @@ def delta(
     key: str | None = None,
 ) -> Delta:
     return Delta(
-        target="erp", object=obj, canonical_id=f"TimeEntry/{i}", target_key=target_key, op=op,
+        target="erp",
+        object=obj,
+        canonical_id=f"TimeEntry/{i}",
+        target_key=target_key,
+        op=op,
         fields={"hours": i} if fields is None else fields,
         idempotency_key=key or f"k{i}-{op}",
     )
@@ -62,9 +66,15 @@ def test_one_file_per_object_with_reserved_columns_first(tmp_path: Path) -> None
     lines = next(p for p in paths if p.name.startswith("timesheet_lines"))
     rows = jsonl(lines)
     assert [list(r) for r in rows] == [
-        ["idempotency_key", "op", "target_key", "canonical_id", "hours"]] * 2
-    assert rows[0] == {"idempotency_key": "k1-create", "op": "create", "target_key": "1",
-                       "canonical_id": "TimeEntry/1", "hours": 1}
+        ["idempotency_key", "op", "target_key", "canonical_id", "hours"]
+    ] * 2
+    assert rows[0] == {
+        "idempotency_key": "k1-create",
+        "op": "create",
+        "target_key": "1",
+        "canonical_id": "TimeEntry/1",
+        "hours": 1,
+    }
     assert outcomes[0].details == {"file": lines.name}
 
 
@@ -78,41 +88,75 @@ def test_target_key_is_the_deltas_or_the_canonical_ids_tail(tmp_path: Path) -> N
 
 def test_values_are_written_as_plain_json(tmp_path: Path) -> None:
     sink = make(tmp_path)
-    fields = {"amount": Decimal("12.50"), "day": dt.date(2024, 5, 1),
-              "at": dt.datetime(2024, 5, 1, 8, 30, tzinfo=dt.UTC), "tags": ("a", "b"),
-              "meta": {"n": Decimal("1")}, "note": "café", "none": None}
+    fields = {
+        "amount": Decimal("12.50"),
+        "day": dt.date(2024, 5, 1),
+        "at": dt.datetime(2024, 5, 1, 8, 30, tzinfo=dt.UTC),
+        "tags": ("a", "b"),
+        "meta": {"n": Decimal("1")},
+        "note": "café",
+        "none": None,
+    }
     sink.apply([delta(1, fields)])
     (row,) = jsonl(outbox_files(tmp_path)[0])
     assert {k: row[k] for k in fields} == {
-        "amount": "12.50", "day": "2024-05-01", "at": "2024-05-01T08:30:00+00:00",
-        "tags": ["a", "b"], "meta": {"n": "1"}, "note": "café", "none": None}
+        "amount": "12.50",
+        "day": "2024-05-01",
+        "at": "2024-05-01T08:30:00+00:00",
+        "tags": ["a", "b"],
+        "meta": {"n": "1"},
+        "note": "café",
+        "none": None,
+    }
 
 
 def test_csv_header_is_the_union_of_columns(tmp_path: Path) -> None:
     sink = make(tmp_path, "csv")
-    sink.apply([delta(1, {"hours": 1.5, "ok": True}),
-                delta(2, {"note": 'a, "b"\nc', "tags": [1, 2], "hours": None})])
+    sink.apply(
+        [
+            delta(1, {"hours": 1.5, "ok": True}),
+            delta(2, {"note": 'a, "b"\nc', "tags": [1, 2], "hours": None}),
+        ]
+    )
     (path,) = outbox_files(tmp_path)
     assert path.suffix == ".csv"
     rows = list(csv.DictReader(io.StringIO(path.read_text("utf-8"), newline="")))
-    assert list(rows[0]) == ["idempotency_key", "op", "target_key", "canonical_id",
-                             "hours", "ok", "note", "tags"]
+    assert list(rows[0]) == [
+        "idempotency_key",
+        "op",
+        "target_key",
+        "canonical_id",
+        "hours",
+        "ok",
+        "note",
+        "tags",
+    ]
     assert {k: rows[0][k] for k in ("hours", "ok", "note", "tags")} == {
-        "hours": "1.5", "ok": "true", "note": "", "tags": ""}
+        "hours": "1.5",
+        "ok": "true",
+        "note": "",
+        "tags": "",
+    }
     assert {k: rows[1][k] for k in ("hours", "ok", "note", "tags")} == {
-        "hours": "", "ok": "", "note": 'a, "b"\nc', "tags": "[1,2]"}
+        "hours": "",
+        "ok": "",
+        "note": 'a, "b"\nc',
+        "tags": "[1,2]",
+    }
 
 
 def test_unrepresentable_deltas_are_rejected_and_the_rest_applied(tmp_path: Path) -> None:
     sink = make(tmp_path)
-    outcomes = sink.apply([
-        delta(1, {"blob": b"\x00"}),
-        delta(2, {"ratio": float("nan")}),
-        delta(3, op="delete"),
-        delta(4, {"op": "x"}),
-        delta(5, {"when": {1: "x"}}),
-        delta(6),
-    ])
+    outcomes = sink.apply(
+        [
+            delta(1, {"blob": b"\x00"}),
+            delta(2, {"ratio": float("nan")}),
+            delta(3, op="delete"),
+            delta(4, {"op": "x"}),
+            delta(5, {"when": {1: "x"}}),
+            delta(6),
+        ]
+    )
     assert [o.status for o in outcomes] == ["rejected"] * 5 + ["applied"]
     reasons = [o.reason or "" for o in outcomes[:5]]
     assert "field 'blob'" in reasons[0] and "bytes" in reasons[0]
@@ -157,7 +201,10 @@ def test_idempotency_survives_a_restart_and_moved_files(tmp_path: Path) -> None:
     restarted = make(tmp_path)
     again = restarted.apply([delta(2, target_key="T-2", op="update"), delta(1), delta(3)])
     assert [(o.status, o.target_key) for o in again] == [
-        ("applied", "T-2"), ("applied", "1"), ("applied", "3")]
+        ("applied", "T-2"),
+        ("applied", "1"),
+        ("applied", "3"),
+    ]
     assert [o.target_key for o in first] == ["1", "T-2"]
     written = [r["idempotency_key"] for p in outbox_files(tmp_path) for r in jsonl(p)]
     assert sorted(written) == ["k1-create", "k2-update", "k3-create"]

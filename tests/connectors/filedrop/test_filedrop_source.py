@@ -23,8 +23,9 @@ def make(tmp_path: Path, **obj: Any) -> FiledropSource:
     """A source over tmp_path/inbox with one object `time_entries` (options in `obj`)."""
     (tmp_path / "inbox").mkdir(exist_ok=True)
     spec = {"pattern": "time_*.csv", "key": "id", **obj}
-    source = FiledropConnector("erp", {"directory": "inbox", "objects": {"time_entries": spec}},
-                               tmp_path).source()
+    source = FiledropConnector(
+        "erp", {"directory": "inbox", "objects": {"time_entries": spec}}, tmp_path
+    ).source()
     assert isinstance(source, FiledropSource)
     return source
 
@@ -37,8 +38,9 @@ def drop(tmp_path: Path, name: str, content: str | bytes, mode: str = "w") -> Pa
     return path
 
 
-def read(source: FiledropSource, checkpoint: JSON = None, batch_size: int = 100
-         ) -> tuple[list[Change], JSON]:
+def read(
+    source: FiledropSource, checkpoint: JSON = None, batch_size: int = 100
+) -> tuple[list[Change], JSON]:
     batches = list(source.read(checkpoint, batch_size))
     changes = [c for b in batches for c in b.changes]
     return changes, (batches[-1].checkpoint if batches else checkpoint)
@@ -48,9 +50,15 @@ def read(source: FiledropSource, checkpoint: JSON = None, batch_size: int = 100
 
 
 def test_relative_paths_resolve_against_base_dir(tmp_path: Path) -> None:
-    c = FiledropConnector("erp", {"directory": "in", "outbox": "../out",
-                                  "objects": {"t": {"pattern": "*.csv", "key": "id"}}},
-                          tmp_path / "conf")
+    c = FiledropConnector(
+        "erp",
+        {
+            "directory": "in",
+            "outbox": "../out",
+            "objects": {"t": {"pattern": "*.csv", "key": "id"}},
+        },
+        tmp_path / "conf",
+    )
     assert c.options.directory == (tmp_path / "conf" / "in").resolve()
     assert c.options.outbox == (tmp_path / "out").resolve()
     assert c.options.objects["t"].format == "csv"
@@ -60,8 +68,8 @@ def test_only_the_configured_sides_exist(tmp_path: Path) -> None:
     sink_only = FiledropConnector("erp", {"outbox": "out"}, tmp_path)
     assert sink_only.source() is None and sink_only.sink() is not None
     source_only = FiledropConnector(
-        "erp", {"directory": "in", "objects": {"t": {"pattern": "*.jsonl", "key": "id"}}},
-        tmp_path)
+        "erp", {"directory": "in", "objects": {"t": {"pattern": "*.jsonl", "key": "id"}}}, tmp_path
+    )
     assert source_only.sink() is None and source_only.source() is not None
     assert source_only.options.objects["t"].format == "jsonl"
 
@@ -70,27 +78,55 @@ def test_only_the_configured_sides_exist(tmp_path: Path) -> None:
     ("options", "expected"),
     [
         ({}, ["set `directory`", "`outbox`"]),
-        ({"outbox": "o", "outbox_fromat": "csv"}, ["outbox_fromat", "unknown option",
-                                                   "outbox_format"]),
+        (
+            {"outbox": "o", "outbox_fromat": "csv"},
+            ["outbox_fromat", "unknown option", "outbox_format"],
+        ),
         ({"outbox": "o", "outbox_format": "xml"}, ["outbox_format", "'csv' or 'jsonl'", "xml"]),
         ({"directory": "in"}, ["`objects` is empty"]),
-        ({"directory": "in", "objects": {"t": {"key": "id"}}},
-         ["objects.t.pattern", "required option is missing"]),
-        ({"directory": "in", "objects": {"t": {"pattern": "t_*.txt", "key": "id"}}},
-         ["objects.t", "cannot tell the file format", "format: csv"]),
-        ({"directory": "in", "objects": {"t": {"pattern": "*.csv", "key": "id",
-                                               "fields": {"id": "integer"}}}},
-         ["objects.t.fields.id", "unknown field type 'integer'", "double?"]),
-        ({"directory": "in", "objects": {"t": {"pattern": "*.csv", "key": "id",
-                                               "fields": {"code": "string"}}}},
-         ["key 'id' is not among the declared fields"]),
-        ({"directory": "in", "objects": {"t": {"pattern": "*.csv", "key": "id",
-                                               "fields": {"id": "string", "my field": "long"}}}},
-         ["not valid Avro names", "my field"]),
-        ({"directory": "in", "objects": {"t": {"pattern": "/etc/*.csv", "key": "id"}}},
-         ["must be a glob inside `directory`"]),
-        ({"directory": "in", "objects": {"t": {"pattern": "*.csv", "key": "id", "snapshto": 1}}},
-         ["objects.t.snapshto", "unknown option", "snapshot"]),
+        (
+            {"directory": "in", "objects": {"t": {"key": "id"}}},
+            ["objects.t.pattern", "required option is missing"],
+        ),
+        (
+            {"directory": "in", "objects": {"t": {"pattern": "t_*.txt", "key": "id"}}},
+            ["objects.t", "cannot tell the file format", "format: csv"],
+        ),
+        (
+            {
+                "directory": "in",
+                "objects": {"t": {"pattern": "*.csv", "key": "id", "fields": {"id": "integer"}}},
+            },
+            ["objects.t.fields.id", "unknown field type 'integer'", "double?"],
+        ),
+        (
+            {
+                "directory": "in",
+                "objects": {"t": {"pattern": "*.csv", "key": "id", "fields": {"code": "string"}}},
+            },
+            ["key 'id' is not among the declared fields"],
+        ),
+        (
+            {
+                "directory": "in",
+                "objects": {
+                    "t": {
+                        "pattern": "*.csv",
+                        "key": "id",
+                        "fields": {"id": "string", "my field": "long"},
+                    }
+                },
+            },
+            ["not valid Avro names", "my field"],
+        ),
+        (
+            {"directory": "in", "objects": {"t": {"pattern": "/etc/*.csv", "key": "id"}}},
+            ["must be a glob inside `directory`"],
+        ),
+        (
+            {"directory": "in", "objects": {"t": {"pattern": "*.csv", "key": "id", "snapshto": 1}}},
+            ["objects.t.snapshto", "unknown option", "snapshot"],
+        ),
     ],
 )
 def test_bad_options_say_which_connector_option_and_fix(
@@ -143,13 +179,13 @@ def test_csv_columns_of_the_newest_file_become_nullable_strings(tmp_path: Path) 
     (schema,) = source.discover()
     names = [f["name"] for f in schema.schema["fields"]]
     assert names == ["id", "Project_Name", "_2nd", "Project_Name_2"]
-    assert all(f["type"] == ["null", "string"] and f["default"] is None
-               for f in schema.schema["fields"])
+    assert all(
+        f["type"] == ["null", "string"] and f["default"] is None for f in schema.schema["fields"]
+    )
     fastavro.parse_schema(schema.schema)
     drop(tmp_path, "time_2.csv", "1,Alpha,x,y\n", "a")
     (change,) = read(source)[0][1:]
-    assert change.record == {"id": "1", "Project_Name": "Alpha", "_2nd": "x",
-                             "Project_Name_2": "y"}
+    assert change.record == {"id": "1", "Project_Name": "Alpha", "_2nd": "x", "Project_Name_2": "y"}
 
 
 def test_jsonl_types_are_inferred_from_the_first_record_of_the_newest_file(
@@ -157,16 +193,33 @@ def test_jsonl_types_are_inferred_from_the_first_record_of_the_newest_file(
 ) -> None:
     source = make(tmp_path, pattern="t_*.jsonl", delete_field="gone")
     drop(tmp_path, "t_1.jsonl", '{"id": "x"}\n')
-    drop(tmp_path, "t_2.jsonl", 'not json\n{"id": 3, "gone": true}\n'
-         '{"id": 1, "n": 2, "r": 1.5, "ok": false, "s": "a", "tags": [1], "z": null}\n')
+    drop(
+        tmp_path,
+        "t_2.jsonl",
+        'not json\n{"id": 3, "gone": true}\n'
+        '{"id": 1, "n": 2, "r": 1.5, "ok": false, "s": "a", "tags": [1], "z": null}\n',
+    )
     (schema,) = source.discover()
     types = {f["name"]: f["type"] for f in schema.schema["fields"]}
-    assert types == {"id": ["null", "long"], "n": ["null", "long"], "r": ["null", "double"],
-                     "ok": ["null", "boolean"], "s": ["null", "string"],
-                     "tags": ["null", "string"], "z": ["null", "string"]}
+    assert types == {
+        "id": ["null", "long"],
+        "n": ["null", "long"],
+        "r": ["null", "double"],
+        "ok": ["null", "boolean"],
+        "s": ["null", "string"],
+        "tags": ["null", "string"],
+        "z": ["null", "string"],
+    }
     records = [c.record for c in read(source)[0] if c.record is not None]
-    assert records[-1] == {"id": 1, "n": 2, "r": 1.5, "ok": False, "s": "a", "tags": "[1]",
-                           "z": None}
+    assert records[-1] == {
+        "id": 1,
+        "n": 2,
+        "r": 1.5,
+        "ok": False,
+        "s": "a",
+        "tags": "[1]",
+        "z": None,
+    }
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -174,13 +227,16 @@ def test_jsonl_types_are_inferred_from_the_first_record_of_the_newest_file(
 
 def test_coercion_to_declared_types_and_raw_passthrough(tmp_path: Path) -> None:
     source = make(tmp_path, fields=TIME_FIELDS)
-    drop(tmp_path, "time_1.csv",
-         "id,minutes,rate,approved,extra\n"
-         "1,42,1.5,true,dropped\n"
-         "2,-7,,No,\n"
-         "3, 8 ,2,1,\n"
-         "4,forty,x,maybe,\n"
-         "5,1_000,,YES,\n")
+    drop(
+        tmp_path,
+        "time_1.csv",
+        "id,minutes,rate,approved,extra\n"
+        "1,42,1.5,true,dropped\n"
+        "2,-7,,No,\n"
+        "3, 8 ,2,1,\n"
+        "4,forty,x,maybe,\n"
+        "5,1_000,,YES,\n",
+    )
     records = [c.record for c in read(source)[0]]
     assert records == [
         {"id": "1", "minutes": 42, "rate": 1.5, "approved": True},
@@ -197,7 +253,9 @@ def test_changes_carry_position_and_file_time(tmp_path: Path) -> None:
     os.utime(path, (1_700_000_000, 1_700_000_000))
     changes, _ = read(source)
     assert [(c.key, c.op, c.position) for c in changes] == [
-        ("a", "upsert", "time_1.csv:2"), ("b", "upsert", "time_1.csv:3")]
+        ("a", "upsert", "time_1.csv:2"),
+        ("b", "upsert", "time_1.csv:3"),
+    ]
     assert changes[0].source_time == dt.datetime(2023, 11, 14, 22, 13, 20, tzinfo=dt.UTC)
 
 
@@ -215,8 +273,11 @@ def test_a_delete_marker_makes_a_delete(tmp_path: Path) -> None:
     drop(tmp_path, "time_1.csv", "id,deleted\n1,\n2,true\n3,0\n4,yes\n")
     changes, _ = read(source)
     assert [(c.key, c.op, c.record) for c in changes] == [
-        ("1", "upsert", {"id": "1", "deleted": None}), ("2", "delete", None),
-        ("3", "upsert", {"id": "3", "deleted": "0"}), ("4", "delete", None)]
+        ("1", "upsert", {"id": "1", "deleted": None}),
+        ("2", "delete", None),
+        ("3", "upsert", {"id": "3", "deleted": "0"}),
+        ("4", "delete", None),
+    ]
 
 
 def test_a_partial_last_line_waits_until_it_is_complete(tmp_path: Path) -> None:
@@ -228,7 +289,8 @@ def test_a_partial_last_line_waits_until_it_is_complete(tmp_path: Path) -> None:
     drop(tmp_path, "time_1.jsonl", 'f"}\n', "a")
     changes, checkpoint = read(source, checkpoint)
     assert [(c.key, c.record, c.position) for c in changes] == [
-        ("2", {"id": 2, "v": "half"}, "time_1.jsonl:2")]
+        ("2", {"id": 2, "v": "half"}, "time_1.jsonl:2")
+    ]
 
 
 def test_quoted_line_breaks_and_pending_quoted_rows(tmp_path: Path) -> None:
@@ -236,7 +298,8 @@ def test_quoted_line_breaks_and_pending_quoted_rows(tmp_path: Path) -> None:
     drop(tmp_path, "time_1.csv", 'id,note\r\n1,"two\nlines, ""quoted"""\r\n2,"still\nopen\n')
     changes, checkpoint = read(source)
     assert [(c.key, c.record, c.position) for c in changes] == [
-        ("1", {"id": "1", "note": 'two\nlines, "quoted"'}, "time_1.csv:2")]
+        ("1", {"id": "1", "note": 'two\nlines, "quoted"'}, "time_1.csv:2")
+    ]
     drop(tmp_path, "time_1.csv", 'closed"\n3,x\n', "a")
     changes, _ = read(source, checkpoint)
     assert [(c.key, c.record, c.position) for c in changes] == [
@@ -268,8 +331,11 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path: Path) -> No
 
 def test_broken_input_is_yielded_with_an_error_and_reading_goes_on(tmp_path: Path) -> None:
     source = make(tmp_path, pattern="time_*.jsonl")
-    drop(tmp_path, "time_1.jsonl",
-         b'{"id": 1}\n{"id": 2, "v": "caf\xe9"}\n{"id": 3,\n[1, 2]\n{"v": 1}\n\n{"id": 4}\n')
+    drop(
+        tmp_path,
+        "time_1.jsonl",
+        b'{"id": 1}\n{"id": 2, "v": "caf\xe9"}\n{"id": 3,\n[1, 2]\n{"v": 1}\n\n{"id": 4}\n',
+    )
     changes, _ = read(source)
     good = [c.key for c in changes if c.error is None]
     bad = {c.position: c for c in changes if c.error is not None}
@@ -288,7 +354,12 @@ def test_broken_csv_rows_keep_a_best_effort_key(tmp_path: Path) -> None:
     drop(tmp_path, "time_1.csv", b"id,v\n1,a\n2,b,extra\n3,caf\xe9\n,x\n4,d\n")
     changes, _ = read(source)
     assert [(c.key, c.error is None) for c in changes] == [
-        ("1", True), ("2", False), ("3", False), ("", False), ("4", True)]
+        ("1", True),
+        ("2", False),
+        ("3", False),
+        ("", False),
+        ("4", True),
+    ]
     assert "3 fields but the header has 2" in (changes[1].error or "")
     assert changes[1].raw == "2,b,extra"
     assert changes[2].raw == "3,caf\\xe9"
@@ -317,7 +388,9 @@ def test_resuming_mid_file_uses_the_header_and_line_numbers(tmp_path: Path) -> N
     first = next(iter(source.read(None, 1)))
     changes, _ = read(source, json.loads(json.dumps(first.checkpoint)))
     assert [(c.record, c.position) for c in changes] == [
-        ({"id": "2", "v": "b"}, "time_1.csv:3"), ({"id": "3", "v": "c"}, "time_1.csv:4")]
+        ({"id": "2", "v": "b"}, "time_1.csv:3"),
+        ({"id": "3", "v": "c"}, "time_1.csv:4"),
+    ]
 
 
 def test_a_replaced_or_truncated_file_is_read_again_from_the_start(tmp_path: Path) -> None:
@@ -327,7 +400,10 @@ def test_a_replaced_or_truncated_file_is_read_again_from_the_start(tmp_path: Pat
     drop(tmp_path, "time_1.csv", "id,v\n1,A\n2,B\n3,C\n")  # rewritten: the head differs
     changes, checkpoint = read(source, checkpoint)
     assert [c.record for c in changes] == [
-        {"id": "1", "v": "A"}, {"id": "2", "v": "B"}, {"id": "3", "v": "C"}]
+        {"id": "1", "v": "A"},
+        {"id": "2", "v": "B"},
+        {"id": "3", "v": "C"},
+    ]
     drop(tmp_path, "time_1.csv", "id,v\n9,z\n")
     changes, _ = read(source, checkpoint)
     assert [c.key for c in changes] == ["9"]
@@ -373,7 +449,11 @@ def test_a_hundred_thousand_lines_read_quickly(tmp_path: Path) -> None:
     elapsed = time.perf_counter() - started
     assert sum(len(b.changes) for b in batches) == 100_000
     assert batches[-1].changes[-1].record == {
-        "id": "99999", "minutes": 99999 % 480, "rate": 14285.57, "approved": True}
+        "id": "99999",
+        "minutes": 99999 % 480,
+        "rate": 14285.57,
+        "approved": True,
+    }
     assert elapsed < 5.0, f"100k lines took {elapsed:.2f}s"
 
 
