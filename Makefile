@@ -24,7 +24,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-check: lint typecheck test
+check: lint typecheck test ## what CI runs
 
 demo: $(STAMP) ## real Tryton + TimeTagger, a small consulting firm, synchub on SQLite
 	$(PY) -m connectors.demo
