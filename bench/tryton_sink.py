@@ -48,8 +48,7 @@ from connectors.tryton.localserver import (
 from connectors.tryton.sink import split_marker
 from hub.config import OutboundSettings, Settings, StoreSettings
 from hub.engine import Hub, PassReport
-from hub.spi import Sink, Source
-from hub.testing import MemorySource
+from hub.testing import MemorySource, Wired
 from hub.types import ObjectSchema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,19 +120,6 @@ def mapping(employee: int, work: int) -> dict[str, Any]:
             }
         ],
     }
-
-
-class Both:
-    """A connector offering a source and/or a sink (as tests/unit/test_flow.py builds them)."""
-
-    def __init__(self, source: Source | None = None, sink: Sink | None = None) -> None:
-        self._source, self._sink = source, sink
-
-    def source(self) -> Source | None:
-        return self._source
-
-    def sink(self) -> Sink | None:
-        return self._sink
 
 
 # -- Tryton side ---------------------------------------------------------------------------
@@ -252,7 +238,7 @@ def build_hub(
         base_dir=tmp,
         outbound=OutboundSettings(rate_limit_per_s=10_000, batch_size=100, max_wait=0),
     )
-    hub = Hub(settings, {"tracker": Both(source=source), "erp": Both(sink=sink)})
+    hub = Hub(settings, {"tracker": Wired(source=source), "erp": Wired(sink=sink)})
     return hub, sink.client
 
 

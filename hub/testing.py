@@ -25,10 +25,12 @@ from hub.spi import (
     ObjectSchema,
     Outcome,
     OverlapCursor,
+    Sink,
+    Source,
 )
 from hub.types import OutcomeStatus, SourceOp
 
-__all__ = ["MemorySink", "MemorySource"]
+__all__ = ["MemorySink", "MemorySource", "Wired"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,3 +211,20 @@ class MemorySink:
         self.writes += 1
         self.applied[key] = (target_key, delta)
         return Outcome(key, "applied", target_key=target_key)
+
+
+class Wired:
+    """A ready-made connector: hands out the source and/or sink it was given.
+
+    `Hub(settings, {"erp": Wired(source, sink)})` runs the hub on connectors built in code
+    (tests, benchmarks, embedding) instead of from the config's entry points.
+    """
+
+    def __init__(self, source: Source | None = None, sink: Sink | None = None) -> None:
+        self._source, self._sink = source, sink
+
+    def source(self) -> Source | None:
+        return self._source
+
+    def sink(self) -> Sink | None:
+        return self._sink

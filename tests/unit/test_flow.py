@@ -17,8 +17,7 @@ from hub.config import ConnectorSettings, OutboundSettings, Settings, StoreSetti
 from hub.engine import Hub
 from hub.errors import SyncHubError
 from hub.outbound.executor import RateLimiter
-from hub.spi import Sink, Source
-from hub.testing import MemorySink, MemorySource
+from hub.testing import MemorySink, MemorySource, Wired
 from hub.types import ObjectSchema
 
 ENTRY = ObjectSchema(
@@ -119,19 +118,6 @@ MAPPING: dict[str, Any] = {
 }
 
 
-class Both:
-    """A connector offering a source and/or a sink."""
-
-    def __init__(self, source: Source | None = None, sink: Sink | None = None) -> None:
-        self._source, self._sink = source, sink
-
-    def source(self) -> Source | None:
-        return self._source
-
-    def sink(self) -> Sink | None:
-        return self._sink
-
-
 class World:
     def __init__(self, tmp_path: Path, mapping: dict[str, Any] = MAPPING, **outbound: Any) -> None:
         self.tmp = tmp_path
@@ -150,7 +136,10 @@ class World:
         )
         self.hub = Hub(
             settings,
-            {"tracker": Both(self.tracker, self.tracker_sink), "erp": Both(self.erp_src, self.erp)},
+            {
+                "tracker": Wired(self.tracker, self.tracker_sink),
+                "erp": Wired(self.erp_src, self.erp),
+            },
         )
 
     def write_mapping(self, mapping: dict[str, Any]) -> None:
