@@ -8,6 +8,7 @@ exists and is open, the duration is positive, the date is not in the future".
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from decimal import Decimal
 from typing import Any
@@ -18,8 +19,17 @@ Args = tuple[Any, ...]
 _SLUG = re.compile(r"[^a-z0-9/]+")
 
 
+def _nan(value: Any) -> bool:
+    return (isinstance(value, Decimal) and value.is_nan()) or (
+        isinstance(value, float) and math.isnan(value)
+    )
+
+
 def equals(value: Any, args: Args, ctx: Context) -> bool:
-    """Whether the value equals args[0] (texts compared case-sensitively). Handles None."""
+    """Whether the value equals args[0] (texts compared case-sensitively); NaN equals nothing.
+    Handles None."""
+    if _nan(value):
+        return False
     return bool(value == args[0] or (value is not None and as_text(value) == as_text(args[0])))
 
 
@@ -27,7 +37,7 @@ def gt(value: Any, args: Args, ctx: Context) -> bool:
     """Whether the number is greater than args[0]; None is not. Handles None."""
     if value is None:
         return False
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or _nan(value):
         raise StepFailure(f"needs a number but got {show(value)}: convert it first (e.g. 'int')")
     return bool(value > args[0])
 

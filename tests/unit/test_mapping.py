@@ -1106,3 +1106,10 @@ def test_targets_with_require_and_feedback() -> None:
     bad = {**spec, "targets": [{**spec["targets"][0], "require": {"x": "a | nosuchstep"}}]}
     with pytest.raises(MappingSpecError, match=r"targets\[0\]\.require\.x"):
         Mapping.from_dict(bad)
+
+
+def test_checks_treat_nan_cleanly() -> None:
+    assert run("v | equals 1", {"v": Decimal("sNaN")}) is False
+    assert run("v | equals 1", {"v": float("nan")}) is False
+    with pytest.raises(MappingError, match="needs a number"):
+        run("v | gt 0", {"v": Decimal("NaN")})
