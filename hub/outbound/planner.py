@@ -167,25 +167,68 @@ class Planner:
                     if not planned_events:
                         report.unchanged += 1
                         continue
-                    for stream, type_, payload in planned_events:
-                        version = versions.get(stream)
-                        if version is None:
-                            last = self.store.last(stream)
-                            version = 0 if last is None else last.version
-                        versions[stream] = version + 1
-                        events.append(NewEvent(stream, version + 1, type_, payload))
-                        if type_ == PLANNED:
-                            system = stream.split("/", 2)[1]
-                            report.planned += 1
-                            report.by_target[system] = report.by_target.get(system, 0) + 1
-                        else:
-                            report.failed += 1
+                    self._collect(planned_events, events, versions, report)
+            # Records that could not even be mapped (e.g. a malformed #tag) are invalid entries
+            # too: flag them at their source where a rule asks for feedback from it. Their
+            # canonical id is taken as Entity/<source key> (true for `id: "$key"` rules), so
+            # the flag is removed by the same rule once the record maps and passes its checks.
+            for flagged in self._unmappable(c, lookup, mapping, since):
+                high = max(high, flagged[0])
+                self._collect(flagged[1], events, versions, report)
         if events:
             self.store.append(events)
             crashpoint("planner.after_append")
         if high > since:
             self.tracking.insert_tracking(Tracking(name, high))
         return report
+
+    def _collect(
+        self,
+        planned: list[tuple[str, str, bytes]],
+        events: list[NewEvent],
+        versions: dict[str, int],
+        report: PlannerReport,
+    ) -> None:
+        """Number planned events in their streams and count them in the report."""
+        for stream, type_, payload in planned:
+            version = versions.get(stream)
+            if version is None:
+                last = self.store.last(stream)
+                version = 0 if last is None else last.version
+            versions[stream] = version + 1
+            events.append(NewEvent(stream, version + 1, type_, payload))
+            if type_ == PLANNED:
+                system = stream.split("/", 2)[1]
+                report.planned += 1
+                report.by_target[system] = report.by_target.get(system, 0) + 1
+            else:
+                report.failed += 1
+
+    def _unmappable(
+        self, c: SQLiteCursor, lookup: _TableLookup, mapping: Mapping, since: int
+    ) -> list[tuple[int, list[tuple[str, str, bytes]]]]:
+        """(position, feedback events) for records with an open mapping exception."""
+        rules = [
+            r for e in mapping.entities() for r in mapping.outbound(e) if r.feedback is not None
+        ]
+        if not rules:
+            return []
+        c.execute(
+            "SELECT system, object, key, position FROM p_exceptions WHERE kind='mapping'"
+            " AND status IN ('open','retrying') AND position > ? ORDER BY position, id",
+            (since,),
+        )
+        out = []
+        for system, obj, key, position in c.fetchall():
+            for rule in rules:
+                assert rule.feedback is not None
+                if rule.feedback[:2] == (system, obj) and key:
+                    cid = f"{rule.entity}/{key}"
+                    planned = self._feedback(
+                        c, lookup, rule.feedback, cid, flagged=True, mapping=mapping, source_key=key
+                    )
+                    out.append((position, planned))
+        return out
 
     def _outbound_row(self, c: SQLiteCursor, target: str, obj: str, cid: str) -> Any:
         c.execute(
@@ -303,6 +346,7 @@ class Planner:
         *,
         flagged: bool,
         mapping: Mapping,
+        source_key: str | None = None,
     ) -> list[tuple[str, str, bytes]]:
         """Tag (or untag) the record the entity came from, so the person who owns it sees it."""
         system, obj, tag = feedback
@@ -316,7 +360,7 @@ class Planner:
             return []
         if not flagged and ob is None:
             return []
-        source_key = lookup.target_key(system, cid)
+        source_key = source_key or lookup.target_key(system, cid)
         if source_key is None:
             return []
         desired = {"tag": tag, "flagged": flagged}

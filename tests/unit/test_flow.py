@@ -436,3 +436,33 @@ def test_require_refuses_with_an_exception_and_flags_the_source_record(tmp_path:
         assert w.exceptions() == []
     finally:
         w.hub.close()
+
+
+def test_a_record_that_cannot_be_mapped_is_flagged_too_and_unflagged_once_fixed(
+    tmp_path: Path,
+) -> None:
+    mapping = json.loads(json.dumps(MAPPING))
+    mapping["targets"][0]["feedback"] = {
+        "system": "tracker",
+        "object": "entries",
+        "tag": "sync-error",
+    }
+    w = World(tmp_path, mapping)
+    try:
+        w.person("ANN", "Ann")
+        w.entry("bad", "x #acme//design #approved", 30)  # malformed path tag
+        w.hub.sync_once()
+        (x,) = w.exceptions()
+        assert x["kind"] == "mapping"
+        (flag,) = [d for _k, d in w.tracker_sink.applied.values()]
+        assert (flag.target_key, dict(flag.fields)) == ("bad", {"add_tags": ["sync-error"]})
+        w.hub.sync_once()  # flagged once, not again
+        assert len(w.tracker_sink.applied) == 1
+        w.entry("bad", "x #acme/web/design #approved", 30)  # fixed by the consultant
+        w.hub.sync_once()
+        assert w.exceptions() == []
+        assert [f["hours"] for f in w.erp.records.values()] == [0.5]
+        last = list(w.tracker_sink.applied.values())[-1][1]
+        assert dict(last.fields) == {"remove_tags": ["sync-error"]}
+    finally:
+        w.hub.close()
