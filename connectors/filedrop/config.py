@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
-from pydantic import ValidationError as PydanticValidationError
 
-from hub.spi import ConnectorError
+from connectors._kit.options import validate_options
 
 __all__ = [
     "FieldType",
@@ -280,14 +279,7 @@ class FiledropOptions(BaseModel):
 
 def load_options(name: str, options: Mapping[str, Any], base_dir: Path) -> FiledropOptions:
     """Validate `options`, resolve relative paths; raises ConnectorError saying what to fix."""
-    try:
-        opts = FiledropOptions.model_validate(dict(options))
-    except PydanticValidationError as e:
-        problems = "\n".join(f"  - {_describe(err)}" for err in e.errors())
-        raise ConnectorError(
-            f"connector {name!r} (filedrop): invalid configuration in its `connectors.{name}` "
-            f"section:\n{problems}"
-        ) from None
+    opts = validate_options(FiledropOptions, name, "filedrop", options, model_at=_model_at)
     if opts.directory is not None and not opts.directory.is_absolute():
         opts.directory = (base_dir / opts.directory).resolve()
     if opts.outbox is not None and not opts.outbox.is_absolute():
@@ -295,18 +287,6 @@ def load_options(name: str, options: Mapping[str, Any], base_dir: Path) -> Filed
     return opts
 
 
-def _describe(err: Mapping[str, Any]) -> str:
-    """One pydantic error as `option: what is wrong`, with the allowed options for typos."""
-    loc = [str(part) for part in err["loc"]]
-    where = ".".join(loc) or "(section)"
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        model = ObjectOptions if len(loc) == 3 and loc[0] == "objects" else FiledropOptions
-        allowed = ", ".join(model.model_fields)
-        return f"{where}: unknown option; the options here are: {allowed}"
-    if kind == "missing":
-        return f"{where}: required option is missing"
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if "input" in err and kind not in ("value_error", "model_type", "dict_type"):
-        return f"{where}: {message} (got {err['input']!r})"
-    return f"{where}: {message}"
+def _model_at(loc: Sequence[str]) -> type[BaseModel]:
+    """The model whose options are allowed at `loc` (an object's section, or the top)."""
+    return ObjectOptions if len(loc) == 3 and loc[0] == "objects" else FiledropOptions

@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic import ValidationError as PydanticValidationError
 
-from hub.spi import ConnectorError
+from connectors._kit.options import validate_options
 
 __all__ = ["TimeTaggerOptions", "load_options"]
 
@@ -116,30 +115,5 @@ def _check_person(person: str) -> None:
 
 
 def load_options(name: str, options: Mapping[str, Any]) -> TimeTaggerOptions:
-    """Validate `options`; raises ConnectorError saying what to fix."""
-    try:
-        return TimeTaggerOptions.model_validate(dict(options))
-    except PydanticValidationError as e:
-        problems = "\n".join(f"  - {_describe(err)}" for err in e.errors())
-        raise ConnectorError(
-            f"connector {name!r} (timetagger): invalid configuration in its `connectors.{name}` "
-            f"section:\n{problems}"
-        ) from None
-
-
-def _describe(err: Mapping[str, Any]) -> str:
-    """One pydantic error as `option: what is wrong`; never echoes a token."""
-    loc = [str(part) for part in err["loc"]]
-    where = ".".join(loc)
-    kind = err["type"]
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if not loc:  # a section-wide rule: its message names the options
-        return message
-    if kind == "extra_forbidden":
-        allowed = ", ".join(TimeTaggerOptions.model_fields)
-        return f"{where}: unknown option; the options here are: {allowed}"
-    if kind == "missing":
-        return f"{where}: required option is missing"
-    if loc[0] not in _SECRET_OPTIONS and "input" in err and kind != "value_error":
-        return f"{where}: {message} (got {err['input']!r})"
-    return f"{where}: {message}"
+    """Validate `options`; raises ConnectorError saying what to fix (never echoing a token)."""
+    return validate_options(TimeTaggerOptions, name, "timetagger", options, secrets=_SECRET_OPTIONS)

@@ -11,9 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic import ValidationError as PydanticValidationError
 
-from hub.spi import ConnectorError
+from connectors._kit.options import validate_options
 
 __all__ = ["TrytonOptions", "load_options"]
 
@@ -44,24 +43,4 @@ class TrytonOptions(BaseModel):
 
 def load_options(name: str, options: Mapping[str, Any]) -> TrytonOptions:
     """Validate `options`; raises ConnectorError saying what to fix (never echoing secrets)."""
-    try:
-        return TrytonOptions.model_validate(dict(options))
-    except PydanticValidationError as e:
-        problems = "\n".join(f"  - {_describe(err)}" for err in e.errors())
-        raise ConnectorError(
-            f"connector {name!r} (tryton): invalid configuration in its `connectors.{name}` "
-            f"section:\n{problems}"
-        ) from None
-
-
-def _describe(err: Mapping[str, Any]) -> str:
-    where = ".".join(str(part) for part in err["loc"]) or "(section)"
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return f"{where}: unknown option; the options are: {', '.join(TrytonOptions.model_fields)}"
-    if kind == "missing":
-        return f"{where}: required option is missing"
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if where != "password" and "input" in err and kind != "value_error":
-        return f"{where}: {message} (got {err['input']!r})"
-    return f"{where}: {message}"
+    return validate_options(TrytonOptions, name, "tryton", options, secrets=("password",))
