@@ -8,6 +8,7 @@ at session end. A new user costs ~70 ms, a new server ~4 s: users isolate the te
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -24,6 +25,8 @@ import pytest
 from connectors.timetagger import TimeTaggerConnector
 from connectors.timetagger.client import TimeTaggerClient
 from connectors.timetagger.localserver import TimeTaggerServer, ensure_installed
+from hub.spi import Delta
+from hub.types import DeltaOp
 
 ROOT = Path(__file__).resolve().parents[3]
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z: record times in the tests
@@ -162,3 +165,25 @@ def team(account: Account, timetagger_server: TimeTaggerServer) -> Iterator[Team
         yield Team({"alice": account, "bob": bob})
     finally:
         bob.close()
+
+
+def delta(
+    op: DeltaOp,
+    fields: dict[str, Any],
+    *,
+    target_key: str | None = None,
+    key: str | None = None,
+    obj: str = "records",
+    canonical_id: str = "TimeEntry/1",
+) -> Delta:
+    """A delta to the `tracker` sink; its key defaults to one derived from its content."""
+    return Delta(
+        target="tracker",
+        object=obj,
+        canonical_id=canonical_id,
+        target_key=target_key,
+        op=op,
+        fields=fields,
+        idempotency_key=key
+        or f"{op}:{canonical_id}:{json.dumps(fields, sort_keys=True, default=repr)}",
+    )

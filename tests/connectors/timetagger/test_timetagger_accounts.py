@@ -20,8 +20,7 @@ from connectors.timetagger.sink import record_key_for
 from connectors.timetagger.source import RECORDS_SCHEMA
 from connectors.timetagger.tags import hide
 from hub.spi import JSON, Change, ConnectorError, Delta, Outcome
-from hub.types import DeltaOp
-from tests.connectors.timetagger.conftest import T0, Account, Team, new_account
+from tests.connectors.timetagger.conftest import T0, Account, Team, delta, new_account
 
 
 def read(
@@ -36,26 +35,6 @@ def read(
         checkpoint = json.loads(json.dumps(batch.checkpoint))
         checkpoints.append(checkpoint)
     return changes, checkpoint, checkpoints
-
-
-def delta(
-    op: DeltaOp,
-    fields: dict[str, Any],
-    *,
-    target_key: str | None = None,
-    key: str | None = None,
-    obj: str = "records",
-    canonical_id: str = "TimeEntry/1",
-) -> Delta:
-    return Delta(
-        target="tracker",
-        object=obj,
-        canonical_id=canonical_id,
-        target_key=target_key,
-        op=op,
-        fields=fields,
-        idempotency_key=key or f"{op}:{canonical_id}:{json.dumps(fields, sort_keys=True)}",
-    )
 
 
 def one(sink: TimeTaggerSink, d: Delta) -> Outcome:

@@ -15,29 +15,7 @@ from connectors.timetagger import TimeTaggerSink
 from connectors.timetagger.client import TimeTaggerClient, parse_retry_after
 from connectors.timetagger.sink import STALE, record_key_for
 from hub.spi import Delta, Outcome
-from hub.types import DeltaOp
-from tests.connectors.timetagger.conftest import T0, Account
-
-
-def delta(
-    op: DeltaOp,
-    fields: dict[str, Any],
-    *,
-    target_key: str | None = None,
-    key: str | None = None,
-    obj: str = "records",
-    canonical_id: str = "TimeEntry/1",
-) -> Delta:
-    return Delta(
-        target="tracker",
-        object=obj,
-        canonical_id=canonical_id,
-        target_key=target_key,
-        op=op,
-        fields=fields,
-        idempotency_key=key
-        or f"{op}:{canonical_id}:{json.dumps(fields, sort_keys=True, default=repr)}",
-    )
+from tests.connectors.timetagger.conftest import T0, Account, delta
 
 
 def sink_of(account: Account) -> TimeTaggerSink:
