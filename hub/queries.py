@@ -91,8 +91,6 @@ def history(store: SQLiteEventStore, cid: str) -> list[dict[str, Any]]:
     with store.datastore.transaction(commit=False) as c:
         rows = audit_history(c, "p_audit", cid)
     for r in rows:
-        for k in ("old", "new"):
-            r[k] = None if r[k] is None else json.loads(r[k])
         for k in ("source_time", "captured_at"):
             r[k] = (
                 None if r[k] is None else dt.datetime.fromtimestamp(r[k] / 1e6, dt.UTC).isoformat()

@@ -1,8 +1,11 @@
 """The audit projection: every canonical field change with its lineage.
 
-One row per changed field: old and new value (JSON), the source system, object and record, the
-event position, the mapping version, the source time and the capture time. Because every state
-change is here, `state --as-of` is a query over this table, not a replay.
+One row per change of an entity: the changed fields' new values (`new`, a JSON object; NULL for a
+delete) and previous values (`old`, a JSON object of the fields that had one; NULL for a create
+or restore), the source system, object and record, the event position, the mapping version, the
+source time and the capture time. `history` reads it field by field. Because every state change
+is here, `state --as-of` is a query over this table, not a replay. One row per change rather
+than per field keeps a rebuild's writes to one row per event.
 """
 
 from __future__ import annotations
@@ -22,9 +25,8 @@ AUDIT = Table(
         "canonical_id TEXT NOT NULL",
         "entity TEXT NOT NULL",
         "op TEXT NOT NULL",  # create | update | delete | restore
-        "field TEXT NOT NULL",  # '*' for whole-entity ops without field changes
-        "old TEXT",
-        "new TEXT",
+        "old TEXT",  # {field: previous value} of the changed fields that had one
+        "new TEXT",  # {field: new value} of the changed fields
         "system TEXT NOT NULL",
         "object TEXT NOT NULL",
         "source_key TEXT NOT NULL",
@@ -47,25 +49,45 @@ def state_at(
 
     Returns None if the entity did not exist (or was deleted) at that position.
     """
-    sql = f"SELECT op, field, new FROM {table} WHERE canonical_id=?"
+    sql = f"SELECT op, new FROM {table} WHERE canonical_id=?"
     params: list[Any] = [canonical_id]
     if position is not None:
         sql += " AND position<=?"
         params.append(position)
     c.execute(sql + " ORDER BY position, seq", params)
     state: dict[str, Any] | None = None
-    for op, field, new in c.fetchall():
+    for op, new in c.fetchall():
         if op == "delete":
             state = None
             continue
         if state is None:
             state = {}
-        if field != "*":
-            state[field] = None if new is None else json.loads(new)
+        state.update(json.loads(new))
     return state
 
 
 def history(c: SQLiteCursor, table: str, canonical_id: str) -> list[dict[str, Any]]:
-    """Every audit row of one entity, oldest first."""
-    c.execute(f"SELECT * FROM {table} WHERE canonical_id=? ORDER BY position, seq", (canonical_id,))
-    return [dict(zip(COLUMNS, r, strict=True)) for r in c.fetchall()]
+    """Every field change of one entity, oldest first: one dict per changed field (`field`,
+    `old`, `new`; `old` is None when the field had no value) with the row's other columns; a
+    change without fields (a delete, an empty create) gives one dict with field '*'."""
+    c.execute(
+        f"SELECT {', '.join(COLUMNS)} FROM {table} WHERE canonical_id=? ORDER BY position, seq",
+        (canonical_id,),
+    )
+    out = []
+    for r in c.fetchall():
+        row = dict(zip(COLUMNS, r, strict=True))
+        old = json.loads(row.pop("old") or "{}")
+        new = json.loads(row.pop("new") or "{}")
+        if not new:
+            out.append({**row, "field": "*", "old": None, "new": None})
+        for field in sorted(new):
+            out.append(
+                {
+                    **row,
+                    "field": field,
+                    "old": old.get(field),
+                    "new": new[field],
+                }
+            )
+    return out

@@ -337,24 +337,28 @@ class Fold:
         changed = {f: v for f, v in fields.items() if f not in old or old[f] != v}
         if not changed and op == "update":
             return
-        new = {**old, **changed}
+        changed_json = dumps(changed)
         self.canon.put(
             cid,
             {
                 "canonical_id": cid,
                 "entity": entity,
                 "natural_id": natural_id,
-                "fields": dumps(new),
+                "fields": dumps({**old, **changed}) if old else changed_json,
                 "deleted": 0,
                 "changes": (row["changes"] if row else 0) + 1,
                 "mapping_version": lineage[3],
                 "position": self._pos,
             },
         )
-        if not changed:
-            self._audit(cid, entity, op, "*", None, None, lineage)
-        for f in sorted(changed):
-            self._audit(cid, entity, op, f, old.get(f), changed[f], lineage, f in old)
+        self._audit(
+            cid,
+            entity,
+            op,
+            None if op != "update" else dumps({f: old[f] for f in changed if f in old}),
+            changed_json,
+            lineage,
+        )
 
     def _delete_entity(
         self,
@@ -372,33 +376,20 @@ class Fold:
         self.canon.put(
             cid, {**row, "deleted": 1, "changes": row["changes"] + 1, "position": self._pos}
         )
-        self._audit(cid, row["entity"], "delete", "*", None, None, lineage)
+        self._audit(cid, row["entity"], "delete", None, None, lineage)
 
     def _audit(
         self,
         cid: str,
         entity: str,
         op: str,
-        field: str,
-        old: Any,
-        new: Any,
+        old: str | None,
+        new: str | None,
         lineage: tuple[str, str, str, int, int | None, int | None],
-        had_old: bool = True,
     ) -> None:
+        """One audit row: `old`/`new` are the changed fields' JSON objects (see audit.AUDIT)."""
         self._seq += 1
-        self.audit_rows.append(
-            (
-                self._pos,
-                self._seq,
-                cid,
-                entity,
-                op,
-                field,
-                dumps(old) if had_old and op not in ("create", "restore") else None,
-                None if op == "delete" else dumps(new),
-                *lineage,
-            )
-        )
+        self.audit_rows.append((self._pos, self._seq, cid, entity, op, old, new, *lineage))
 
     # -- mapping deployments --------------------------------------------------------------------
 
