@@ -37,6 +37,7 @@ EXCEPTIONS = Table(
     ),
     pk=("id",),
     indexes=(("status", "kind"), ("subject",)),
+    folded=(("subject",),),
 )
 
 TABLES = (EXCEPTIONS,)

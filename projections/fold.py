@@ -26,11 +26,18 @@ from projections.canonical import CANONICAL, MAPPINGS, SOURCE_RECORDS, WAITING
 from projections.exceptions import EXCEPTIONS, OPEN, exception_id
 from projections.links import LINKS
 from projections.outbound import OUTBOUND
-from projections.tables import RowCache, dumps
+from projections.tables import RowCache, Table, dumps
+
+
+_PLAIN = frozenset((str, int, bool, float, type(None)))
 
 
 def to_json(value: Any) -> Any:
     """Canonical values as stored: Decimal → str, date/datetime → ISO text, tuples → lists."""
+    if type(value) in _PLAIN:
+        return value
+    if type(value) is dict:
+        return {k: v if type(v) in _PLAIN else to_json(v) for k, v in value.items()}
     if isinstance(value, decimal.Decimal):
         return str(value)
     if isinstance(value, dt.datetime):
@@ -53,6 +60,39 @@ def _us(value: Any) -> int | None:
 
 
 _SIMPLE = {str: "string", bool: "boolean", type(None): "null"}
+_SLOW = object()
+"""A fast converter's answer when the value needs the general check."""
+
+Converter = Callable[[Any], Any] | None
+"""Stored form of a value of one Python type, or _SLOW; None: the value as it is."""
+
+
+def _long(value: int) -> Any:
+    return value if -(2**63) <= value < 2**63 else _SLOW
+
+
+def _int(value: int) -> Any:
+    return value if -(2**31) <= value < 2**31 else _SLOW
+
+
+def _iso_date(value: dt.date) -> Any:
+    return value.isoformat()
+
+
+def _fast_converters(avro_type: Any) -> dict[type, Converter]:
+    """Python type → how a value of exactly that type fits `avro_type` without fastavro's
+    general validator (the common cases); other types take the slow path."""
+    out: dict[type, Converter] = {}
+    for member in avro_type if isinstance(avro_type, list) else [avro_type]:
+        if member in ("string", "boolean", "null"):
+            out[{"string": str, "boolean": bool, "null": type(None)}[member]] = None
+        elif member == "long":
+            out[int] = _long
+        elif member == "int":
+            out[int] = _int
+        elif isinstance(member, dict) and member.get("logicalType") == "date":
+            out[dt.date] = _iso_date
+    return out
 
 
 class _FieldTypes:
@@ -60,9 +100,33 @@ class _FieldTypes:
 
     def __init__(self) -> None:
         self.types: dict[str, dict[str, Any]] = {}
+        self.fast: dict[str, dict[str, dict[type, Converter]]] = {}
         for entity in canonical_entities():
             parsed = canonical_schema(entity).parsed
             self.types[entity] = {f["name"]: f["type"] for f in parsed["fields"]}
+            self.fast[entity] = {
+                name: _fast_converters(t) for name, t in self.types[entity].items()
+            }
+
+    def stored(self, entity: str, fields: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """`fields` as stored (see to_json), or the first field that does not fit with its
+        problem: ({...}, None) or ({}, field)."""
+        fast = self.fast.get(entity, {})
+        out = {}
+        for name, value in fields.items():
+            conv = fast.get(name, _NO_FAST).get(type(value), _SLOW)
+            if conv is None:
+                out[name] = value
+                continue
+            if conv is not _SLOW:
+                stored = conv(value)  # type: ignore[operator]
+                if stored is not _SLOW:
+                    out[name] = stored
+                    continue
+            if self.problem(entity, name, value) is not None:
+                return {}, name
+            out[name] = to_json(value)
+        return out, None
 
     def problem(self, entity: str, field: str, value: Any) -> str | None:
         types = self.types.get(entity)
@@ -83,18 +147,33 @@ class _FieldTypes:
         return None
 
 
+_NO_FAST: dict[type, Converter] = {}
+
+
 class Fold:
     """Applies events to the projection tables of one generation (see runner.Projector)."""
 
-    def __init__(self, physical: Callable[[str], str], decode: Callable[[bytes], Any]) -> None:
+    def __init__(
+        self,
+        physical: Callable[[str], str],
+        decode: Callable[[bytes], Any],
+        *,
+        fresh: bool = False,
+    ) -> None:
+        """`fresh`: the tables are new and empty (a rebuild), so rows this fold has not
+        written do not exist (see RowCache `complete`)."""
         self.decode = decode
-        self.canon = RowCache(CANONICAL, physical("canonical"))
-        self.records = RowCache(SOURCE_RECORDS, physical("source_records"))
-        self.links = RowCache(LINKS, physical("links"))
-        self.exceptions = RowCache(EXCEPTIONS, physical("exceptions"))
-        self.outbound = RowCache(OUTBOUND, physical("outbound"))
-        self.mappings = RowCache(MAPPINGS, physical("mappings"))
-        self.waiting = RowCache(WAITING, physical("waiting"))
+
+        def cache(table: Table) -> RowCache:
+            return RowCache(table, physical(table.name), complete=fresh)
+
+        self.canon = cache(CANONICAL)
+        self.records = cache(SOURCE_RECORDS)
+        self.links = cache(LINKS)
+        self.exceptions = cache(EXCEPTIONS)
+        self.outbound = cache(OUTBOUND)
+        self.mappings = cache(MAPPINGS)
+        self.waiting = cache(WAITING)
         self.t_waiting = physical("waiting")
         self._waiting_keys: set[tuple[str, str, str]] = set()
         self._misses: list[tuple[str, str, str]] = []
@@ -112,6 +191,8 @@ class Fold:
         self._c: SQLiteCursor | None = None
         self._target_keys: dict[tuple[str, str], str] = {}
         self._open_subjects: set[str] = set()
+        self._owned: dict[InboundRule, frozenset[str]] = {}
+        """Per rule of the active mapping: the fields its system may set (ownership)."""
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -120,6 +201,7 @@ class Fold:
         c.execute(f"SELECT version, spec FROM {self.t_mappings} ORDER BY version DESC LIMIT 1")
         r = c.fetchone()
         self.mapping = None
+        self._owned.clear()
         if r is not None:
             self.mapping = Mapping.from_dict(json.loads(r[1]), version=int(r[0]))
         c.execute(
@@ -302,19 +384,23 @@ class Fold:
             self._open_mapping_exception(stream, rule, key, err, mapping.version, record)
             return
         cid = mapped.canonical_id
-        for name, value in mapped.fields.items():
-            problem = self.types.problem(rule.entity, name, value)
-            if problem is not None:
-                invalid = MappingError(problem, field=name, rule="canonical schema", value=value)
-                self._open_mapping_exception(stream, rule, key, invalid, mapping.version, record)
-                return
+        stored, bad = self.types.stored(rule.entity, mapped.fields)
+        if bad is not None:
+            value = mapped.fields[bad]
+            problem = self.types.problem(rule.entity, bad, value) or f"{bad} does not fit"
+            invalid = MappingError(problem, field=bad, rule="canonical schema", value=value)
+            self._open_mapping_exception(stream, rule, key, invalid, mapping.version, record)
+            return
         if link is None or link["canonical_id"] != cid or link["role"] != "source":
             self._link(system, obj, key, cid, "source")
-        owned = {
-            f: to_json(v)
-            for f, v in mapped.fields.items()
-            if mapping.owner(rule.entity, f) in (None, system)
-        }
+        owned_fields = self._owned.get(rule)
+        if owned_fields is None:
+            owned_fields = self._owned[rule] = frozenset(
+                name
+                for name, _ in rule.fields
+                if mapping.owner(rule.entity, name) in (None, system)
+            )
+        owned = {f: v for f, v in stored.items() if f in owned_fields}
         self._set_fields(cid, rule.entity, mapped.natural_id, owned, lineage)
         self._resolve_open(stream, ("mapping",), "auto: the record now maps")
 
@@ -423,6 +509,7 @@ class Fold:
             },
         )
         self.mapping = mapping
+        self._owned.clear()
         # Re-project every source record under the new version, in a deterministic order.
         self.flush(self._c)
         self._c.execute(

@@ -20,6 +20,7 @@ LINKS = Table(
     ),
     pk=("system", "object", "key"),
     indexes=(("canonical_id", "system"),),
+    folded=(("canonical_id", "system"),),
 )
 
 TABLES = (LINKS,)

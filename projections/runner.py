@@ -117,8 +117,8 @@ class Projector:
         with self.store.datastore.transaction(commit=True) as c:
             _drop_stale_generations(c)
             for table in ALL_TABLES:
-                table.create(c, gen)
-        fold = Fold(lambda name: f"p_{name}__{gen}", self.store.codec.decode)
+                table.create(c, gen, deferred=True)
+        fold = Fold(lambda name: f"p_{name}__{gen}", self.store.codec.decode, fresh=True)
         try:
             after = self._replay(fold, self.store.head(), progress)
             with self.store.datastore.transaction(commit=True) as c:
@@ -158,8 +158,8 @@ class Projector:
         gen = f"preview{time.time_ns()}"
         with self.store.datastore.transaction(commit=True) as c:
             for table in ALL_TABLES:
-                table.create(c, gen)
-        fold = Fold(lambda name: f"p_{name}__{gen}", self.store.codec.decode)
+                table.create(c, gen, deferred=True)
+        fold = Fold(lambda name: f"p_{name}__{gen}", self.store.codec.decode, fresh=True)
         try:
             after = self._replay(fold, self.position(), progress)
             with self.store.datastore.transaction(commit=True) as c:
@@ -250,7 +250,8 @@ def _canonical_diff(c: SQLiteCursor, live: str, scratch: str) -> list[dict[str, 
 
 
 def _rename_indexes(c: SQLiteCursor, table: Table, gen: str) -> None:
-    """Give the swapped-in table's indexes their live names."""
+    """Give the swapped-in table its indexes under their live names (SQLite cannot rename an
+    index): the deferred ones are built here, once, from the filled table."""
     live = table.physical()
     for cols in table.indexes:
         suffix = "_".join(cols)
