@@ -28,7 +28,6 @@ from projections.links import LINKS
 from projections.outbound import OUTBOUND
 from projections.tables import RowCache, Table, dumps
 
-
 _PLAIN = frozenset((str, int, bool, float, type(None)))
 
 
