@@ -333,6 +333,8 @@ class Fold:
         _, system, obj, key = e.stream.split("/", 3)
         after = d["after"]
         deleted = after is None
+        source_time = _us(d["source_time"])
+        captured_at = _us(d["captured_at"])
         row = {
             "stream": e.stream,
             "system": system,
@@ -341,12 +343,12 @@ class Fold:
             "record": None if deleted else dumps(to_json(after)),
             "deleted": int(deleted),
             "position": e.position,
-            "source_time": _us(d["source_time"]),
-            "captured_at": _us(d["captured_at"]),
+            "source_time": source_time,
+            "captured_at": captured_at,
         }
         self.records.put(e.stream, row)
         self._resolve_open(e.stream, ("quarantine",), "auto: a later valid change was captured")
-        self._map(e.stream, system, obj, key, after, _us(d["source_time"]), _us(d["captured_at"]))
+        self._map(e.stream, system, obj, key, after, source_time, captured_at)
 
     def _map(
         self,

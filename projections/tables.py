@@ -7,6 +7,7 @@ Every projection table has a logical name (e.g. `canonical`); its physical name 
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,7 @@ class RowCache:
         self.limit = limit
         self.complete = complete
         self.cols = table.column_names
+        self._values = operator.itemgetter(*self.cols)
         self.rows: dict[Any, dict[str, Any] | None] = {}
         self.dirty: set[Any] = set()
         where = " AND ".join(f"{k}=?" for k in table.pk)
@@ -98,7 +100,7 @@ class RowCache:
             if row is None:
                 deletes.append(key if isinstance(key, tuple) else (key,))
             else:
-                upserts.append(tuple(row[k] for k in self.cols))
+                upserts.append(self._values(row))
         if deletes:
             c.executemany(self._delete, deletes)
         if upserts:

@@ -61,32 +61,27 @@ def has_tag(value: Any, args: Args, ctx: Context) -> bool:
     """Whether the text has tag args[0] (compared case-insensitively); None → False."""
     if value is None:
         return False
-    wanted = args[0]
-    return any(tag.casefold() == wanted for tag in find_tags(_text(value, "has_tag")))
+    return args[0] in _folded_tags(_text(value, "has_tag"))
 
 
 def tag_path(value: Any, args: Args, ctx: Context) -> str | None:
     """Segment args[0] of the first path tag; None if there is no path tag or no such segment."""
-    for tag in find_tags(_text(value, "tag_path")):
-        if "/" in tag:
-            segments = tag.split("/")
-            _check_path(tag, segments)
-            try:
-                return segments[args[0]]
-            except IndexError:
-                return None
-    return None
+    segments = _first_path(_text(value, "tag_path"))
+    if segments is None:
+        return None
+    try:
+        return segments[args[0]]
+    except IndexError:
+        return None
 
 
 def tag_prefix(value: Any, args: Args, ctx: Context) -> str | None:
     """The first args[0] segments of the first path tag, joined by '/'; None if there is no
     path tag or it has fewer segments (e.g. `#acme/web/design` → `acme/web` for N=2)."""
-    for tag in find_tags(_text(value, "tag_prefix")):
-        if "/" in tag:
-            segments = tag.split("/")
-            _check_path(tag, segments)
-            return "/".join(segments[: args[0]]) if len(segments) >= args[0] else None
-    return None
+    segments = _first_path(_text(value, "tag_prefix"))
+    if segments is None:
+        return None
+    return "/".join(segments[: args[0]]) if len(segments) >= args[0] else None
 
 
 def strip_tags(value: Any, args: Args, ctx: Context) -> str:
@@ -117,6 +112,32 @@ def find_tags(text: str) -> tuple[str, ...]:
         if tag:
             found.append(tag)
     return tuple(found)
+
+
+@functools.lru_cache(maxsize=1024)
+def _folded_tags(text: str) -> frozenset[str]:
+    return frozenset(tag.casefold() for tag in find_tags(text))
+
+
+@functools.lru_cache(maxsize=1024)
+def _path_of(text: str) -> tuple[str, ...] | str | None:
+    """Segments of the first path tag, the reason it is malformed (str), or None if none."""
+    for tag in find_tags(text):
+        if "/" in tag:
+            segments = tag.split("/")
+            try:
+                _check_path(tag, segments)
+            except StepFailure as exc:
+                return exc.message
+            return tuple(segments)
+    return None
+
+
+def _first_path(text: str) -> tuple[str, ...] | None:
+    found = _path_of(text)
+    if isinstance(found, str):
+        raise StepFailure(found)
+    return found
 
 
 def _untag(match: re.Match[str]) -> str:
