@@ -367,6 +367,45 @@ def test_rebuild_is_identical_and_as_of_replays_history(world: World) -> None:
     assert world.hub.projector.checksums() == before
 
 
+def test_rebuilt_tables_have_every_declared_index_and_the_history_reads_field_by_field(
+    world: World,
+) -> None:
+    from projections.runner import ALL_TABLES
+
+    def indexes() -> dict[str, set[str]]:
+        with world.hub.store.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT tbl_name, name FROM sqlite_master"
+                " WHERE type='index' AND sql NOT NULL AND tbl_name LIKE 'p\\_%' ESCAPE '\\'"
+            )
+            found: dict[str, set[str]] = {}
+            for table, name in c.fetchall():
+                found.setdefault(table, set()).add(name)
+        return found
+
+    declared = {
+        t.physical(): {f"{t.physical()}_{'_'.join(cols)}" for cols in t.indexes}
+        for t in ALL_TABLES
+        if t.indexes
+    }
+    world.person("ANN", "Ann")
+    world.entry("t1", "x #acme/web/design #approved", 60)
+    world.hub.sync_once()
+    world.entry("t1", "x #acme/web/design #approved", 90)
+    world.hub.sync_once()
+    assert indexes() == declared
+    history = queries.history(world.hub.store, "TimeEntry/t1")
+    world.hub.projector.rebuild()  # fills fresh tables with only the folded indexes, then swaps
+    assert indexes() == declared
+    assert queries.history(world.hub.store, "TimeEntry/t1") == history
+    created = [h for h in history if h["op"] == "create"]
+    updated = [h for h in history if h["op"] == "update"]
+    assert {h["field"] for h in created} >= {"minutes", "approved", "project_id"}
+    assert all(h["old"] is None for h in created)
+    assert [(h["field"], h["old"], h["new"]) for h in updated] == [("minutes", 60, 90)]
+    assert len({(h["position"], h["seq"]) for h in created}) == 1  # one audit row per change
+
+
 def test_connector_failures_are_recorded_without_secrets(tmp_path: Path) -> None:
     w = World(tmp_path)
     try:

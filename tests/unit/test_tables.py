@@ -1,0 +1,42 @@
+"""RowCache: write-back, and the no-SELECT promise of a complete cache."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from eventsourcing.sqlite import SQLiteCursor
+
+from projections.tables import RowCache, Table
+
+T = Table("t", ("k TEXT NOT NULL", "v INTEGER"), pk=("k",))
+
+
+def _db() -> SQLiteCursor:
+    c = SQLiteCursor(sqlite3.connect(":memory:").cursor())
+    T.create(c)
+    return c
+
+
+def test_a_complete_cache_answers_misses_without_reading_until_it_is_cleared() -> None:
+    c = _db()
+    c.execute("INSERT INTO p_t VALUES ('behind', 1)")  # a row the cache never saw
+    cache = RowCache(T, "p_t", limit=2, complete=True)
+    assert cache.get(c, "behind") is None  # trusted: no SELECT
+    for k in ("a", "b", "c"):
+        cache.put(k, {"k": k, "v": 2})
+    cache.flush(c)  # over the limit: cleared, and no longer complete
+    assert not cache.complete
+    assert cache.get(c, "behind") == {"k": "behind", "v": 1}
+    assert cache.get(c, "b") == {"k": "b", "v": 2}
+
+
+def test_an_ordinary_cache_reads_misses_and_writes_back_puts_and_deletes() -> None:
+    c = _db()
+    c.execute("INSERT INTO p_t VALUES ('x', 1), ('y', 2)")
+    cache = RowCache(T, "p_t")
+    assert cache.get(c, "x") == {"k": "x", "v": 1}
+    cache.put("x", {"k": "x", "v": 5})
+    cache.put("y", None)
+    cache.flush(c)
+    c.execute("SELECT k, v FROM p_t ORDER BY k")
+    assert [tuple(r) for r in c.fetchall()] == [("x", 5)]
