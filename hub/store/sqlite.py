@@ -45,6 +45,9 @@ _SIDE_TABLES = (
 )
 
 
+_EVENT_COLUMNS = "originator_id, originator_version, topic, state"
+
+
 class _BatchRecorder(SQLiteApplicationRecorder):
     """The library's recorder, inserting a batch with one `executemany` instead of a loop."""
 
@@ -162,13 +165,20 @@ class SQLiteEventStore(EventStore):
         limit: int = 1000,
         types: Sequence[str] = (),
     ) -> list[StoredEvent]:
-        notifications = self.recorder.select_notifications(
-            start=after, limit=limit, stop=upto, topics=types, inclusive_of_start=False
-        )
-        return [
-            StoredEvent(n.id, str(n.originator_id), n.originator_version, n.topic, n.state)
-            for n in notifications
-        ]
+        sql = f"SELECT rowid, {_EVENT_COLUMNS} FROM stored_events WHERE rowid > ?"
+        params: list[Any] = [after]
+        if upto is not None:
+            sql += " AND rowid <= ?"
+            params.append(upto)
+        if types:
+            sql += f" AND topic IN ({','.join('?' * len(types))})"
+            params.extend(types)
+        params.append(limit)
+        with self.datastore.transaction(commit=False) as c:
+            cursor = c.sqlite_cursor
+            cursor.row_factory = None  # plain tuples: half the cost of sqlite3.Row per event
+            cursor.execute(sql + " ORDER BY rowid LIMIT ?", params)
+            return [StoredEvent(*r) for r in cursor.fetchall()]
 
     def read_stream(
         self, stream: str, after_version: int = 0, upto_version: int | None = None
