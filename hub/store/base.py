@@ -18,13 +18,15 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from hub.avro import HEADER_LEN, Codec, Schema
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
-    """An event to append: `version` is its place in `stream` (1 for a new stream)."""
+class NewEvent(NamedTuple):
+    """An event to append: `version` is its place in `stream` (1 for a new stream).
+
+    A tuple in the column order of the store's INSERT, so a list of them is its parameters."""
 
     stream: str
     version: int

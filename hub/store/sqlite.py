@@ -21,7 +21,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
-from eventsourcing.persistence import StoredEvent as ESStoredEvent
 from eventsourcing.sqlite import (
     SQLITE3_DEFAULT_LOCK_TIMEOUT,
     SQLiteApplicationRecorder,
@@ -43,21 +42,6 @@ _SIDE_TABLES = (
     " last_position INTEGER PRIMARY KEY, recorded_at REAL NOT NULL)",
     "CREATE INDEX IF NOT EXISTS synchub_clock_time ON synchub_clock (recorded_at)",
 )
-
-
-class _BatchRecorder(SQLiteApplicationRecorder):
-    """The library's recorder, inserting a batch with one `executemany` instead of a loop."""
-
-    def _insert_events(
-        self, c: SQLiteCursor, stored_events: Sequence[ESStoredEvent], **_: Any
-    ) -> Sequence[int] | None:
-        c.executemany(
-            self.insert_events_statement,
-            [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored_events],
-        )
-        c.execute("SELECT last_insert_rowid()")
-        last = int(c.fetchone()[0])
-        return list(range(last - len(stored_events) + 1, last + 1))
 
 
 class _StatementCachingPool(SQLiteConnectionPool):
@@ -95,7 +79,7 @@ class SQLiteEventStore(EventStore):
         self.datastore.pool = _StatementCachingPool(
             db_name=self.datastore.pool.db_name, lock_timeout=lock_timeout
         )
-        self.recorder = _BatchRecorder(self.datastore)
+        self.recorder = SQLiteApplicationRecorder(self.datastore)
         self.recorder.create_table()
         with self.datastore.transaction(commit=True) as c:
             for statement in _SIDE_TABLES:
@@ -109,22 +93,7 @@ class SQLiteEventStore(EventStore):
     # -- writing -----------------------------------------------------------------------------
 
     def append(self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()) -> int:
-        new_schemas = {s.fingerprint: s for s in schemas if s.fingerprint not in self._stored_fps}
-        for s in new_schemas.values():
-            self.codec.add(s)
-        stored = self._stored_fps
-        for e in events:
-            fp = e.payload[2:HEADER_LEN]
-            if fp not in stored and fp not in new_schemas:
-                known = self.codec.known(fp)
-                if known is None:
-                    raise StoreError(
-                        f"event {e.type} for stream {e.stream} is encoded with schema "
-                        f"{fp.hex()}, which neither the store nor the codec knows; encode "
-                        "payloads with store.codec after adding their schema"
-                    )
-                new_schemas[fp] = known
-        rows = [ESStoredEvent(e.stream, e.version, e.type, e.payload) for e in events]
+        new_schemas = self._new_schemas(events, schemas)
         now = time.time()
         with self._lock:
             try:
@@ -134,11 +103,11 @@ class SQLiteEventStore(EventStore):
                             "INSERT OR IGNORE INTO synchub_schemas VALUES (?,?,?,?)",
                             [(s.fingerprint, s.name, s.json, now) for s in new_schemas.values()],
                         )
-                    if not rows:
+                    if not events:
                         return self._head(c)
-                    positions = self.recorder._insert_events(c, rows)
-                    assert positions
-                    last = positions[-1]
+                    c.executemany(self.recorder.insert_events_statement, events)
+                    c.execute("SELECT last_insert_rowid()")
+                    last = int(c.fetchone()[0])
                     c.execute(
                         "INSERT INTO synchub_clock VALUES (?, max(?, coalesce("
                         "(SELECT max(recorded_at) FROM synchub_clock), 0)))",
@@ -150,8 +119,29 @@ class SQLiteEventStore(EventStore):
                     f"another writer already appended to {', '.join(streams)}...: reload the "
                     f"stream heads and retry ({e})"
                 ) from e
-            stored.update(new_schemas)
+            self._stored_fps.update(new_schemas)
         return last
+
+    def _new_schemas(
+        self, events: Sequence[NewEvent], schemas: Iterable[Schema]
+    ) -> dict[bytes, Schema]:
+        """The schemas of `schemas` and of the events' payloads that the store lacks (each
+        fingerprint checked once). Raises StoreError for a payload whose schema nobody knows."""
+        stored = self._stored_fps
+        new = {s.fingerprint: s for s in schemas if s.fingerprint not in stored}
+        for s in new.values():
+            self.codec.add(s)
+        for fp in {e.payload[2:HEADER_LEN] for e in events}.difference(stored, new):
+            known = self.codec.known(fp)
+            if known is None:
+                e = next(e for e in events if e.payload[2:HEADER_LEN] == fp)
+                raise StoreError(
+                    f"event {e.type} for stream {e.stream} is encoded with schema "
+                    f"{fp.hex()}, which neither the store nor the codec knows; encode "
+                    "payloads with store.codec after adding their schema"
+                )
+            new[fp] = known
+        return new
 
     # -- reading -----------------------------------------------------------------------------
 
