@@ -18,6 +18,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
@@ -42,6 +43,10 @@ _SIDE_TABLES = (
     " last_position INTEGER PRIMARY KEY, recorded_at REAL NOT NULL)",
     "CREATE INDEX IF NOT EXISTS synchub_clock_time ON synchub_clock (recorded_at)",
 )
+
+
+_ROWS = 128
+"""Rows per INSERT statement (a power of two)."""
 
 
 class _StatementCachingPool(SQLiteConnectionPool):
@@ -81,6 +86,11 @@ class SQLiteEventStore(EventStore):
         )
         self.recorder = SQLiteApplicationRecorder(self.datastore)
         self.recorder.create_table()
+        row = self.recorder.insert_events_statement.partition(" VALUES ")[2]  # "(?,?,?,?)"
+        self._inserts = {
+            k: self.recorder.insert_events_statement + f",{row}" * (k - 1)
+            for k in (1 << i for i in range(_ROWS.bit_length()))
+        }
         with self.datastore.transaction(commit=True) as c:
             for statement in _SIDE_TABLES:
                 c.execute(statement)
@@ -105,9 +115,7 @@ class SQLiteEventStore(EventStore):
                         )
                     if not events:
                         return self._head(c)
-                    c.executemany(self.recorder.insert_events_statement, events)
-                    c.execute("SELECT last_insert_rowid()")
-                    last = int(c.fetchone()[0])
+                    last = self._insert(c, events)
                     c.execute(
                         "INSERT INTO synchub_clock VALUES (?, max(?, coalesce("
                         "(SELECT max(recorded_at) FROM synchub_clock), 0)))",
@@ -121,6 +129,17 @@ class SQLiteEventStore(EventStore):
                 ) from e
             self._stored_fps.update(new_schemas)
         return last
+
+    def _insert(self, c: SQLiteCursor, events: Sequence[NewEvent]) -> int:
+        """Insert `events` in order; return the last one's position. Multi-row INSERTs of up to
+        _ROWS rows cost ≈ 60 % of an `executemany`; their sizes are powers of two, so only a
+        few statements are ever prepared (and cached)."""
+        done, n = 0, len(events)
+        while done < n:
+            k = min(_ROWS, 1 << ((n - done).bit_length() - 1))
+            c.execute(self._inserts[k], list(chain.from_iterable(events[done : done + k])))
+            done += k
+        return int(c.lastrowid)
 
     def _new_schemas(
         self, events: Sequence[NewEvent], schemas: Iterable[Schema]
