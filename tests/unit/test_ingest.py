@@ -87,6 +87,20 @@ def test_unchanged_records_are_dropped_and_updates_versioned(store: SQLiteEventS
     assert store.heads(["source/tracker/entries/2"])["source/tracker/entries/2"][1] == DELETED
 
 
+def test_a_head_cache_smaller_than_a_batch_still_versions_every_stream(
+    store: SQLiteEventStore,
+) -> None:
+    src = source()
+    for i in range(5):
+        src.put("entries", str(i), {"id": str(i), "minutes": i})
+    ing = Ingestor(store, "tt", src, IngestSettings(head_cache=2))
+    ing.run_once()
+    for i in range(5):
+        src.put("entries", str(i), {"id": str(i), "minutes": i + 1})
+    assert ing.run_once().appended == 5  # three heads come from the store, mid-batch
+    assert [(f["key"], f["op"]) for f in facts(store)][5:] == [(str(i), "update") for i in range(5)]
+
+
 def test_bad_records_are_quarantined_and_the_rest_goes_through(store: SQLiteEventStore) -> None:
     src = source()
     src.put("entries", "ok1", {"id": "ok1", "minutes": 1})
