@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -59,6 +60,16 @@ class EventStore(ABC):
     def append(self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()) -> int:
         """Store `events` (and any of `schemas` not yet stored) atomically; return the last
         position, or the head if `events` is empty. Raises ConcurrencyError on a version clash."""
+
+    def append_async(
+        self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()
+    ) -> Future[int]:
+        """Like `append`, but may return before the events are durable: the future then gives
+        the last position, or the error. A version clash may also raise at once. Appends are
+        applied in call order; none is stored before an earlier one is committed."""
+        future: Future[int] = Future()
+        future.set_result(self.append(events, schemas))
+        return future
 
     @abstractmethod
     def read(

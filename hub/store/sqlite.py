@@ -17,7 +17,9 @@ import datetime as dt
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from itertools import chain
 from typing import Any
 
@@ -96,6 +98,7 @@ class SQLiteEventStore(EventStore):
                 c.execute(statement)
         self._stored_fps: set[bytes] = set()
         self._lock = threading.Lock()
+        self._committer: ThreadPoolExecutor | None = None
         self.codec = Codec(resolve=self.schema_json)
         for _fp, _name, text in self.schemas():
             self._stored_fps.add(self.codec.add(Schema.from_json(text)).fingerprint)
@@ -103,31 +106,55 @@ class SQLiteEventStore(EventStore):
     # -- writing -----------------------------------------------------------------------------
 
     def append(self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()) -> int:
+        return self._commit(events, *self._begin(events, schemas))
+
+    def append_async(
+        self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()
+    ) -> Future[int]:
+        """Inserts now, commits (the fsync) on a background thread: the caller can go on while
+        the disk works. The write lock is held until the commit ends."""
+        begun = self._begin(events, schemas)
+        if self._committer is None:
+            self._committer = ThreadPoolExecutor(1, thread_name_prefix="synchub-commit")
+        return self._committer.submit(self._commit, events, *begun)
+
+    def _begin(
+        self, events: Sequence[NewEvent], schemas: Iterable[Schema]
+    ) -> tuple[ExitStack, int, dict[bytes, Schema]]:
+        """Take the write lock, open a transaction and insert `events` and the new schemas in
+        it; return the open transaction (for `_commit`), the last position, the new schemas."""
         new_schemas = self._new_schemas(events, schemas)
         now = time.time()
-        with self._lock:
-            try:
-                with self.datastore.transaction(commit=True) as c:
-                    if new_schemas:
-                        c.executemany(
-                            "INSERT OR IGNORE INTO synchub_schemas VALUES (?,?,?,?)",
-                            [(s.fingerprint, s.name, s.json, now) for s in new_schemas.values()],
-                        )
-                    if not events:
-                        return self._head(c)
-                    last = self._insert(c, events)
-                    c.execute(
-                        "INSERT INTO synchub_clock VALUES (?, max(?, coalesce("
-                        "(SELECT max(recorded_at) FROM synchub_clock), 0)))",
-                        (last, now),
-                    )
-            except IntegrityError as e:
-                streams = sorted({f"{ev.stream}@{ev.version}" for ev in events})[:3]
-                raise ConcurrencyError(
-                    f"another writer already appended to {', '.join(streams)}...: reload the "
-                    f"stream heads and retry ({e})"
-                ) from e
-            self._stored_fps.update(new_schemas)
+        with _clashes(events), ExitStack() as transaction:
+            transaction.enter_context(self._lock)
+            c = transaction.enter_context(self.datastore.transaction(commit=True))
+            if new_schemas:
+                c.executemany(
+                    "INSERT OR IGNORE INTO synchub_schemas VALUES (?,?,?,?)",
+                    [(s.fingerprint, s.name, s.json, now) for s in new_schemas.values()],
+                )
+            if events:
+                last = self._insert(c, events)
+                c.execute(
+                    "INSERT INTO synchub_clock VALUES (?, max(?, coalesce("
+                    "(SELECT max(recorded_at) FROM synchub_clock), 0)))",
+                    (last, now),
+                )
+            else:
+                last = self._head(c)
+            return transaction.pop_all(), last, new_schemas
+
+    def _commit(
+        self,
+        events: Sequence[NewEvent],
+        transaction: ExitStack,
+        last: int,
+        new_schemas: dict[bytes, Schema],
+    ) -> int:
+        """Commit what `_begin` inserted and release the write lock; return the last position."""
+        with _clashes(events):
+            transaction.close()
+        self._stored_fps.update(new_schemas)
         return last
 
     def _insert(self, c: SQLiteCursor, events: Sequence[NewEvent]) -> int:
@@ -276,7 +303,22 @@ class SQLiteEventStore(EventStore):
             return [(bytes(r[0]).hex(), r[1], r[2]) for r in c.fetchall()]
 
     def close(self) -> None:
+        if self._committer is not None:
+            self._committer.shutdown()
         self.datastore.close()
+
+
+@contextmanager
+def _clashes(events: Sequence[NewEvent]) -> Iterator[None]:
+    """Turn the library's IntegrityError (a version already taken) into ConcurrencyError."""
+    try:
+        yield
+    except IntegrityError as e:
+        streams = sorted({f"{ev.stream}@{ev.version}" for ev in events})[:3]
+        raise ConcurrencyError(
+            f"another writer already appended to {', '.join(streams)}...: reload the "
+            f"stream heads and retry ({e})"
+        ) from e
 
 
 def _ts(when: dt.datetime) -> float:
