@@ -19,6 +19,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,19 @@ def micros(t: dt.datetime) -> int:
 
 def now_micros() -> int:
     return time.time_ns() // 1000
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A batch ready to append: its events (checkpoint last) and the stream heads after it."""
+
+    events: list[NewEvent]
+    heads: dict[str, tuple[int, bytes]]
+    checkpoint_version: int
+    changes: int
+    appended: int
+    skipped: int
+    quarantined: int
 
 
 @dataclass
@@ -304,36 +318,55 @@ class Ingestor:
     # -- the pass -----------------------------------------------------------------------------
 
     def run_once(self, *, progress: Callable[[int], None] | None = None) -> IngestReport:
-        """Read everything the source has after the checkpoint; append it batch by batch."""
+        """Read everything the source has after the checkpoint; append it batch by batch.
+
+        Batch N+1 is read and encoded while batch N is being committed (`append_async`): it is
+        appended only once batch N is durable, so a failed append raises with nothing after it
+        stored, and the crash point `ingest.after_append` still sees one committed batch."""
         report = IngestReport(self.name)
         self.discover()
         checkpoint = self.checkpoint()
-        for batch in self.source.read(checkpoint, self.settings.batch_size):
-            appended, skipped, quarantined = self._append_batch(batch.changes, batch.checkpoint)
-            report.batches += 1
-            report.appended += appended
-            report.skipped += skipped
-            report.quarantined += quarantined
-            if progress is not None:
-                progress(len(batch.changes))
+        inflight: tuple[_Prepared, Future[int]] | None = None
+        try:
+            for batch in self.source.read(checkpoint, self.settings.batch_size):
+                prepared = self._prepare(batch.changes, batch.checkpoint, inflight)
+                if inflight is not None:
+                    done, inflight = inflight, None
+                    self._committed(done[0], done[1].result, report, progress)
+                inflight = (prepared, self._append_async(prepared))
+        finally:
+            if inflight is not None:
+                self._committed(inflight[0], inflight[1].result, report, progress)
         return report
 
     def _append_batch(self, changes: Iterable[Change], checkpoint: JSON) -> tuple[int, int, int]:
         """Append the facts and quarantines of `changes` with the checkpoint, in one transaction;
-        return (appended, skipped, quarantined). Nothing is cached if the append fails."""
+        return (appended, skipped, quarantined)."""
+        prepared = self._prepare(changes, checkpoint, None)
+        self._committed(prepared, lambda: self.store.append(prepared.events))
+        return prepared.appended, prepared.skipped, prepared.quarantined
+
+    def _prepare(
+        self,
+        changes: Iterable[Change],
+        checkpoint: JSON,
+        inflight: tuple[_Prepared, Future[int]] | None,
+    ) -> _Prepared:
+        """A batch's events, checkpoint last, to append after the `inflight` one (if any)."""
+        after = inflight[0] if inflight is not None else None
         changes = list(changes)
         captured = now_micros()
         streams = [source_stream(self.system, c.object, c.key) for c in changes]
-        heads = self._load_heads(streams)
+        heads = self._load_heads(streams, after.heads if after is not None else {})
         events, quarantined, skipped = self._facts(
             changes, streams, heads, _tail(captured, self.name)
         )
         appended = len(events)
         events.extend(self._quarantine_events(quarantined))
-        if self._checkpoint_version is None:
+        if after is None and self._checkpoint_version is None:
             self.checkpoint()
-        assert self._checkpoint_version is not None
-        cp_version = self._checkpoint_version + 1
+        previous = after.checkpoint_version if after is not None else self._checkpoint_version
+        assert previous is not None
         cp = {
             "connector": self.name,
             "checkpoint": json.dumps(checkpoint, sort_keys=True, default=str),
@@ -345,21 +378,51 @@ class Ingestor:
         events.append(
             NewEvent(
                 connector_stream(self.name),
-                cp_version,
+                previous + 1,
                 CHECKPOINT_TYPE,
                 self.codec.encode(self._c_schema, cp),
             )
         )
+        return _Prepared(
+            events, heads, previous + 1, len(changes), appended, skipped, len(quarantined)
+        )
+
+    def _append_async(self, prepared: _Prepared) -> Future[int]:
         try:
-            self.store.append(events)
-        except SyncHubError:
-            self._checkpoint_version = None
-            self._quarantine_version = None
+            return self.store.append_async(prepared.events)
+        except BaseException:
+            self._forget_versions()
+            raise
+
+    def _committed(
+        self,
+        prepared: _Prepared,
+        wait: Callable[[], object],
+        report: IngestReport | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Wait for the append of `prepared`; only then move the cached checkpoint version and
+        stream heads past it. A failed append forgets the cached versions and raises."""
+        try:
+            wait()
+        except BaseException:
+            self._forget_versions()
             raise
         crashpoint("ingest.after_append")
-        self._checkpoint_version = cp_version
-        self._heads.update(heads)
-        return appended, skipped, len(quarantined)
+        self._checkpoint_version = prepared.checkpoint_version
+        self._heads.update(prepared.heads)
+        if report is not None:
+            report.batches += 1
+            report.appended += prepared.appended
+            report.skipped += prepared.skipped
+            report.quarantined += prepared.quarantined
+        if progress is not None:
+            progress(prepared.changes)
+
+    def _forget_versions(self) -> None:
+        """Reload the checkpoint and quarantine versions from the store before the next append."""
+        self._checkpoint_version = None
+        self._quarantine_version = None
 
     def _facts(
         self,
@@ -416,9 +479,15 @@ class Ingestor:
             heads[stream] = (version, digest)
         return events, quarantined, skipped
 
-    def _load_heads(self, streams: list[str]) -> dict[str, tuple[int, bytes]]:
-        """The head of each of `streams` that exists: from the cache, else from the store."""
-        heads, missing = self._heads.lookup(dict.fromkeys(streams))
+    def _load_heads(
+        self, streams: list[str], pending: dict[str, tuple[int, bytes]]
+    ) -> dict[str, tuple[int, bytes]]:
+        """The head of each of `streams` that exists: from `pending` (the heads after an append
+        still in flight), else the cache, else the store."""
+        unique = dict.fromkeys(streams)
+        heads = {s: pending[s] for s in unique if s in pending} if pending else {}
+        cached, missing = self._heads.lookup(s for s in unique if s not in heads)
+        heads.update(cached)
         if missing:
             heads.update(self.store.heads(missing))
         return heads

@@ -223,6 +223,27 @@ def test_a_failed_append_leaves_nothing_and_moves_no_checkpoint(store: SQLiteEve
     assert [f["key"] for f in facts(store)] == ["1"]
 
 
+def test_a_failed_append_mid_pass_stores_nothing_after_it(store: SQLiteEventStore) -> None:
+    first = Batch((Change("entries", "1", "upsert", {"id": "1", "minutes": 1}),), {"at": 1})
+    second = Batch((Change("entries", "2", "upsert", {"id": "2", "minutes": 2}),), {"at": 2})
+
+    class Racing(MemorySource):
+        def read(self, checkpoint: Any, batch_size: int) -> Any:
+            yield first  # its commit may still run while the next batch is read and encoded
+            other = Ingestor(store, "tt", MemorySource("tracker", {"entries": ENTRY}))
+            other._append_batch([], {"elsewhere": True})  # another process takes version 2
+            yield second
+            yield Batch((), {"at": 3})
+
+    ing = Ingestor(store, "tt", Racing("tracker", {"entries": ENTRY}), IngestSettings(batch_size=1))
+    with pytest.raises(ConcurrencyError, match="connector/tt"):
+        ing.run_once()
+    assert [f["key"] for f in facts(store)] == ["1"]
+    assert ing.checkpoint() == {"elsewhere": True}
+    assert ing._append_batch(second.changes, second.checkpoint) == (1, 0, 0)  # caches still right
+    assert [(f["key"], f["op"]) for f in facts(store)] == [("1", "create"), ("2", "create")]
+
+
 def test_reconciliation_records_hard_deletes_with_a_safety_ratio(store: SQLiteEventStore) -> None:
     src = source()
     for i in range(10):
