@@ -9,6 +9,10 @@ tables are written in the same transaction as the events they describe:
 
 Positions are gap-free because the table is append-only (no rowid is ever freed) and SQLite
 gives each new row max(rowid) + 1 while the writer holds the database lock.
+
+An append inserts in the caller's thread; `append_async` leaves the commit (the WAL write and
+fsync, which release the GIL) to one background thread and holds the store's write lock until it
+is done, so appends stay one at a time and in order.
 """
 
 from __future__ import annotations
