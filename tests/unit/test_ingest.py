@@ -230,6 +230,7 @@ def test_a_failed_append_mid_pass_stores_nothing_after_it(store: SQLiteEventStor
     class Racing(MemorySource):
         def read(self, checkpoint: Any, batch_size: int) -> Any:
             yield first  # its commit may still run while the next batch is read and encoded
+            store.append([])  # takes the write lock: returns once the first batch is durable
             other = Ingestor(store, "tt", MemorySource("tracker", {"entries": ENTRY}))
             other._append_batch([], {"elsewhere": True})  # another process takes version 2
             yield second
