@@ -19,6 +19,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,9 +55,8 @@ def quarantine_stream(name: str) -> str:
     return f"quarantine/{name}"
 
 
-def micros(t: dt.datetime | None) -> int | None:
-    if t is None:
-        return None
+def micros(t: dt.datetime) -> int:
+    """Microseconds since the epoch; a naive `t` is UTC."""
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.UTC)
     return int(t.timestamp() * 1_000_000)
@@ -64,6 +64,19 @@ def micros(t: dt.datetime | None) -> int | None:
 
 def now_micros() -> int:
     return time.time_ns() // 1000
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A batch ready to append: its events (checkpoint last) and the stream heads after it."""
+
+    events: list[NewEvent]
+    heads: dict[str, tuple[int, bytes]]
+    checkpoint_version: int
+    changes: int
+    appended: int
+    skipped: int
+    quarantined: int
 
 
 @dataclass
@@ -86,19 +99,30 @@ class _Heads:
         self.size = size
         self._d: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
 
-    def get(self, stream: str) -> tuple[int, bytes] | None:
-        v = self._d.get(stream)
-        if v is not None:
-            self._d.move_to_end(stream)
-        return v
+    def lookup(self, streams: Iterable[str]) -> tuple[dict[str, tuple[int, bytes]], list[str]]:
+        """The cached heads among `streams` (marked recently used), and the streams not cached."""
+        found: dict[str, tuple[int, bytes]] = {}
+        missing: list[str] = []
+        d = self._d
+        touch = d.move_to_end
+        for s in streams:
+            head = d.get(s)
+            if head is None:
+                missing.append(s)
+            else:
+                found[s] = head
+                touch(s)
+        return found, missing
 
-    def put(self, stream: str, head: tuple[int, bytes]) -> None:
+    def update(self, heads: Mapping[str, tuple[int, bytes]]) -> None:
+        """Store `heads`; new streams become the most recently used, the oldest are dropped."""
         if self.size <= 0:
             return
-        self._d[stream] = head
-        self._d.move_to_end(stream)
-        while len(self._d) > self.size:
-            self._d.popitem(last=False)
+        d = self._d
+        for stream, head in heads.items():  # faster than OrderedDict.update
+            d[stream] = head
+        while len(d) > self.size:
+            d.popitem(last=False)
 
 
 class _Envelope:
@@ -107,7 +131,7 @@ class _Envelope:
     An Avro record is the concatenation of its fields' encodings and `after` is the envelope's
     last field (a union: branch 0 null, branch 1 the record), so an envelope's bytes are exactly
     header + prefix fields + branch index + body. fastavro encodes the body; the prefix fields
-    (fixed, enum, strings, longs) are laid out by `_prefix`, whose output is checked byte for byte
+    (fixed, enum, strings, longs) are laid out by `encode`, whose output is checked byte for byte
     against fastavro's in tests/unit/test_avro_and_schemas.py. This halves the per-change cost.
     """
 
@@ -116,9 +140,12 @@ class _Envelope:
         self.record = fastavro.parse_schema(record_schema)
         self.header = MAGIC + envelope.fingerprint
         self.name = envelope.name
+        self._buf = io.BytesIO()
 
     def body(self, record: Mapping[str, Any]) -> bytes:
-        buf = io.BytesIO()
+        buf = self._buf
+        buf.seek(0)
+        buf.truncate()
         try:
             fastavro.schemaless_writer(buf, self.record, record)
         except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
@@ -126,58 +153,77 @@ class _Envelope:
         return buf.getvalue()
 
     def encode(
-        self, prefix: tuple[bytes, int, str, str, int | None, int, str], body: bytes | None
+        self,
+        digest: bytes,
+        op: int,
+        key: str,
+        position: str,
+        source_time: dt.datetime | None,
+        tail: bytes,
+        body: bytes | None,
     ) -> bytes:
-        """`prefix` = (digest, op index, key, position, source_time µs, captured_at µs, connector)."""
+        """The envelope of one change; `op` indexes OPS, `tail` = `_tail(captured_at, connector)`
+        (the same for a whole batch) and `body` is None for a delete."""
         return b"".join(
-            (self.header, _prefix(*prefix), b"\x00" if body is None else b"\x02" + body)
+            (
+                self.header,
+                digest,
+                _BYTE[op << 1],
+                _str(key),
+                _str(position),
+                _time(source_time),
+                tail,
+                b"\x00" if body is None else b"\x02" + body,
+            )
         )
 
 
 OPS = {"create": 0, "update": 1, "delete": 2}
+_CREATE, _UPDATE, _DELETE = OPS.values()
 
-
-_SMALL = [bytes([(n << 1) ^ (n >> 63)]) for n in range(64)]
+_BYTE = [bytes([b]) for b in range(128)]
 
 
 def _long(n: int) -> bytes:
-    """Avro long: zig-zag, then base-128 varint (one byte for 0 ≤ n < 64, from a table)."""
-    if 0 <= n < 64:
-        return _SMALL[n]
-    n = (n << 1) ^ (n >> 63)
+    """Avro long: zig-zag, then base-128 varint (7-bit groups, low first, high bit = "more")."""
+    z = (n << 1) ^ (n >> 63)
+    if z < 0x80:
+        return _BYTE[z]
+    k = (z.bit_length() + 6) // 7
+    if k > 8:
+        return _long_loop(z)
+    # Spread the 8 groups of 7 bits to one group per byte (halving: 28, 14, 7 bits apart), set
+    # every continuation bit, clear the last byte's, and keep the k bytes.
+    x = (z & 0xFFFFFFF) | ((z & 0xFFFFFFF0000000) << 4)
+    x = (x & 0x00003FFF00003FFF) | ((x & 0x0FFFC0000FFFC000) << 2)
+    x = (x & 0x007F007F007F007F) | ((x & 0x3F803F803F803F80) << 1)
+    return ((x | 0x8080808080808080) & ((1 << (8 * k - 1)) - 1)).to_bytes(k, "little")
+
+
+def _long_loop(z: int) -> bytes:
+    """Varint of a zig-zagged long, a byte at a time."""
     out = bytearray()
-    while n & ~0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
+    while z & ~0x7F:
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    out.append(z)
     return bytes(out)
 
 
 def _str(s: str) -> bytes:
     b = s.encode("utf-8")
-    return _long(len(b)) + b
+    n = len(b)
+    return (_BYTE[n << 1] if n < 64 else _long(n)) + b
 
 
-def _prefix(
-    digest: bytes,
-    op: int,
-    key: str,
-    position: str,
-    source_time: int | None,
-    captured: int,
-    connector: str,
-) -> bytes:
-    return b"".join(
-        (
-            digest,
-            _long(op),
-            _str(key),
-            _str(position),
-            b"\x00" if source_time is None else b"\x02" + _long(source_time),
-            _long(captured),
-            _str(connector),
-        )
-    )
+def _time(t: dt.datetime | None) -> bytes:
+    """Avro ["null", long] of `micros(t)`."""
+    return b"\x00" if t is None else b"\x02" + _long(micros(t))
+
+
+def _tail(captured: int, connector: str) -> bytes:
+    """The envelope fields after `source_time`: `captured_at` (µs) and `connector`."""
+    return _long(captured) + _str(connector)
 
 
 def _explain(parsed: Any, record: Mapping[str, Any], error: Exception) -> ValidationError:
@@ -272,33 +318,133 @@ class Ingestor:
     # -- the pass -----------------------------------------------------------------------------
 
     def run_once(self, *, progress: Callable[[int], None] | None = None) -> IngestReport:
-        """Read everything the source has after the checkpoint; append it batch by batch."""
+        """Read everything the source has after the checkpoint; append it batch by batch.
+
+        Batch N+1 is read and encoded while batch N is being committed (`append_async`): it is
+        appended only once batch N is durable, so a failed append raises with nothing after it
+        stored, and the crash point `ingest.after_append` still sees one committed batch."""
         report = IngestReport(self.name)
         self.discover()
         checkpoint = self.checkpoint()
-        for batch in self.source.read(checkpoint, self.settings.batch_size):
-            appended, skipped, quarantined = self._append_batch(batch.changes, batch.checkpoint)
-            report.batches += 1
-            report.appended += appended
-            report.skipped += skipped
-            report.quarantined += quarantined
-            if progress is not None:
-                progress(len(batch.changes))
+        inflight: tuple[_Prepared, Future[int]] | None = None
+        try:
+            for batch in self.source.read(checkpoint, self.settings.batch_size):
+                prepared = self._prepare(batch.changes, batch.checkpoint, inflight)
+                if inflight is not None:
+                    done, inflight = inflight, None
+                    self._committed(done[0], done[1].result, report, progress)
+                inflight = (prepared, self._append_async(prepared))
+        finally:
+            if inflight is not None:
+                self._committed(inflight[0], inflight[1].result, report, progress)
         return report
 
     def _append_batch(self, changes: Iterable[Change], checkpoint: JSON) -> tuple[int, int, int]:
+        """Append the facts and quarantines of `changes` with the checkpoint, in one transaction;
+        return (appended, skipped, quarantined)."""
+        prepared = self._prepare(changes, checkpoint, None)
+        self._committed(prepared, lambda: self.store.append(prepared.events))
+        return prepared.appended, prepared.skipped, prepared.quarantined
+
+    def _prepare(
+        self,
+        changes: Iterable[Change],
+        checkpoint: JSON,
+        inflight: tuple[_Prepared, Future[int]] | None,
+    ) -> _Prepared:
+        """A batch's events, checkpoint last, to append after the `inflight` one (if any)."""
+        after = inflight[0] if inflight is not None else None
         changes = list(changes)
         captured = now_micros()
+        streams = [source_stream(self.system, c.object, c.key) for c in changes]
+        heads = self._load_heads(streams, after.heads if after is not None else {})
+        events, quarantined, skipped = self._facts(
+            changes, streams, heads, _tail(captured, self.name)
+        )
+        appended = len(events)
+        events.extend(self._quarantine_events(quarantined))
+        if after is None and self._checkpoint_version is None:
+            self.checkpoint()
+        previous = after.checkpoint_version if after is not None else self._checkpoint_version
+        assert previous is not None
+        cp = {
+            "connector": self.name,
+            "checkpoint": json.dumps(checkpoint, sort_keys=True, default=str),
+            "changes": appended,
+            "skipped": skipped,
+            "quarantined": len(quarantined),
+            "at": captured,
+        }
+        events.append(
+            NewEvent(
+                connector_stream(self.name),
+                previous + 1,
+                CHECKPOINT_TYPE,
+                self.codec.encode(self._c_schema, cp),
+            )
+        )
+        return _Prepared(
+            events, heads, previous + 1, len(changes), appended, skipped, len(quarantined)
+        )
+
+    def _append_async(self, prepared: _Prepared) -> Future[int]:
+        try:
+            return self.store.append_async(prepared.events)
+        except BaseException:
+            self._forget_versions()
+            raise
+
+    def _committed(
+        self,
+        prepared: _Prepared,
+        wait: Callable[[], object],
+        report: IngestReport | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Wait for the append of `prepared`; only then move the cached checkpoint version and
+        stream heads past it. A failed append forgets the cached versions and raises."""
+        try:
+            wait()
+        except BaseException:
+            self._forget_versions()
+            raise
+        crashpoint("ingest.after_append")
+        self._checkpoint_version = prepared.checkpoint_version
+        self._heads.update(prepared.heads)
+        if report is not None:
+            report.batches += 1
+            report.appended += prepared.appended
+            report.skipped += prepared.skipped
+            report.quarantined += prepared.quarantined
+        if progress is not None:
+            progress(prepared.changes)
+
+    def _forget_versions(self) -> None:
+        """Reload the checkpoint and quarantine versions from the store before the next append."""
+        self._checkpoint_version = None
+        self._quarantine_version = None
+
+    def _facts(
+        self,
+        changes: list[Change],
+        streams: list[str],
+        heads: dict[str, tuple[int, bytes]],
+        tail: bytes,
+    ) -> tuple[list[NewEvent], list[dict[str, Any]], int]:
+        """The SourceChanged events of `changes` (`heads` moves along as they are versioned),
+        the quarantine records of those that cannot become facts, and how many were unchanged.
+        """
         events: list[NewEvent] = []
         quarantined: list[dict[str, Any]] = []
-        streams = [source_stream(self.system, c.object, c.key) for c in changes]
-        self._load_heads(streams)
-        batch_heads: dict[str, tuple[int, bytes]] = {}
         skipped = 0
         max_bytes = self.settings.max_field_bytes
+        ready = {o: env for o, env in self._envelopes.items() if o not in self._drift}
+        blake2b = hashlib.blake2b
         for change, stream in zip(changes, streams, strict=True):
             try:
-                env = self._envelope_for(change)
+                env = ready.get(change.object) if change.error is None else None
+                if env is None:
+                    env = self._envelope_for(change)  # raises _Quarantine
                 if change.op == "delete":
                     body = None
                     digest = DELETED
@@ -307,87 +453,44 @@ class Ingestor:
                     body = env.body(record)
                     if len(body) > max_bytes:  # only then can one field be too long
                         _check_sizes(record, max_bytes)
-                    digest = hashlib.blake2b(body, digest_size=8).digest()
+                    digest = blake2b(body, digest_size=8).digest()
             except _Quarantine as q:
                 quarantined.append(self._quarantine_record(change, q.kind, str(q), q.fix, q.field))
                 continue
             except ValidationError as e:
-                quarantined.append(
-                    self._quarantine_record(
-                        change,
-                        "validation",
-                        f"{self.system}/{change.object} record {change.key!r} at "
-                        f"{change.position or '?'}: {e}",
-                        "correct the record in the source (or the declared field type in the "
-                        "connector config), then `synchub exceptions retry <id>`",
-                        e.field,
-                    )
-                )
+                quarantined.append(self._invalid(change, e))
                 continue
-            head = batch_heads.get(stream) or self._heads.get(stream)
-            if head is not None and head[1] == digest:
+            head = heads.get(stream)
+            if head is None:
+                if digest == DELETED:
+                    skipped += 1  # deleting what we never saw: nothing to record
+                    continue
+                version, op = 1, _CREATE
+            elif head[1] == digest:
                 skipped += 1
                 continue
-            if head is None and digest == DELETED:
-                skipped += 1  # deleting what we never saw: nothing to record
-                continue
-            version = 1 if head is None else head[0] + 1
-            op = "create" if head is None or head[1] == DELETED else "update"
-            if digest == DELETED:
-                op = "delete"
-            prefix = (
-                digest,
-                OPS[op],
-                change.key,
-                change.position,
-                micros(change.source_time),
-                captured,
-                self.name,
+            else:
+                version = head[0] + 1
+                op = _DELETE if digest == DELETED else _CREATE if head[1] == DELETED else _UPDATE
+            payload = env.encode(
+                digest, op, change.key, change.position, change.source_time, tail, body
             )
-            events.append(NewEvent(stream, version, SOURCE_TYPE, env.encode(prefix, body)))
-            batch_heads[stream] = (version, digest)
-        events.extend(self._quarantine_events(quarantined))
-        if self._checkpoint_version is None:
-            self.checkpoint()
-        assert self._checkpoint_version is not None
-        cp_version = self._checkpoint_version + 1
-        cp = {
-            "connector": self.name,
-            "checkpoint": json.dumps(checkpoint, sort_keys=True, default=str),
-            "changes": len(events) - len(quarantined),
-            "skipped": skipped,
-            "quarantined": len(quarantined),
-            "at": captured,
-        }
-        events.append(
-            NewEvent(
-                connector_stream(self.name),
-                cp_version,
-                CHECKPOINT_TYPE,
-                self.codec.encode(self._c_schema, cp),
-            )
-        )
-        try:
-            self.store.append(events)
-        except SyncHubError:
-            self._checkpoint_version = None
-            self._quarantine_version = None
-            raise
-        crashpoint("ingest.after_append")
-        self._checkpoint_version = cp_version
-        for stream, head in batch_heads.items():
-            self._heads.put(stream, head)
-        return len(events) - len(quarantined) - 1, skipped, len(quarantined)
+            events.append(NewEvent(stream, version, SOURCE_TYPE, payload))
+            heads[stream] = (version, digest)
+        return events, quarantined, skipped
 
-    def _load_heads(self, streams: list[str]) -> None:
-        missing = [s for s in dict.fromkeys(streams) if self._heads.get(s) is None]
-        if not missing:
-            return
-        found = self.store.heads(missing)
-        for s in missing:
-            head = found.get(s)
-            if head is not None:
-                self._heads.put(s, head)
+    def _load_heads(
+        self, streams: list[str], pending: dict[str, tuple[int, bytes]]
+    ) -> dict[str, tuple[int, bytes]]:
+        """The head of each of `streams` that exists: from `pending` (the heads after an append
+        still in flight), else the cache, else the store."""
+        unique = dict.fromkeys(streams)
+        heads = {s: pending[s] for s in unique if s in pending} if pending else {}
+        cached, missing = self._heads.lookup(s for s in unique if s not in heads)
+        heads.update(cached)
+        if missing:
+            heads.update(self.store.heads(missing))
+        return heads
 
     def _envelope_for(self, change: Change) -> _Envelope:
         if change.error is not None:
@@ -410,6 +513,16 @@ class Ingestor:
         return env
 
     # -- quarantine ---------------------------------------------------------------------------
+
+    def _invalid(self, change: Change, e: ValidationError) -> dict[str, Any]:
+        return self._quarantine_record(
+            change,
+            "validation",
+            f"{self.system}/{change.object} record {change.key!r} at {change.position or '?'}: {e}",
+            "correct the record in the source (or the declared field type in the "
+            "connector config), then `synchub exceptions retry <id>`",
+            e.field,
+        )
 
     def _quarantine_record(
         self, change: Change, kind: str, reason: str, fix: str, field_name: str | None

@@ -17,14 +17,17 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from hub.avro import HEADER_LEN, Codec, Schema
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
-    """An event to append: `version` is its place in `stream` (1 for a new stream)."""
+class NewEvent(NamedTuple):
+    """An event to append: `version` is its place in `stream` (1 for a new stream).
+
+    A tuple in the column order of the store's INSERT, so a list of them is its parameters."""
 
     stream: str
     version: int
@@ -57,6 +60,16 @@ class EventStore(ABC):
     def append(self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()) -> int:
         """Store `events` (and any of `schemas` not yet stored) atomically; return the last
         position, or the head if `events` is empty. Raises ConcurrencyError on a version clash."""
+
+    def append_async(
+        self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()
+    ) -> Future[int]:
+        """Like `append`, but may return before the events are durable: the future then gives
+        the last position, or the error. A version clash may also raise at once. Appends are
+        applied in call order; none is stored before an earlier one is committed."""
+        future: Future[int] = Future()
+        future.set_result(self.append(events, schemas))
+        return future
 
     @abstractmethod
     def read(

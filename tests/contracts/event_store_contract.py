@@ -101,6 +101,26 @@ class EventStoreContract(ABC):
         assert store.head() == 1
         assert store.last("b") is None
 
+    def test_async_appends_are_stored_in_call_order(self, store: EventStore) -> None:
+        first = store.append_async([self.ev(store, "a", 1, 1), self.ev(store, "b", 1, 2)])
+        second = store.append_async([self.ev(store, "a", 2, 3)])
+        assert store.append([self.ev(store, "c", 1, 4)]) == 4  # waits for both
+        assert (first.result(), second.result()) == (2, 3)
+        assert [(e.stream, e.version) for e in store.read()] == [
+            ("a", 1),
+            ("b", 1),
+            ("a", 2),
+            ("c", 1),
+        ]
+
+    def test_async_append_clash_stores_nothing(self, store: EventStore) -> None:
+        store.append([self.ev(store, "a", 1, 1)])
+        with pytest.raises(ConcurrencyError):
+            store.append_async([self.ev(store, "b", 1, 2), self.ev(store, "a", 1, 3)]).result()
+        assert store.head() == 1
+        assert store.last("b") is None
+        assert store.append_async([self.ev(store, "b", 1, 2)]).result() == 2
+
     def test_concurrent_writers_to_one_stream_one_wins(self, store: EventStore) -> None:
         results: list[str] = []
 

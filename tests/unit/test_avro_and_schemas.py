@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import itertools
 import json
@@ -11,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.avro import Codec, Schema
+from hub.avro import MAGIC, Codec, Schema
 from hub.errors import IncompatibleSchemaError, UnknownSchemaError, ValidationError
-from hub.ingest import OPS, _prefix
+from hub.ingest import OPS, _Envelope, _long, _tail, micros
 from hub.schemas import (
     canonical_entities,
     canonical_versions,
@@ -171,7 +172,9 @@ def test_envelope_embeds_the_record_schema() -> None:
     op=st.sampled_from(sorted(OPS)),
     key=st.text(),
     position=st.text(),
-    source_time=st.none() | st.integers(min_value=-(2**62), max_value=2**62),
+    source_time=st.none()
+    | st.datetimes(timezones=st.none() | st.just(dt.UTC))
+    | st.datetimes(timezones=st.timezones()),
     captured=st.integers(min_value=0, max_value=2**62),
     connector=st.text(),
     record=st.none()
@@ -183,13 +186,12 @@ def test_envelope_fast_path_matches_fastavro_byte_for_byte(
     digest, op, key, position, source_time, captured, connector, record
 ) -> None:
     env = envelope_schema("s", "o", RECORD)
-    body_buf = io.BytesIO()
-    if record is not None:
-        fastavro.schemaless_writer(body_buf, fastavro.parse_schema(RECORD), record)
-    fast = _prefix(digest, OPS[op], key, position, source_time, captured, connector) + (
-        b"\x00" if record is None else b"\x02" + body_buf.getvalue()
-    )
+    fast = _Envelope(env, RECORD)
+    body = None if record is None else fast.body(record)
+    tail = _tail(captured, connector)
+    encoded = fast.encode(digest, OPS[op], key, position, source_time, tail, body)
     full = io.BytesIO()
+    full.write(MAGIC + env.fingerprint)
     fastavro.schemaless_writer(
         full,
         env.parsed,
@@ -198,13 +200,20 @@ def test_envelope_fast_path_matches_fastavro_byte_for_byte(
             "op": op,
             "key": key,
             "position": position,
-            "source_time": source_time,
+            "source_time": None if source_time is None else micros(source_time),
             "captured_at": captured,
             "connector": connector,
             "after": record,
         },
     )
-    assert fast == full.getvalue()
+    assert encoded == full.getvalue()
+
+
+@given(st.integers(-(2**63), 2**63 - 1) | st.integers(-(2**20), 2**20))
+def test_avro_long_matches_fastavro(n: int) -> None:
+    full = io.BytesIO()
+    fastavro.schemaless_writer(full, "long", n)
+    assert _long(n) == full.getvalue()
 
 
 def test_hub_schemas_load() -> None:

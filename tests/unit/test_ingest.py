@@ -87,6 +87,20 @@ def test_unchanged_records_are_dropped_and_updates_versioned(store: SQLiteEventS
     assert store.heads(["source/tracker/entries/2"])["source/tracker/entries/2"][1] == DELETED
 
 
+def test_a_head_cache_smaller_than_a_batch_still_versions_every_stream(
+    store: SQLiteEventStore,
+) -> None:
+    src = source()
+    for i in range(5):
+        src.put("entries", str(i), {"id": str(i), "minutes": i})
+    ing = Ingestor(store, "tt", src, IngestSettings(head_cache=2))
+    ing.run_once()
+    for i in range(5):
+        src.put("entries", str(i), {"id": str(i), "minutes": i + 1})
+    assert ing.run_once().appended == 5  # three heads come from the store, mid-batch
+    assert [(f["key"], f["op"]) for f in facts(store)][5:] == [(str(i), "update") for i in range(5)]
+
+
 def test_bad_records_are_quarantined_and_the_rest_goes_through(store: SQLiteEventStore) -> None:
     src = source()
     src.put("entries", "ok1", {"id": "ok1", "minutes": 1})
@@ -207,6 +221,28 @@ def test_a_failed_append_leaves_nothing_and_moves_no_checkpoint(store: SQLiteEve
     assert ing.checkpoint() == {"elsewhere": True}
     ing.run_once()  # after reloading the checkpoint it goes through
     assert [f["key"] for f in facts(store)] == ["1"]
+
+
+def test_a_failed_append_mid_pass_stores_nothing_after_it(store: SQLiteEventStore) -> None:
+    first = Batch((Change("entries", "1", "upsert", {"id": "1", "minutes": 1}),), {"at": 1})
+    second = Batch((Change("entries", "2", "upsert", {"id": "2", "minutes": 2}),), {"at": 2})
+
+    class Racing(MemorySource):
+        def read(self, checkpoint: Any, batch_size: int) -> Any:
+            yield first  # its commit may still run while the next batch is read and encoded
+            store.append([])  # takes the write lock: returns once the first batch is durable
+            other = Ingestor(store, "tt", MemorySource("tracker", {"entries": ENTRY}))
+            other._append_batch([], {"elsewhere": True})  # another process takes version 2
+            yield second
+            yield Batch((), {"at": 3})
+
+    ing = Ingestor(store, "tt", Racing("tracker", {"entries": ENTRY}), IngestSettings(batch_size=1))
+    with pytest.raises(ConcurrencyError, match="connector/tt"):
+        ing.run_once()
+    assert [f["key"] for f in facts(store)] == ["1"]
+    assert ing.checkpoint() == {"elsewhere": True}
+    assert ing._append_batch(second.changes, second.checkpoint) == (1, 0, 0)  # caches still right
+    assert [(f["key"], f["op"]) for f in facts(store)] == [("1", "create"), ("2", "create")]
 
 
 def test_reconciliation_records_hard_deletes_with_a_safety_ratio(store: SQLiteEventStore) -> None:
