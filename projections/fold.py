@@ -21,6 +21,7 @@ from hub.errors import MappingError, MappingSpecError
 from hub.mapping import InboundRule, Mapping
 from hub.schemas import canonical_entities, canonical_schema
 from hub.store.base import StoredEvent
+from hub.store.rows import MultiRowInsert
 from projections.audit import AUDIT
 from projections.canonical import CANONICAL, MAPPINGS, SOURCE_RECORDS, WAITING
 from projections.exceptions import EXCEPTIONS, OPEN, exception_id
@@ -178,6 +179,9 @@ class Fold:
         self._misses: list[tuple[str, str, str]] = []
         self._requeue: list[str] = []
         self.t_audit = physical("audit")
+        self._audit_insert = MultiRowInsert(
+            f"INSERT INTO {self.t_audit} ({', '.join(AUDIT.column_names)})", len(AUDIT.columns)
+        )
         self.t_links = physical("links")
         self.t_records = physical("source_records")
         self.t_exceptions = physical("exceptions")
@@ -225,11 +229,7 @@ class Fold:
         for cache in self.caches():
             cache.flush(c)
         if self.audit_rows:
-            cols = AUDIT.column_names
-            c.executemany(
-                f"INSERT INTO {self.t_audit} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                self.audit_rows,
-            )
+            self._audit_insert.run(c, self.audit_rows)
             self.audit_rows.clear()
         self._target_keys.clear()
 

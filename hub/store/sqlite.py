@@ -24,7 +24,6 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from itertools import chain
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
@@ -40,6 +39,7 @@ from eventsourcing.sqlite import (
 from hub.avro import HEADER_LEN, Codec, Schema
 from hub.errors import ConcurrencyError, StoreError
 from hub.store.base import EventStore, NewEvent, StoredEvent
+from hub.store.rows import MultiRowInsert
 
 _SIDE_TABLES = (
     "CREATE TABLE IF NOT EXISTS synchub_schemas ("
@@ -94,11 +94,8 @@ class SQLiteEventStore(EventStore):
         )
         self.recorder = SQLiteApplicationRecorder(self.datastore)
         self.recorder.create_table()
-        row = self.recorder.insert_events_statement.partition(" VALUES ")[2]  # "(?,?,?,?)"
-        self._inserts = {
-            k: self.recorder.insert_events_statement + f",{row}" * (k - 1)
-            for k in (1 << i for i in range(_ROWS.bit_length()))
-        }
+        head, _, values = self.recorder.insert_events_statement.partition(" VALUES ")
+        self._inserts = MultiRowInsert(head, values.count("?"), _ROWS)
         with self.datastore.transaction(commit=True) as c:
             for statement in _SIDE_TABLES:
                 c.execute(statement)
@@ -164,14 +161,8 @@ class SQLiteEventStore(EventStore):
         return last
 
     def _insert(self, c: SQLiteCursor, events: Sequence[NewEvent]) -> int:
-        """Insert `events` in order; return the last one's position. Multi-row INSERTs of up to
-        _ROWS rows cost ≈ 60 % of an `executemany`; their sizes are powers of two, so only a
-        few statements are ever prepared (and cached)."""
-        done, n = 0, len(events)
-        while done < n:
-            k = min(_ROWS, 1 << ((n - done).bit_length() - 1))
-            c.execute(self._inserts[k], list(chain.from_iterable(events[done : done + k])))
-            done += k
+        """Insert `events` in order (multi-row INSERTs); return the last one's position."""
+        self._inserts.run(c, events)
         return int(c.lastrowid)
 
     def _new_schemas(

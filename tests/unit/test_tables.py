@@ -40,3 +40,16 @@ def test_an_ordinary_cache_reads_misses_and_writes_back_puts_and_deletes() -> No
     cache.flush(c)
     c.execute("SELECT k, v FROM p_t ORDER BY k")
     assert [tuple(r) for r in c.fetchall()] == [("x", 5)]
+
+
+def test_multi_row_insert_stores_every_row_in_order_for_any_count() -> None:
+    from hub.store.rows import MultiRowInsert
+
+    insert = MultiRowInsert("INSERT INTO t (k, v)", 2, max_rows=16)
+    for n in (0, 1, 2, 3, 15, 16, 17, 33, 100):
+        c = SQLiteCursor(sqlite3.connect(":memory:").cursor())
+        c.execute("CREATE TABLE t (k TEXT, v INTEGER)")
+        rows = [(f"k{i}", i) for i in range(n)]
+        insert.run(c, rows)
+        c.execute("SELECT k, v FROM t ORDER BY rowid")
+        assert [tuple(r) for r in c.fetchall()] == rows
