@@ -41,7 +41,8 @@ Progress = Callable[[int, int], None]
 
 
 class Projector:
-    """Catches the projections up with the store; one per process."""
+    """Catches the projections up with the store; one per process. Projection tables written by
+    an older synchub (other columns) are rebuilt when the projector starts."""
 
     def __init__(self, store: SQLiteEventStore, page: int = PAGE) -> None:
         self.store = store
@@ -51,9 +52,13 @@ class Projector:
         with store.datastore.transaction(commit=True) as c:
             for table in ALL_TABLES:
                 table.create(c)
+            outdated = _outdated(c)
         self.fold = Fold(lambda name: f"p_{name}", store.codec.decode)
         self._last = -1
-        self._reload()
+        if outdated:  # tables of an older synchub: they are derived, so rebuild them
+            self.rebuild()
+        else:
+            self._reload()
 
     def _reload(self) -> None:
         """Forget cached rows and reload the fold's state from the tables."""
@@ -215,6 +220,17 @@ class Projector:
                         h.update(repr(tuple(row)).encode())
                 out[name] = h.hexdigest()
         return out
+
+
+def _outdated(c: SQLiteCursor) -> list[str]:
+    """Live projection tables whose columns differ from their definition (made by an older
+    synchub version); the fold cannot write to them until they are rebuilt."""
+    stale = []
+    for table in ALL_TABLES:
+        c.execute(f"SELECT name FROM pragma_table_info('{table.physical()}')")
+        if [r[0] for r in c.fetchall()] != table.column_names:
+            stale.append(table.physical())
+    return stale
 
 
 def _canonical_diff(c: SQLiteCursor, live: str, scratch: str) -> list[dict[str, Any]]:

@@ -406,6 +406,24 @@ def test_rebuilt_tables_have_every_declared_index_and_the_history_reads_field_by
     assert len({(h["position"], h["seq"]) for h in created}) == 1  # one audit row per change
 
 
+def test_tables_of_an_older_version_are_rebuilt_when_the_projector_starts(world: World) -> None:
+    from projections import Projector
+
+    world.person("ANN", "Ann")
+    world.entry("t1", "x #acme/web/design #approved", 60)
+    world.hub.sync_once()
+    before = world.hub.projector.checksums()
+    with world.hub.store.datastore.transaction(commit=True) as c:  # the per-field audit of old
+        c.execute("DROP TABLE p_audit")
+        c.execute(
+            "CREATE TABLE p_audit (position INTEGER, seq INTEGER, canonical_id TEXT,"
+            " field TEXT, old TEXT, new TEXT, PRIMARY KEY (position, seq))"
+        )
+    projector = Projector(world.hub.store)
+    assert projector.checksums() == before
+    assert queries.history(world.hub.store, "TimeEntry/t1")
+
+
 def test_connector_failures_are_recorded_without_secrets(tmp_path: Path) -> None:
     w = World(tmp_path)
     try:
