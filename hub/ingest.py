@@ -294,11 +294,14 @@ class Ingestor:
 
     # -- schemas ------------------------------------------------------------------------------
 
-    def discover(self) -> None:
-        """Ask the source for its schemas; accept compatible ones, remember incompatible ones."""
+    def discover(self) -> list[ObjectSchema]:
+        """Ask the source for its schemas; accept compatible ones, remember incompatible ones.
+        Returns what the source declared."""
         self._drift.clear()
-        for obj in self.source.discover():
+        objects = list(self.source.discover())
+        for obj in objects:
             self._accept(obj)
+        return objects
 
     def _accept(self, obj: ObjectSchema) -> None:
         try:
@@ -581,7 +584,7 @@ class Ingestor:
         wipe the canonical state.
         """
         total = 0
-        for obj in self.source.discover():
+        for obj in self.discover():  # also readies the envelopes the deletes are written in
             keys = self.source.current_keys(obj.object)
             if keys is None:
                 continue

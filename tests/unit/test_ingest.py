@@ -260,3 +260,17 @@ def test_reconciliation_records_hard_deletes_with_a_safety_ratio(store: SQLiteEv
     with pytest.raises(ReconcileRefused, match="would delete 6 of 9"):
         ing.reconcile()
     assert ing.reconcile(force=True) == 6
+
+
+def test_reconciliation_by_a_fresh_ingestor_records_deletes_not_quarantines(
+    store: SQLiteEventStore,
+) -> None:
+    src = source()
+    for i in range(3):
+        src.put("entries", str(i), {"id": str(i), "minutes": i})
+    Ingestor(store, "tt", src).run_once()
+    src._rows.pop(("entries", "1"))
+    fresh = Ingestor(store, "tt", src)  # e.g. a new process that only reconciles
+    assert fresh.reconcile() == 1
+    assert [(f["key"], f["op"]) for f in facts(store)][-1] == ("1", "delete")
+    assert not store.read_stream("quarantine/tt")
