@@ -75,6 +75,11 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(queries.jsonable(value), indent=2, sort_keys=True) + "\n")
 
 
+def _say_upgraded(projector: Projector) -> None:
+    if projector.upgraded:
+        err.print(f"[dim]rebuilt {', '.join(projector.upgraded)}: written by an older synchub[/]")
+
+
 @contextmanager
 def _reader(config: Path) -> Iterator[tuple[Settings, SQLiteEventStore, Projector]]:
     """Store + caught-up projections, without starting connectors (for read commands)."""
@@ -86,6 +91,7 @@ def _reader(config: Path) -> Iterator[tuple[Settings, SQLiteEventStore, Projecto
     store = SQLiteEventStore(str(settings.store_path))
     try:
         projector = Projector(store)
+        _say_upgraded(projector)
         projector.catch_up()
         yield settings, store, projector
     finally:
@@ -95,6 +101,7 @@ def _reader(config: Path) -> Iterator[tuple[Settings, SQLiteEventStore, Projecto
 @contextmanager
 def _hub(config: Path) -> Iterator[Hub]:
     hub = Hub(load_settings(config))
+    _say_upgraded(hub.projector)
     try:
         yield hub
     finally:

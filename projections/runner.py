@@ -55,6 +55,8 @@ class Projector:
             outdated = _outdated(c)
         self.fold = Fold(lambda name: f"p_{name}", store.codec.decode)
         self._last = -1
+        self.upgraded = outdated
+        """The live tables that were of an older synchub and were rebuilt on start."""
         if outdated:  # tables of an older synchub: they are derived, so rebuild them
             self.rebuild()
         else:

@@ -420,7 +420,9 @@ def test_tables_of_an_older_version_are_rebuilt_when_the_projector_starts(world:
             " field TEXT, old TEXT, new TEXT, PRIMARY KEY (position, seq))"
         )
     projector = Projector(world.hub.store)
+    assert projector.upgraded == ["p_audit"]
     assert projector.checksums() == before
+    assert Projector(world.hub.store).upgraded == []
     assert queries.history(world.hub.store, "TimeEntry/t1")
 
 
