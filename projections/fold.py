@@ -109,8 +109,8 @@ class _FieldTypes:
             }
 
     def stored(self, entity: str, fields: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-        """`fields` as stored (see to_json), or the first field that does not fit with its
-        problem: ({...}, None) or ({}, field)."""
+        """(`fields` as stored (see to_json), None), or ({}, the first field whose value does not
+        fit its canonical type: `problem` says why)."""
         fast = self.fast.get(entity, {})
         out = {}
         for name, value in fields.items():
