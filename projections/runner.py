@@ -133,7 +133,7 @@ class Projector:
                 # the swap; then fold what arrived meanwhile and swap.
                 c.execute("UPDATE tracking SET notification_id = notification_id WHERE 0")
                 while True:
-                    events = self.store_read_in(c, after)
+                    events = self.store.read_in(c, after, limit=self.page)
                     if not events:
                         break
                     fold.apply(c, events)
@@ -192,17 +192,6 @@ class Projector:
             if progress is not None:
                 progress(after, head)
         return after
-
-    def store_read_in(self, c: SQLiteCursor, after: int) -> list[Any]:
-        """Read a page of events inside an open transaction (the rebuild's final swap)."""
-        from hub.store.base import StoredEvent
-
-        c.execute(
-            "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events"
-            " WHERE rowid > ? ORDER BY rowid LIMIT ?",
-            (after, self.page),
-        )
-        return [StoredEvent(r[0], r[1], r[2], r[3], r[4]) for r in c.fetchall()]
 
     # -- checksum -------------------------------------------------------------------------------
 

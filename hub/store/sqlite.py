@@ -195,6 +195,18 @@ class SQLiteEventStore(EventStore):
         limit: int = 1000,
         types: Sequence[str] = (),
     ) -> list[StoredEvent]:
+        with self.datastore.transaction(commit=False) as c:
+            return self.read_in(c, after, upto, limit, types)
+
+    @staticmethod
+    def read_in(
+        c: SQLiteCursor,
+        after: int = 0,
+        upto: int | None = None,
+        limit: int = 1000,
+        types: Sequence[str] = (),
+    ) -> list[StoredEvent]:
+        """`read` inside a transaction the caller holds (e.g. a rebuild's final swap)."""
         sql = f"SELECT rowid, {_EVENT_COLUMNS} FROM stored_events WHERE rowid > ?"
         params: list[Any] = [after]
         if upto is not None:
@@ -204,11 +216,10 @@ class SQLiteEventStore(EventStore):
             sql += f" AND topic IN ({','.join('?' * len(types))})"
             params.extend(types)
         params.append(limit)
-        with self.datastore.transaction(commit=False) as c:
-            cursor = c.sqlite_cursor
-            cursor.row_factory = None  # plain tuples: half the cost of sqlite3.Row per event
-            cursor.execute(sql + " ORDER BY rowid LIMIT ?", params)
-            return [StoredEvent(*r) for r in cursor.fetchall()]
+        cursor = c.sqlite_cursor.connection.cursor()
+        cursor.row_factory = None  # plain tuples: half the cost of sqlite3.Row per event
+        cursor.execute(sql + " ORDER BY rowid LIMIT ?", params)
+        return [StoredEvent(*r) for r in cursor.fetchall()]
 
     def read_stream(
         self, stream: str, after_version: int = 0, upto_version: int | None = None
