@@ -7,14 +7,21 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from hub import queries
@@ -75,6 +82,26 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(queries.jsonable(value), indent=2, sort_keys=True) + "\n")
 
 
+@contextmanager
+def _upgrade_bar() -> Iterator[Callable[[int, int], None]]:
+    """A progress callback for the rebuild a Projector runs when it finds tables written by an
+    older synchub; the bar appears only if that rebuild happens."""
+    bar = _bar("rebuilding projections written by an older synchub", quiet=False)
+    task: TaskID | None = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task("", total=total)
+        bar.update(task, completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        bar.stop()
+
+
 def _say_upgraded(projector: Projector) -> None:
     if projector.upgraded:
         err.print(f"[dim]rebuilt {', '.join(projector.upgraded)}: written by an older synchub[/]")
@@ -90,7 +117,8 @@ def _reader(config: Path) -> Iterator[tuple[Settings, SQLiteEventStore, Projecto
         )
     store = SQLiteEventStore(str(settings.store_path))
     try:
-        projector = Projector(store)
+        with _upgrade_bar() as progress:
+            projector = Projector(store, progress=progress)
         _say_upgraded(projector)
         projector.catch_up()
         yield settings, store, projector
@@ -100,7 +128,9 @@ def _reader(config: Path) -> Iterator[tuple[Settings, SQLiteEventStore, Projecto
 
 @contextmanager
 def _hub(config: Path) -> Iterator[Hub]:
-    hub = Hub(load_settings(config))
+    settings = load_settings(config)
+    with _upgrade_bar() as progress:
+        hub = Hub(settings, rebuild_progress=progress)
     _say_upgraded(hub.projector)
     try:
         yield hub

@@ -51,14 +51,21 @@ class PassReport:
 class Hub:
     """Everything one synchub process needs, built once from Settings."""
 
-    def __init__(self, settings: Settings, connectors: dict[str, Connector] | None = None) -> None:
-        """`connectors` overrides building them from the config (tests, embedding)."""
+    def __init__(
+        self,
+        settings: Settings,
+        connectors: dict[str, Connector] | None = None,
+        *,
+        rebuild_progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        """`connectors` overrides building them from the config (tests, embedding);
+        `rebuild_progress` reports the rebuild of projection tables an older synchub wrote."""
         self.settings = settings
         path = settings.store_path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.store = SQLiteEventStore(str(path))
         self.schemas = SourceSchemas(self.store)
-        self.projector = Projector(self.store)
+        self.projector = Projector(self.store, progress=rebuild_progress)
         self.connectors: dict[str, Connector] = {}
         self.sources: dict[str, Source] = {}
         self.sinks: dict[str, Sink] = {}

@@ -44,7 +44,10 @@ class Projector:
     """Catches the projections up with the store; one per process. Projection tables written by
     an older synchub (other columns) are rebuilt when the projector starts."""
 
-    def __init__(self, store: SQLiteEventStore, page: int = PAGE) -> None:
+    def __init__(
+        self, store: SQLiteEventStore, page: int = PAGE, *, progress: Progress | None = None
+    ) -> None:
+        """`progress` reports the rebuild of outdated tables, when there is one."""
         self.store = store
         self.page = page
         self.tracking = SQLiteTrackingRecorder(store.datastore)
@@ -58,7 +61,7 @@ class Projector:
         self.upgraded = outdated
         """The live tables that were of an older synchub and were rebuilt on start."""
         if outdated:  # tables of an older synchub: they are derived, so rebuild them
-            self.rebuild()
+            self.rebuild(progress=progress)
         else:
             self._reload()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -174,6 +175,28 @@ def test_help_everywhere_and_init(tmp_path) -> None:  # type: ignore[no-untyped-
         text=True,
     )
     assert missing.returncode == 1 and "synchub init" in missing.stderr
+
+
+def test_tables_of_an_older_synchub_are_rebuilt_and_named_on_the_next_command(
+    firm: Firm,
+) -> None:
+    firm.write_entries("time_1.csv", entries(12))
+    firm.run("sync", "--once", check=True)
+    before = firm.json("checksum")["checksums"]
+    db = sqlite3.connect(firm.root / "synchub.db")
+    with db:  # the per-field audit table of an older synchub
+        db.execute("DROP TABLE p_audit")
+        db.execute(
+            "CREATE TABLE p_audit (position INTEGER, seq INTEGER, canonical_id TEXT,"
+            " field TEXT, old TEXT, new TEXT, PRIMARY KEY (position, seq))"
+        )
+    db.close()
+    status = firm.run("status")
+    assert status.returncode == 0, status.stderr
+    assert "rebuilt p_audit: written by an older synchub" in status.stderr
+    assert firm.json("checksum")["checksums"] == before
+    again = firm.run("status")
+    assert "older synchub" not in again.stderr  # rebuilt once
 
 
 def test_rebuild_dry_run_previews_a_mapping_without_deploying(firm: Firm) -> None:

@@ -419,8 +419,11 @@ def test_tables_of_an_older_version_are_rebuilt_when_the_projector_starts(world:
             "CREATE TABLE p_audit (position INTEGER, seq INTEGER, canonical_id TEXT,"
             " field TEXT, old TEXT, new TEXT, PRIMARY KEY (position, seq))"
         )
-    projector = Projector(world.hub.store)
+    calls: list[tuple[int, int]] = []
+    projector = Projector(world.hub.store, progress=lambda done, total: calls.append((done, total)))
     assert projector.upgraded == ["p_audit"]
+    head = world.hub.store.head()
+    assert calls and calls[-1] == (head, head)  # the rebuild reported its progress
     assert projector.checksums() == before
     assert Projector(world.hub.store).upgraded == []
     assert queries.history(world.hub.store, "TimeEntry/t1")
