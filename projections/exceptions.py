@@ -42,6 +42,8 @@ EXCEPTIONS = Table(
 
 TABLES = (EXCEPTIONS,)
 OPEN = ("open", "retrying")
+NOW_MAPS = "auto: the record now maps"
+"""The resolution of a mapping exception whose record maps again (the planner looks for it)."""
 
 
 def exception_id(*parts: str | None) -> str:

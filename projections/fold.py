@@ -24,7 +24,7 @@ from hub.store.base import StoredEvent
 from hub.store.rows import MultiRowInsert
 from projections.audit import AUDIT
 from projections.canonical import CANONICAL, MAPPINGS, SOURCE_RECORDS, WAITING
-from projections.exceptions import EXCEPTIONS, OPEN, exception_id
+from projections.exceptions import EXCEPTIONS, NOW_MAPS, OPEN, exception_id
 from projections.links import LINKS
 from projections.outbound import OUTBOUND
 from projections.tables import RowCache, Table, dumps
@@ -403,7 +403,7 @@ class Fold:
             )
         owned = {f: v for f, v in stored.items() if f in owned_fields}
         self._set_fields(cid, rule.entity, mapped.natural_id, owned, lineage)
-        self._resolve_open(stream, ("mapping",), "auto: the record now maps")
+        self._resolve_open(stream, ("mapping",), NOW_MAPS)
 
     def _set_fields(
         self,

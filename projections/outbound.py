@@ -32,7 +32,7 @@ OUTBOUND = Table(
         "position INTEGER NOT NULL",
     ),
     pk=("target", "object", "canonical_id"),
-    indexes=(("target", "status"),),
+    indexes=(("target", "status"), ("target", "object", "target_key")),
 )
 
 TABLES = (OUTBOUND,)

@@ -65,6 +65,12 @@ class InboundRule:
         values = {name: pipeline.evaluate(ctx, name) for name, pipeline in self.fields}
         return MappedRecord(self.entity, natural_id, values)
 
+    def natural_id(self, key: str, record: Record, lookup: Lookup) -> str:
+        """The record's natural id alone (its other fields may fail); MappingError if the id
+        pipeline fails or gives no value."""
+        ctx = Context(record, key, self.system, self.object, lookup)
+        return _natural_id(self.id.evaluate(ctx, "id"), self.id)
+
     def is_delete(self, record: Record, lookup: Lookup, key: str = "") -> bool:
         """Whether the `delete` pipeline calls this record deleted (False without one)."""
         if self.delete is None:

@@ -28,6 +28,7 @@ from hub.mapping import Mapping, OutboundRule
 from hub.schemas import hub_schema
 from hub.store.base import NewEvent
 from hub.store.sqlite import SQLiteEventStore
+from projections.exceptions import NOW_MAPS
 from projections.fold import to_json
 from projections.tables import dumps
 
@@ -169,12 +170,16 @@ class Planner:
                         continue
                     self._collect(planned_events, events, versions, report)
             # Records that could not even be mapped (e.g. a malformed #tag) are invalid entries
-            # too: flag them at their source where a rule asks for feedback from it. Their
-            # canonical id is taken as Entity/<source key> (true for `id: "$key"` rules), so
-            # the flag is removed by the same rule once the record maps and passes its checks.
+            # too: flag them at their source where a rule asks for feedback from it, under the
+            # canonical id they will map to (see _flag_id), so the same rule removes the flag
+            # once the record maps and passes its checks; a flag left under another id (the id
+            # itself did not map) is removed once the record maps again.
             for flagged in self._unmappable(c, lookup, mapping, since):
                 high = max(high, flagged[0])
                 self._collect(flagged[1], events, versions, report)
+            for unflagged in self._mapped_again(c, lookup, mapping, since):
+                high = max(high, unflagged[0])
+                self._collect(unflagged[1], events, versions, report)
         if events:
             self.store.append(events)
             crashpoint("planner.after_append")
@@ -223,11 +228,79 @@ class Planner:
             for rule in rules:
                 assert rule.feedback is not None
                 if rule.feedback[:2] == (system, obj) and key:
-                    cid = f"{rule.entity}/{key}"
+                    cid = self._flag_id(c, lookup, mapping, rule.entity, system, obj, key)
                     planned = self._feedback(
                         c, lookup, rule.feedback, cid, flagged=True, mapping=mapping, source_key=key
                     )
                     out.append((position, planned))
+        return out
+
+    def _flag_id(
+        self,
+        c: SQLiteCursor,
+        lookup: _TableLookup,
+        mapping: Mapping,
+        entity: str,
+        system: str,
+        obj: str,
+        key: str,
+    ) -> str:
+        """The canonical id to flag an unmappable source record under: the one its rule's id
+        pipeline gives (the id often maps when another field does not), else the entity it
+        mapped to before, else Entity/<source key>."""
+        rule = mapping.inbound(system, obj)
+        if rule is not None and rule.entity == entity:
+            c.execute(
+                "SELECT record FROM p_source_records WHERE stream=? AND deleted=0",
+                (f"source/{system}/{obj}/{key}",),
+            )
+            r = c.fetchone()
+            if r is not None:
+                try:
+                    return f"{entity}/{rule.natural_id(key, json.loads(r[0]), lookup)}"
+                except MappingError:
+                    pass
+        return lookup.canonical_id(entity, system, obj, key) or f"{entity}/{key}"
+
+    def _mapped_again(
+        self, c: SQLiteCursor, lookup: _TableLookup, mapping: Mapping, since: int
+    ) -> list[tuple[int, list[tuple[str, str, bytes]]]]:
+        """(position, unflag events) for records that map again, flagged under a canonical id
+        other than the one they now map to (their id did not map when they were flagged)."""
+        rules = [
+            r for e in mapping.entities() for r in mapping.outbound(e) if r.feedback is not None
+        ]
+        if not rules:
+            return []
+        c.execute(
+            "SELECT system, object, key, position FROM p_exceptions WHERE kind='mapping'"
+            " AND status='resolved' AND resolution=? AND position > ? ORDER BY position, id",
+            (NOW_MAPS, since),
+        )
+        out = []
+        for system, obj, key, position in c.fetchall():
+            for rule in rules:
+                assert rule.feedback is not None
+                if rule.feedback[:2] != (system, obj) or not key:
+                    continue
+                now = lookup.canonical_id(rule.entity, system, obj, key)
+                c.execute(
+                    "SELECT canonical_id FROM p_outbound WHERE target=? AND object=?"
+                    " AND target_key=? ORDER BY canonical_id",
+                    (system, obj, key),
+                )
+                for (cid,) in c.fetchall():
+                    if cid != now and cid.startswith(rule.entity + "/"):
+                        planned = self._feedback(
+                            c,
+                            lookup,
+                            rule.feedback,
+                            cid,
+                            flagged=False,
+                            mapping=mapping,
+                            source_key=key,
+                        )
+                        out.append((position, planned))
         return out
 
     def _outbound_row(self, c: SQLiteCursor, target: str, obj: str, cid: str) -> Any:

@@ -528,3 +528,61 @@ def test_a_record_that_cannot_be_mapped_is_flagged_too_and_unflagged_once_fixed(
         assert dict(last.fields) == {"remove_tags": ["sync-error"]}
     finally:
         w.hub.close()
+
+
+def _flagging(mapping_id: str) -> dict[str, Any]:
+    mapping = json.loads(json.dumps(MAPPING))
+    mapping["sources"][0]["id"] = mapping_id
+    mapping["targets"][0]["feedback"] = {
+        "system": "tracker",
+        "object": "entries",
+        "tag": "sync-error",
+    }
+    return mapping
+
+
+def test_an_unmappable_record_is_flagged_under_the_id_its_rule_gives_and_unflagged_once_fixed(
+    tmp_path: Path,
+) -> None:
+    w = World(tmp_path, _flagging("te-{$key}"))  # the natural id is not the source key
+    try:
+        w.person("ANN", "Ann")
+        w.entry("bad", "x #acme//design #approved", 30)  # malformed path tag; the id maps
+        w.hub.sync_once()
+        (flag,) = [d for _k, d in w.tracker_sink.applied.values()]
+        assert flag.canonical_id == "TimeEntry/te-bad"
+        assert (flag.target_key, dict(flag.fields)) == ("bad", {"add_tags": ["sync-error"]})
+        w.entry("bad", "x #acme/web/design #approved", 30)
+        w.hub.sync_once()
+        assert w.exceptions() == []
+        assert w.state("TimeEntry/te-bad")["fields"]["minutes"] == 30
+        unflag = list(w.tracker_sink.applied.values())[-1][1]
+        assert unflag.canonical_id == "TimeEntry/te-bad"
+        assert dict(unflag.fields) == {"remove_tags": ["sync-error"]}
+    finally:
+        w.hub.close()
+
+
+def test_a_record_whose_id_did_not_map_is_unflagged_once_it_maps_under_its_own_id(
+    tmp_path: Path,
+) -> None:
+    w = World(tmp_path, _flagging(r"text | regex 'ref:(\d+)'"))  # the id is in the text
+    try:
+        w.person("ANN", "Ann")
+        w.entry("bad", "x #acme/web/design #approved", 30)  # no ref: the id cannot be built
+        w.hub.sync_once()
+        (x,) = w.exceptions()
+        assert x["kind"] == "mapping" and x["field"] == "id"
+        (flag,) = [d for _k, d in w.tracker_sink.applied.values()]
+        assert (flag.canonical_id, flag.target_key) == ("TimeEntry/bad", "bad")
+        w.entry("bad", "x ref:42 #acme/web/design #approved", 30)
+        w.hub.sync_once()
+        assert w.exceptions() == []
+        assert w.state("TimeEntry/42")["fields"]["minutes"] == 30
+        unflag = list(w.tracker_sink.applied.values())[-1][1]
+        assert (unflag.canonical_id, unflag.target_key) == ("TimeEntry/bad", "bad")
+        assert dict(unflag.fields) == {"remove_tags": ["sync-error"]}
+        w.hub.sync_once()  # removed once, not again
+        assert len(w.tracker_sink.applied) == 2
+    finally:
+        w.hub.close()
