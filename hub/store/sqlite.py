@@ -77,6 +77,19 @@ class _StatementCachingPool(SQLiteConnectionPool):
         c.row_factory = sqlite3.Row
         return SQLiteConnection(sqlite_conn=c, max_age=self.max_age)
 
+    def put_connection(self, conn: SQLiteConnection) -> None:
+        """Return `conn` rolled back. A COMMIT that fails (SQLITE_BUSY, a full disk, a deferred
+        constraint) leaves SQLite's transaction open and the library does not roll it back: the
+        next user of the connection would fail to BEGIN, or commit the failed work with its own.
+        A connection that cannot roll back is closed instead of pooled."""
+        raw = conn._sqlite_conn
+        if not conn.closed and raw.in_transaction:
+            try:
+                raw.rollback()
+            except sqlite3.Error:
+                conn.close()
+        super().put_connection(conn)
+
 
 class SQLiteEventStore(EventStore):
     """Event store in one SQLite file (WAL mode). `path` may be ':memory:' for tests."""
