@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import fastavro
@@ -240,6 +240,12 @@ def _explain(parsed: Any, record: Mapping[str, Any], error: Exception) -> Valida
                     field=name,
                 )
             continue
+        if isinstance(value, str) and _printable(value) != value:
+            return ValidationError(
+                f"field {name!r} is not valid Unicode text: {_printable(value)!r} (an "
+                "undecodable byte or a lone surrogate)",
+                field=name,
+            )
         try:
             ok = fastavro.validation.validate(value, t, raise_errors=False)
         except Exception:
@@ -357,7 +363,7 @@ class Ingestor:
     ) -> _Prepared:
         """A batch's events, checkpoint last, to append after the `inflight` one (if any)."""
         after = inflight[0] if inflight is not None else None
-        changes = list(changes)
+        changes = _storable(list(changes))
         captured = now_micros()
         streams = [source_stream(self.system, c.object, c.key) for c in changes]
         heads = self._load_heads(streams, after.heads if after is not None else {})
@@ -540,9 +546,9 @@ class Ingestor:
             "key": change.key or None,
             "kind": kind,
             "field": field_name,
-            "reason": reason,
+            "reason": _printable(reason),
             "fix": fix,
-            "raw": raw,
+            "raw": _printable(raw),
             "position": change.position,
             "at": now_micros(),
         }
@@ -625,6 +631,42 @@ class _Quarantine(Exception):
         self.kind = kind
         self.fix = fix
         self.field = field
+
+
+def _printable(text: str) -> str:
+    """`text` if it is valid Unicode (encodable as UTF-8), else with each undecodable byte a
+    source kept by surrogateescape shown as `\\xNN` and any other lone surrogate as `\\uNNNN`."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _storable(changes: list[Change]) -> list[Change]:
+    """`changes` with every key and position storable as UTF-8 text (stream names, envelope
+    strings). A position that is not (e.g. a file name in Latin-1) is stored escaped; a key that
+    is not (a Latin-1 byte, a JSON "\\ud800" escape) cannot name a record: the change becomes an
+    undecodable input, quarantined under its escaped key."""
+    for i, c in enumerate(changes):
+        if c.key.isascii() and c.position.isascii():
+            continue
+        key, position = _printable(c.key), _printable(c.position)
+        if key == c.key and position == c.position:
+            continue
+        error = c.error
+        if key != c.key and error is None:
+            error = (
+                f"the key {key!r} is not valid Unicode text (an undecodable byte or a lone "
+                "surrogate); export the source as UTF-8 or fix the key"
+            )
+        changes[i] = replace(c, key=key, position=position, error=error)
+    return changes
 
 
 def _check_sizes(record: Mapping[str, Any], max_bytes: int) -> None:

@@ -274,3 +274,32 @@ def test_reconciliation_by_a_fresh_ingestor_records_deletes_not_quarantines(
     assert fresh.reconcile() == 1
     assert [(f["key"], f["op"]) for f in facts(store)][-1] == ("1", "delete")
     assert not store.read_stream("quarantine/tt")
+
+
+def test_text_that_is_not_unicode_is_quarantined_and_the_pass_goes_on(
+    store: SQLiteEventStore,
+) -> None:
+    """Lone surrogates (a JSON "\\ud800" escape; undecodable bytes a source kept with
+    surrogateescape, e.g. a Latin-1 key or file name) cannot be stored as UTF-8: a bad key is
+    quarantined, a bad position is stored escaped, and neither stops the pass."""
+    bad_key = Change("entries", "caf\udce9", "upsert", {"id": "caf\udce9", "minutes": 1}, "a:2")
+    json_key = Change("entries", "\ud800", "upsert", {"id": "\ud800", "minutes": 1}, "a:3")
+    broken = Change(
+        "entries", "M\udcfcller", "upsert", None, "a:4", error="not valid UTF-8", raw="M\udcfc,"
+    )
+    bad_name = Change("entries", "1", "upsert", {"id": "1", "minutes": 1}, "M\udce4rz.csv:2")
+    good = Change("entries", "2", "upsert", {"id": "2", "minutes": 2}, "a:5")
+    note = Change("entries", "3", "upsert", {"id": "3", "minutes": 3, "note": "\udcff"}, "a:6")
+    src = _Scripted([ENTRY], [[bad_key, json_key, broken, bad_name, good, note]])
+    report = Ingestor(store, "files", src).run_once()
+    assert (report.appended, report.quarantined) == (2, 4)
+    assert [(f["key"], f["position"]) for f in facts(store)] == [
+        ("1", "M\\xe4rz.csv:2"),
+        ("2", "a:5"),
+    ]
+    q = {r["position"]: r for r in facts(store, "RecordQuarantined")}
+    assert q["a:2"]["key"] == "caf\\xe9" and "not valid Unicode" in q["a:2"]["reason"]
+    assert q["a:3"]["key"] == "\\ud800" and q["a:3"]["kind"] == "decode"
+    assert q["a:4"]["key"] == "M\\xfcller" and q["a:4"]["raw"] == "M\\xfc,"
+    assert q["a:6"]["field"] == "note" and "'\\\\xff' (an undecodable" in q["a:6"]["reason"]
+    assert Ingestor(store, "files", src).run_once().batches == 0  # the checkpoint moved on

@@ -482,3 +482,29 @@ def test_current_keys_of_a_snapshot_are_the_newest_files_live_keys(tmp_path: Pat
     assert source.current_keys("time_entries") is None  # a row without a key: cannot tell
     drop(tmp_path, "time_5.csv", "id,deleted\n")
     assert source.current_keys("time_entries") == set()
+
+
+def test_a_latin1_key_or_file_name_is_quarantined_not_fatal(tmp_path: Path) -> None:
+    """Ingested end to end: a Latin-1 byte in a key and a Latin-1 file name must not stop the
+    hub (the same rows would stop every later pass too)."""
+    from hub.ingest import Ingestor
+    from hub.store.sqlite import SQLiteEventStore
+
+    source = make(tmp_path)
+    drop(tmp_path, "time_1.csv", b"id,v\nM\xfcller,a\n2,b\n")
+    latin1_name = b"time_2_M\xe4rz.csv".decode("utf-8", "surrogateescape")
+    drop(tmp_path, latin1_name, "id,v\n3,c\n")
+    store = SQLiteEventStore(str(tmp_path / "hub.db"))
+    try:
+        report = Ingestor(store, "erp", source).run_once()
+        assert (report.appended, report.quarantined) == (2, 1)
+        facts: list[Any] = [store.decode(e) for e in store.read(types=["SourceChanged"])]
+        assert [(f["key"], f["position"]) for f in facts] == [
+            ("2", "time_1.csv:3"),
+            ("3", "time_2_M\\xe4rz.csv:2"),
+        ]
+        (q,) = [store.decode(e) for e in store.read(types=["RecordQuarantined"])]
+        assert (q["key"], q["position"]) == ("M\\xfcller", "time_1.csv:2")  # type: ignore[index]
+        assert "not valid UTF-8, at time_1.csv:2" in q["reason"]  # type: ignore[index]
+    finally:
+        store.close()
