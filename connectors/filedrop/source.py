@@ -2,20 +2,23 @@
 
 Checkpoint (JSON): `{"version": 1, "objects": {object: {file: state}}}` where a file's state is
 `offset` (byte offset of the next unread complete line), `line` (its 1-based number), `size`
-and `mtime_ns` (as last seen) and `head` (hash of the first min(offset, 4096) bytes). A file whose
-head no longer matches, or that shrank below `offset`, was replaced and is read from the start.
-Files that disappear drop out of the checkpoint.
+and `mtime_ns` (as last seen), `head` (hash of the first min(offset, 4096) bytes) and `prefix`
+(hash of all `offset` bytes read). A file whose bytes before `offset` changed (or that shrank
+below it) was rewritten and is read from the start: ingest drops the records that did not
+change. A checkpoint without `prefix` (older synchub) is checked by `head` alone. Files that
+disappear drop out of the checkpoint.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from connectors.filedrop.config import FieldType, ObjectOptions, avro_name, truthy, unique_names
 from connectors.filedrop.files import (
@@ -39,14 +42,21 @@ _INFERRED: dict[type, str] = {bool: "boolean", int: "long", float: "double", str
 
 @dataclass(slots=True)
 class FileState:
-    """How far one file has been read; `head_bytes`, when known, gives `head` for any offset."""
+    """How far one file has been read; `head_bytes`, when known, gives `head` for any offset,
+    and `hasher` (the hash of the bytes before `hashed`) with `data` (the bytes read from `base`)
+    gives `prefix` for any offset up to base + len(data)."""
 
     offset: int = 0
     line: int = 1
     size: int = -1
     mtime_ns: int = -1
     head: str = ""
+    prefix: str = ""
     head_bytes: bytes | None = None
+    hasher: Any = None
+    hashed: int = 0
+    data: bytes = b""
+    base: int = 0
 
     def to_json(self) -> dict[str, Any]:
         head = self.head if self.head_bytes is None else head_hash(self.head_bytes, self.offset)
@@ -56,7 +66,18 @@ class FileState:
             "size": self.size,
             "mtime_ns": self.mtime_ns,
             "head": head,
+            "prefix": self.prefix_hash(),
         }
+
+    def prefix_hash(self) -> str:
+        """The hash of the first `offset` bytes (incremental: each byte is hashed once)."""
+        if self.hasher is None:
+            return self.prefix
+        if self.offset > self.hashed:
+            view = memoryview(self.data)
+            self.hasher.update(view[self.hashed - self.base : self.offset - self.base])
+            self.hashed = self.offset
+        return str(self.hasher.hexdigest()[:32])
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FileState:
@@ -66,6 +87,7 @@ class FileState:
             int(data["size"]),
             int(data["mtime_ns"]),
             str(data["head"]),
+            str(data.get("prefix", "")),
         )
 
 
@@ -246,6 +268,20 @@ def _dump(state: State) -> dict[str, Any]:
     return {"version": CHECKPOINT_VERSION, "objects": objects}
 
 
+def _same_prefix(f: BinaryIO, offset: int, expected: str, hasher: Any) -> bool:
+    """Feed the first `offset` bytes of `f` to `hasher`; whether they are all there and hash to
+    `expected` (always true for an `expected` of "": a checkpoint from before `prefix`)."""
+    f.seek(0)
+    remaining = offset
+    while remaining:
+        chunk = f.read(min(remaining, 1 << 20))
+        if not chunk:
+            return False
+        hasher.update(chunk)
+        remaining -= len(chunk)
+    return not expected or hasher.hexdigest()[:32] == expected
+
+
 def _first_json_object(path: Path, delete_field: str | None) -> dict[str, Any] | None:
     """The first complete line of `path` that is a JSON object and not a delete, or None."""
     for line in complete_lines(path):
@@ -278,8 +314,13 @@ class _FileReader:
                 if fs.offset == st.st_size == fs.size and fs.mtime_ns == st.st_mtime_ns:
                     return
                 head = f.read(HEAD_BYTES)
-                if fs.offset and (st.st_size < fs.offset or head_hash(head, fs.offset) != fs.head):
-                    fs.offset, fs.line = 0, 1
+                hasher = hashlib.sha256()
+                if fs.offset and (
+                    st.st_size < fs.offset
+                    or head_hash(head, fs.offset) != fs.head
+                    or not _same_prefix(f, fs.offset, fs.prefix, hasher)
+                ):
+                    fs.offset, fs.line, hasher = 0, 1, hashlib.sha256()
                 f.seek(fs.offset)
                 data = f.read()
         except FileNotFoundError:
@@ -292,11 +333,15 @@ class _FileReader:
         data = data[: data.rfind(b"\n") + 1]
         fs.head_bytes = head if fs.offset >= HEAD_BYTES else (head[: fs.offset] + data)[:HEAD_BYTES]
         fs.size, fs.mtime_ns = st.st_size, st.st_mtime_ns
-        if not data:
-            return
-        when = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC)
-        parse = self._csv if self.opts.format == "csv" else self._jsonl
-        yield from parse(path, name, fs, data, when)
+        fs.hasher, fs.hashed, fs.data, fs.base = hasher, fs.offset, data, fs.offset
+        try:
+            if data:
+                when = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC)
+                parse = self._csv if self.opts.format == "csv" else self._jsonl
+                yield from parse(path, name, fs, data, when)
+        finally:
+            fs.prefix = fs.prefix_hash()  # the file is done: keep its hash, not its bytes
+            fs.hasher, fs.data = None, b""
 
     # -- CSV --------------------------------------------------------------------------------
 

@@ -409,6 +409,29 @@ def test_a_replaced_or_truncated_file_is_read_again_from_the_start(tmp_path: Pat
     assert [c.key for c in changes] == ["9"]
 
 
+def test_a_rewrite_that_keeps_the_head_and_grows_is_read_again(tmp_path: Path) -> None:
+    """A nightly snapshot rewritten in place: the first 4 KiB are the same unchanged records,
+    one record before the old offset changed (same length), and the file grew. Resuming at the
+    old offset would lose that change (and could start mid-row)."""
+    source = make(tmp_path)
+    rows = "".join(f"{i},{'x' * 50}\n" for i in range(100))  # well past HEAD_BYTES
+    drop(tmp_path, "time_1.csv", "id,v\n" + rows + "100,draft\n101,y\n")
+    batches = list(source.read(None, 60))
+    mid, checkpoint = batches[0].checkpoint, batches[-1].checkpoint
+    assert [c.key for c in read(source, mid)[0]] == [str(i) for i in range(60, 102)]
+    drop(tmp_path, "time_1.csv", "id,v\n" + rows + "100,final\n101,y\n102,new\n")
+    changes, checkpoint = read(source, checkpoint)
+    assert {c.key: c.record for c in changes if c.error is None}["100"] == {
+        "id": "100",
+        "v": "final",
+    }
+    assert len(changes) == 103 and all(c.error is None for c in changes)
+    drop(tmp_path, "time_1.csv", "103,z\n", "a")  # a plain append still resumes exactly
+    assert [c.key for c in read(source, checkpoint)[0]] == ["103"]
+    del checkpoint["objects"]["time_entries"]["time_1.csv"]["prefix"]  # an older synchub's
+    assert [c.key for c in read(source, checkpoint)[0]] == ["103"]
+
+
 def test_appending_to_a_file_longer_than_the_head_resumes_exactly(tmp_path: Path) -> None:
     source = make(tmp_path)
     rows = "".join(f"{i},{'x' * 50}\n" for i in range(200))  # well past HEAD_BYTES
