@@ -38,6 +38,8 @@ __all__ = ["CHECKPOINT_VERSION", "FiledropSource"]
 CHECKPOINT_VERSION = 1
 _NULLABLE_STRING = FieldType("string", nullable=True)
 _INFERRED: dict[type, str] = {bool: "boolean", int: "long", float: "double", str: "string"}
+SAMPLE = 1000
+"""How many records of the newest JSONL file give the inferred types of undeclared fields."""
 
 
 @dataclass(slots=True)
@@ -217,14 +219,12 @@ class FiledropSource:
             return dict(opts.fields)
         if opts.format == "csv":
             return None
-        newest = self._newest(opts)
-        sample = _first_json_object(newest, opts.delete_field) if newest is not None else None
-        if sample is None:
-            return {}
+        newest_first = [path for _, path in reversed(self._listing(opts))]
+        sample = _sample_types(newest_first, opts.delete_field)
         names = unique_names(sample)
         return {
-            name: FieldType(_INFERRED.get(type(value), "string"), nullable=True)
-            for name, value in zip(names, sample.values(), strict=True)
+            name: FieldType(avro or "string", nullable=True)
+            for name, avro in zip(names, sample.values(), strict=True)
         }
 
     def _schema(self, obj: str, opts: ObjectOptions) -> ObjectSchema:
@@ -282,16 +282,38 @@ def _same_prefix(f: BinaryIO, offset: int, expected: str, hasher: Any) -> bool:
     return not expected or hasher.hexdigest()[:32] == expected
 
 
-def _first_json_object(path: Path, delete_field: str | None) -> dict[str, Any] | None:
-    """The first complete line of `path` that is a JSON object and not a delete, or None."""
+def _sample_types(paths: Sequence[Path], delete_field: str | None) -> dict[str, str | None]:
+    """Field → Avro type over the first SAMPLE records that are JSON objects and not deletes, of
+    the first of `paths` that has one: every field seen, in order of first appearance, typed by
+    its non-null values (long and double make double, any other mix string; None if only null)."""
+    for path in paths:
+        types = _sample_file(path, delete_field)
+        if types:
+            return types
+    return {}
+
+
+def _sample_file(path: Path, delete_field: str | None) -> dict[str, str | None]:
+    types: dict[str, str | None] = {}
+    seen = 0
     for line in complete_lines(path):
         try:
             value = json.loads(line)
         except ValueError:
             continue
-        if isinstance(value, dict) and not (delete_field and truthy(value.get(delete_field))):
-            return value
-    return None
+        if not isinstance(value, dict) or (delete_field and truthy(value.get(delete_field))):
+            continue
+        for name, item in value.items():
+            avro = None if item is None else _INFERRED.get(type(item), "string")
+            known = types.get(name)
+            if known is None or avro is None or known == avro:
+                types[name] = known or avro
+            else:
+                types[name] = "double" if {known, avro} == {"long", "double"} else "string"
+        seen += 1
+        if seen >= SAMPLE:
+            break
+    return types
 
 
 class _FileReader:
@@ -305,6 +327,7 @@ class _FileReader:
         self.opts = opts
         self.types = types
         self.declared = bool(opts.fields)
+        self.key_name = avro_name(opts.key)
 
     def changes(self, path: Path, name: str, fs: FileState) -> Iterator[Change]:
         """Changes after `fs.offset` in `path`; `fs` is advanced before each change is yielded."""
@@ -453,10 +476,27 @@ class _FileReader:
                     if raw_key is None or raw_key == "" or isinstance(raw_key, dict | list):
                         problem = self._no_key(pos)
                     else:
-                        return self._jsonl_record(str(raw_key), value, pos, when)
+                        key = str(raw_key)
+                        change = self._jsonl_record(key, value, pos, when)
+                        if change is not None:
+                            return change
+                        problem = self._unknown_field(value, pos)
         return self._broken(key, pos, when, problem, data[row.start - start : row.end - start])
 
-    def _jsonl_record(self, key: str, value: dict[str, Any], pos: str, when: dt.datetime) -> Change:
+    def _unknown_field(self, value: dict[str, Any], pos: str) -> str:
+        types = self.types or {}
+        unknown = next(f for f in unique_names(value) if f not in types)
+        return (
+            f"field {unknown!r} is not in the schema of {self.obj}, which was inferred from "
+            f"the first {SAMPLE} records of the newest files, at {pos}; declare the fields in "
+            f"`objects.{self.obj}.fields`"
+        )
+
+    def _jsonl_record(
+        self, key: str, value: dict[str, Any], pos: str, when: dt.datetime
+    ) -> Change | None:
+        """The change of one JSON object; None when an undeclared record has a non-null field
+        that its inferred schema lacks (it would be dropped silently)."""
         delete = self.opts.delete_field
         if delete is not None and truthy(value.get(delete)):
             return Change(self.obj, key, "delete", None, pos, when)
@@ -467,6 +507,8 @@ class _FileReader:
             record = {}
             for field, item in zip(unique_names(value), value.values(), strict=True):
                 ftype = types.get(field)
+                if ftype is None and item is not None and field != self.key_name:
+                    return None
                 record[field] = item if ftype is None else ftype.coerce(item)
         return Change(self.obj, key, "upsert", record, pos, when)
 

@@ -222,6 +222,43 @@ def test_jsonl_types_are_inferred_from_the_first_record_of_the_newest_file(
     }
 
 
+def test_jsonl_types_come_from_all_sampled_records_and_unknown_fields_are_not_dropped(
+    tmp_path: Path,
+) -> None:
+    """Exporters omit null fields and write nulls: a first record without `note` or with a
+    null `minutes` must not drop every `note` nor type `minutes` as a string (which the store
+    then refuses as an incompatible change, quarantining every record)."""
+    source = make(tmp_path, pattern="t_*.jsonl")
+    drop(tmp_path, "t_1.jsonl", '{"id": "1", "minutes": null}\n{"id": "2", "minutes": 5}\n')
+    more = "".join(f'{{"id": "{i}", "minutes": 1, "rate": {i}}}\n' for i in range(3, 1003))
+    drop(
+        tmp_path,
+        "t_2.jsonl",
+        '{"id": "a", "minutes": null}\n{"id": "b", "minutes": 30, "note": "hi", "rate": 1.5}\n'
+        + more
+        + '{"id": "late", "minutes": 1, "extra": "x"}\n',
+    )
+    (schema,) = source.discover()
+    types = {f["name"]: f["type"] for f in schema.schema["fields"]}
+    assert types == {
+        "id": ["null", "string"],
+        "minutes": ["null", "long"],
+        "note": ["null", "string"],
+        "rate": ["null", "double"],
+    }
+    changes = read(source)[0]
+    assert {c.key: c.record for c in changes}["b"] == {
+        "id": "b",
+        "minutes": 30,
+        "note": "hi",
+        "rate": 1.5,
+    }
+    (late,) = [c for c in changes if c.error is not None]
+    assert late.key == "late" and late.raw == '{"id": "late", "minutes": 1, "extra": "x"}'
+    assert "field 'extra' is not in the schema" in late.error
+    assert "objects.time_entries.fields" in late.error
+
+
 # -- reading ---------------------------------------------------------------------------------
 
 
