@@ -202,7 +202,9 @@ def csv_rows(data: bytes, base: int, line: int) -> Iterator[Row]:
 def atomic_write(directory: Path, name: str, content: bytes) -> Path:
     """Write `directory/name` all-or-nothing: temp file, fsync, rename, fsync the directory.
 
-    Raises OSError; on failure no temp file is left behind and `name` is untouched.
+    Raises OSError. A failure up to the rename leaves no temp file and `name` untouched; a
+    failed fsync of the directory after it leaves `name` in place, its durability unknown, so
+    a caller that retries must look for it first.
     """
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")
     try:

@@ -81,6 +81,7 @@ class FiledropSink:
             try:
                 path = self._write(obj, [row for _, _, row in rows])
             except OSError as e:
+                self._index = None  # the file may be in place (a failed fsync): rescan first
                 reason = f"cannot write to the outbox {str(self.outbox)!r}: {e.strerror or e}"
                 for key, _, _ in rows:
                     answers[key] = Outcome(key, "retryable", reason=reason)

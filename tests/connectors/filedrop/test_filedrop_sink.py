@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import stat
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -184,6 +185,29 @@ def test_a_failed_write_is_retryable_and_leaves_nothing_behind(
     again = sink.apply([delta(1), delta(2)])
     assert [o.status for o in again] == ["applied", "applied"]
     assert len(jsonl(outbox_files(tmp_path)[0])) == 2
+
+
+def test_a_write_that_fails_after_its_rename_is_not_written_again_on_retry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fsync of the outbox folder fails (EIO) after the file was renamed into place: the answer
+    is retryable, and the retry must find the rows already there instead of writing them twice."""
+    sink = make(tmp_path)
+    fsync = os.fsync
+
+    def failing_dir_fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EIO, "Input/output error")
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing_dir_fsync)
+    outcomes = sink.apply([delta(1)])
+    assert [o.status for o in outcomes] == ["retryable"]
+    monkeypatch.undo()
+    again = sink.apply([delta(1)])
+    assert [o.status for o in again] == ["applied"]
+    rows = [r for path in outbox_files(tmp_path) for r in jsonl(path)]
+    assert [r["canonical_id"] for r in rows] == ["TimeEntry/1"], "a row was written twice"
 
 
 def test_an_unwritable_outbox_is_retryable(tmp_path: Path) -> None:
