@@ -22,7 +22,10 @@ class OverlapCursor:
     Usage per poll: `since = cursor.since()`; fetch rows with stamp >= since; for each row
     `if cursor.admit(key, version, stamp): emit(row)`; then `cursor.to_json()` is the checkpoint.
     Stamps are numbers (e.g. epoch seconds); `version` is whatever changes on every write of a
-    row (a modification stamp, a revision number).
+    row (a modification stamp, a revision number). A poll whose rows are checkpointed in
+    several batches must admit them in stamp order: each checkpoint's high-water mark is the
+    largest stamp admitted so far, so a row with an older stamp still to come after it (beyond
+    the window) would be skipped after a restart. The Tryton and TimeTagger sources sort.
     """
 
     lag: float
