@@ -503,7 +503,7 @@ def rebuild(
     projection: Annotated[
         str | None,
         typer.Argument(
-            metavar="[PROJECTION]", help=f"One of: {', '.join(PROJECTIONS)} (default: all)."
+            metavar="PROJECTION", help=f"One of: {', '.join(PROJECTIONS)} (default: all)."
         ),
     ] = None,
     config: ConfigOpt = DEFAULT,
@@ -518,7 +518,18 @@ def rebuild(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Replay the whole log into fresh tables, then swap them in (no downtime)."""
+    """Replay the whole log into fresh tables, then swap them in (no downtime). With --dry-run:
+    preview a mapping instead."""
+    if mapping is not None and not dry_run:
+        raise typer.BadParameter(
+            "goes with --dry-run (a preview); to deploy a mapping, point `mapping` in the config"
+            " at it and run `synchub sync --once`",
+            param_hint="'--mapping'",
+        )
+    if dry_run and projection is not None:
+        raise typer.BadParameter(
+            "--dry-run replays every projection: give no PROJECTION", param_hint="'PROJECTION'"
+        )
     if dry_run:
         _preview(config, mapping, as_json)
         return

@@ -297,3 +297,13 @@ def test_values_with_square_brackets_are_shown_as_they_are(firm: Firm) -> None:
     assert shown.returncode == 0 and "'[/x]'" in shown.stdout, shown.stderr
     tail = firm.run("events", "tail")
     assert tail.returncode == 0 and "[bold]review[/bold]" in tail.stdout
+
+
+def test_rebuild_refuses_options_it_would_ignore(firm: Firm) -> None:
+    firm.write_entries("time_1.csv", entries(2))
+    firm.run("sync", "--once", check=True)
+    mapping = str(firm.root / "mapping.yaml")
+    alone = firm.run("rebuild", "--mapping", mapping)  # would rebuild under the deployed one
+    assert alone.returncode == 2 and "--dry-run" in alone.stderr, alone.stdout
+    one = firm.run("rebuild", "audit", "--dry-run")  # a preview replays every projection
+    assert one.returncode == 2 and "PROJECTION" in one.stderr, one.stdout
