@@ -189,13 +189,18 @@ connectors:
 ingest:
   batch_size: 1000           # changes appended per transaction (with the checkpoint)
   max_field_bytes: 65536     # longer values are quarantined
+  head_cache: 200000         # stream heads kept in memory (for de-duplication)
   reconcile_every: 3600      # seconds between hard-delete reconciliations
+  reconcile_max_delete_ratio: 0.5  # more deletes than this share: not recorded, an error
+                             #   (`synchub sync --once --reconcile-force` records them)
 
 outbound:
   max_attempts: 5            # then the write becomes an exception
   base_delay: 0.5            # exponential backoff with jitter, honouring Retry-After
   max_delay: 30
+  max_wait: 60               # longest `synchub sync --once` waits for a retry within its pass
   rate_limit_per_s: 20       # per target
+  batch_size: 100            # writes sent per batch
 
 poll_interval: 5             # seconds between passes of `synchub run`
 """
