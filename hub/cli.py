@@ -217,7 +217,7 @@ def _render_pass(report: PassReport) -> None:
     t.add_column("unchanged", justify="right")
     t.add_column("quarantined", justify="right")
     t.add_column("deleted (reconciled)", justify="right")
-    t.add_column("error")
+    t.add_column("ok")
     for r in report.ingest:
         t.add_row(
             escape(r.connector),
@@ -225,9 +225,11 @@ def _render_pass(report: PassReport) -> None:
             str(r.skipped),
             str(r.quarantined),
             str(r.deleted_by_reconciliation),
-            escape("; ".join(r.errors)),
+            "[red]failed[/]" if r.errors else "[green]yes[/]",
         )
     out.print(t)
+    for error in (e for r in report.ingest for e in r.errors):
+        out.print(f"[red]error:[/] {escape(error)}")  # below the table: a message is never cut
     ex = report.executed
     if report.deployed:
         out.print(f"deployed mapping version [bold]{report.deployed}[/]")
@@ -340,8 +342,9 @@ def status(config: ConfigOpt = DEFAULT, as_json: JsonOpt = False) -> None:
         f"store [bold]{escape(data['store']['path'])}[/] · head position {data['store']['head']}"
     )
     t = Table(title="connectors", header_style="bold")
-    for col in ("connector", "last batch", "lag (s)", "checkpoint", "last error"):
+    for col in ("connector", "last batch", "lag (s)", "checkpoint"):
         t.add_column(col)
+    t.add_column("last error", overflow="fold")  # wrapped, never cut: it says how to fix
     for name, c in data["connectors"].items():
         cp = json.dumps(c["checkpoint"])[:60] if c["checkpoint"] is not None else "—"
         t.add_row(

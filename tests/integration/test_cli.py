@@ -307,3 +307,18 @@ def test_rebuild_refuses_options_it_would_ignore(firm: Firm) -> None:
     assert alone.returncode == 2 and "--dry-run" in alone.stderr, alone.stdout
     one = firm.run("rebuild", "audit", "--dry-run")  # a preview replays every projection
     assert one.returncode == 2 and "PROJECTION" in one.stderr, one.stdout
+
+
+def test_a_connector_error_is_printed_whole_in_80_columns(firm: Firm) -> None:
+    (firm.root / "inbox" / "people_1.jsonl").unlink()
+    (firm.root / "inbox").rmdir()
+    done = firm.run("sync", "--once", columns=80)
+    assert done.returncode == 1
+    assert max(len(line) for line in done.stdout.splitlines()) <= 80
+    text = " ".join(done.stdout.split())  # the lines rejoined
+    assert str(firm.root / "inbox") in text and "`connectors.tracker.directory`" in text, text
+    status = firm.run("status", columns=80)
+    text = "".join(
+        line.strip("│ ") for line in status.stdout.splitlines() if line.startswith("│")
+    )  # the last error column's lines, rejoined
+    assert "`connectors.tracker.directory`" in text, status.stdout
