@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -13,7 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from eventsourcing.persistence import PersistenceError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -61,7 +64,7 @@ def main() -> None:
     try:
         app()
     except SyncHubError as e:
-        err.print(f"[bold red]error:[/] {e}")
+        err.print(f"[bold red]error:[/] {escape(str(e))}")
         sys.exit(1)
 
 
@@ -99,7 +102,8 @@ def _upgrade_bar() -> Iterator[Callable[[int, int], None]]:
     try:
         yield update
     finally:
-        bar.stop()
+        if task is not None:  # a bar that never started would still print a newline
+            bar.stop()
 
 
 def _say_upgraded(projector: Projector) -> None:
@@ -107,15 +111,34 @@ def _say_upgraded(projector: Projector) -> None:
         err.print(f"[dim]rebuilt {', '.join(projector.upgraded)}: written by an older synchub[/]")
 
 
-@contextmanager
-def _reader(config: Path) -> Iterator[tuple[Settings, SQLiteEventStore, Projector]]:
-    """Store + caught-up projections, without starting connectors (for read commands)."""
+def _existing_store(config: Path) -> Settings:
+    """The settings, once it is sure the event store they name exists."""
     settings = load_settings(config)
     if not settings.store_path.exists():
         raise SyncHubError(
             f"no event store at {settings.store_path} yet: run `synchub sync --once --config {config}` first"
         )
-    store = SQLiteEventStore(str(settings.store_path))
+    return settings
+
+
+@contextmanager
+def _opening_store(settings: Settings, config: Path) -> Iterator[None]:
+    """SQLite's own errors when opening the store, said with the setting to fix."""
+    try:
+        yield
+    except (sqlite3.Error, PersistenceError) as e:
+        raise SyncHubError(
+            f"cannot open the event store {settings.store_path} ({e}): "
+            f"check `store.path` in {config}; it must name an SQLite file or a new file's path"
+        ) from e
+
+
+@contextmanager
+def _reader(config: Path) -> Iterator[tuple[Settings, SQLiteEventStore, Projector]]:
+    """Store + caught-up projections, without starting connectors (for read commands)."""
+    settings = _existing_store(config)
+    with _opening_store(settings, config):
+        store = SQLiteEventStore(str(settings.store_path))
     try:
         with _upgrade_bar() as progress:
             projector = Projector(store, progress=progress)
@@ -127,9 +150,10 @@ def _reader(config: Path) -> Iterator[tuple[Settings, SQLiteEventStore, Projecto
 
 
 @contextmanager
-def _hub(config: Path) -> Iterator[Hub]:
-    settings = load_settings(config)
-    with _upgrade_bar() as progress:
+def _hub(config: Path, *, existing: bool = False) -> Iterator[Hub]:
+    """The hub with its connectors; `existing`: only on a store that exists already."""
+    settings = _existing_store(config) if existing else load_settings(config)
+    with _opening_store(settings, config), _upgrade_bar() as progress:
         hub = Hub(settings, rebuild_progress=progress)
     _say_upgraded(hub.projector)
     try:
@@ -168,16 +192,18 @@ def init(
     mapping = config.parent / "mapping.yaml"
     for path, text in ((config, EXAMPLE_CONFIG), (mapping, EXAMPLE_MAPPING)):
         if path.exists() and not force:
-            err.print(f"[yellow]{path} exists; keeping it[/] (use --force to overwrite)")
+            err.print(
+                f"[yellow]{escape(str(path))} exists; keeping it[/] (use --force to overwrite)"
+            )
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-        out.print(f"[green]wrote[/] {path}")
+        out.print(f"[green]wrote[/] {escape(str(path))}")
     for folder in ("inbox", "outbox"):
         (config.parent / folder).mkdir(exist_ok=True)
     out.print(
-        f"Next: drop export files into {config.parent / 'inbox'} and run "
-        f"[bold]synchub sync --once --config {config}[/]"
+        f"Next: drop export files into {escape(str(config.parent / 'inbox'))} and run "
+        f"[bold]synchub sync --once --config {escape(str(config))}[/]"
     )
 
 
@@ -191,17 +217,19 @@ def _render_pass(report: PassReport) -> None:
     t.add_column("unchanged", justify="right")
     t.add_column("quarantined", justify="right")
     t.add_column("deleted (reconciled)", justify="right")
-    t.add_column("error")
+    t.add_column("ok")
     for r in report.ingest:
         t.add_row(
-            r.connector,
+            escape(r.connector),
             str(r.appended),
             str(r.skipped),
             str(r.quarantined),
             str(r.deleted_by_reconciliation),
-            "; ".join(r.errors),
+            "[red]failed[/]" if r.errors else "[green]yes[/]",
         )
     out.print(t)
+    for error in (e for r in report.ingest for e in r.errors):
+        out.print(f"[red]error:[/] {escape(error)}")  # below the table: a message is never cut
     ex = report.executed
     if report.deployed:
         out.print(f"deployed mapping version [bold]{report.deployed}[/]")
@@ -292,7 +320,7 @@ def run(config: ConfigOpt = DEFAULT) -> None:
                 out.print(
                     f"{stamp} captured {appended} · planned {r.planned.planned} · applied "
                     f"{r.executed.applied} · open exceptions {r.open_exceptions}"
-                    + (f" · [red]{'; '.join(r.errors)}[/]" if r.errors else "")
+                    + (f" · [red]{escape('; '.join(r.errors))}[/]" if r.errors else "")
                 )
 
         hub.run(stop, on_pass)
@@ -310,18 +338,21 @@ def status(config: ConfigOpt = DEFAULT, as_json: JsonOpt = False) -> None:
     if as_json:
         _print_json(data)
         return
-    out.print(f"store [bold]{data['store']['path']}[/] · head position {data['store']['head']}")
+    out.print(
+        f"store [bold]{escape(data['store']['path'])}[/] · head position {data['store']['head']}"
+    )
     t = Table(title="connectors", header_style="bold")
-    for col in ("connector", "last batch", "lag (s)", "checkpoint", "last error"):
+    for col in ("connector", "last batch", "lag (s)", "checkpoint"):
         t.add_column(col)
+    t.add_column("last error", overflow="fold")  # wrapped, never cut: it says how to fix
     for name, c in data["connectors"].items():
         cp = json.dumps(c["checkpoint"])[:60] if c["checkpoint"] is not None else "—"
         t.add_row(
-            name,
+            escape(name),
             c["last_batch_at"] or "never",
-            str(c["lag_seconds"] or "—"),
-            cp,
-            f"[red]{c['last_error']}[/]" if c["last_error"] else "",
+            "—" if c["lag_seconds"] is None else str(c["lag_seconds"]),
+            escape(cp),
+            f"[red]{escape(c['last_error'])}[/]" if c["last_error"] else "",
         )
     out.print(t)
     t = Table(title="projections", header_style="bold")
@@ -335,7 +366,9 @@ def status(config: ConfigOpt = DEFAULT, as_json: JsonOpt = False) -> None:
     for col in ("target", "pending", "retrying", "applied", "failed"):
         t.add_column(col, justify="right" if col != "target" else "left")
     for target, counts in data["outbound"].items():
-        t.add_row(target, *(str(counts[k]) for k in ("pending", "retrying", "applied", "failed")))
+        t.add_row(
+            escape(target), *(str(counts[k]) for k in ("pending", "retrying", "applied", "failed"))
+        )
     out.print(t)
     by_kind = ", ".join(f"{k}: {n}" for k, n in data["exceptions"].items()) or "none"
     out.print(f"open exceptions: [bold]{data['open_exceptions']}[/] ({by_kind})")
@@ -356,7 +389,9 @@ def _parse_time(text: str) -> dt.datetime:
 
 @app.command()
 def state(
-    entity: Annotated[str, typer.Argument(help="Canonical entity, e.g. TimeEntry.")],
+    entity: Annotated[
+        str, typer.Argument(metavar="ENTITY", help="Canonical entity, e.g. TimeEntry.")
+    ],
     natural_id: Annotated[str, typer.Argument(metavar="ID", help="Its id, e.g. 42.")],
     config: ConfigOpt = DEFAULT,
     as_of: Annotated[
@@ -367,30 +402,39 @@ def state(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The canonical state of one entity, now or as of a time or position."""
+    """The canonical state of one entity, now or as of a time or position. Exit 3: it did not
+    exist then."""
     if as_of is not None and at is not None:
         raise typer.BadParameter("give --as-of or --at, not both")
+    when_ = _parse_time(as_of) if as_of else None
     with _reader(config) as (_s, store, _p):
         cid = queries.canonical_id(entity, natural_id)
-        data = queries.state(store, cid, position=at, as_of=_parse_time(as_of) if as_of else None)
+        head = store.head()
+        if at is not None and not 0 <= at <= head:
+            raise typer.BadParameter(
+                f"no position {at}: positions run from 0 to {head} (the head); "
+                "`synchub events tail` shows the latest",
+                param_hint="'--at'",
+            )
+        data = queries.state(store, cid, position=at, as_of=when_)
     if as_json:
         _print_json(data)
-        return
+        raise typer.Exit(0 if data["exists"] else 3)
     when = f"as of {data['as_of']}" if data["as_of"] else f"at position {data['position']}"
     if not data["exists"]:
-        out.print(f"{cid} did not exist {when}")
+        out.print(f"{escape(cid)} did not exist {when}")
         raise typer.Exit(3)
-    t = Table(title=f"{cid} ({when})", header_style="bold")
+    t = Table(title=f"{escape(cid)} ({when})", header_style="bold")
     t.add_column("field")
     t.add_column("value")
     for k, v in sorted(data["fields"].items()):
-        t.add_row(k, json.dumps(v))
+        t.add_row(escape(k), escape(json.dumps(v)))
     out.print(t)
     if data["links"]:
         out.print(
             "links: "
             + ", ".join(
-                f"{link['system']}/{link['object']}/{link['key']} ({link['role']})"
+                escape(f"{link['system']}/{link['object']}/{link['key']} ({link['role']})")
                 for link in data["links"]
             )
         )
@@ -398,36 +442,60 @@ def state(
 
 @app.command()
 def history(
-    entity: Annotated[str, typer.Argument(help="Canonical entity, e.g. Project.")],
-    natural_id: Annotated[str, typer.Argument(metavar="ID")],
+    entity: Annotated[
+        str, typer.Argument(metavar="ENTITY", help="Canonical entity, e.g. Project.")
+    ],
+    natural_id: Annotated[str, typer.Argument(metavar="ID", help="Its id, e.g. 42.")],
     config: ConfigOpt = DEFAULT,
     as_json: JsonOpt = False,
 ) -> None:
-    """Every field change of one entity, with lineage (system, record, position, mapping)."""
+    """Every field change of one entity, with lineage (system, record, position, mapping).
+    Exit 3: no history."""
     with _reader(config) as (_s, store, _p):
         cid = queries.canonical_id(entity, natural_id)
         rows = queries.history(store, cid)
     if as_json:
         _print_json(rows)
-        return
+        raise typer.Exit(0 if rows else 3)
     if not rows:
-        out.print(f"no history for {cid}")
+        out.print(f"no history for {escape(cid)}")
         raise typer.Exit(3)
-    t = Table(title=f"history of {cid}", header_style="bold")
-    for col in ("pos", "op", "field", "old", "new", "source", "mapping", "source time"):
-        t.add_column(col)
+    if out.width < 120:  # eight columns would not fit: one block per change
+        out.print(f"[bold]history of {escape(cid)}[/]")
+        last = None
+        for r in rows:
+            if (r["position"], r["op"]) != last:
+                last = (r["position"], r["op"])
+                source = f"{r['system']}/{r['object']}/{r['source_key']}"
+                out.print(
+                    f"\n[bold]#{r['position']}[/] {r['op']} · {escape(source)} · "
+                    f"mapping v{r['mapping_version']} · source time {_short_time(r['source_time'])}"
+                )
+            old = "" if r["old"] is None else f"{json.dumps(r['old'])} → "
+            out.print(f"  {escape(r['field'])}: {escape(old + json.dumps(r['new']))}")
+        return
+    t = Table(title=f"history of {escape(cid)}", header_style="bold")
+    for col in ("pos", "op", "field", "mapping"):
+        t.add_column(col, no_wrap=True)
+    for col in ("old", "new", "source", "source time (UTC)"):
+        t.add_column(col, overflow="fold")  # wrapped, never cut: an audit shows whole values
     for r in rows:
         t.add_row(
             str(r["position"]),
             r["op"],
-            r["field"],
-            json.dumps(r["old"]) if r["old"] is not None else "",
-            json.dumps(r["new"]) if r["new"] is not None else "",
-            f"{r['system']}/{r['object']}/{r['source_key']}",
+            escape(r["field"]),
             f"v{r['mapping_version']}",
-            r["source_time"] or "",
+            escape(json.dumps(r["old"])) if r["old"] is not None else "",
+            escape(json.dumps(r["new"])) if r["new"] is not None else "",
+            escape(f"{r['system']}/{r['object']}/{r['source_key']}"),
+            _short_time(r["source_time"]),
         )
     out.print(t)
+
+
+def _short_time(iso: str | None) -> str:
+    """An ISO UTC time from queries.history, to the second, for a table."""
+    return "" if iso is None else iso[:19].replace("T", " ")
 
 
 # -- rebuild / checksum --------------------------------------------------------------------------
@@ -436,7 +504,10 @@ def history(
 @app.command()
 def rebuild(
     projection: Annotated[
-        str | None, typer.Argument(help=f"One of: {', '.join(PROJECTIONS)} (default: all).")
+        str | None,
+        typer.Argument(
+            metavar="PROJECTION", help=f"One of: {', '.join(PROJECTIONS)} (default: all)."
+        ),
     ] = None,
     config: ConfigOpt = DEFAULT,
     dry_run: Annotated[
@@ -450,7 +521,18 @@ def rebuild(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Replay the whole log into fresh tables, then swap them in (no downtime)."""
+    """Replay the whole log into fresh tables, then swap them in (no downtime). With --dry-run:
+    preview a mapping instead."""
+    if mapping is not None and not dry_run:
+        raise typer.BadParameter(
+            "goes with --dry-run (a preview); to deploy a mapping, point `mapping` in the config"
+            " at it and run `synchub sync --once`",
+            param_hint="'--mapping'",
+        )
+    if dry_run and projection is not None:
+        raise typer.BadParameter(
+            "--dry-run replays every projection: give no PROJECTION", param_hint="'PROJECTION'"
+        )
     if dry_run:
         _preview(config, mapping, as_json)
         return
@@ -504,16 +586,21 @@ def _preview(config: Path, mapping_path: Path | None, as_json: bool) -> None:
         _print_json({"mapping": str(path), "version": candidate.version, "differences": diff})
         return
     if not diff:
-        out.print(f"{path}: no canonical field would change")
+        out.print(f"{escape(str(path))}: no canonical field would change")
         return
     t = Table(
-        title=f"{path} would change {len({d['canonical_id'] for d in diff})} entities",
+        title=f"{escape(str(path))} would change {len({d['canonical_id'] for d in diff})} entities",
         header_style="bold",
     )
     for col in ("entity", "field", "now", "would be"):
         t.add_column(col, overflow="fold")
     for d in diff:
-        t.add_row(d["canonical_id"], d["field"], json.dumps(d["old"]), json.dumps(d["new"]))
+        t.add_row(
+            *(
+                escape(x)
+                for x in (d["canonical_id"], d["field"], json.dumps(d["old"]), json.dumps(d["new"]))
+            )
+        )
     out.print(t)
     out.print("nothing was deployed: `synchub sync --once` deploys the config's mapping file")
 
@@ -534,17 +621,26 @@ def checksum(config: ConfigOpt = DEFAULT, as_json: JsonOpt = False) -> None:
 
 # -- exceptions ----------------------------------------------------------------------------------
 
+STATUSES = ("open", "retrying", "resolved", "ignored", "all")
+KINDS = ("quarantine", "mapping", "plan", "write")
+
 
 @exceptions_app.command("list")
 def exceptions_list(
     config: ConfigOpt = DEFAULT,
     status_: Annotated[
-        str, typer.Option("--status", help="open, resolved, ignored or all.")
+        str,
+        typer.Option("--status", help=f"{', '.join(STATUSES)} (open includes retrying)."),
     ] = "open",
-    kind: Annotated[str | None, typer.Option(help="quarantine, mapping, plan or write.")] = None,
+    kind: Annotated[str | None, typer.Option(help=f"{', '.join(KINDS)}.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Exceptions with what went wrong and how to fix it."""
+    for option, value, choices in (("--status", status_, STATUSES), ("--kind", kind, KINDS)):
+        if value is not None and value not in choices:
+            raise typer.BadParameter(
+                f"{value!r} is not one of {', '.join(choices)}", param_hint=f"'{option}'"
+            )
     with _reader(config) as (_s, store, _p):
         rows = queries.exceptions(store, status_, kind)
     if as_json:
@@ -553,12 +649,28 @@ def exceptions_list(
     if not rows:
         out.print(f"no {status_ if status_ != 'all' else ''} exceptions".replace("  ", " "))
         return
+    if out.width < 120:  # six columns would cut ids and messages into slivers: one block each
+        out.print(f"[bold]{len(rows)} exception(s)[/]")
+        for r in rows:
+            about = "/".join(str(x) for x in (r["system"], r["object"], r["key"]) if x)
+            out.print(
+                f"\n[bold]{escape(r['id'])}[/] · {r['kind']} · {r['status']} · {escape(about)}"
+            )
+            out.print(f"  what: {escape(str(r['message']))}")
+            out.print(f"  fix:  {escape(str(r['fix']))}")
+        return
     t = Table(header_style="bold", title=f"{len(rows)} exception(s)")
-    for col in ("id", "kind", "status", "about", "what", "fix"):
+    t.add_column("id", no_wrap=True)
+    for col in ("kind", "status", "about", "what", "fix"):
         t.add_column(col, overflow="fold")
     for r in rows:
         about = "/".join(str(x) for x in (r["system"], r["object"], r["key"]) if x)
-        t.add_row(r["id"], r["kind"], r["status"], about, r["message"], r["fix"])
+        t.add_row(
+            *(
+                escape(str(x))
+                for x in (r["id"], r["kind"], r["status"], about, r["message"], r["fix"])
+            )
+        )
     out.print(t)
 
 
@@ -574,24 +686,24 @@ def exceptions_show(
     if as_json:
         _print_json(row)
         return
-    t = Table(show_header=False, title=f"exception {exception_id}")
+    t = Table(show_header=False, title=f"exception {escape(exception_id)}")
     t.add_column("k", style="bold")
     t.add_column("v", overflow="fold")
     for k, v in row.items():
         if v is not None:
-            t.add_row(k, json.dumps(v, indent=1) if isinstance(v, dict | list) else str(v))
+            t.add_row(k, escape(json.dumps(v, indent=1) if isinstance(v, dict | list) else str(v)))
     out.print(t)
 
 
 def _act(exception_id: str, action: str, note: str, config: Path, as_json: bool) -> None:
-    with _hub(config) as hub:
+    with _hub(config, existing=True) as hub:
         row = hub.act_on_exception(exception_id, action, note)
     if as_json:
         _print_json(row)
         return
     out.print(
-        f"{exception_id}: {action} recorded → status [bold]{row['status']}[/]"
-        + (f" ({row['resolution']})" if row.get("resolution") else "")
+        f"{escape(exception_id)}: {action} recorded → status [bold]{row['status']}[/]"
+        + (f" ({escape(row['resolution'])})" if row.get("resolution") else "")
     )
 
 
@@ -626,7 +738,7 @@ def exceptions_resolve(
 @events_app.command("tail")
 def events_tail(
     config: ConfigOpt = DEFAULT,
-    n: Annotated[int, typer.Option("-n", help="How many events.")] = 20,
+    n: Annotated[int, typer.Option("-n", min=1, help="How many events.")] = 20,
     stream: Annotated[
         str | None, typer.Option(help="Only streams starting with this prefix.")
     ] = None,
@@ -653,7 +765,7 @@ def events_tail(
 
 @events_app.command("show")
 def events_show(
-    position: Annotated[int, typer.Argument(help="Event position.")],
+    position: Annotated[int, typer.Argument(metavar="POSITION", help="Event position.")],
     config: ConfigOpt = DEFAULT,
     as_json: JsonOpt = False,
 ) -> None:
@@ -670,11 +782,11 @@ def events_show(
 
 
 def _render_event(e: dict[str, Any], *, brief: bool) -> None:
-    head = f"[bold]#{e['position']}[/] {e['type']} [cyan]{e['stream']}[/]@{e['version']}"
+    head = f"[bold]#{e['position']}[/] {e['type']} [cyan]{escape(e['stream'])}[/]@{e['version']}"
     if brief:
         payload = e["payload"]
         summary = payload.get("after") if e["type"] == "SourceChanged" else payload
-        out.print(f"{head} {json.dumps(summary, sort_keys=True)[:160]}")
+        out.print(f"{head} {escape(json.dumps(summary, sort_keys=True)[:160])}")
         return
     out.print(head)
     out.print(f"schema {e['schema']} ({e['fingerprint']}) · recorded {e['recorded_at']}")

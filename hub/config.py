@@ -20,6 +20,8 @@ DEFAULT_CONFIG = "synchub.yaml"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SECRET = re.compile(r"pass|secret|token|api_?key|credential|accounts", re.IGNORECASE)
 """Option names whose values (and everything below them) are secrets."""
+_URL_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:([^/@\s]+)@")
+"""The password of a URL's `user:password@` part, in any option (url, dsn, ...)."""
 
 
 class StoreSettings(BaseModel):
@@ -69,7 +71,8 @@ class Settings(BaseModel):
 
     def secrets(self) -> set[str]:
         """Values of connector options whose names say they are secret (password, token,
-        accounts: person → token, ...), at any depth."""
+        accounts: person → token, ...), at any depth, and passwords in URLs
+        (`http://user:password@host`) in any option."""
         found: set[str] = set()
 
         def walk(value: Any, secret: bool = False) -> None:
@@ -79,18 +82,21 @@ class Settings(BaseModel):
             elif isinstance(value, list):
                 for v in value:
                     walk(v, secret)
-            elif isinstance(value, str) and secret and len(value) >= 4:
-                found.add(value)
+            elif isinstance(value, str):
+                if secret and len(value) >= 4:
+                    found.add(value)
+                found.update(m.group(1) for m in _URL_PASSWORD.finditer(value) if len(m[1]) >= 4)
 
         for section in self.connectors.values():
             walk(section.options())
         return found
 
     def redact(self, text: str) -> str:
-        """`text` with every secret value replaced by ***, for logs, events and messages."""
+        """`text` with every secret value, and the password of every URL, replaced by ***, for
+        logs, events and messages."""
         for secret in sorted(self.secrets(), key=len, reverse=True):
             text = text.replace(secret, "***")
-        return text
+        return _URL_PASSWORD.sub(lambda m: m[0][: m.start(1) - m.start()] + "***@", text)
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()
@@ -133,7 +139,15 @@ def load_settings(path: Path | str) -> Settings:
             f"config file {path} does not exist: create one with `synchub init --config {path}`"
         )
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text ({e.reason}): save it as UTF-8") from e
+    except OSError as e:
+        raise ConfigError(
+            f"cannot read config file {path}: {e.strerror or e}: pass the YAML file with --config"
+        ) from e
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path} is not valid YAML: {e}") from e
     if not isinstance(data, dict):
@@ -175,13 +189,18 @@ connectors:
 ingest:
   batch_size: 1000           # changes appended per transaction (with the checkpoint)
   max_field_bytes: 65536     # longer values are quarantined
+  head_cache: 200000         # stream heads kept in memory (for de-duplication)
   reconcile_every: 3600      # seconds between hard-delete reconciliations
+  reconcile_max_delete_ratio: 0.5  # more deletes than this share: not recorded, an error
+                             #   (`synchub sync --once --reconcile-force` records them)
 
 outbound:
   max_attempts: 5            # then the write becomes an exception
   base_delay: 0.5            # exponential backoff with jitter, honouring Retry-After
   max_delay: 30
+  max_wait: 60               # longest `synchub sync --once` waits for a retry within its pass
   rate_limit_per_s: 20       # per target
+  batch_size: 100            # writes sent per batch
 
 poll_interval: 5             # seconds between passes of `synchub run`
 """

@@ -105,10 +105,10 @@ class Firm:
         return self.root / "synchub.yaml"
 
     def run(
-        self, *args: str, crash_at: str | None = None, check: bool = False
+        self, *args: str, crash_at: str | None = None, check: bool = False, columns: int = 200
     ) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if k != "SYNCHUB_CRASH_AT"}
-        env["COLUMNS"] = "200"
+        env["COLUMNS"] = str(columns)
         if crash_at:
             env["SYNCHUB_CRASH_AT"] = crash_at
         proc = subprocess.run(

@@ -214,3 +214,111 @@ def test_rebuild_dry_run_previews_a_mapping_without_deploying(firm: Firm) -> Non
     assert (d0["old"], d0["new"]) == ("work 0", "WORK 0")
     assert firm.json("checksum")["checksums"] == before  # nothing deployed, nothing changed
     assert firm.json("state", "TimeEntry", "e0")["fields"]["description"] == "work 0"
+
+
+def test_json_goes_alone_to_stdout_and_nothing_to_stderr(firm: Firm) -> None:
+    firm.write_entries("time_1.csv", entries(2))
+    firm.run("sync", "--once", check=True)
+    for args in (("checksum",), ("status",), ("state", "TimeEntry", "e1"), ("events", "tail")):
+        proc = firm.run(*args, "--json")
+        assert proc.returncode == 0 and json.loads(proc.stdout) is not None
+        assert proc.stderr == "", (args, proc.stderr)
+
+
+def test_wrong_choices_and_positions_are_refused_with_the_valid_ones(firm: Firm) -> None:
+    firm.write_entries("time_1.csv", entries(2))
+    firm.run("sync", "--once", check=True)
+    head = firm.json("status")["store"]["head"]
+    status = firm.run("exceptions", "list", "--status", "opne")
+    assert status.returncode == 2 and "open, retrying, resolved, ignored, all" in status.stderr
+    kind = firm.run("exceptions", "list", "--kind", "quarantined")
+    assert kind.returncode == 2 and "quarantine, mapping, plan, write" in kind.stderr
+    for position in (str(head + 5), "-1"):
+        beyond = firm.run("state", "TimeEntry", "e1", "--at", position)
+        assert beyond.returncode == 2, beyond.stdout
+        assert f"0 to {head}" in beyond.stderr, beyond.stderr
+    assert firm.run("events", "tail", "-n", "0").returncode == 2
+    assert firm.run("state", "TimeEntry", "e1", "--at", str(head)).returncode == 0
+
+
+def test_an_unknown_entity_id_exits_3_with_json_too(firm: Firm) -> None:
+    firm.write_entries("time_1.csv", entries(2))
+    firm.run("sync", "--once", check=True)
+    for args in (("state", "TimeEntry", "nope"), ("history", "TimeEntry", "nope")):
+        assert firm.run(*args).returncode == 3
+        proc = firm.run(*args, "--json")
+        assert proc.returncode == 3, args
+        json.loads(proc.stdout)
+
+
+def test_a_store_that_cannot_be_opened_or_is_missing_is_said_plainly(firm: Firm) -> None:
+    resolve = firm.run("exceptions", "resolve", "x123")
+    assert resolve.returncode == 1 and "no event store" in resolve.stderr
+    assert not (firm.root / "synchub.db").exists()  # acting on nothing creates nothing
+    config = __import__("yaml").safe_load(firm.config.read_text())
+    config["store"]["path"] = "./inbox"  # a folder, not a file
+    firm.config.write_text(__import__("yaml").safe_dump(config))
+    for args in (("status",), ("sync", "--once")):
+        proc = firm.run(*args)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert "store.path" in proc.stderr and "inbox" in proc.stderr
+
+
+def test_exceptions_and_history_read_well_in_80_columns(firm: Firm) -> None:
+    rows = entries(2)
+    rows[1]["minutes"] = "ninety"
+    firm.write_entries("time_1.csv", rows)
+    firm.run("sync", "--once")
+    (x,) = firm.json("exceptions", "list")
+    listed = firm.run("exceptions", "list", columns=80)
+    assert max(len(line) for line in listed.stdout.splitlines()) <= 80
+    assert x["id"] in listed.stdout  # whole, so it can be copied into `exceptions show`
+    assert "'ninety'" in listed.stdout.replace("\n", " ")
+    shown = firm.run("history", "TimeEntry", "e0", columns=80)
+    assert max(len(line) for line in shown.stdout.splitlines()) <= 80
+    assert "…" not in shown.stdout  # values are wrapped, never cut
+
+
+def test_values_with_square_brackets_are_shown_as_they_are(firm: Firm) -> None:
+    rows = entries(2)
+    rows[0]["text"] = "[bold]review[/bold] #acme/web/t1 #approved"
+    rows[1]["minutes"] = "[/x]"  # quarantined: the message quotes the value
+    firm.write_entries("time_1.csv", rows)
+    firm.run("sync", "--once")
+    state = firm.run("state", "TimeEntry", "e0")
+    assert state.returncode == 0 and '"[bold]review[/bold]"' in state.stdout
+    history = firm.run("history", "TimeEntry", "e0")
+    assert "[bold]review[/bold]" in history.stdout
+    listed = firm.run("exceptions", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "'[/x]'" in listed.stdout
+    (x,) = firm.json("exceptions", "list")
+    shown = firm.run("exceptions", "show", x["id"])
+    assert shown.returncode == 0 and "'[/x]'" in shown.stdout, shown.stderr
+    tail = firm.run("events", "tail")
+    assert tail.returncode == 0 and "[bold]review[/bold]" in tail.stdout
+
+
+def test_rebuild_refuses_options_it_would_ignore(firm: Firm) -> None:
+    firm.write_entries("time_1.csv", entries(2))
+    firm.run("sync", "--once", check=True)
+    mapping = str(firm.root / "mapping.yaml")
+    alone = firm.run("rebuild", "--mapping", mapping)  # would rebuild under the deployed one
+    assert alone.returncode == 2 and "--dry-run" in alone.stderr, alone.stdout
+    one = firm.run("rebuild", "audit", "--dry-run")  # a preview replays every projection
+    assert one.returncode == 2 and "PROJECTION" in one.stderr, one.stdout
+
+
+def test_a_connector_error_is_printed_whole_in_80_columns(firm: Firm) -> None:
+    (firm.root / "inbox" / "people_1.jsonl").unlink()
+    (firm.root / "inbox").rmdir()
+    done = firm.run("sync", "--once", columns=80)
+    assert done.returncode == 1
+    assert max(len(line) for line in done.stdout.splitlines()) <= 80
+    text = " ".join(done.stdout.split())  # the lines rejoined
+    assert str(firm.root / "inbox") in text and "`connectors.tracker.directory`" in text, text
+    status = firm.run("status", columns=80)
+    text = "".join(
+        line.strip("│ ") for line in status.stdout.splitlines() if line.startswith("│")
+    )  # the last error column's lines, rejoined
+    assert "`connectors.tracker.directory`" in text, status.stdout

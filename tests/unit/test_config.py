@@ -1,0 +1,48 @@
+"""Settings: secrets found for redaction, and config files that cannot be read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub.config import Settings, load_settings
+from hub.errors import ConfigError
+
+
+def _settings(**options: object) -> Settings:
+    return Settings.model_validate({"connectors": {"erp": {"type": "x", **options}}})
+
+
+def test_secret_options_are_redacted_at_any_depth() -> None:
+    s = _settings(password="hunter22", accounts={"ann": "tok-ann-1"}, user="admin")
+    assert s.redact("login admin/hunter22 with tok-ann-1") == "login admin/*** with ***"
+
+
+def test_a_password_inside_a_url_is_redacted() -> None:
+    s = _settings(
+        url="http://admin:s3cr3t-pw@erp.example:8000/tryton",
+        dsn="postgresql://sync:pg%40pass@db/synchub",
+    )
+    message = "cannot reach http://admin:s3cr3t-pw@erp.example:8000/tryton; postgresql://sync:pg%40pass@db"
+    redacted = s.redact(message)
+    assert "s3cr3t-pw" not in redacted and "pg%40pass" not in redacted
+    assert "http://admin:***@erp.example:8000/tryton" in redacted
+
+
+def test_a_config_that_is_a_folder_or_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read") as folder:
+        load_settings(tmp_path)
+    assert str(tmp_path) in str(folder.value)
+    latin1 = tmp_path / "synchub.yaml"
+    latin1.write_bytes(b"store: {path: ./caf\xe9.db}\n")
+    with pytest.raises(ConfigError, match="UTF-8"):
+        load_settings(latin1)
+
+
+def test_any_url_password_in_a_message_is_redacted_even_a_short_one() -> None:
+    s = _settings(url="https://bob:pw@erp.example")
+    assert s.redact("redirected to https://bob:pw@other.example/x") == (
+        "redirected to https://bob:***@other.example/x"
+    )
+    assert s.redact("pwned? no: the bare word stays") == "pwned? no: the bare word stays"
