@@ -87,7 +87,12 @@ class Hub:
             for name, src in self.sources.items()
         }
         self.planner = Planner(self.store, set(self.sinks))
-        self.executor = Executor(self.store, self.sinks, settings.outbound)
+        self.executor = Executor(
+            self.store,
+            self.sinks,
+            settings.outbound,
+            redact=lambda text: self.settings.redact(text),  # secrets never reach events
+        )
         self._last_reconcile: dict[str, float] = {}
         self.last_errors: dict[str, str] = {}
 

@@ -102,8 +102,11 @@ class Executor:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        redact: Callable[[str], str] = str,
     ) -> None:
+        """`redact` removes secrets from the reasons sinks give (they go into events)."""
         self.store = store
+        self.redact = redact
         self.sinks = sinks
         self.settings = settings or OutboundSettings()
         self.clock = clock
@@ -206,7 +209,8 @@ class Executor:
         at = now_micros()
         events = []
         for row, delta, outcome in zip(rows, deltas, outcomes, strict=True):
-            status, reason = outcome.status, outcome.reason
+            status = outcome.status
+            reason = None if outcome.reason is None else self.redact(outcome.reason)
             if status == "retryable" and delta.attempt >= self.settings.max_attempts:
                 status = "rejected"
                 reason = f"gave up after {delta.attempt} attempts; last error: {reason}"

@@ -455,6 +455,24 @@ def test_connector_failures_are_recorded_without_secrets(tmp_path: Path) -> None
         w.hub.close()
 
 
+def test_sink_failures_are_recorded_without_secrets(tmp_path: Path) -> None:
+    w = World(tmp_path, max_attempts=1)
+    try:
+        secret = ConnectorSettings(type="memory", url="http://sync:hunter2secret@127.0.0.1:9/x")
+        w.hub.settings = w.hub.settings.model_copy(update={"connectors": {"erp": secret}})
+        w.person("ANN", "Ann")
+        w.entry("t1", "x #acme/web/design #approved", 60)
+        w.erp.fail_next(1, reason="ConnectError: http://sync:hunter2secret@127.0.0.1:9/x refused")
+        w.hub.sync_once()
+        (x,) = w.exceptions()
+        assert x["kind"] == "write" and "refused" in x["message"]
+        assert "hunter2secret" not in json.dumps(x) and "sync:***@" in x["message"]
+        raw = b"".join(e.payload for e in w.hub.store.read_all())
+        assert b"hunter2secret" not in raw
+    finally:
+        w.hub.close()
+
+
 def test_a_value_that_returns_to_an_earlier_state_is_written_again(world: World) -> None:
     world.person("ANN", "Ann")
     for minutes in (60, 90, 60):
