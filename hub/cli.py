@@ -32,7 +32,7 @@ from hub.config import DEFAULT_CONFIG, EXAMPLE_CONFIG, Settings, load_settings
 from hub.engine import Hub, PassReport
 from hub.errors import SyncHubError
 from hub.mapping import load_mapping
-from hub.schemas import canonical_entities
+from hub.schemas import canonical_fields
 from hub.store.sqlite import SQLiteEventStore
 from projections import PROJECTIONS, Projector
 
@@ -575,7 +575,7 @@ def _preview(config: Path, mapping_path: Path | None, as_json: bool) -> None:
         candidate = load_mapping(
             path,
             version=(current.version if current else 0) + 1,
-            known_entities=canonical_entities(),
+            known_entities=canonical_fields(),
         )
         with _bar("replaying under the candidate", as_json) as bar:
             task = bar.add_task("preview", total=store.head())

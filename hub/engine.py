@@ -24,7 +24,7 @@ from hub.mapping import Mapping, load_mapping
 from hub.outbound import Executor, ExecutorReport, Planner, PlannerReport
 from hub.plugins import build_connector
 from hub.registry import SourceSchemas
-from hub.schemas import canonical_entities, hub_schema
+from hub.schemas import canonical_fields, hub_schema
 from hub.spi import Connector, Sink, Source
 from hub.store.base import NewEvent
 from hub.store.sqlite import SQLiteEventStore
@@ -115,7 +115,7 @@ class Hub:
             return None
         if not path.exists():
             raise ConfigError(f"mapping file {path} (config key `mapping`) does not exist")
-        candidate = load_mapping(path, known_entities=canonical_entities())
+        candidate = load_mapping(path, known_entities=canonical_fields())
         stream = MAPPING_STREAM.format(name=candidate.name)
         last = self.store.last(stream)
         if last is not None and not force and self._digest(last) == candidate.digest:

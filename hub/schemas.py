@@ -66,6 +66,14 @@ def canonical_schema(entity: str) -> Schema:
     return canonical_versions(entity)[-1]
 
 
+def canonical_fields() -> dict[str, list[str]]:
+    """Canonical entity → its field names (latest versions), to check mappings against."""
+    return {
+        entity: [f["name"] for f in canonical_schema(entity).parsed["fields"]]
+        for entity in canonical_entities()
+    }
+
+
 def compatibility_problems(reader: dict[str, Any], writer: dict[str, Any]) -> list[str]:
     """Why data written with `writer` cannot be read with `reader` (empty list: compatible)."""
     checker = ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]

@@ -148,7 +148,9 @@ class Mapping:
         """Check and compile a document; MappingSpecError lists every problem by its path.
 
         With `known_entities`, entity names (and the entities of `link`/`canonical` steps)
-        must be among them.
+        must be among them; when it maps each entity to its field names (see
+        hub.schemas.canonical_fields), the canonical fields the rules set, own or read must be
+        among those too.
         """
         doc = parse_document(spec)
         compiler = _Compiler(known_entities)
@@ -208,7 +210,26 @@ class _Compiler:
 
     def __init__(self, known_entities: Collection[str] | None) -> None:
         self.known = None if known_entities is None else frozenset(known_entities)
+        self.fields_of: dict[str, frozenset[str]] | None = (
+            {e: frozenset(f) for e, f in known_entities.items()}
+            if isinstance(known_entities, abc.Mapping)
+            else None
+        )
         self.problems: list[str] = []
+
+    def canonical_field(self, entity: str, name: str | None, at: str) -> None:
+        """A problem if `name` is not a field of `entity` (when the fields are known)."""
+        if self.fields_of is None or name is None or entity not in self.fields_of:
+            return
+        name = name.split(".", 1)[0]
+        known = self.fields_of[entity]
+        if name in known:
+            return
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        self.problems.append(
+            f"{at}: {entity} has no field {name!r}{hint}: use one of {', '.join(sorted(known))}"
+        )
 
     def inbound(self, doc: MappingDoc) -> dict[tuple[str, str], InboundRule]:
         rules: dict[tuple[str, str], InboundRule] = {}
@@ -224,6 +245,8 @@ class _Compiler:
                 )
                 continue
             first[pair] = i
+            for name in src.fields:
+                self.canonical_field(src.entity, name, f"{at}.fields.{name}")
             rules[pair] = InboundRule(
                 src.system,
                 src.object,
@@ -254,22 +277,28 @@ class _Compiler:
                 if tgt.feedback is None
                 else (tgt.feedback.system, tgt.feedback.object, tgt.feedback.tag.lstrip("#"))
             )
-            rules.append(
-                OutboundRule(
-                    tgt.system,
-                    tgt.object,
-                    tgt.entity,
-                    when,
-                    self.fields(tgt.fields, f"{at}.fields"),
-                    self.fields(tgt.require, f"{at}.require"),
-                    feedback,
-                )
+            rule = OutboundRule(
+                tgt.system,
+                tgt.object,
+                tgt.entity,
+                when,
+                self.fields(tgt.fields, f"{at}.fields"),
+                self.fields(tgt.require, f"{at}.require"),
+                feedback,
             )
+            reads = [("when", when)] if when is not None else []
+            reads += [(f"fields.{n}", p) for n, p in rule.fields]
+            reads += [(f"require.{n}", p) for n, p in rule.require]
+            for where, pipeline in reads:
+                self.canonical_field(tgt.entity, pipeline.source_field, f"{at}.{where}")
+            rules.append(rule)
         return tuple(rules)
 
     def owners(self, doc: MappingDoc) -> dict[str, tuple[str | None, dict[str, str]]]:
-        for name in doc.entities:
+        for name, entity in doc.entities.items():
             self.entity(name, f"entities.{name}")
+            for field_name in entity.fields:
+                self.canonical_field(name, field_name, f"entities.{name}.fields.{field_name}")
         return {name: (e.owner, dict(e.fields)) for name, e in doc.entities.items()}
 
     def fields(self, rules: dict[str, str], at: str) -> Fields:

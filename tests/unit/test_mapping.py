@@ -27,6 +27,7 @@ from hub.mapping import (
     compile_pipeline,
     load_mapping,
 )
+from hub.mapping.spec import read_document
 
 ENTITIES = ["Account", "Invoice", "Person", "Project", "Task", "TimeEntry"]
 
@@ -1113,3 +1114,23 @@ def test_checks_treat_nan_cleanly() -> None:
     assert run("v | equals 1", {"v": float("nan")}) is False
     with pytest.raises(MappingError, match="needs a number"):
         run("v | gt 0", {"v": Decimal("NaN")})
+
+
+def test_canonical_field_names_are_checked_when_the_fields_are_known() -> None:
+    from hub.schemas import canonical_fields
+
+    demo = Path(__file__).parents[2] / "connectors" / "demo" / "mapping.yaml"
+    spec = read_document(demo)
+    Mapping.from_dict(spec, known_entities=canonical_fields())  # the real mapping is valid
+    spec["sources"][3]["fields"]["minuts"] = spec["sources"][3]["fields"].pop("minutes")
+    spec["entities"]["TimeEntry"]["fields"] = {"minuts": "erp"}
+    spec["targets"][2]["fields"]["hours"] = "minuts | div 60"
+    spec["targets"][2]["require"]["the duration is positive"] = "minuts | gt 0"
+    Mapping.from_dict(spec, known_entities=ENTITIES)  # names only: the fields are not checked
+    message = spec_problems(spec, known_entities=canonical_fields())
+    assert "(4 problems)" in message
+    hint = "TimeEntry has no field 'minuts' (did you mean 'minutes'?): use one of "
+    assert f"sources[3].fields.minuts: {hint}" in message
+    assert f"entities.TimeEntry.fields.minuts: {hint}" in message
+    assert f"targets[2].fields.hours: {hint}" in message
+    assert f"targets[2].require.the duration is positive: {hint}" in message
