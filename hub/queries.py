@@ -67,14 +67,18 @@ def state(
     position: int | None = None,
     as_of: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Current or past state of one canonical entity (from the audit trail, no replay)."""
+    """Current or past state of one canonical entity (from the audit trail, no replay).
+
+    `links` are the entity's identity links; for a past state, those made at or before that
+    position (a link is kept as last made: one re-pointed later shows from then on)."""
     if as_of is not None:
         position = store.position_at(as_of)
     with store.datastore.transaction(commit=False) as c:
         fields = state_at(c, "p_audit", cid, position)
         c.execute(
-            "SELECT system, object, key, role FROM p_links WHERE canonical_id=? ORDER BY system, object, key",
-            (cid,),
+            "SELECT system, object, key, role FROM p_links WHERE canonical_id=? AND position <= ?"
+            " ORDER BY system, object, key",
+            (cid, position if position is not None else 2**63 - 1),
         )
         links = [dict(r) for r in c.fetchall()]
     return {

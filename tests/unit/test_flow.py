@@ -200,6 +200,10 @@ def test_approved_entries_reach_the_target_with_links_and_audit(world: World) ->
     hist = queries.history(world.hub.store, "TimeEntry/t1")
     assert {h["field"] for h in hist} == set(t1["fields"])
     assert all(h["system"] == "tracker" and h["mapping_version"] == 1 for h in hist)
+    # as it was when first mapped: the ERP line (a target link) did not exist yet
+    then = world.state("TimeEntry/t1", position=hist[0]["position"])
+    assert then["fields"] == t1["fields"]
+    assert [(ln["system"], ln["role"]) for ln in then["links"]] == [("tracker", "source")]
 
 
 def test_minimal_delta_then_compensating_delete_on_unapproval(world: World) -> None:
