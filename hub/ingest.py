@@ -138,6 +138,8 @@ class _Envelope:
     def __init__(self, envelope: Schema, record_schema: dict[str, Any]) -> None:
         self.envelope = envelope
         self.record = fastavro.parse_schema(record_schema)
+        self.names = frozenset(f["name"] for f in record_schema["fields"])
+        """The record's field names: a field outside them would be dropped by the encoder."""
         self.header = MAGIC + envelope.fingerprint
         self.name = envelope.name
         self._buf = io.BytesIO()
@@ -459,6 +461,8 @@ class Ingestor:
                     digest = DELETED
                 else:
                     record = change.record or {}
+                    if not env.names.issuperset(record):
+                        raise self._unknown_field(change, env, record)
                     body = env.body(record)
                     if len(body) > max_bytes:  # only then can one field be too long
                         _check_sizes(record, max_bytes)
@@ -500,6 +504,22 @@ class Ingestor:
         if missing:
             heads.update(self.store.heads(missing))
         return heads
+
+    def _unknown_field(
+        self, change: Change, env: _Envelope, record: Mapping[str, Any]
+    ) -> _Quarantine:
+        """A record with a field its object's schema lacks: encoding would drop the value."""
+        name = sorted(set(record) - env.names)[0]
+        return _Quarantine(
+            "schema",
+            f"{self.system}/{change.object} record {change.key!r} at {change.position or '?'} "
+            f"has field {name!r}, which the object's schema lacks (it has "
+            f"{', '.join(sorted(env.names))}): stored as it is, the value would be lost",
+            f"declare {name!r} in connector {self.name}'s schema for {change.object} (file "
+            f"drop: `objects.{change.object}.fields`), or stop the source sending it; then "
+            "`synchub exceptions retry <id>`",
+            name,
+        )
 
     def _envelope_for(self, change: Change) -> _Envelope:
         if change.error is not None:

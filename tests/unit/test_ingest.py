@@ -303,3 +303,17 @@ def test_text_that_is_not_unicode_is_quarantined_and_the_pass_goes_on(
     assert q["a:4"]["key"] == "M\\xfcller" and q["a:4"]["raw"] == "M\\xfc,"
     assert q["a:6"]["field"] == "note" and "'\\\\xff' (an undecodable" in q["a:6"]["reason"]
     assert Ingestor(store, "files", src).run_once().batches == 0  # the checkpoint moved on
+
+
+def test_a_field_the_schema_lacks_is_quarantined_not_dropped(store: SQLiteEventStore) -> None:
+    src = source()
+    src.put("entries", "1", {"id": "1", "minutes": 5, "billable": True})  # not in ENTRY
+    src.put("entries", "2", {"id": "2", "minutes": 6})
+    src.put("entries", "3", {"id": "3", "minutes": 7, "note": None})  # a declared field
+    report = Ingestor(store, "tracker", src).run_once()
+    assert (report.appended, report.quarantined) == (2, 1)
+    assert [f["key"] for f in facts(store)] == ["2", "3"]
+    (q,) = facts(store, "RecordQuarantined")
+    assert (q["key"], q["kind"], q["field"]) == ("1", "schema", "billable")
+    assert "has field 'billable', which the object's schema lacks" in q["reason"]
+    assert "declare 'billable'" in q["fix"] and '"billable": true' in q["raw"]
