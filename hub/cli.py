@@ -296,20 +296,36 @@ def sync(
 
 @app.command()
 def run(config: ConfigOpt = DEFAULT) -> None:
-    """Sync continuously (every poll_interval seconds) until Ctrl-C or SIGTERM; then stop cleanly."""
+    """Sync continuously (every poll_interval seconds) until Ctrl-C or SIGTERM; then stop cleanly.
+
+    A second Ctrl-C stops at once (exit code 130): every step is atomic with its checkpoint, so
+    the next start goes on from the last one that completed."""
     stop = threading.Event()
 
     def handle(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if stop.is_set():
+            err.print(f"[yellow]{name} again: stopping now; the next start goes on from here[/]")
+            raise KeyboardInterrupt
         err.print(
-            f"[yellow]{signal.Signals(signum).name}: finishing the current pass, then stopping[/]"
+            f"[yellow]{name}: finishing the current pass, then stopping "
+            "(Ctrl-C again to stop now)[/]"
         )
         stop.set()
 
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
+    try:
+        _run(config, stop)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    out.print("stopped cleanly")
+
+
+def _run(config: Path, stop: threading.Event) -> None:
     with _hub(config) as hub:
         out.print(
-            f"synchub running: store {hub.settings.store_path}, "
+            f"synchub running: store {escape(str(hub.settings.store_path))}, "
             f"{len(hub.sources)} source(s), {len(hub.sinks)} sink(s); Ctrl-C to stop"
         )
 
@@ -324,7 +340,6 @@ def run(config: ConfigOpt = DEFAULT) -> None:
                 )
 
         hub.run(stop, on_pass)
-    out.print("stopped cleanly")
 
 
 # -- status ------------------------------------------------------------------------------------

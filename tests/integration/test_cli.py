@@ -143,6 +143,38 @@ def test_run_syncs_continuously_and_stops_cleanly_on_ctrl_c(firm: Firm) -> None:
     assert "stopped cleanly" in out
 
 
+def test_a_second_ctrl_c_stops_run_at_once_and_the_next_pass_goes_on(firm: Firm) -> None:
+    config = __import__("yaml").safe_load(firm.config.read_text())
+    config["outbound"] = {"rate_limit_per_s": 0.5}  # the pass waits ~2 s between writes
+    firm.config.write_text(__import__("yaml").safe_dump(config))
+    firm.write_entries("time_1.csv", entries(8))  # 4 approved: 4 writes, ~6 s of waiting
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "run", "--config", str(firm.config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(2.5)  # inside the first pass, waiting on the rate limit
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        started = time.time()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert time.time() - started < 3  # not after the pass
+    assert "Ctrl-C again to stop now" in err and "stopping now" in err
+    assert "stopped cleanly" not in out
+    config["outbound"] = {"rate_limit_per_s": 100}
+    firm.config.write_text(__import__("yaml").safe_dump(config))
+    firm.run("sync", "--once", check=True)  # goes on from where it stopped: nothing twice
+    keys = [r["idempotency_key"] for r in firm.outbox_rows()]
+    assert len(keys) == len(set(keys)) == 4
+
+
 def test_help_everywhere_and_init(tmp_path) -> None:  # type: ignore[no-untyped-def]
     for args in (
         [],
