@@ -15,6 +15,7 @@ import io
 import json
 import math
 import re
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -125,6 +126,14 @@ class FiledropSink:
                     f"field {name!r} of {delta.canonical_id}: {e}; map it to a string or number "
                     "in the outbound mapping"
                 ) from None
+            if self.format == "csv" and len(_cell(row[str(name)])) > csv.field_size_limit():
+                raise Unrepresentable(
+                    f"field {name!r} of {delta.canonical_id} is {len(_cell(row[str(name)])):,} "
+                    f"characters, more than CSV readers take ({csv.field_size_limit():,}, "
+                    "Python's own csv module included, which reads the outbox back for "
+                    "idempotency): cut it in the outbound mapping (e.g. 'max_len') or use "
+                    "outbox_format jsonl"
+                )
         return row
 
     def _encode(self, rows: list[dict[str, Any]]) -> bytes:
@@ -157,15 +166,37 @@ class FiledropSink:
         return atomic_write(self.outbox, name, content)
 
     def _load_index(self) -> dict[str, str]:
-        """Idempotency key → target key of every row already in the outbox (scanned once)."""
+        """Idempotency key → target key of every row already in the outbox (scanned once).
+        The scan also removes the temp files of writes killed halfway (see _remove_stale)."""
         if self._index is None:
             index: dict[str, str] = {}
             if self.outbox.is_dir():
+                _remove_stale(self.outbox)
                 for path in sorted(self.outbox.rglob("*")):
                     if _OUR_FILE.match(path.name) and path.is_file():
                         index.update(_keys_in(path))
             self._index = index
         return self._index
+
+
+STALE_AFTER = 3600.0
+"""Seconds after which a hidden temp file in the outbox is a write killed halfway."""
+_TEMP_FILE = re.compile(r"^\..*\.tmp\Z")
+
+
+def _remove_stale(outbox: Path) -> None:
+    """Delete `atomic_write` temp files (`.<random>.tmp`) older than STALE_AFTER: their write
+    never reached its rename (the process was killed), so no reader has seen them. Younger ones
+    may belong to a write in progress in another process and are left alone."""
+    now = time.time()
+    for path in outbox.iterdir():
+        if not _TEMP_FILE.match(path.name):
+            continue
+        try:
+            if path.is_file() and now - path.stat().st_mtime > STALE_AFTER:
+                path.unlink()
+        except OSError:
+            continue  # gone already, or not ours to delete: the next scan tries again
 
 
 def _keys_in(path: Path) -> dict[str, str]:

@@ -246,3 +246,31 @@ def test_object_names_are_made_safe_for_file_names(tmp_path: Path) -> None:
     (path,) = outbox_files(tmp_path)
     assert path.parent == tmp_path / "outbox"
     assert path.name.startswith("_time_entries-")
+
+
+def test_a_csv_field_longer_than_csv_readers_take_is_rejected(tmp_path: Path) -> None:
+    """The sink reads its own outbox back for idempotency: a CSV field it could not read back
+    would lose the row's key, and a re-send would write the row twice."""
+    sink = make(tmp_path, "csv")
+    huge = "x" * (csv.field_size_limit() + 1)
+    long, short = sink.apply([delta(1, {"note": huge}), delta(2, {"note": "fine"})])
+    assert long.status == "rejected" and "more than CSV readers take" in (long.reason or "")
+    assert "outbox_format jsonl" in (long.reason or "")
+    assert short.status == "applied"
+    assert make(tmp_path, "csv").apply([delta(2, {"note": "fine"})])[0].status == "applied"
+    assert len(outbox_files(tmp_path)) == 1
+    assert make(tmp_path, "jsonl").apply([delta(3, {"note": huge})])[0].status == "applied"
+
+
+def test_temp_files_of_killed_writes_are_removed_once_stale(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    stale, fresh, other = outbox / ".abc123.tmp", outbox / ".def456.tmp", outbox / ".keep"
+    for path in (stale, fresh, other):
+        path.write_text("half a write")
+    hours_ago = dt.datetime.now().timestamp() - 2 * 3600
+    os.utime(stale, (hours_ago, hours_ago))
+    os.utime(other, (hours_ago, hours_ago))
+    assert make(tmp_path).apply([delta(1)])[0].status == "applied"
+    assert not stale.exists()
+    assert fresh.exists() and other.exists()  # maybe a write in progress; not a temp file
