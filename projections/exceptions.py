@@ -50,3 +50,19 @@ def exception_id(*parts: str | None) -> str:
     """Stable short id from the parts that identify the problem (not the occurrence)."""
     h = hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()
     return f"x{h[:11]}"
+
+
+def plan_failure_text(
+    target: str, obj: str, canonical_id: str, field: str, reason: str
+) -> tuple[str, str]:
+    """(message, fix) of the `plan` exception a PlanFailed event opens."""
+    if field == "require":
+        return reason, (
+            "correct the entry at its source (its owner sees it flagged there when the "
+            "rule has `feedback`); it is written as soon as every check holds"
+        )
+    return (
+        f"cannot compute what to write to {target}/{obj} for {canonical_id}: {reason}",
+        "fix the canonical data (at its system of record) or the outbound rule; "
+        "the write is planned again when either changes",
+    )

@@ -24,7 +24,7 @@ from hub.store.base import StoredEvent
 from hub.store.rows import MultiRowInsert
 from projections.audit import AUDIT
 from projections.canonical import CANONICAL, MAPPINGS, SOURCE_RECORDS, WAITING
-from projections.exceptions import EXCEPTIONS, NOW_MAPS, OPEN, exception_id
+from projections.exceptions import EXCEPTIONS, NOW_MAPS, OPEN, exception_id, plan_failure_text
 from projections.links import LINKS
 from projections.outbound import OUTBOUND
 from projections.tables import RowCache, Table, dumps
@@ -318,6 +318,17 @@ class Fold:
                 if stream not in self._requeue:
                     self._requeue.append(stream)
 
+    def _unlink(self, system: str, obj: str, key: str, cid: str) -> None:
+        """Drop the target link system/obj/key → cid (its record was deleted), so that a later
+        write to that target creates a record instead of updating the deleted one."""
+        assert self._c is not None
+        link = self.links.get(self._c, (system, obj, key))
+        if link is not None and link["canonical_id"] == cid and link["role"] == "target":
+            self.links.put((system, obj, key), None)
+            self.links.flush(self._c)  # target_key reads the table
+        if self._target_keys.get((system, cid)) == key:
+            del self._target_keys[system, cid]
+
     def canonical_field(self, canonical_id: str, field: str) -> Any:
         assert self._c is not None
         row = self.canon.get(self._c, canonical_id)
@@ -370,7 +381,7 @@ class Fold:
         try:
             if record is None or rule.is_delete(record, self):
                 if link is not None:
-                    self._delete_entity(str(link["canonical_id"]), rule, lineage)
+                    self._delete_entity(str(link["canonical_id"]), rule.entity, lineage)
                 self._resolve_open(stream, ("mapping",), "auto: the record was deleted")
                 return
             self._misses.clear()
@@ -394,6 +405,8 @@ class Fold:
             return
         if link is None or link["canonical_id"] != cid or link["role"] != "source":
             self._link(system, obj, key, cid, "source")
+            if link is not None and link["role"] == "source" and link["canonical_id"] != cid:
+                self._moved_away(str(link["canonical_id"]), lineage)
         owned_fields = self._owned.get(rule)
         if owned_fields is None:
             owned_fields = self._owned[rule] = frozenset(
@@ -413,8 +426,18 @@ class Fold:
         fields: dict[str, Any],
         lineage: tuple[str, str, str, int, int | None, int | None],
     ) -> None:
-        assert self._c is not None
+        assert self._c is not None and self.mapping is not None
         row = self.canon.get(self._c, cid)
+        if (
+            row is not None
+            and row["deleted"]
+            and self.mapping.owner(entity, "*")
+            not in (
+                None,
+                lineage[0],
+            )
+        ):
+            return  # only the system of record restores an entity it deleted
         if row is None or row["deleted"]:
             op = "create" if row is None else "restore"
             old: dict[str, Any] = {}
@@ -447,14 +470,29 @@ class Fold:
             lineage,
         )
 
+    def _moved_away(
+        self, old: str, lineage: tuple[str, str, str, int, int | None, int | None]
+    ) -> None:
+        """A source record now maps to another canonical id (a new natural id, e.g. under a new
+        mapping version): the entity it made before is deleted when no other source record
+        still maps to it and the system is its system of record — else it would live on as a
+        duplicate, in canonical state and in every target."""
+        assert self._c is not None
+        self.links.flush(self._c)
+        self._c.execute(
+            f"SELECT 1 FROM {self.t_links} WHERE canonical_id=? AND role='source' LIMIT 1", (old,)
+        )
+        if self._c.fetchone() is None:
+            self._delete_entity(old, old.split("/", 1)[0], lineage)
+
     def _delete_entity(
         self,
         cid: str,
-        rule: InboundRule,
+        entity: str,
         lineage: tuple[str, str, str, int, int | None, int | None],
     ) -> None:
         assert self._c is not None and self.mapping is not None
-        owner = self.mapping.owner(rule.entity, "*")
+        owner = self.mapping.owner(entity, "*")
         if owner not in (None, lineage[0]):
             return  # only the system of record deletes an entity
         row = self.canon.get(self._c, cid)
@@ -751,6 +789,8 @@ class Fold:
             )
             if applied_key and row["op"] != "delete":
                 self._link(d["target"], d["object"], applied_key, d["canonical_id"], "target")
+            elif applied_key:  # the target record is gone: so is its identity link
+                self._unlink(d["target"], d["object"], applied_key, d["canonical_id"])
             self._resolve_open(subject, ("write",), "auto: a later write was applied")
         elif status == "retryable":
             self.outbound.put(
@@ -793,22 +833,9 @@ class Fold:
 
     def _on_plan_failed(self, e: StoredEvent, d: dict[str, Any]) -> None:
         subject = f"outbound/{d['target']}/{d['object']}/{d['canonical_id']}"
-        refused = d["field"] == "require"
-        if refused:
-            message = d["reason"]
-            fix = (
-                "correct the entry at its source (its owner sees it flagged there when the "
-                "rule has `feedback`); it is written as soon as every check holds"
-            )
-        else:
-            message = (
-                f"cannot compute what to write to {d['target']}/{d['object']} for "
-                f"{d['canonical_id']}: {d['reason']}"
-            )
-            fix = (
-                "fix the canonical data (at its system of record) or the outbound rule; "
-                "the write is planned again when either changes"
-            )
+        message, fix = plan_failure_text(
+            d["target"], d["object"], d["canonical_id"], d["field"], d["reason"]
+        )
         self._open(
             exception_id("plan", subject),
             {

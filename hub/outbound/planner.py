@@ -9,6 +9,16 @@ Echo suppression falls out: once our write comes back through the target's sourc
 equals desired and nothing is planned. Idempotency key = hash(target, canonical id, desired).
 Planning is idempotent: an identical delta that is already pending, applied or failed is not
 planned again, so re-running after a crash appends nothing twice.
+
+One write per target record at a time: while a delta is in flight (pending or retrying; its
+outcome may be unknown after a crash or a timeout), a newer state of the entity waits and is
+planned once that delta is applied or failed. Otherwise a create could be sent twice under two
+keys, or an in-flight write would land after, and over, the state that superseded it.
+
+Exceptions of kind `plan` are re-examined whenever the canonical state changed (a refusal often
+depends on another entity: the task is reopened, the employee created) or an operator retries
+them; one whose entity no longer goes to the target, or a `write` exception whose entity needs
+no write any more, is resolved by the planner (an ExceptionAction by `synchub`).
 """
 
 from __future__ import annotations
@@ -28,12 +38,14 @@ from hub.mapping import Mapping, OutboundRule
 from hub.schemas import hub_schema
 from hub.store.base import NewEvent
 from hub.store.sqlite import SQLiteEventStore
-from projections.exceptions import NOW_MAPS
+from projections.exceptions import NOW_MAPS, exception_id, plan_failure_text
 from projections.fold import to_json
 from projections.tables import dumps
 
 PLANNED = "DeltaPlanned"
 PLAN_FAILED = "PlanFailed"
+ACTION = "ExceptionAction"
+IN_FLIGHT = ("pending", "retrying")
 
 
 def outbound_stream(target: str, obj: str, canonical_id: str) -> str:
@@ -68,6 +80,8 @@ class PlannerReport:
     planned: int = 0
     failed: int = 0
     unchanged: int = 0
+    resolved: int = 0
+    """Exceptions the planner resolved because their entity needs no write any more."""
     by_target: dict[str, int] = field(default_factory=dict)
 
 
@@ -114,8 +128,10 @@ class Planner:
         self.tracking.create_table()
         self._planned = hub_schema("delta_planned")
         self._failed = hub_schema("plan_failed")
+        self._action = hub_schema("exception_action")
         store.codec.add(self._planned)
         store.codec.add(self._failed)
+        store.codec.add(self._action)
 
     def plan(self, mapping: Mapping | None) -> PlannerReport:
         """Plan deltas for canonical rows changed since the last plan under this mapping version."""
@@ -143,8 +159,22 @@ class Planner:
                 " WHERE r.position > ? AND l.role = 'target' ORDER BY r.position, l.canonical_id",
                 (since,),
             )
+            again = list(c.fetchall())
+            # Writes that settled (applied or failed): a newer state may have waited for them.
+            c.execute(
+                "SELECT canonical_id, position FROM p_outbound WHERE position > ?"
+                " AND status IN ('applied','failed') ORDER BY position, canonical_id",
+                (since,),
+            )
+            again += c.fetchall()
+            # Open plan exceptions: re-checked when anything changed, or on an operator's retry.
+            c.execute(
+                "SELECT canonical_id, status FROM p_exceptions WHERE kind='plan'"
+                " AND status IN ('open','retrying') ORDER BY id"
+            )
+            recheck = [(cid, 0) for cid, status in c.fetchall() if rows or status == "retrying"]
             seen = {r[0] for r in rows}
-            for cid, position in c.fetchall():
+            for cid, position in again + recheck:
                 high = max(high, position)
                 if cid in seen:
                     continue
@@ -206,6 +236,8 @@ class Planner:
                 system = stream.split("/", 2)[1]
                 report.planned += 1
                 report.by_target[system] = report.by_target.get(system, 0) + 1
+            elif type_ == ACTION:
+                report.resolved += 1
             else:
                 report.failed += 1
 
@@ -333,9 +365,9 @@ class Planner:
                 to_json(rule.apply(fields, natural_id, lookup)) if wanted and not refusals else None
             )
         except MappingError as e:
-            return [self._plan_failed(target, obj, cid, e.field, e.rule, str(e), mapping.version)]
+            return self._failure(c, target, obj, cid, e.field, e.rule, str(e), mapping.version)
         events: list[tuple[str, str, bytes]] = []
-        if rule.feedback is not None and wanted:
+        if rule.feedback is not None and not deleted:  # an entry not wanted any more: unflag
             events += self._feedback(
                 c, lookup, rule.feedback, cid, flagged=bool(refusals), mapping=mapping
             )
@@ -344,16 +376,15 @@ class Planner:
                 f"{rule.entity} {natural_id} may not be written to {target}/{obj}: "
                 + "; ".join(f"not satisfied: {r}" for r in refusals)
             )
-            events.append(
-                self._plan_failed(
-                    target, obj, cid, "require", "; ".join(refusals), reason, mapping.version
-                )
+            return events + self._failure(
+                c, target, obj, cid, "require", "; ".join(refusals), reason, mapping.version
             )
-            return events
+        if ob is not None and ob[0] in IN_FLIGHT:
+            return events  # one write at a time: planned again once this one settles
         target_key = applied_key or lookup.target_key(target, cid)
         if desired is None:
             if applied_key is None:
-                return events
+                return events + self._settle(c, target, obj, cid, ob, "it is not to be written")
             op, delta, desired_state = "delete", {}, {"__deleted__": applied_key}
         else:
             known = self._known(c, target, obj, target_key, ob)
@@ -366,11 +397,67 @@ class Planner:
             op = "create" if known is None and target_key is None else "update"
             desired_state = desired
             if not delta:
-                return events
+                return events + self._settle(
+                    c, target, obj, cid, ob, f"{target} holds what it should"
+                )
         planned = self._planned_event(
             ob, target, obj, cid, target_key, op, delta, desired_state, mapping
         )
-        return events + ([planned] if planned is not None else [])
+        if planned is None:  # the same delta already failed: only the refusal is over
+            return events + self._settle(c, target, obj, cid, None, "it passes its checks")
+        return [*events, planned]
+
+    def _open_exception(self, c: SQLiteCursor, kind: str, subject: str) -> Any:
+        """(id, status, message) of the open or retrying exception of `kind` about `subject`."""
+        xid = exception_id(kind, subject)
+        c.execute(
+            "SELECT id, status, message FROM p_exceptions WHERE id=? AND status IN ('open','retrying')",
+            (xid,),
+        )
+        return c.fetchone()
+
+    def _settle(
+        self, c: SQLiteCursor, target: str, obj: str, cid: str, ob: Any, why: str
+    ) -> list[tuple[str, str, bytes]]:
+        """Resolve the open `plan` exception of this target record and, when its last write
+        failed (`ob`), the `write` exception: nothing needs writing any more."""
+        subject = outbound_stream(target, obj, cid)
+        kinds = ["plan"] + (["write"] if ob is not None and ob[0] == "failed" else [])
+        out = []
+        for kind in kinds:
+            row = self._open_exception(c, kind, subject)
+            if row is None:
+                continue
+            payload = self.store.codec.encode(
+                self._action,
+                {
+                    "exception_id": row[0],
+                    "action": "resolve",
+                    "note": f"auto: nothing to write to {target}/{obj} any more ({why})",
+                    "by": "synchub",
+                    "at": now_micros(),
+                },
+            )
+            out.append((f"exception/{row[0]}", ACTION, payload))
+        return out
+
+    def _failure(
+        self,
+        c: SQLiteCursor,
+        target: str,
+        obj: str,
+        cid: str,
+        field: str,
+        rule: str,
+        reason: str,
+        version: int,
+    ) -> list[tuple[str, str, bytes]]:
+        """A PlanFailed event, unless the same problem is already open (not retrying)."""
+        row = self._open_exception(c, "plan", outbound_stream(target, obj, cid))
+        message, _ = plan_failure_text(target, obj, cid, field, reason)
+        if row is not None and row[1] == "open" and row[2] == message:
+            return []
+        return [self._plan_failed(target, obj, cid, field, rule, reason, version)]
 
     def _planned_event(
         self,
