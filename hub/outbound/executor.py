@@ -199,6 +199,12 @@ class Executor:
                     f"sink {target} answered {len(outcomes)} outcomes for {len(deltas)} deltas "
                     "(the Sink contract requires exactly one per delta)"
                 )
+            answered = [o.idempotency_key for o in outcomes]
+            if answered != [d.idempotency_key for d in deltas]:
+                raise RuntimeError(  # recorded against the wrong records otherwise
+                    f"sink {target} answered outcomes whose idempotency keys are not those of "
+                    "its deltas, in order (the Sink contract requires one per delta, in order)"
+                )
         except Exception as e:
             outcomes = [
                 Outcome(d.idempotency_key, "retryable", reason=f"{type(e).__name__}: {e}")

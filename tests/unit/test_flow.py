@@ -608,3 +608,23 @@ def test_a_record_whose_id_did_not_map_is_unflagged_once_it_maps_under_its_own_i
         assert len(w.tracker_sink.applied) == 2
     finally:
         w.hub.close()
+
+
+def test_a_sink_answering_out_of_order_is_not_recorded_against_the_wrong_records(
+    tmp_path: Path,
+) -> None:
+    w = World(tmp_path, max_attempts=2)
+    try:
+        apply = w.erp.apply
+        w.erp.apply = lambda deltas: list(reversed(apply(deltas)))  # type: ignore[method-assign]
+        w.person("ANN", "Ann")
+        w.entry("t1", "x #acme/web/design #approved", 60)
+        w.entry("t2", "y #acme/web/design #approved", 90)
+        w.hub.sync_once()
+        with w.hub.store.datastore.transaction(commit=False) as c:
+            c.execute("SELECT DISTINCT status FROM p_outbound WHERE target='erp'")
+            assert [r[0] for r in c.fetchall()] == ["failed"]
+        xs = w.exceptions()
+        assert len(xs) == 2 and all("not those of its deltas" in x["message"] for x in xs)
+    finally:
+        w.hub.close()
