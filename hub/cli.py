@@ -594,30 +594,94 @@ def _preview(config: Path, mapping_path: Path | None, as_json: bool) -> None:
         )
         with _bar("replaying under the candidate", as_json) as bar:
             task = bar.add_task("preview", total=store.head())
-            diff = projector.preview(
+            preview = projector.dry_run(
                 candidate, progress=lambda d, t: bar.update(task, completed=d, total=t)
             )
+    diff, writes = preview.differences, preview.writes
     if as_json:
-        _print_json({"mapping": str(path), "version": candidate.version, "differences": diff})
+        _print_json(
+            {
+                "mapping": str(path),
+                "version": candidate.version,
+                "differences": diff,
+                "writes": writes,
+            }
+        )
         return
     if not diff:
         out.print(f"{escape(str(path))}: no canonical field would change")
-        return
-    t = Table(
-        title=f"{escape(str(path))} would change {len({d['canonical_id'] for d in diff})} entities",
-        header_style="bold",
-    )
-    for col in ("entity", "field", "now", "would be"):
-        t.add_column(col, overflow="fold")
-    for d in diff:
-        t.add_row(
-            *(
-                escape(x)
-                for x in (d["canonical_id"], d["field"], json.dumps(d["old"]), json.dumps(d["new"]))
+    else:
+        t = Table(
+            title=f"{escape(str(path))} would change "
+            f"{len({d['canonical_id'] for d in diff})} entities",
+            header_style="bold",
+        )
+        for col in ("entity", "field", "now", "would be"):
+            t.add_column(col, overflow="fold")
+        for d in diff[:PREVIEW_ROWS]:
+            t.add_row(
+                *(
+                    escape(x)
+                    for x in (
+                        d["canonical_id"],
+                        d["field"],
+                        json.dumps(d["old"]),
+                        json.dumps(d["new"]),
+                    )
+                )
             )
+        out.print(t)
+        _more(len(diff), "field changes")
+    _render_writes(writes)
+    out.print("nothing was deployed: `synchub sync --once` deploys the config's mapping file")
+
+
+PREVIEW_ROWS = 50
+"""Rows of each preview table shown in the terminal (--json has them all)."""
+
+
+def _more(total: int, what: str) -> None:
+    if total > PREVIEW_ROWS:
+        out.print(f"[dim]… and {total - PREVIEW_ROWS} more {what}: --json lists them all[/]")
+
+
+def _render_writes(writes: list[dict[str, Any]]) -> None:
+    """The target records a preview would write: counts per target, then the first ones."""
+    if not writes:
+        out.print("no target record would be written differently")
+        return
+    counts: dict[str, dict[str, int]] = {}
+    for w in writes:
+        per = counts.setdefault(f"{w['target']}/{w['object']}", {})
+        per[w["op"]] = per.get(w["op"], 0) + 1
+    summary = "; ".join(
+        f"{escape(t)}: " + ", ".join(f"{n} {op}" for op, n in sorted(ops.items()))
+        for t, ops in sorted(counts.items())
+    )
+    out.print(f"target records it would write: {summary}")
+    t = Table(header_style="bold")
+    for col in ("target", "entity", "op", "fields (now → would be)"):
+        t.add_column(col, overflow="fold")
+    for w in writes[:PREVIEW_ROWS]:
+        if w["op"] == "refused":
+            detail = w["reason"]
+        elif w["op"] == "delete":
+            detail = "the record is deleted"
+        elif w["op"] == "create":
+            detail = ", ".join(f"{f}: {json.dumps(new)}" for f, (_, new) in w["fields"].items())
+        else:
+            detail = ", ".join(
+                f"{f}: {json.dumps(old)} → {json.dumps(new)}"
+                for f, (old, new) in w["fields"].items()
+            )
+        t.add_row(
+            escape(f"{w['target']}/{w['object']}"),
+            escape(w["canonical_id"]),
+            w["op"],
+            escape(detail),
         )
     out.print(t)
-    out.print("nothing was deployed: `synchub sync --once` deploys the config's mapping file")
+    _more(len(writes), "target records")
 
 
 @app.command()

@@ -270,6 +270,11 @@ class Fold:
 
     # -- lookups for mapping rules (the Lookup protocol) ----------------------------------------
 
+    def bind(self, c: SQLiteCursor) -> Fold:
+        """This fold as a mapping Lookup over its tables, through cursor `c` (read-only use)."""
+        self._c = c
+        return self
+
     def canonical_id(self, entity: str, system: str, object: str, key: str) -> str | None:
         assert self._c is not None
         link = self.links.get(self._c, (system, object, str(key)))

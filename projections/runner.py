@@ -10,10 +10,9 @@ half-built projection.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
@@ -23,6 +22,7 @@ from hub.mapping import Mapping
 from hub.store.sqlite import SQLiteEventStore
 from projections import audit, canonical, exceptions, links, outbound
 from projections.fold import Fold
+from projections.preview import canonical_diff, target_writes
 from projections.tables import Table
 
 PROJECTIONS: dict[str, tuple[Table, ...]] = {
@@ -38,6 +38,15 @@ PAGE = 5000
 
 Progress = Callable[[int, int], None]
 """Called with (events done, events total)."""
+
+
+class Preview(NamedTuple):
+    """What deploying a candidate mapping would change (Projector.dry_run)."""
+
+    differences: list[dict[str, Any]]
+    """Canonical fields: canonical_id, field, old, new, change (added/removed/changed)."""
+    writes: list[dict[str, Any]]
+    """Target records: target, object, canonical_id, op, fields {name: [now, would be]}."""
 
 
 class Projector:
@@ -163,7 +172,13 @@ class Projector:
 
     def preview(self, candidate: Mapping, progress: Progress | None = None) -> list[dict[str, Any]]:
         """What the canonical state would be under `candidate`, deployed now: the field-level
-        differences from the live state. Replays into scratch tables; changes nothing."""
+        differences from the live state (see preview.canonical_diff)."""
+        return self.dry_run(candidate, progress).differences
+
+    def dry_run(self, candidate: Mapping, progress: Progress | None = None) -> Preview:
+        """What deploying `candidate` now would change: canonical fields, and the records each
+        target would be written (see preview.target_writes). Replays into scratch tables;
+        changes nothing."""
         self.catch_up()
         gen = f"preview{time.time_ns()}"
         with self.store.datastore.transaction(commit=True) as c:
@@ -175,7 +190,15 @@ class Projector:
             with self.store.datastore.transaction(commit=True) as c:
                 fold.deploy(c, candidate, after)
                 fold.flush(c)
-                return _canonical_diff(c, "p_canonical", f"p_canonical__{gen}")
+                scratch = f"p_canonical__{gen}"
+                return Preview(
+                    canonical_diff(c, "p_canonical", scratch),
+                    target_writes(
+                        c,
+                        ("p_canonical", self.fold.mapping, self.fold.bind(c)),
+                        (scratch, candidate, fold.bind(c)),
+                    ),
+                )
         finally:
             with self.store.datastore.transaction(commit=True) as c:
                 for table in ALL_TABLES:
@@ -225,38 +248,6 @@ def _outdated(c: SQLiteCursor) -> list[str]:
         if [r[0] for r in c.fetchall()] != table.column_names:
             stale.append(table.physical())
     return stale
-
-
-def _canonical_diff(c: SQLiteCursor, live: str, scratch: str) -> list[dict[str, Any]]:
-    """Field-level differences between two canonical tables, in canonical-id order."""
-    rows: dict[str, list[Any]] = {}
-    for index, table in enumerate((live, scratch)):
-        c.execute(f"SELECT canonical_id, fields, deleted FROM {table}")
-        for cid, fields, deleted in c.fetchall():
-            rows.setdefault(cid, [None, None])[index] = None if deleted else json.loads(fields)
-    out = []
-    for cid in sorted(rows):
-        before, after = rows[cid]
-        if before == after:
-            continue
-        for field in sorted(set(before or {}) | set(after or {})):
-            old = (before or {}).get(field)
-            new = (after or {}).get(field)
-            if before is None or after is None or old != new:
-                out.append(
-                    {
-                        "canonical_id": cid,
-                        "field": field,
-                        "old": old,
-                        "new": new,
-                        "change": "added"
-                        if before is None
-                        else "removed"
-                        if after is None
-                        else "changed",
-                    }
-                )
-    return out
 
 
 def _rename_indexes(c: SQLiteCursor, table: Table, gen: str) -> None:

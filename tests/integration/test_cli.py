@@ -246,6 +246,23 @@ def test_rebuild_dry_run_previews_a_mapping_without_deploying(firm: Firm) -> Non
     assert (d0["old"], d0["new"]) == ("work 0", "WORK 0")
     assert firm.json("checksum")["checksums"] == before  # nothing deployed, nothing changed
     assert firm.json("state", "TimeEntry", "e0")["fields"]["description"] == "work 0"
+    assert preview["writes"] == []  # the ERP lines carry no description
+    # an outbound fix: lines of billable entries (not approved ones), hours to one decimal
+    candidate["targets"][0]["when"] = "billable"
+    candidate["targets"][0]["fields"]["hours"] = "minutes | div 60 | round 1"
+    path.write_text(__import__("yaml").safe_dump(candidate))
+    writes = firm.json("rebuild", "--dry-run", "--mapping", str(path))["writes"]
+    assert [(w["canonical_id"], w["op"]) for w in writes] == [
+        ("TimeEntry/e0", "delete"),  # approved, not billable: 15 min
+        ("TimeEntry/e1", "create"),  # billable, not approved: 16 min
+        ("TimeEntry/e2", "update"),  # both: 17 min
+    ]
+    assert writes[1]["fields"]["hours"] == [None, 0.3]
+    assert writes[2]["fields"] == {"hours": [0.28, 0.3]}
+    text = firm.run("rebuild", "--dry-run", "--mapping", str(path))
+    assert "erp/timesheet_lines: 1 create, 1 delete, 1 update" in text.stdout
+    assert "hours: 0.28 → 0.3" in text.stdout
+    assert firm.json("checksum")["checksums"] == before
 
 
 def test_json_goes_alone_to_stdout_and_nothing_to_stderr(firm: Firm) -> None:

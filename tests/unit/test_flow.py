@@ -628,3 +628,26 @@ def test_a_sink_answering_out_of_order_is_not_recorded_against_the_wrong_records
         assert len(xs) == 2 and all("not those of its deltas" in x["message"] for x in xs)
     finally:
         w.hub.close()
+
+
+def test_a_dry_run_lists_the_target_writes_a_candidate_would_make(world: World) -> None:
+    from hub.mapping import Mapping
+
+    world.person("ANN", "Ann")
+    world.entry("t1", "x #acme/web/design #approved", 60)
+    world.entry("t2", "y #acme/web/design #approved", 155)
+    world.entry("t3", "z #acme/web/design", 30)  # not approved: in neither
+    world.hub.sync_once()
+    before = world.hub.projector.checksums()
+    v2 = json.loads(json.dumps(MAPPING))
+    v2["targets"][0]["require"] = {"at least 100 minutes": "minutes | gt 100"}
+    v2["targets"][0]["fields"]["hours"] = "minutes | div 60 | round 1"
+    preview = world.hub.projector.dry_run(Mapping.from_dict(v2, version=2))
+    assert preview.differences == []  # an outbound-only change
+    t1, t2 = preview.writes
+    assert (t1["canonical_id"], t1["op"], t1["fields"]) == ("TimeEntry/t1", "refused", {})
+    assert "not satisfied: at least 100 minutes" in t1["reason"]
+    # the employee's key is looked up through the links on both sides: only hours differ
+    assert (t2["canonical_id"], t2["op"]) == ("TimeEntry/t2", "update")
+    assert t2["fields"] == {"hours": [2.58, 2.6]}
+    assert world.hub.projector.checksums() == before
