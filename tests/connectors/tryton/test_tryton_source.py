@@ -292,3 +292,29 @@ def test_the_password_never_shows(tmp_path: Path) -> None:
         "erp", {"url": "http://h", "database": "erp", "password": "pw-42"}, tmp_path
     )
     assert "pw-42" not in repr(ok.options) and "pw-42" not in repr(ok.client())
+
+
+def test_a_change_of_a_related_record_reads_the_rows_that_show_it_again(
+    tryton_db: TrytonDB, tmp_path: Path
+) -> None:
+    """An employee's name is its party's, a task's project name its parent's: renaming the party
+    or the project does not touch the employee's or the task's own stamp."""
+    src = source(tryton_db, tmp_path, page_size=2, objects=["employees", "projects", "tasks"])
+    erp = Erp(src.client)
+    employee = erp.employee("Alice")
+    customer = erp.customer("Globex")
+    project, tasks = erp.project(customer, name="Web")
+    first, checkpoint = read(src)
+    assert {c.key for c in first if c.object == "tasks"} == {str(t) for t in tasks}
+    assert read(src, checkpoint)[0] == []  # nothing new: nothing read twice
+
+    (party,) = (r["party"] for r in erp.c.read("company.employee", [employee], ["party"]))
+    erp.c.write("party.party", [party], {"name": "Alice Smith"})
+    erp.c.write("project.work", [project], {"name": "Website"})
+    later, checkpoint = read(src, json.loads(json.dumps(checkpoint)))
+    last = {(c.object, c.key): c.record or {} for c in later}
+    assert last["employees", str(employee)]["name"] == "Alice Smith"
+    assert last["projects", str(project)]["name"] == "Website"
+    for task in tasks:
+        assert last["tasks", str(task)]["project_name"] == "Website"
+    assert read(src, checkpoint)[0] == []
