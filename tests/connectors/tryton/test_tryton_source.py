@@ -318,3 +318,29 @@ def test_a_change_of_a_related_record_reads_the_rows_that_show_it_again(
     for task in tasks:
         assert last["tasks", str(task)]["project_name"] == "Website"
     assert read(src, checkpoint)[0] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"password": "not-the-pw-123"}, "wrong user or password: check `user` and `password`"),
+        ({"user": "nobody"}, "wrong user or password: check `user` and `password`"),
+        ({"database": "nodb"}, "no database 'nodb' on this server: check `database`"),
+        ({"url_suffix": "/{db}"}, "is `url` the server's base URL"),
+    ],
+)
+def test_a_refused_login_says_which_option_to_fix(
+    tryton_db: TrytonDB, tmp_path: Path, change: dict[str, str], says: str
+) -> None:
+    options = tryton_db.options()
+    suffix = change.pop("url_suffix", None)
+    if suffix:
+        options["url"] += suffix.format(db=tryton_db.database)
+    options.update(change)
+    src = TrytonConnector("erp", options, tmp_path).source()
+    with pytest.raises(ConnectorError) as caught:
+        list(src.read(None, 10))
+    message = str(caught.value)
+    assert says in message
+    assert "<" not in message, "an HTML page in the message"
+    assert "not-the-pw-123" not in message
