@@ -38,6 +38,7 @@ from typing import Any
 
 import httpx
 
+from connectors._kit.http import parse_retry_after
 from hub.spi import ConnectorError
 
 __all__ = [
@@ -339,7 +340,7 @@ def _http_error(method: str, url: str, response: httpx.Response) -> TrytonError:
     if status == 401 and method != "common.db.login":
         return _SessionExpired(f"{method}: session expired (HTTP 401)")
     if status == 429 or status >= 500:
-        retry_after = _retry_after(response.headers.get("Retry-After"))
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return TrytonUnavailable(
             f"{method} on {url}: HTTP {status} {response.reason_phrase}: {text}", retry_after
         )
@@ -381,12 +382,3 @@ def _rpc_error(method: str, error: Any) -> TrytonError:
             f"{method}: Tryton raised an error: {kind}" + (f" ({last[0]})" if last else "")
         )
     return TrytonServerError(f"{method}: Tryton answered with an error: {error!r}")
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

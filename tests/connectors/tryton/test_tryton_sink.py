@@ -7,6 +7,7 @@ here): it can drop a call while answering success, fail to connect, or answer 50
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -266,6 +267,25 @@ def test_transport_faults_are_retryable_and_write_nothing(
     assert w.count() == 0
     assert apply1(w.sink, create).status == "applied"
     assert w.count() == 1
+
+
+def test_a_retry_after_given_as_an_http_date_is_honoured(
+    tryton_db: TrytonDB, tmp_path: Path
+) -> None:
+    """A proxy in front of Tryton (nginx, a load balancer) may say when as an HTTP date."""
+    when = email.utils.format_datetime(
+        dt.datetime.now(dt.UTC) + dt.timedelta(seconds=120), usegmt=True
+    )
+    busy = [httpx.Response(429, headers={"Retry-After": when}, text="slow down")]
+
+    def fail(method: str) -> httpx.Response | None:
+        return busy.pop() if method == "model.timesheet.line.create" and busy else None
+
+    w = World(tryton_db, tmp_path, fault=fail)
+    outcome = apply1(w.sink, delta("create", w.fields(), "c1"))
+    assert outcome.status == "retryable" and "HTTP 429" in (outcome.reason or "")
+    assert outcome.retry_after is not None and 100 <= outcome.retry_after <= 120
+    assert w.count() == 0
 
 
 def test_booking_on_a_closed_work_is_rejected_with_what_to_do(
