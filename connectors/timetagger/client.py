@@ -14,8 +14,6 @@ appears in a message or a repr.
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from connectors._kit.http import parse_retry_after
 from hub.spi import ConnectorError
 
 __all__ = [
@@ -84,24 +83,6 @@ class PutResult:
     accepted: list[str]
     failed: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """A Retry-After header (seconds or an HTTP date) as seconds from now; None if absent/bad."""
-    if not value:
-        return None
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class TimeTaggerClient:

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import html
 import json
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -36,6 +38,7 @@ from typing import Any
 
 import httpx
 
+from connectors._kit.http import parse_retry_after
 from hub.spi import ConnectorError
 
 __all__ = [
@@ -90,7 +93,11 @@ class TrytonServerError(TrytonError):
 
 
 class TrytonRequestError(TrytonError):
-    """The call itself is wrong (permissions, arguments)."""
+    """The call itself is wrong (permissions, arguments); `status` is the HTTP status if any."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class TrytonLoginError(TrytonRequestError):
@@ -178,9 +185,21 @@ class TrytonClient:
         try:
             result = self._post("common.db.login", [self.user, {"password": self._password}])
         except TrytonRequestError as e:
+            fixes = {
+                401: "wrong user or password: check `user` and `password`",
+                403: "wrong user or password, or too many failed logins: check `user` and "
+                "`password`, then wait a minute",
+                404: f"no database {self.database!r} on this server: check `database` (a Tryton "
+                "server answers only for the databases it was started with)",
+            }
+            fix = fixes.get(
+                e.status or 0,
+                "is `url` the server's base URL, e.g. http://127.0.0.1:8000 (without the "
+                "database), and `database` the database's name?",
+            )
             raise TrytonLoginError(
-                f"Tryton at {self.url} refused the login of user {self.user!r} ({e}); check "
-                "the connector's `user`, `password` and `database`"
+                f"Tryton at {self.url} refused the login of user {self.user!r}: {fix} ({e})",
+                e.status,
             ) from None
         uid, session = result[0], result[1]
         token = base64.b64encode(f"{self.user}:{uid}:{session}".encode()).decode("ascii")
@@ -317,11 +336,11 @@ class _SessionExpired(TrytonRequestError):
 
 def _http_error(method: str, url: str, response: httpx.Response) -> TrytonError:
     status = response.status_code
-    text = response.text.strip()[:300]
+    text = _body_text(response)
     if status == 401 and method != "common.db.login":
         return _SessionExpired(f"{method}: session expired (HTTP 401)")
     if status == 429 or status >= 500:
-        retry_after = _retry_after(response.headers.get("Retry-After"))
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return TrytonUnavailable(
             f"{method} on {url}: HTTP {status} {response.reason_phrase}: {text}", retry_after
         )
@@ -332,7 +351,15 @@ def _http_error(method: str, url: str, response: httpx.Response) -> TrytonError:
         422: "the arguments do not fit the method",
     }
     hint = hints.get(status, "the request was refused")
-    return TrytonRequestError(f"{method} on {url}: HTTP {status} ({hint}): {text}")
+    return TrytonRequestError(f"{method} on {url}: HTTP {status} ({hint}): {text}", status)
+
+
+def _body_text(response: httpx.Response) -> str:
+    """The answer's text for a message: an HTML error page becomes its plain text."""
+    text = response.text
+    if "html" in response.headers.get("content-type", "") or text.lstrip().startswith("<"):
+        text = html.unescape(re.sub(r"<title>.*?</title>|<[^>]*>", " ", text, flags=re.S))
+    return " ".join(text.split())[:300]
 
 
 def _rpc_error(method: str, error: Any) -> TrytonError:
@@ -355,12 +382,3 @@ def _rpc_error(method: str, error: Any) -> TrytonError:
             f"{method}: Tryton raised an error: {kind}" + (f" ({last[0]})" if last else "")
         )
     return TrytonServerError(f"{method}: Tryton answered with an error: {error!r}")
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

@@ -5,9 +5,12 @@ Contract details for `timesheet_lines` (the only writable object):
 - Fields: `employee` (company.employee id), `work` (timesheet.work id) or `task` (a
   project.work id: the line goes on that task's timesheet work), `date` (ISO date), `hours`
   (number) or `duration` (seconds), `description` (text or null), optionally `company`.
-- Idempotency: a create puts `[synchub:<16 hex>]` (a hash of the idempotency key) at the end of
-  the line's description and first searches for it: a line that has it already is the one
-  created before, and is only brought to the desired fields. Updates write only the fields that
+- Idempotency: a create puts `[synchub:<16 hex>]` (a hash of the record it is for: object and
+  canonical id) at the end of the line's description and first searches for it: a line that has
+  it already is the one created before, and is only brought to the desired fields. Not a hash
+  of the idempotency key: a create whose answer was lost is planned again with a new key when
+  the entry changes before the retry, and must find the first line. (Lines written by earlier
+  versions carry the idempotency key's marker: it is searched too.) Updates write only the fields that
   differ (none → no write); deleting a line that is gone is already done.
 - Every write is read back and compared: Tryton can answer success and still not hold the
   values; a mismatch is `retryable`, saying which field differs.
@@ -36,7 +39,7 @@ from connectors.tryton.client import (
 )
 from hub.spi import Delta, Outcome
 
-__all__ = ["LINE_FIELDS", "TrytonSink", "marker", "split_marker", "with_marker"]
+__all__ = ["LINE_FIELDS", "TrytonSink", "create_marker", "marker", "split_marker", "with_marker"]
 
 LINE_MODEL = "timesheet.line"
 LINE_FIELDS = ("employee", "work", "date", "hours", "duration", "description", "company")
@@ -66,6 +69,12 @@ _HINTS = (
 def marker(idempotency_key: str) -> str:
     """The description marker of a write: `[synchub:<first 16 hex of sha256(key)>]`."""
     return f"[synchub:{hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]}]"
+
+
+def create_marker(delta: Delta) -> str:
+    """The marker of the line a create makes: one per target record (object, canonical id),
+    whatever the fields and the idempotency key of the attempt."""
+    return marker(f"{delta.object}\x1f{delta.canonical_id}")
 
 
 def split_marker(description: str | None) -> tuple[str | None, str | None]:
@@ -131,7 +140,8 @@ class TrytonSink:
         (searched once, when the batch's first valid create needs it)."""
         if self._found is not None:
             return self._found
-        marks = [marker(d.idempotency_key) for d in self._batch if d.op == "create"]
+        creates = [d for d in self._batch if d.op == "create"]
+        marks = [create_marker(d) for d in creates] + [marker(d.idempotency_key) for d in creates]
         if not marks:
             return {}
         domain: list[Any] = ["OR", *[("description", "like", f"%{m}") for m in marks]]
@@ -234,12 +244,13 @@ class TrytonSink:
 
     def _create(self, delta: Delta) -> tuple[str, dict[str, Any]]:
         line = _desired(self._fields(delta), create=True)
-        mark = marker(delta.idempotency_key)
+        mark = create_marker(delta)
         found = self._existing()
-        if mark in found:
-            line_id = found[mark]
-            changed = self._converge(line_id, line, mark)
-            return str(line_id), {"marker": mark, "existing": True, "changed": changed}
+        for earlier in (mark, marker(delta.idempotency_key)):
+            if earlier in found:
+                line_id = found[earlier]
+                changed = self._converge(line_id, line, earlier)
+                return str(line_id), {"marker": earlier, "existing": True, "changed": changed}
         values = dict(line.values)
         values["description"] = with_marker(values.get("description"), mark)
         (line_id,) = self.client.create(LINE_MODEL, [values])

@@ -7,6 +7,11 @@ and are the *start* time of the writing transaction: a transaction that commits 
 rows older than ones already read, so every poll re-reads `lag` seconds below the high-water
 mark and drops the (id, stamp) pairs it already emitted.
 
+A row also shows fields of related records (an employee's name is its party's): renaming the
+party does not change the employee's stamp. Such objects `follow` the related model: each poll
+also reads the related records changed in the window (with their own cursor) and reads again
+the rows that point at them.
+
 Hard deletes are invisible to polling: `current_keys(object)` lists the ids that exist now
 (archived parties and employees included) and the hub's reconciliation turns missing ids into
 deletes. Keys are Tryton ids as text; many-to-one fields are the target's id as text.
@@ -41,7 +46,9 @@ class TrytonObject:
     """One source object: which records of which model, and how a row becomes a record.
 
     `fields` are the Avro fields (name, type) of the record, in order; `read` the Tryton field
-    names to read (dotted `party.name` reads a related record's field).
+    names to read (dotted `party.name` reads a related record's field). `follow` lists the
+    (path, model) of the related records whose changes change the record (`("party",
+    "party.party")` for `party.name`): their stamps are polled too.
     """
 
     name: str
@@ -51,6 +58,7 @@ class TrytonObject:
     fields: tuple[tuple[str, str], ...]
     convert: Callable[[Row], dict[str, Any]]
     context: Mapping[str, Any] = field(default_factory=dict)
+    follow: tuple[tuple[str, str], ...] = ()
 
     def schema(self) -> ObjectSchema:
         avro = []
@@ -238,6 +246,7 @@ OBJECTS: dict[str, TrytonObject] = {
             ),
             _employee,
             _ALL,
+            (("party", "party.party"),),
         ),
         TrytonObject(
             "projects",
@@ -280,6 +289,7 @@ OBJECTS: dict[str, TrytonObject] = {
                 ("timesheet_work", "string?"),
             ),
             _task,
+            follow=(("parent", "project.work"),),
         ),
         TrytonObject(
             "timesheet_lines",
@@ -350,6 +360,11 @@ def from_us(us: float) -> dt.datetime:
     return _EPOCH + dt.timedelta(microseconds=int(us))
 
 
+def _follow_name(obj: TrytonObject, path: str) -> str:
+    """The checkpoint entry of the cursor over `obj`'s related records at `path`."""
+    return f"{obj.name}<{path}"
+
+
 # -- the source ----------------------------------------------------------------------------
 
 
@@ -357,7 +372,8 @@ class TrytonSource:
     """Source over the objects of `OBJECTS` (or the subset named in `objects`).
 
     The checkpoint is `{"version": 1, "objects": {name: OverlapCursor JSON}}` with stamps in
-    epoch microseconds.
+    epoch microseconds; `name` is an object, or `<object><<path>` for the related records it
+    follows (e.g. `employees<party`).
     """
 
     def __init__(
@@ -393,7 +409,7 @@ class TrytonSource:
         pending: list[Change] = []
         last: JSON = self._dump(cursors)
         for obj in self.objects:
-            for change in self._poll(obj, cursors[obj.name]):
+            for change in self._poll_object(obj, cursors):
                 pending.append(change)
                 if len(pending) >= batch_size:
                     last = self._dump(cursors)
@@ -426,16 +442,81 @@ class TrytonSource:
 
     # -- polling ----------------------------------------------------------------------------
 
+    def _poll_object(
+        self, obj: TrytonObject, cursors: Mapping[str, OverlapCursor]
+    ) -> Iterator[Change]:
+        """The object's rows changed through a related record, then the rows changed themselves
+        (in that order: a related change made after the object's rows were read is caught)."""
+        for path, model in obj.follow:
+            yield from self._follow(obj, path, model, cursors[_follow_name(obj, path)])
+        yield from self._poll(obj, cursors[obj.name])
+
     def _poll(self, obj: TrytonObject, cursor: OverlapCursor) -> Iterator[Change]:
         """Rows with stamp >= cursor.since(), keyset-paged, admitted through the cursor."""
-        base = list(obj.domain)
-        since = cursor.since()
+        for rows in self._pages(obj.model, obj.domain, obj.read, cursor.since(), obj.context):
+            for row in rows:
+                stamp: dt.datetime = row["last_modified_at"]
+                key = str(row["id"])
+                if cursor.admit(key, stamp.isoformat(), stamp_us(stamp)):
+                    yield self._change(obj, key, stamp, row)
+
+    def _follow(
+        self, obj: TrytonObject, path: str, model: str, cursor: OverlapCursor
+    ) -> Iterator[Change]:
+        """The rows of `obj` whose related record at `path` (of `model`) changed after `cursor`.
+
+        A related record is admitted only after the rows pointing at it were yielded, so a
+        checkpoint never covers a related change whose rows are still to come. On the first poll
+        of a relation the object's own pass reads every row anyway: only the mark is set.
+        """
+        baseline = cursor.since() is None
+        for related in self._pages(model, [], (), cursor.since(), _ALL):
+            fresh = [
+                (str(r["id"]), r["last_modified_at"])
+                for r in related
+                if cursor.seen.get(str(r["id"]), ("", 0.0))[0] != r["last_modified_at"].isoformat()
+            ]
+            if fresh and not baseline:
+                yield from self._pointing_at(obj, path, [int(k) for k, _ in fresh])
+            for key, stamp in fresh:
+                cursor.admit(key, stamp.isoformat(), stamp_us(stamp))
+
+    def _pointing_at(self, obj: TrytonObject, path: str, ids: list[int]) -> Iterator[Change]:
+        """The rows of `obj` whose `path` is one of `ids`, paged by id."""
+        fields = (*obj.read, "last_modified_at")
+        domain = [*obj.domain, (path, "in", ids)]
+        after = 0
+        while True:
+            rows = self.client.search_read(
+                obj.model,
+                [*domain, ("id", ">", after)],
+                fields,
+                limit=self.page_size,
+                order=[("id", "ASC")],
+                context=obj.context,
+            )
+            for row in rows:
+                yield self._change(obj, str(row["id"]), row["last_modified_at"], row)
+            if len(rows) < self.page_size:
+                return
+            after = int(rows[-1]["id"])
+
+    def _pages(
+        self,
+        model: str,
+        domain: Domain,
+        fields: tuple[str, ...],
+        since: float | None,
+        context: Mapping[str, Any],
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of the rows of `model` with stamp >= `since`, in (stamp, id) order, by keyset."""
+        base = list(domain)
         if since is not None:
             base.append(("last_modified_at", ">=", from_us(since)))
-        fields = (*obj.read, "last_modified_at")
+        fields = (*fields, "last_modified_at")
         after: tuple[dt.datetime, int] | None = None
         while True:
-            domain = (
+            where = (
                 base
                 if after is None
                 else [
@@ -448,18 +529,9 @@ class TrytonSource:
                 ]
             )
             rows = self.client.search_read(
-                obj.model,
-                domain,
-                fields,
-                limit=self.page_size,
-                order=_ORDER,
-                context=obj.context,
+                model, where, fields, limit=self.page_size, order=_ORDER, context=context
             )
-            for row in rows:
-                stamp: dt.datetime = row["last_modified_at"]
-                key = str(row["id"])
-                if cursor.admit(key, stamp.isoformat(), stamp_us(stamp)):
-                    yield self._change(obj, key, stamp, row)
+            yield rows
             if len(rows) < self.page_size:
                 return
             after = (rows[-1]["last_modified_at"], int(rows[-1]["id"]))
@@ -493,9 +565,9 @@ class TrytonSource:
                     f"checkpoint version {CHECKPOINT_VERSION} ({e!r}); reset this connector's "
                     "checkpoint to read from the start"
                 ) from None
-        return {
-            o.name: OverlapCursor.from_json(saved.get(o.name), self.lag_us) for o in self.objects
-        }
+        names = [o.name for o in self.objects]
+        names += [_follow_name(o, path) for o in self.objects for path, _ in o.follow]
+        return {name: OverlapCursor.from_json(saved.get(name), self.lag_us) for name in names}
 
     @staticmethod
     def _dump(cursors: Mapping[str, OverlapCursor]) -> dict[str, Any]:

@@ -252,3 +252,18 @@ def test_sigkill_mid_sync_then_restart_posts_each_line_once(firm: Firm) -> None:
         text=True,
     )
     assert check.stdout == again.stdout
+
+
+def test_renaming_a_consultant_in_the_erp_renames_the_person(firm: Firm) -> None:
+    """The employee's name is its party's: a rename touches only the party in Tryton."""
+    firm.sync()
+    (party,) = firm.erp.search("party.party", [("code", "=", "alice")])
+    firm.erp.write("party.party", [party], {"name": "Alice Renamed"})
+    assert firm.sync().errors == []
+    hub = firm.hub()
+    try:
+        hub.projector.catch_up()
+        person = queries.state(hub.store, "Person/alice")
+    finally:
+        hub.close()
+    assert person["fields"]["full_name"] == "Alice Renamed"

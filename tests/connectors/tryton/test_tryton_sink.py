@@ -7,6 +7,7 @@ here): it can drop a call while answering success, fail to connect, or answer 50
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from connectors.tryton import TrytonConnector, TrytonSink
 from connectors.tryton.client import TrytonClient
 from connectors.tryton.localserver import ADMIN_PASSWORD, ADMIN_USER
-from connectors.tryton.sink import marker, split_marker, with_marker
+from connectors.tryton.sink import create_marker, marker, split_marker, with_marker
 from hub.spi import Delta, Outcome
 from hub.types import DeltaOp
 from tests.connectors.tryton.conftest import Erp, TrytonDB
@@ -100,7 +101,8 @@ def test_changing_an_invoiced_line_is_rejected_with_trytons_reason(
     tryton_db: TrytonDB, tmp_path: Path
 ) -> None:
     w = World(tryton_db, tmp_path)
-    created = apply1(w.sink, delta("create", w.fields(2.0, "Build"), "c1"))
+    create = delta("create", w.fields(2.0, "Build"), "c1")
+    created = apply1(w.sink, create)
     assert created.status == "applied" and created.target_key
     line = created.target_key
     w.erp.invoice(w.project)
@@ -122,7 +124,7 @@ def test_changing_an_invoiced_line_is_rejected_with_trytons_reason(
         assert refused.target_key == line
     after = w.line(line)
     assert after is not None and after["duration"] == dt.timedelta(hours=2)
-    assert after["description"] == "Build, reviewed " + marker("c1")  # marker kept
+    assert after["description"] == "Build, reviewed " + create_marker(create)  # marker kept
 
 
 def test_a_create_applied_twice_even_after_a_restart_makes_one_line(
@@ -136,9 +138,65 @@ def test_a_create_applied_twice_even_after_a_restart_makes_one_line(
     assert [o.status for o in (first, again, restarted)] == ["applied"] * 3
     assert first.target_key == again.target_key == restarted.target_key
     assert w.count() == 1
-    assert w.erp.count("timesheet.line", [("description", "=", marker("same-key"))]) == 1
+    assert w.erp.count("timesheet.line", [("description", "=", create_marker(create))]) == 1
     assert w.sink.client.calls["model.timesheet.line.create"] == 1
     assert w.sink.client.calls["model.timesheet.line.write"] == 0
+
+
+def test_a_line_marked_with_the_idempotency_key_by_an_earlier_version_is_found(
+    tryton_db: TrytonDB, tmp_path: Path
+) -> None:
+    w = World(tryton_db, tmp_path)
+    old = w.erp.line(w.employee, w.works[0], 1.25, marker("old-key"))
+    create = Delta(
+        "erp", "timesheet_lines", "TimeEntry/7", None, "create", w.fields(1.25, None), "old-key"
+    )
+    outcome = apply1(w.sink, create)
+    assert (outcome.status, outcome.target_key) == ("applied", str(old))
+    assert w.count() == 1
+
+
+class LostAnswers(httpx.BaseTransport):
+    """Forwards every call to the real server; for the methods in `lose`, Tryton does the work
+    and the answer is lost on the way back (a read timeout)."""
+
+    def __init__(self, lose: set[str]) -> None:
+        self.lose = lose
+        self.real = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.real.handle_request(request)
+        if json.loads(request.content)["method"] in self.lose:
+            response.read()
+            raise httpx.ReadTimeout("the answer was lost", request=request)
+        return response
+
+
+def test_a_create_planned_again_after_a_lost_answer_does_not_make_a_second_line(
+    tryton_db: TrytonDB, tmp_path: Path
+) -> None:
+    """The create reached Tryton but its answer was lost, so the hub does not know the line;
+    the time entry is edited before the retry, so the create is planned again with the new
+    fields and a new idempotency key. It must bring the first line to the new fields."""
+    w = World(tryton_db, tmp_path)
+    client = TrytonClient(
+        w.db.url,
+        w.db.database,
+        ADMIN_USER,
+        ADMIN_PASSWORD,
+        transport=LostAnswers({"model.timesheet.line.create"}),
+    )
+    lost = apply1(TrytonSink("erp", client), delta("create", w.fields(2.0, "Build"), "k1"))
+    assert lost.status == "retryable" and "timed out" in (lost.reason or "")
+    assert w.count() == 1  # Tryton did create it
+
+    replanned = delta("create", w.fields(3.0, "Build and test"), "k2")
+    outcome = apply1(w.make_sink(), replanned)
+    assert outcome.status == "applied" and outcome.target_key is not None
+    assert w.count() == 1, "a second timesheet line for the same time entry"
+    line = w.line(outcome.target_key)
+    assert line is not None and line["duration"] == dt.timedelta(hours=3)
+    assert split_marker(line["description"])[0] == "Build and test"
 
 
 def test_a_write_tryton_acknowledged_but_did_not_keep_is_retryable(
@@ -209,6 +267,25 @@ def test_transport_faults_are_retryable_and_write_nothing(
     assert w.count() == 0
     assert apply1(w.sink, create).status == "applied"
     assert w.count() == 1
+
+
+def test_a_retry_after_given_as_an_http_date_is_honoured(
+    tryton_db: TrytonDB, tmp_path: Path
+) -> None:
+    """A proxy in front of Tryton (nginx, a load balancer) may say when as an HTTP date."""
+    when = email.utils.format_datetime(
+        dt.datetime.now(dt.UTC) + dt.timedelta(seconds=120), usegmt=True
+    )
+    busy = [httpx.Response(429, headers={"Retry-After": when}, text="slow down")]
+
+    def fail(method: str) -> httpx.Response | None:
+        return busy.pop() if method == "model.timesheet.line.create" and busy else None
+
+    w = World(tryton_db, tmp_path, fault=fail)
+    outcome = apply1(w.sink, delta("create", w.fields(), "c1"))
+    assert outcome.status == "retryable" and "HTTP 429" in (outcome.reason or "")
+    assert outcome.retry_after is not None and 100 <= outcome.retry_after <= 120
+    assert w.count() == 0
 
 
 def test_booking_on_a_closed_work_is_rejected_with_what_to_do(

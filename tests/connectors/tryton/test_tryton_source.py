@@ -292,3 +292,55 @@ def test_the_password_never_shows(tmp_path: Path) -> None:
         "erp", {"url": "http://h", "database": "erp", "password": "pw-42"}, tmp_path
     )
     assert "pw-42" not in repr(ok.options) and "pw-42" not in repr(ok.client())
+
+
+def test_a_change_of_a_related_record_reads_the_rows_that_show_it_again(
+    tryton_db: TrytonDB, tmp_path: Path
+) -> None:
+    """An employee's name is its party's, a task's project name its parent's: renaming the party
+    or the project does not touch the employee's or the task's own stamp."""
+    src = source(tryton_db, tmp_path, page_size=2, objects=["employees", "projects", "tasks"])
+    erp = Erp(src.client)
+    employee = erp.employee("Alice")
+    customer = erp.customer("Globex")
+    project, tasks = erp.project(customer, name="Web")
+    first, checkpoint = read(src)
+    assert {c.key for c in first if c.object == "tasks"} == {str(t) for t in tasks}
+    assert read(src, checkpoint)[0] == []  # nothing new: nothing read twice
+
+    (party,) = (r["party"] for r in erp.c.read("company.employee", [employee], ["party"]))
+    erp.c.write("party.party", [party], {"name": "Alice Smith"})
+    erp.c.write("project.work", [project], {"name": "Website"})
+    later, checkpoint = read(src, json.loads(json.dumps(checkpoint)))
+    last = {(c.object, c.key): c.record or {} for c in later}
+    assert last["employees", str(employee)]["name"] == "Alice Smith"
+    assert last["projects", str(project)]["name"] == "Website"
+    for task in tasks:
+        assert last["tasks", str(task)]["project_name"] == "Website"
+    assert read(src, checkpoint)[0] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"password": "not-the-pw-123"}, "wrong user or password: check `user` and `password`"),
+        ({"user": "nobody"}, "wrong user or password: check `user` and `password`"),
+        ({"database": "nodb"}, "no database 'nodb' on this server: check `database`"),
+        ({"url_suffix": "/{db}"}, "is `url` the server's base URL"),
+    ],
+)
+def test_a_refused_login_says_which_option_to_fix(
+    tryton_db: TrytonDB, tmp_path: Path, change: dict[str, str], says: str
+) -> None:
+    options = tryton_db.options()
+    suffix = change.pop("url_suffix", None)
+    if suffix:
+        options["url"] += suffix.format(db=tryton_db.database)
+    options.update(change)
+    src = TrytonConnector("erp", options, tmp_path).source()
+    with pytest.raises(ConnectorError) as caught:
+        list(src.read(None, 10))
+    message = str(caught.value)
+    assert says in message
+    assert "<" not in message, "an HTML page in the message"
+    assert "not-the-pw-123" not in message
