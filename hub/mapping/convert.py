@@ -21,7 +21,8 @@ Args = tuple[Any, ...]
 DECIMALS = decimal.Context(prec=34, rounding=ROUND_HALF_UP, Emax=999_999, Emin=-999_999)
 """Arithmetic on Decimals (money): 34 significant digits, halves round up."""
 
-_MAX_EXPONENT = 60  # a textual number beyond 10**60 is a data error, not an amount
+_MAX_EXPONENT = 60  # a number beyond 10**60 is a data error, not an amount
+_PLAIN = decimal.Context(prec=_MAX_EXPONENT + 2, rounding=ROUND_HALF_UP)
 _TRUE = frozenset({"true", "yes", "y", "1", "on"})
 _FALSE = frozenset({"false", "no", "n", "0", "off"})
 
@@ -91,7 +92,12 @@ def to_decimal(value: Any, args: Args, ctx: Context) -> Decimal:
             f"cannot convert {show(value)} to a decimal number: write it like 12.50 "
             "(a '.' for the decimal point, no thousands separators)"
         )
-    return _quantize(number, args[0], value) if args else number
+    if number and number.adjusted() > _MAX_EXPONENT:
+        raise StepFailure(
+            f"{show(value)} is too large to be an amount (more than {_MAX_EXPONENT} digits): "
+            "fix the value at the source"
+        )
+    return _quantize(number, args[0], value) if args else _plain(number, value)
 
 
 def to_bool(value: Any, args: Args, ctx: Context) -> bool:
@@ -164,7 +170,7 @@ def div(value: Any, args: Args, ctx: Context) -> Any:
     number = _number(value, "div")
     try:
         if isinstance(number, Decimal):
-            return DECIMALS.divide(number, args[1])
+            return _plain(DECIMALS.divide(number, args[1]), value)
         return _finite(number / args[0], value)
     except (ArithmeticError, decimal.DecimalException):  # N == 0 is refused at load time
         raise StepFailure(f"cannot divide {show(value)} by {args[0]}: out of range") from None
@@ -175,7 +181,7 @@ def mul(value: Any, args: Args, ctx: Context) -> Any:
     number = _number(value, "mul")
     try:
         if isinstance(number, Decimal):
-            return DECIMALS.multiply(number, args[1])
+            return _plain(DECIMALS.multiply(number, args[1]), value)
         return _finite(number * args[0], value)
     except (ArithmeticError, decimal.DecimalException):
         raise StepFailure(f"cannot multiply {show(value)} by {args[0]}: out of range") from None
@@ -225,11 +231,23 @@ def _bounded(number: Decimal, value: Any) -> Decimal:
 
 def _quantize(number: Decimal, places: int, value: Any) -> Decimal:
     try:
-        return number.quantize(Decimal(1).scaleb(-places), context=DECIMALS)
+        rounded = number.quantize(Decimal(1).scaleb(-places), context=DECIMALS)
     except decimal.DecimalException:
         raise StepFailure(
             f"cannot round {show(value)} to {places} places: it has too many digits"
         ) from None
+    return _plain(rounded, value)
+
+
+def _plain(number: Decimal, value: Any) -> Decimal:
+    """`number` as an amount is written: never in exponent form (`2E+1` → `20`, since the
+    canonical state stores str() of it) and never a negative zero (`-0.00` → `0.00`)."""
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0:
+        if number and number.adjusted() > _MAX_EXPONENT:
+            raise StepFailure(f"the result for {show(value)} is out of range")
+        number = number.quantize(Decimal(1), context=_PLAIN)
+    return number.copy_abs() if number.is_zero() else number
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:

@@ -1134,3 +1134,36 @@ def test_canonical_field_names_are_checked_when_the_fields_are_known() -> None:
     assert f"entities.TimeEntry.fields.minuts: {hint}" in message
     assert f"targets[2].fields.hours: {hint}" in message
     assert f"targets[2].require.the duration is positive: {hint}" in message
+
+
+# --- review: money, rounding, checks, documents ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "value", "expected"),
+    [
+        ("a | decimal | div 0.5", "10", "20"),  # Decimal('2E+1') before the fix
+        ("a | decimal | div 0.01", "100", "10000"),
+        ("a | decimal | round -2", "1250", "1300"),  # Decimal('1.3E+3')
+        ("a | decimal", "1e5", "100000"),
+        ("a | decimal", 1e16, "10000000000000000"),
+        ("a | decimal 2", "-0.004", "0.00"),  # never a negative zero amount
+        ("a | decimal | round 2", "-0.001", "0.00"),
+        ("a | decimal | mul -1", "0", "0"),
+        ("a | decimal", "-0", "0"),
+        ("a | decimal 2", "-12.345", "-12.35"),  # halves away from zero
+    ],
+)
+def test_decimal_results_are_plain_amounts(pipeline: str, value: Any, expected: str) -> None:
+    """Canonical Decimals are stored with str(): an amount must never read 2E+1 or -0.00."""
+    result = run(pipeline, {"a": value})
+    assert isinstance(result, Decimal)
+    assert str(result) == expected
+
+
+def test_decimal_refuses_absurd_magnitudes() -> None:
+    assert "too large" in str(fail("a | decimal", {"a": "1e999999"}))
+    assert "too large" in str(fail("a | decimal", {"a": Decimal("1e61")}))
+    assert str(run("a | decimal", {"a": "1e60"})) == "1" + "0" * 60
+    assert str(run("a | decimal", {"a": "0e100"})) == "0"
+    assert "out of range" in str(fail("a | decimal | mul 1e30", {"a": "1e40"}))
