@@ -188,13 +188,28 @@ def mul(value: Any, args: Args, ctx: Context) -> Any:
 
 
 def round_(value: Any, args: Args, ctx: Context) -> Any:
-    """value rounded to N places (Decimals half-up, floats as Python's round, ints unchanged)."""
+    """value rounded to N places, halves away from zero whatever the type (as `decimal`).
+
+    A float is rounded as the decimal it prints as (`2.675` → `2.68`, `0.15` → `0.2`), not as
+    its binary value with Python's half-to-even `round` (which gave `2.67` and `0.1`); an int
+    stays an int (`round -2`: `1250` → `1300`)."""
     number = _number(value, "round")
+    places: int = args[0]
     if isinstance(number, Decimal):
-        return _quantize(number, args[0], value)
+        return _quantize(number, places, value)
     if isinstance(number, float):
-        return _finite(round(number, args[0]), value)
-    return round(number, args[0])
+        exact = Decimal(repr(number))
+        exponent = exact.as_tuple().exponent
+        if isinstance(exponent, int) and exponent >= -places:
+            return number or 0.0  # nothing to round (and no negative zero)
+        return _finite(float(_quantize(exact, places, value)) or 0.0, value)
+    if places >= 0:
+        return number
+    unit = 10**-places
+    whole, rest = divmod(abs(number), unit)
+    if 2 * rest >= unit:
+        whole += 1
+    return whole * unit if number >= 0 else -whole * unit
 
 
 def _number(value: Any, step: str) -> int | float | Decimal:

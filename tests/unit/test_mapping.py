@@ -508,7 +508,7 @@ def test_arithmetic() -> None:
     assert run("a | decimal | div 3 | round 2", {"a": "10"}) == Decimal("3.33")
     assert run("a | decimal | mul 1.1", {"a": "10"}) == Decimal("11.0")
     assert run("a | decimal | round 1", {"a": "0.25"}) == Decimal("0.3")  # half-up
-    assert run("a | round 0", {"a": 2.5}) == 2.0
+    assert run("a | round 0", {"a": 2.5}) == 3.0  # half-up, as decimal (was half-to-even)
     assert run("a | round -2", {"a": 1234}) == 1200
     err = fail("a | div 60", {"a": "90"})
     assert "needs a number, got '90' (str): add 'int', 'float' or 'decimal'" in str(err)
@@ -1167,3 +1167,28 @@ def test_decimal_refuses_absurd_magnitudes() -> None:
     assert str(run("a | decimal", {"a": "1e60"})) == "1" + "0" * 60
     assert str(run("a | decimal", {"a": "0e100"})) == "0"
     assert "out of range" in str(fail("a | decimal | mul 1e30", {"a": "1e40"}))
+
+
+@pytest.mark.parametrize(
+    ("minutes", "hours"),
+    [(3, 0.1), (9, 0.2), (15, 0.3), (21, 0.4), (27, 0.5), (33, 0.6), (45, 0.8)],
+)
+def test_round_of_hours_rounds_halves_up(minutes: int, hours: float) -> None:
+    """`minutes | div 60 | round 1`: 9 and 15 minutes gave 0.1 and 0.2 hours (binary floats and
+    Python's half-to-even), 27 gave 0.5: every quarter-hour-ish value must round the same way."""
+    assert run("m | div 60 | round 1", {"m": minutes}) == hours
+
+
+def test_round_agrees_with_decimal_for_floats_and_ints() -> None:
+    for value, places in [(2.675, 2), (0.125, 2), (2.5, 0), (-2.5, 0), (1.005, 2), (0.15, 1)]:
+        expected = float(run(f"a | decimal {places}", {"a": value}))
+        assert run(f"a | round {places}", {"a": value}) == expected, (value, places)
+    assert run("a | round -2", {"a": 1250}) == 1300  # Python's round gave 1200
+    assert run("a | round -2", {"a": -1250}) == -1300
+    assert run("a | round -2", {"a": 1249}) == 1200
+    assert run("a | round -1", {"a": 10**40 + 5}) == 10**40 + 10  # exact for big ints
+    assert isinstance(run("a | round -2", {"a": 1250}), int)
+    assert run("a | round 2", {"a": 1e300}) == 1e300
+    assert run("a | round -2", {"a": 1250.0}) == 1300.0
+    negative_zero = run("a | round 2", {"a": -0.001})
+    assert negative_zero == 0 and str(negative_zero) == "0.0"
