@@ -1192,3 +1192,43 @@ def test_round_agrees_with_decimal_for_floats_and_ints() -> None:
     assert run("a | round -2", {"a": 1250.0}) == 1300.0
     negative_zero = run("a | round 2", {"a": -0.001})
     assert negative_zero == 0 and str(negative_zero) == "0.0"
+
+
+def test_duplicate_keys_in_the_file_are_refused(tmp_path: Path) -> None:
+    """YAML and JSON silently keep the last of two equal keys: a second `minutes:` rule (or a
+    second `fields:`) would drop the first without a word."""
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "name: m\n"
+        "sources:\n"
+        "  - system: s\n"
+        "    object: o\n"
+        "    entity: TimeEntry\n"
+        "    id: $key\n"
+        "    fields:\n"
+        "      minutes: duration | int\n"
+        "      minutes: duration | int | div 60\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(MappingSpecError) as info:
+        load_mapping(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: line 9: key 'minutes' is given twice")
+    assert "first at line 8" in message
+    json_path = tmp_path / "m.json"
+    json_path.write_text('{"name": "m", "name": "n"}', encoding="utf-8")
+    with pytest.raises(MappingSpecError, match="key 'name' is given twice"):
+        load_mapping(json_path)
+    merged = tmp_path / "merge.yaml"  # YAML merge keys may still override what they bring
+    merged.write_text(
+        "base: &b {system: s, object: o, entity: TimeEntry, id: $key}\n"
+        "name: m\n"
+        "sources:\n"
+        "  - <<: *b\n"
+        "    id: code\n",
+        encoding="utf-8",
+    )
+    assert read_document(merged)["sources"][0]["id"] == "code"
+    merged.write_text("name: m\nentities: {Task: {owner: a, owner: b}}\n", encoding="utf-8")
+    with pytest.raises(MappingSpecError, match="line 2: key 'owner' is given twice"):
+        read_document(merged)
