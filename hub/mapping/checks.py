@@ -26,11 +26,19 @@ def _nan(value: Any) -> bool:
 
 
 def equals(value: Any, args: Args, ctx: Context) -> bool:
-    """Whether the value equals args[0] (texts compared case-sensitively); NaN equals nothing.
-    Handles None."""
+    """Whether the value equals args[0], or their text forms do (`1` equals `"1"`); texts are
+    compared case-sensitively, a bool only equals a bool or its text (`true` is not `1`), lists
+    and objects compare as a whole, NaN equals nothing. Handles None."""
+    expected = args[0]
     if _nan(value):
         return False
-    return bool(value == args[0] or (value is not None and as_text(value) == as_text(args[0])))
+    if value is None or expected is None:
+        return value is expected
+    if isinstance(value, list | dict) or isinstance(expected, list | dict):
+        return bool(value == expected)
+    if isinstance(value, bool) or isinstance(expected, bool):
+        return as_text(value) == as_text(expected)
+    return bool(value == expected or as_text(value) == as_text(expected))
 
 
 def gt(value: Any, args: Args, ctx: Context) -> bool:

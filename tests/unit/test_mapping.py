@@ -1232,3 +1232,19 @@ def test_duplicate_keys_in_the_file_are_refused(tmp_path: Path) -> None:
     merged.write_text("name: m\nentities: {Task: {owner: a, owner: b}}\n", encoding="utf-8")
     with pytest.raises(MappingSpecError, match="line 2: key 'owner' is given twice"):
         read_document(merged)
+
+
+def test_equals_keeps_true_apart_from_1_and_compares_lists() -> None:
+    assert run("a | equals 1", {"a": True}) is False  # was True: True == 1 in Python
+    assert run("a | equals true", {"a": 1}) is False
+    assert run("a | equals 0", {"a": False}) is False
+    assert run("a | equals true", {"a": True}) is True
+    assert run("a | equals true", {"a": "true"}) is True  # text forms still compare
+    assert run("a | equals 1", {"a": Decimal("1.0")}) is True
+    assert run("a | equals 1", {"a": "1"}) is True
+    # a list or object VALUE (or value) used to fail the check with "no single text form"
+    assert run("a | tags | equals []", {"a": "x #t"}) is False
+    assert run('a | tags | equals ["t"]', {"a": "x #t"}) is True
+    assert run("a | equals [1]", {"a": "x"}) is False
+    assert run("a | equals null") is True
+    assert run("a | equals 0") is False
