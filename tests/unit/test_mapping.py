@@ -1248,3 +1248,24 @@ def test_equals_keeps_true_apart_from_1_and_compares_lists() -> None:
     assert run("a | equals [1]", {"a": "x"}) is False
     assert run("a | equals null") is True
     assert run("a | equals 0") is False
+
+
+def test_not_future_accepts_today_in_every_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 23:30 UTC on 1 March it is already 2 March from UTC+1 to UTC+14 (Berlin, Sydney): an
+    entry dated 2 March logged there was refused and flagged as 'in the future'."""
+    import hub.mapping.checks as checks_module
+
+    now = dt.datetime(2024, 3, 1, 23, 30, tzinfo=dt.UTC)
+    monkeypatch.setattr(checks_module, "_now", lambda: now)
+    assert run("d | date | not_future", {"d": "2024-03-02"}) is True
+    assert run("d | not_future", {"d": "2024-03-02"}) is True
+    assert run("d | date | not_future", {"d": "2024-03-03"}) is False  # tomorrow everywhere
+    now = dt.datetime(2024, 3, 1, 9, 59, tzinfo=dt.UTC)  # 23:59 on 1 March in UTC+14
+    assert run("d | date | not_future", {"d": "2024-03-02"}) is False
+    # instants stay exact: 2 March 09:00 in Sydney is 1 March 22:00 UTC
+    now = dt.datetime(2024, 3, 1, 21, 0, tzinfo=dt.UTC)
+    assert run("d | not_future", {"d": "2024-03-02T09:00:00+11:00"}) is False
+    assert run("d | datetime | not_future", {"d": "2024-03-02T09:00:00+11:00"}) is False
+    now = dt.datetime(2024, 3, 1, 22, 0, tzinfo=dt.UTC)
+    assert run("d | not_future", {"d": "2024-03-02T09:00:00+11:00"}) is True
+    assert run("d | not_future", {"d": dt.datetime(2024, 3, 1, 22, 0)}) is True  # naive: UTC
