@@ -23,6 +23,7 @@ DECIMALS = decimal.Context(prec=34, rounding=ROUND_HALF_UP, Emax=999_999, Emin=-
 
 _MAX_EXPONENT = 60  # a number beyond 10**60 is a data error, not an amount
 _PLAIN = decimal.Context(prec=_MAX_EXPONENT + 2, rounding=ROUND_HALF_UP)
+_MAX_EPOCH_SECONDS = 253_402_300_800  # 10000-01-01: larger numbers are not epoch seconds
 _TRUE = frozenset({"true", "yes", "y", "1", "on"})
 _FALSE = frozenset({"false", "no", "n", "0", "off"})
 
@@ -48,11 +49,14 @@ def to_int(value: Any, args: Args, ctx: Context) -> int:
             number = _parse_decimal(text)
             if number is not None and number == number.to_integral_value():
                 return int(_bounded(number, value))
-    hint = (
-        "round it first ('round 0 | int')"
-        if isinstance(value, float | Decimal)
-        else ("fix the value at the source or add 'default 0' for empty values")
-    )
+    if isinstance(value, float | Decimal):
+        hint = "round it first ('round 0 | int')"
+    elif isinstance(value, str) and _parse_decimal(value.strip()) is not None:
+        hint = "it has a fraction: round it first ('decimal | round 0 | int')"
+    elif isinstance(value, str) and value and not value.strip():
+        hint = "it is only spaces: add 'strip | default 0' before 'int' to read it as 0"
+    else:
+        hint = "fix the value at the source or add 'default 0' for empty values"
     raise StepFailure(f"cannot convert {show(value)} to an integer: {hint}")
 
 
@@ -159,9 +163,17 @@ def to_datetime(value: Any, args: Args, ctx: Context) -> dt.datetime:
     except (ValueError, OverflowError, OSError):
         pass
     expected = f"format {args[0]!r}" if args else "ISO 8601 form (2024-03-01T09:30:00Z)"
+    hint = "fix the value, or give its format (e.g. 'datetime %d.%m.%Y %H:%M')"
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        hint = (
+            "if it is epoch milliseconds, add 'div 1000' before 'datetime'"
+            if _finite_decimal(value) and abs(Decimal(value)) >= _MAX_EPOCH_SECONDS
+            else "fix the value at the source"
+        )
+    elif isinstance(value, str) and value.strip().isdigit():
+        hint = "for epoch seconds written as text, use 'int | datetime'"
     raise StepFailure(
-        f"cannot read {show(value)} as a timestamp in {expected} or as epoch seconds: "
-        "fix the value, or give its format (e.g. 'datetime %d.%m.%Y %H:%M')"
+        f"cannot read {show(value)} as a timestamp in {expected} or as epoch seconds: {hint}"
     )
 
 
@@ -217,17 +229,24 @@ def _number(value: Any, step: str) -> int | float | Decimal:
         raise StepFailure(
             f"needs a number, got {show(value)}: add 'int', 'float' or 'decimal' before '{step}'"
         )
-    if isinstance(value, float) and not math.isfinite(value):
-        raise StepFailure(f"needs a finite number, got {show(value)}")
-    if isinstance(value, Decimal) and not value.is_finite():
-        raise StepFailure(f"needs a finite number, got {show(value)}")
+    if (isinstance(value, float) and not math.isfinite(value)) or (
+        isinstance(value, Decimal) and not value.is_finite()
+    ):
+        raise StepFailure(f"needs a finite number, got {show(value)}: fix the value at the source")
     return value
 
 
 def _finite(result: Any, value: Any) -> Any:
     if isinstance(result, float) and not math.isfinite(result):
-        raise StepFailure(f"the result for {show(value)} is out of range")
+        raise StepFailure(
+            f"the result for {show(value)} is out of range: fix the value at the source, "
+            "or use 'decimal' before this step"
+        )
     return result
+
+
+def _finite_decimal(value: int | float | Decimal) -> bool:
+    return Decimal(value).is_finite() if not isinstance(value, int) else True
 
 
 def _parse_decimal(text: str) -> Decimal | None:

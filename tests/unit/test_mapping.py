@@ -1269,3 +1269,18 @@ def test_not_future_accepts_today_in_every_time_zone(monkeypatch: pytest.MonkeyP
     now = dt.datetime(2024, 3, 1, 22, 0, tzinfo=dt.UTC)
     assert run("d | not_future", {"d": "2024-03-02T09:00:00+11:00"}) is True
     assert run("d | not_future", {"d": dt.datetime(2024, 3, 1, 22, 0)}) is True  # naive: UTC
+
+
+def test_conversion_errors_say_the_fix_that_works() -> None:
+    # '12.5' has a fraction: 'default 0' (the old hint) does not help, rounding does
+    assert "'decimal | round 0 | int'" in str(fail("a | int", {"a": "12.5"}))
+    # whitespace only: 'default 0' acts on "" alone, so the fix needs 'strip' first
+    assert "'strip | default 0'" in str(fail("a | int", {"a": "  "}))
+    assert "'default 0'" in str(fail("a | int", {"a": ""}))
+    # epoch milliseconds (what JavaScript and many APIs send) are out of range as seconds
+    assert "'div 1000'" in str(fail("a | datetime", {"a": 1709280000000}))
+    # epoch seconds as text are not ISO text
+    assert "'int | datetime'" in str(fail("a | datetime", {"a": "1709280000"}))
+    assert "fix the value at the source" in str(fail("a | div 2", {"a": float("inf")}))
+    for bad in [Decimal("sNaN"), Decimal("-Infinity"), float("nan"), -5e12]:
+        assert "step 'datetime' cannot read" in str(fail("a | datetime", {"a": bad}))
