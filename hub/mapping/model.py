@@ -290,7 +290,8 @@ class _Compiler:
             reads += [(f"fields.{n}", p) for n, p in rule.fields]
             reads += [(f"require.{n}", p) for n, p in rule.require]
             for where, pipeline in reads:
-                self.canonical_field(tgt.entity, pipeline.source_field, f"{at}.{where}")
+                for read in (pipeline.source_field, *pipeline.template_fields):
+                    self.canonical_field(tgt.entity, read, f"{at}.{where}")
             rules.append(rule)
         return tuple(rules)
 

@@ -1284,3 +1284,21 @@ def test_conversion_errors_say_the_fix_that_works() -> None:
     assert "fix the value at the source" in str(fail("a | div 2", {"a": float("inf")}))
     for bad in [Decimal("sNaN"), Decimal("-Infinity"), float("nan"), -5e12]:
         assert "step 'datetime' cannot read" in str(fail("a | datetime", {"a": bad}))
+
+
+def test_template_fields_of_target_rules_are_checked_at_load() -> None:
+    """A typo in an outbound template (`{dat}`) loaded fine and then failed every record with
+    'template field dat is empty'; a source field typo is caught, so must this be."""
+    spec = doc()
+    spec["targets"][0]["fields"]["label"] = "{person_id}:{dat}"
+    spec["targets"][0]["when"] = '"{approved} {$key}"'
+    fields = {"TimeEntry": ["person_id", "date", "approved", "minutes", "task_id"], "Project": []}
+    problems = [
+        p for p in spec_problems(spec, known_entities=fields).splitlines() if "targets[0]" in p
+    ]
+    assert len(problems) == 1
+    assert problems[0].startswith(
+        "  targets[0].fields.label: TimeEntry has no field 'dat' (did you mean 'date'?)"
+    )
+    spec["targets"][0]["fields"]["label"] = "{person_id}:{date.year}"
+    assert "targets[0]" not in spec_problems(spec, known_entities=fields)
