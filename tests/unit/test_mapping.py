@@ -1302,3 +1302,21 @@ def test_template_fields_of_target_rules_are_checked_at_load() -> None:
     )
     spec["targets"][0]["fields"]["label"] = "{person_id}:{date.year}"
     assert "targets[0]" not in spec_problems(spec, known_entities=fields)
+
+
+def test_feedback_tag_must_be_a_tag() -> None:
+    """`tag: "#"` loaded as the empty tag, `tag: sync error` as a tag no tracker can show."""
+    for tag in ["#", "sync error", "##"]:
+        spec = {
+            "name": "m",
+            "targets": [
+                {
+                    "system": "erp",
+                    "object": "lines",
+                    "entity": "TimeEntry",
+                    "feedback": {"system": "tracker", "object": "records", "tag": tag},
+                    "fields": {"hours": "minutes"},
+                }
+            ],
+        }
+        assert f"targets[0].feedback.tag: {tag!r} is not a tag" in spec_problems(spec), tag
