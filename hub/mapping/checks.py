@@ -26,11 +26,19 @@ def _nan(value: Any) -> bool:
 
 
 def equals(value: Any, args: Args, ctx: Context) -> bool:
-    """Whether the value equals args[0] (texts compared case-sensitively); NaN equals nothing.
-    Handles None."""
+    """Whether the value equals args[0], or their text forms do (`1` equals `"1"`); texts are
+    compared case-sensitively, a bool only equals a bool or its text (`true` is not `1`), lists
+    and objects compare as a whole, NaN equals nothing. Handles None."""
+    expected = args[0]
     if _nan(value):
         return False
-    return bool(value == args[0] or (value is not None and as_text(value) == as_text(args[0])))
+    if value is None or expected is None:
+        return value is expected
+    if isinstance(value, list | dict) or isinstance(expected, list | dict):
+        return bool(value == expected)
+    if isinstance(value, bool) or isinstance(expected, bool):
+        return as_text(value) == as_text(expected)
+    return bool(value == expected or as_text(value) == as_text(expected))
 
 
 def gt(value: Any, args: Args, ctx: Context) -> bool:
@@ -43,20 +51,42 @@ def gt(value: Any, args: Args, ctx: Context) -> bool:
 
 
 def not_future(value: Any, args: Args, ctx: Context) -> bool:
-    """Whether the date or time is not after today / now (UTC). None is not. Handles None."""
+    """Whether the date or time is not in the future. None is not. Handles None.
+
+    A time (a datetime, or ISO text with a time) is compared with now. A date alone has no time
+    zone: it is in the future only when it is after today everywhere, i.e. in UTC+14; comparing
+    it with today in UTC refused entries dated today in every zone east of UTC until midnight UTC.
+    """
     if value is None:
         return False
-    now = dt.datetime.now(dt.UTC)
+    now = _now()
+    if isinstance(value, str):
+        value = _parse_moment(value)
     if isinstance(value, dt.datetime):
         return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)) <= now
     if isinstance(value, dt.date):
-        return value <= now.date()
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value[:10]) <= now.date()
-        except ValueError:
-            pass
+        return value <= (now + _EARLIEST_ZONE).date()
     raise StepFailure(f"needs a date but got {show(value)}: convert it first (e.g. 'date')")
+
+
+_EARLIEST_ZONE = dt.timedelta(hours=14)  # the first time zone to reach a date (Kiribati)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _parse_moment(text: str) -> Any:
+    """ISO text as a date (`2024-03-01`) or a datetime (with a time); the text if neither."""
+    try:
+        if len(text.strip()) > 10:
+            return dt.datetime.fromisoformat(text.strip())
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        try:
+            return dt.date.fromisoformat(text[:10])
+        except ValueError:
+            return text
 
 
 def is_set(value: Any, args: Args, ctx: Context) -> bool:

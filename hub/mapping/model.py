@@ -277,6 +277,11 @@ class _Compiler:
                 if tgt.feedback is None
                 else (tgt.feedback.system, tgt.feedback.object, tgt.feedback.tag.lstrip("#"))
             )
+            if tgt.feedback is not None and not _is_tag(tgt.feedback.tag.lstrip("#")):
+                self.problems.append(
+                    f"{at}.feedback.tag: {tgt.feedback.tag!r} is not a tag: write one word "
+                    "without spaces or '#', e.g. sync-error"
+                )
             rule = OutboundRule(
                 tgt.system,
                 tgt.object,
@@ -290,7 +295,8 @@ class _Compiler:
             reads += [(f"fields.{n}", p) for n, p in rule.fields]
             reads += [(f"require.{n}", p) for n, p in rule.require]
             for where, pipeline in reads:
-                self.canonical_field(tgt.entity, pipeline.source_field, f"{at}.{where}")
+                for read in (pipeline.source_field, *pipeline.template_fields):
+                    self.canonical_field(tgt.entity, read, f"{at}.{where}")
             rules.append(rule)
         return tuple(rules)
 
@@ -342,6 +348,10 @@ def _natural_id(value: Any, pipeline: Pipeline) -> str:
             rule=pipeline.text,
             value=value,
         ) from None
+
+
+def _is_tag(name: str) -> bool:
+    return bool(name) and "#" not in name and not any(ch.isspace() for ch in name)
 
 
 def _truthy(value: Any, pipeline: Pipeline, field: str) -> bool:

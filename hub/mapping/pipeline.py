@@ -40,12 +40,13 @@ _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 @dataclass(frozen=True, slots=True, eq=False)
 class Pipeline:
     """A compiled pipeline. `source_field` is the field it starts from (None for literals,
-    templates and $variables)."""
+    templates and $variables); `template_fields` are the fields a template source reads."""
 
     text: str
     source_field: str | None
     source: Getter
     steps: tuple[CompiledStep, ...]
+    template_fields: tuple[str, ...] = ()
 
     def evaluate(self, ctx: Context, field: str) -> Any:
         """The pipeline's value for one record; raises MappingError naming `field` and the rule.
@@ -96,29 +97,31 @@ def compile_pipeline(text: str, known_entities: Collection[str] | None = None) -
                 f"the source must be one word, got {len(head)}: add '|' before "
                 f"{head[1].text!r}, or quote the source"
             )
-        source, field = _compile_source(head[0])
+        source, field, placeholders = _compile_source(head[0])
         steps = tuple(
             compile_step(words[0].text, [w.text for w in words[1:]], known_entities)
             for words in rest
         )
     except ValueError as exc:
         raise MappingSpecError(f"{exc} (rule: {text})") from None
-    return Pipeline(text, field, source, steps)
+    return Pipeline(text, field, source, steps, placeholders)
 
 
-def _compile_source(word: Word) -> tuple[Getter, str | None]:
+def _compile_source(word: Word) -> tuple[Getter, str | None, tuple[str, ...]]:
+    """The source's getter, the field it is (if it is one) and the fields a template reads."""
     text = word.text
     if word.quote == "'":
-        return _constant(text), None
+        return _constant(text), None, ()
     if word.quote is None:
         value = parse_arg(text)
         if value is not text:  # parse_arg hands back the very same str when it is not JSON
-            return _constant(value), None
+            return _constant(value), None, ()
     if _PLACEHOLDER.search(text):
-        return _template(text), None
+        render, names = _template(text)
+        return render, None, names
     if text.startswith("$"):
-        return _variable(text), None
-    return _field(text), text
+        return _variable(text), None, ()
+    return _field(text), text, ()
 
 
 def _constant(value: Any) -> Getter:
@@ -155,7 +158,8 @@ def _walk(value: Any, steps: tuple[tuple[str, int | None], ...]) -> Any:
     return value
 
 
-def _template(text: str) -> Getter:
+def _template(text: str) -> tuple[Getter, tuple[str, ...]]:
+    """The template's renderer and the fields its placeholders read (not $variables)."""
     parts: list[tuple[str, Getter | None]] = []
     position = 0
     for match in _TEMPLATE_PART.finditer(text):
@@ -190,4 +194,5 @@ def _template(text: str) -> Getter:
             out.append(as_text(value))
         return "".join(out)
 
-    return render
+    names = tuple(name for name, getter in frozen if getter is not None and name[:1] != "$")
+    return render, names

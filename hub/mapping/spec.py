@@ -100,9 +100,52 @@ def read_document(path: Path) -> Any:
             f"{path}: cannot read the mapping file ({exc}): check the mapping path in the config"
         ) from None
     try:
-        return json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+        if suffix == ".json":
+            return json.loads(text, object_pairs_hook=_unique_json_object)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no Python objects
+    except _DuplicateKey as exc:
+        raise MappingSpecError(f"{path}: {exc}") from None
     except (ValueError, yaml.YAMLError) as exc:
         raise MappingSpecError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from None
+
+
+class _DuplicateKey(Exception):
+    """The same key twice in one mapping: YAML and JSON would silently keep the last."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, except that a key given twice in one mapping is an error."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` brings keys that may be overridden
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                seen = first.get(key)
+            except TypeError:  # an unhashable key: the constructor reports it
+                continue
+            if seen is not None:
+                raise _DuplicateKey(
+                    f"line {line}: key {key!r} is given twice in one mapping (first at line "
+                    f"{seen}): YAML would keep only the last; remove or rename one"
+                )
+            first[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def _unique_json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(
+                f"key {key!r} is given twice in one object: JSON would keep only the last; "
+                "remove or rename one"
+            )
+        result[key] = value
+    return result
 
 
 def parse_document(spec: Any) -> MappingDoc:

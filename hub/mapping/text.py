@@ -158,7 +158,7 @@ def _check_path(tag: str, segments: list[str]) -> None:
         reason = f"character {bad.group(0) if bad else '?'!r} is not allowed"
     raise StepFailure(
         f"path tag '#{tag}' is malformed ({reason}): write it as #client/project with only "
-        "letters, digits, '_', '.' or '-' between single slashes"
+        "ASCII letters, digits, '_', '.' or '-' between single slashes"
     )
 
 

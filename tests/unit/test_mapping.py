@@ -508,7 +508,7 @@ def test_arithmetic() -> None:
     assert run("a | decimal | div 3 | round 2", {"a": "10"}) == Decimal("3.33")
     assert run("a | decimal | mul 1.1", {"a": "10"}) == Decimal("11.0")
     assert run("a | decimal | round 1", {"a": "0.25"}) == Decimal("0.3")  # half-up
-    assert run("a | round 0", {"a": 2.5}) == 2.0
+    assert run("a | round 0", {"a": 2.5}) == 3.0  # half-up, as decimal (was half-to-even)
     assert run("a | round -2", {"a": 1234}) == 1200
     err = fail("a | div 60", {"a": "90"})
     assert "needs a number, got '90' (str): add 'int', 'float' or 'decimal'" in str(err)
@@ -1134,3 +1134,189 @@ def test_canonical_field_names_are_checked_when_the_fields_are_known() -> None:
     assert f"entities.TimeEntry.fields.minuts: {hint}" in message
     assert f"targets[2].fields.hours: {hint}" in message
     assert f"targets[2].require.the duration is positive: {hint}" in message
+
+
+# --- review: money, rounding, checks, documents ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "value", "expected"),
+    [
+        ("a | decimal | div 0.5", "10", "20"),  # Decimal('2E+1') before the fix
+        ("a | decimal | div 0.01", "100", "10000"),
+        ("a | decimal | round -2", "1250", "1300"),  # Decimal('1.3E+3')
+        ("a | decimal", "1e5", "100000"),
+        ("a | decimal", 1e16, "10000000000000000"),
+        ("a | decimal 2", "-0.004", "0.00"),  # never a negative zero amount
+        ("a | decimal | round 2", "-0.001", "0.00"),
+        ("a | decimal | mul -1", "0", "0"),
+        ("a | decimal", "-0", "0"),
+        ("a | decimal 2", "-12.345", "-12.35"),  # halves away from zero
+    ],
+)
+def test_decimal_results_are_plain_amounts(pipeline: str, value: Any, expected: str) -> None:
+    """Canonical Decimals are stored with str(): an amount must never read 2E+1 or -0.00."""
+    result = run(pipeline, {"a": value})
+    assert isinstance(result, Decimal)
+    assert str(result) == expected
+
+
+def test_decimal_refuses_absurd_magnitudes() -> None:
+    assert "too large" in str(fail("a | decimal", {"a": "1e999999"}))
+    assert "too large" in str(fail("a | decimal", {"a": Decimal("1e61")}))
+    assert str(run("a | decimal", {"a": "1e60"})) == "1" + "0" * 60
+    assert str(run("a | decimal", {"a": "0e100"})) == "0"
+    assert "out of range" in str(fail("a | decimal | mul 1e30", {"a": "1e40"}))
+
+
+@pytest.mark.parametrize(
+    ("minutes", "hours"),
+    [(3, 0.1), (9, 0.2), (15, 0.3), (21, 0.4), (27, 0.5), (33, 0.6), (45, 0.8)],
+)
+def test_round_of_hours_rounds_halves_up(minutes: int, hours: float) -> None:
+    """`minutes | div 60 | round 1`: 9 and 15 minutes gave 0.1 and 0.2 hours (binary floats and
+    Python's half-to-even), 27 gave 0.5: every quarter-hour-ish value must round the same way."""
+    assert run("m | div 60 | round 1", {"m": minutes}) == hours
+
+
+def test_round_agrees_with_decimal_for_floats_and_ints() -> None:
+    for value, places in [(2.675, 2), (0.125, 2), (2.5, 0), (-2.5, 0), (1.005, 2), (0.15, 1)]:
+        expected = float(run(f"a | decimal {places}", {"a": value}))
+        assert run(f"a | round {places}", {"a": value}) == expected, (value, places)
+    assert run("a | round -2", {"a": 1250}) == 1300  # Python's round gave 1200
+    assert run("a | round -2", {"a": -1250}) == -1300
+    assert run("a | round -2", {"a": 1249}) == 1200
+    assert run("a | round -1", {"a": 10**40 + 5}) == 10**40 + 10  # exact for big ints
+    assert isinstance(run("a | round -2", {"a": 1250}), int)
+    assert run("a | round 2", {"a": 1e300}) == 1e300
+    assert run("a | round -2", {"a": 1250.0}) == 1300.0
+    negative_zero = run("a | round 2", {"a": -0.001})
+    assert negative_zero == 0 and str(negative_zero) == "0.0"
+
+
+def test_duplicate_keys_in_the_file_are_refused(tmp_path: Path) -> None:
+    """YAML and JSON silently keep the last of two equal keys: a second `minutes:` rule (or a
+    second `fields:`) would drop the first without a word."""
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "name: m\n"
+        "sources:\n"
+        "  - system: s\n"
+        "    object: o\n"
+        "    entity: TimeEntry\n"
+        "    id: $key\n"
+        "    fields:\n"
+        "      minutes: duration | int\n"
+        "      minutes: duration | int | div 60\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(MappingSpecError) as info:
+        load_mapping(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: line 9: key 'minutes' is given twice")
+    assert "first at line 8" in message
+    json_path = tmp_path / "m.json"
+    json_path.write_text('{"name": "m", "name": "n"}', encoding="utf-8")
+    with pytest.raises(MappingSpecError, match="key 'name' is given twice"):
+        load_mapping(json_path)
+    merged = tmp_path / "merge.yaml"  # YAML merge keys may still override what they bring
+    merged.write_text(
+        "base: &b {system: s, object: o, entity: TimeEntry, id: $key}\n"
+        "name: m\n"
+        "sources:\n"
+        "  - <<: *b\n"
+        "    id: code\n",
+        encoding="utf-8",
+    )
+    assert read_document(merged)["sources"][0]["id"] == "code"
+    merged.write_text("name: m\nentities: {Task: {owner: a, owner: b}}\n", encoding="utf-8")
+    with pytest.raises(MappingSpecError, match="line 2: key 'owner' is given twice"):
+        read_document(merged)
+
+
+def test_equals_keeps_true_apart_from_1_and_compares_lists() -> None:
+    assert run("a | equals 1", {"a": True}) is False  # was True: True == 1 in Python
+    assert run("a | equals true", {"a": 1}) is False
+    assert run("a | equals 0", {"a": False}) is False
+    assert run("a | equals true", {"a": True}) is True
+    assert run("a | equals true", {"a": "true"}) is True  # text forms still compare
+    assert run("a | equals 1", {"a": Decimal("1.0")}) is True
+    assert run("a | equals 1", {"a": "1"}) is True
+    # a list or object VALUE (or value) used to fail the check with "no single text form"
+    assert run("a | tags | equals []", {"a": "x #t"}) is False
+    assert run('a | tags | equals ["t"]', {"a": "x #t"}) is True
+    assert run("a | equals [1]", {"a": "x"}) is False
+    assert run("a | equals null") is True
+    assert run("a | equals 0") is False
+
+
+def test_not_future_accepts_today_in_every_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 23:30 UTC on 1 March it is already 2 March from UTC+1 to UTC+14 (Berlin, Sydney): an
+    entry dated 2 March logged there was refused and flagged as 'in the future'."""
+    import hub.mapping.checks as checks_module
+
+    now = dt.datetime(2024, 3, 1, 23, 30, tzinfo=dt.UTC)
+    monkeypatch.setattr(checks_module, "_now", lambda: now)
+    assert run("d | date | not_future", {"d": "2024-03-02"}) is True
+    assert run("d | not_future", {"d": "2024-03-02"}) is True
+    assert run("d | date | not_future", {"d": "2024-03-03"}) is False  # tomorrow everywhere
+    now = dt.datetime(2024, 3, 1, 9, 59, tzinfo=dt.UTC)  # 23:59 on 1 March in UTC+14
+    assert run("d | date | not_future", {"d": "2024-03-02"}) is False
+    # instants stay exact: 2 March 09:00 in Sydney is 1 March 22:00 UTC
+    now = dt.datetime(2024, 3, 1, 21, 0, tzinfo=dt.UTC)
+    assert run("d | not_future", {"d": "2024-03-02T09:00:00+11:00"}) is False
+    assert run("d | datetime | not_future", {"d": "2024-03-02T09:00:00+11:00"}) is False
+    now = dt.datetime(2024, 3, 1, 22, 0, tzinfo=dt.UTC)
+    assert run("d | not_future", {"d": "2024-03-02T09:00:00+11:00"}) is True
+    assert run("d | not_future", {"d": dt.datetime(2024, 3, 1, 22, 0)}) is True  # naive: UTC
+
+
+def test_conversion_errors_say_the_fix_that_works() -> None:
+    # '12.5' has a fraction: 'default 0' (the old hint) does not help, rounding does
+    assert "'decimal | round 0 | int'" in str(fail("a | int", {"a": "12.5"}))
+    # whitespace only: 'default 0' acts on "" alone, so the fix needs 'strip' first
+    assert "'strip | default 0'" in str(fail("a | int", {"a": "  "}))
+    assert "'default 0'" in str(fail("a | int", {"a": ""}))
+    # epoch milliseconds (what JavaScript and many APIs send) are out of range as seconds
+    assert "'div 1000'" in str(fail("a | datetime", {"a": 1709280000000}))
+    # epoch seconds as text are not ISO text
+    assert "'int | datetime'" in str(fail("a | datetime", {"a": "1709280000"}))
+    assert "fix the value at the source" in str(fail("a | div 2", {"a": float("inf")}))
+    for bad in [Decimal("sNaN"), Decimal("-Infinity"), float("nan"), -5e12]:
+        assert "step 'datetime' cannot read" in str(fail("a | datetime", {"a": bad}))
+
+
+def test_template_fields_of_target_rules_are_checked_at_load() -> None:
+    """A typo in an outbound template (`{dat}`) loaded fine and then failed every record with
+    'template field dat is empty'; a source field typo is caught, so must this be."""
+    spec = doc()
+    spec["targets"][0]["fields"]["label"] = "{person_id}:{dat}"
+    spec["targets"][0]["when"] = '"{approved} {$key}"'
+    fields = {"TimeEntry": ["person_id", "date", "approved", "minutes", "task_id"], "Project": []}
+    problems = [
+        p for p in spec_problems(spec, known_entities=fields).splitlines() if "targets[0]" in p
+    ]
+    assert len(problems) == 1
+    assert problems[0].startswith(
+        "  targets[0].fields.label: TimeEntry has no field 'dat' (did you mean 'date'?)"
+    )
+    spec["targets"][0]["fields"]["label"] = "{person_id}:{date.year}"
+    assert "targets[0]" not in spec_problems(spec, known_entities=fields)
+
+
+def test_feedback_tag_must_be_a_tag() -> None:
+    """`tag: "#"` loaded as the empty tag, `tag: sync error` as a tag no tracker can show."""
+    for tag in ["#", "sync error", "##"]:
+        spec = {
+            "name": "m",
+            "targets": [
+                {
+                    "system": "erp",
+                    "object": "lines",
+                    "entity": "TimeEntry",
+                    "feedback": {"system": "tracker", "object": "records", "tag": tag},
+                    "fields": {"hours": "minutes"},
+                }
+            ],
+        }
+        assert f"targets[0].feedback.tag: {tag!r} is not a tag" in spec_problems(spec), tag
