@@ -175,7 +175,7 @@ def test_an_update_merges_into_the_current_record_and_is_verified(account: Accou
 
 def test_an_update_writes_an_mt_above_the_current_one(account: Account) -> None:
     """TimeTagger keeps the larger mt: a record a client stamped in the future is still
-    overwritten, because the sink writes mt = current mt + 1 when that is later than now."""
+    overwritten, because the sink writes mt = current mt + 1."""
     future = int(time.time()) + 3600
     account.put("k", t1=T0, t2=T0 + 60, ds="from a fast clock", mt=future)
     outcome = one(sink_of(account), delta("update", {"ds": "fixed"}, target_key="k"))
