@@ -52,7 +52,9 @@ class TimeTaggerConnector:
     def source(self) -> TimeTaggerSource:
         """A source over the accounts' records and tag metadata."""
         opts = self.options
-        return TimeTaggerSource(self.name, self.accounts(), opts.lag, person=opts.person)
+        return TimeTaggerSource(
+            self.name, self.accounts(), opts.lag, person=opts.person, tags_from=opts.tags_from
+        )
 
     def sink(self) -> TimeTaggerSink:
         """A sink writing records and tag metadata into the accounts."""

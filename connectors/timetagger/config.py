@@ -35,6 +35,9 @@ class TimeTaggerOptions(BaseModel):
     """Whose account `token` is: the `person` field of its records (null without it)."""
     accounts: dict[str, SecretStr] | None = None
     """Several accounts: person → API token; record keys become `<person>/<record key>`."""
+    tags_from: str | None = None
+    """With `accounts`: the person whose account tag metadata is read from (default: the one the
+    checkpoint read it from, else the first listed)."""
     lag: float = Field(default=10.0, ge=0)
     """Overlap window in seconds re-read on every poll (late commits inside it are caught)."""
     timeout: float = Field(default=10.0, gt=0)
@@ -102,6 +105,14 @@ class TimeTaggerOptions(BaseModel):
             raise ValueError(
                 "person: goes with `token` only; with `accounts` each record's person is the "
                 "name of its account"
+            )
+        if self.tags_from is not None and self.tags_from not in (self.accounts or {}):
+            people = sorted(self.accounts) if self.accounts else None
+            raise ValueError(
+                f"tags_from: {self.tags_from!r} is not one of `accounts` ({people}): name the "
+                "person whose account holds the tag metadata"
+                if people
+                else "tags_from: goes with `accounts` only (with `token` there is one account)"
             )
         return self
 

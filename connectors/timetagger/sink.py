@@ -1,15 +1,24 @@
 """TimeTagger sink: writes time records and per-tag metadata, and verifies every write, into one
 account or several (one per person).
 
-TimeTagger keeps, per key, the version with the larger client `mt`, and answers "accepted" even
-when it kept the other one. So each `apply` reads the current state once, merges each delta into
-it, PUTs the changed items with `mt` above the current one, then reads them back: an item the
-server did not keep as written is `retryable` ("stale write: TimeTagger kept a newer version").
+TimeTagger keeps, per key, the version with the larger client `mt` (a tie goes to the later
+write), and answers "accepted" even when it kept the other one; it has no conditional write. So
+each `apply` reads the current state once, merges each delta into it, PUTs the changed items with
+`mt` = the current one + 1 (the smallest that wins over what was read), then reads them back: an
+item the server did not keep as written is `retryable` ("stale write: TimeTagger kept a newer
+version"). A person's edit between the read and the write carries their clock's time, later than
+the version read, so it wins and the read-back reports our write stale: it is not overwritten
+behind a false `applied`. Left open: an edit stamped no later than the read version's mt + 1
+(within the same second, or a clock behind) loses to ours undetected. After an account reset,
+an item older than the reset is refused by TimeTagger and rewritten once stamped now.
 
 Objects and ops:
 - `records` (fields `t1`, `t2`, `ds`; `add_tags` / `remove_tags` edit #tags in `ds`):
-  create → a new record whose key is derived from the idempotency key (a retry finds it and does
-  not create twice); update → merged into the current record; delete → soft delete (description
+  create → a new record whose key is derived from the object and canonical id (`create_key_for`):
+  a retry, or a later create of the same entity after an answer was lost, finds the record and
+  converges it to the create's fields instead of creating a second one (a hidden one is made
+  again from them); a record made by an older version under a key derived from the idempotency
+  key is found too. update → merged into the current record; delete → soft delete (description
   prefixed "HIDDEN"). Idempotency is by state: a record that already holds the fields is
   `applied` without a write.
 - `taginfo` (alias `tags`): the setting "taginfo #<tag>", a JSON object; the delta's fields are
@@ -48,7 +57,15 @@ from connectors.timetagger.source import TAGINFO, is_deleted_taginfo, tag_of_set
 from connectors.timetagger.tags import add_tags, hide, is_hidden, normalize_tag, remove_tags
 from hub.spi import Delta, Outcome
 
-__all__ = ["OBJECTS", "PERSON", "RECORD_FIELDS", "STALE", "TimeTaggerSink", "record_key_for"]
+__all__ = [
+    "OBJECTS",
+    "PERSON",
+    "RECORD_FIELDS",
+    "STALE",
+    "TimeTaggerSink",
+    "create_key_for",
+    "record_key_for",
+]
 
 OBJECTS = ["records", "taginfo", "tags"]
 
@@ -57,6 +74,8 @@ PERSON = "person"
 """The records field naming whose account a record is in (routing only: it is not written)."""
 STALE = "stale write: TimeTagger kept a newer version"
 SYNCHUB_KEY = "synchub_key"
+_AFTER_RESET = "modified after a reset"
+"""TimeTagger's error for an item whose mt is older than the account's last reset."""
 
 Item = dict[str, Any]
 
@@ -66,8 +85,17 @@ class Refusal(ValueError):
 
 
 def record_key_for(idempotency_key: str) -> str:
-    """The key of the record a create makes: a function of its idempotency key."""
+    """The key of the record a create made before synchub 2026-11 (a function of its idempotency
+    key); still looked up, so a retry of such a create finds its record."""
     return "sh" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
+
+
+def create_key_for(delta: Delta) -> str:
+    """The key of the record a create makes: one per target record (object, canonical id),
+    whatever the fields and the idempotency key of the attempt. TimeTagger record keys are
+    chosen by the client and never edited, so a later create of the same entity (after an
+    answer was lost) finds the record even if a person edited it meanwhile."""
+    return record_key_for(f"{delta.object}\x1f{delta.canonical_id}")
 
 
 class _Table(Protocol):
@@ -79,7 +107,7 @@ class _Table(Protocol):
 
     def reread(self, since: float | None) -> dict[str, Item]: ...
 
-    def target_key(self, delta: Delta) -> str: ...
+    def target_key(self, delta: Delta, current: Mapping[str, Item]) -> str: ...
 
     def plan(self, delta: Delta, key: str, current: Item | None) -> Item | None: ...
 
@@ -253,7 +281,7 @@ class _Writer:
         waiting: dict[str, list[Delta]] = {}  # target key → deltas answered by its write
         for delta in deltas:
             try:
-                key = table.target_key(delta)
+                key = table.target_key(delta, {**current, **work})
                 before = work.get(key, current.get(key))
                 item = table.plan(delta, key, before)
             except Refusal as e:
@@ -279,14 +307,29 @@ class _Writer:
         work: dict[str, Item],
         waiting: dict[str, list[Delta]],
     ) -> dict[str, Outcome]:
-        now = math.ceil(self.clock())  # not below a reset in this second: TimeTagger refuses
+        # The smallest mt that wins over the version read: a person's edit after the read
+        # (stamped with their clock, later than that version) then wins over ours, and the
+        # read-back reports our write stale instead of "applied" over a lost edit. A new item
+        # (nothing to lose) gets now; not below a reset in this second: TimeTagger refuses.
+        now = math.ceil(self.clock())
         for key, item in work.items():
-            item["mt"] = max(now, _mt(current.get(key)) + 1)
+            held = current.get(key)
+            item["mt"] = now if held is None else _mt(held) + 1
         try:
             result, put_keys = table.put(list(work.values()))
+            failed = {put_keys[k]: error for k, error in result.failed.items() if k in put_keys}
+            # An item older than the account's last reset is refused: rewrite it stamped now.
+            again = [k for k, error in failed.items() if _AFTER_RESET in error]
+            if again:
+                for key in again:
+                    work[key]["mt"] = max(now, _mt(current.get(key)) + 1)
+                    del failed[key]
+                result, put_keys = table.put([work[key] for key in again])
+                failed.update(
+                    (put_keys[k], error) for k, error in result.failed.items() if k in put_keys
+                )
         except TimeTaggerError as e:
             return {d.idempotency_key: _failed(d, e) for ds in waiting.values() for d in ds}
-        failed = {put_keys[k]: error for k, error in result.failed.items() if k in put_keys}
         unverified: str | None = None
         try:
             kept = table.reread(since) if len(failed) < len(work) else {}
@@ -340,11 +383,12 @@ class _Records:
     def reread(self, since: float | None) -> dict[str, Item]:
         return {str(r["key"]): r for r in self.client.updates(since or 0.0).records}
 
-    def target_key(self, delta: Delta) -> str:
+    def target_key(self, delta: Delta, current: Mapping[str, Item]) -> str:
         if delta.target_key is not None:
             return delta.target_key
         if delta.op == "create":
-            return record_key_for(delta.idempotency_key)
+            legacy = record_key_for(delta.idempotency_key)
+            return legacy if legacy in current else create_key_for(delta)
         raise Refusal(
             f"cannot {delta.op} {delta.canonical_id} in TimeTagger: the delta has no target_key "
             "(the record key), so the record is unknown"
@@ -361,20 +405,22 @@ class _Records:
             if current is None or is_hidden(str(current.get("ds", ""))):
                 return None
             return {**_core(current), "ds": hide(str(current.get("ds", "")))}
-        if delta.op == "create" and current is not None:
-            return None  # created before (the key is derived from the idempotency key)
+        hidden = current is not None and is_hidden(str(current.get("ds", "")))
         if current is None and delta.op != "create":
             raise Refusal(f"record {key!r} does not exist in TimeTagger (cannot {delta.op} it)")
-        if current is not None and is_hidden(str(current.get("ds", ""))):
+        if hidden and delta.op != "create":
             raise Refusal(f"record {key!r} is deleted (hidden) in TimeTagger: not updating it")
-        base = _core(current) if current is not None else {"key": key, "ds": ""}
+        # A create that finds its record (an earlier attempt landed, its answer was lost)
+        # converges it to this create's fields; a hidden one is made again from them.
+        fresh = current is None or hidden
+        base = {"key": key, "ds": ""} if fresh else _core(current or {})
         new = dict(base)
         for name in ("t1", "t2", "ds"):
             if name in delta.fields:
                 new[name] = delta.fields[name]
         new["ds"] = _edit_tags(new.get("ds"), delta.fields)
         _check_record(new)
-        return None if current is not None and new == base else new
+        return None if not fresh and new == base else new
 
     def put(self, items: list[Item]) -> tuple[PutResult, dict[str, str]]:
         return self.client.put_records(items), {item["key"]: item["key"] for item in items}
@@ -451,7 +497,7 @@ class _Taginfo:
                 found[tag] = setting
         return found
 
-    def target_key(self, delta: Delta) -> str:
+    def target_key(self, delta: Delta, current: Mapping[str, Item]) -> str:
         raw = delta.target_key or delta.fields.get("tag") or delta.canonical_id.split("/", 1)[-1]
         try:
             return " ".join(normalize_tag(tag) for tag in str(raw).split())

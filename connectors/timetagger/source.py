@@ -10,7 +10,10 @@ write): `hub.spi.OverlapCursor`. One cursor per account covers both objects (the
 Accounts: built with one client (`token`), keys are TimeTagger's own and `person` is the
 configured name or None; built with person → client (`accounts`), every account is polled with
 its own cursor, record keys are `<person>/<record key>` and `person` names the account. Tag
-metadata is read from the first account only (the sink writes it to every account).
+metadata is read from one account only (the sink writes it to every account), with a cursor of
+its own: `tags_from` if given, else the account the checkpoint read it from while that person
+is still configured, else the first configured. Adding people or reordering them does not
+change it; a change of that account reads the new one's tag metadata from the start.
 
 Objects:
 - `records`: one per time record; a soft-deleted record (description starting "HIDDEN") is a
@@ -23,8 +26,11 @@ A `reset` in an account's answer (its data was reset after the cursor) starts th
 over: every item of it is read again.
 
 Checkpoint: {"version": 1, "cursor": <cursor>, "reset_floor": <float|null>} for one account;
-{"version": 1, "accounts": {<person>: {"cursor": ..., "reset_floor": ...}}} for several (an
-account new to the checkpoint is read from the start).
+{"version": 1, "accounts": {<person>: {"cursor": ..., "reset_floor": ...}}, "tags": {"from":
+<person>, "cursor": ..., "reset_floor": ...}} for several (an account new to the checkpoint is
+read from the start). A checkpoint without "tags" (written before tag metadata had its own
+cursor, when it came from the first configured account) continues the tags from that account's
+cursor.
 """
 
 from __future__ import annotations
@@ -125,6 +131,7 @@ class TimeTaggerSource:
         lag: float,
         *,
         person: str | None = None,
+        tags_from: str | None = None,
     ) -> None:
         self.system = name
         self.lag = lag
@@ -136,6 +143,11 @@ class TimeTaggerSource:
             self.accounts = {who: client for who, client in accounts.items()}
         else:
             raise ValueError("give one client (and its person), or person → client")
+        if tags_from is not None and (not self.several or tags_from not in self.accounts):
+            raise ValueError(f"tags_from {tags_from!r} is not one of the accounts")
+        self.tags_from = tags_from
+        self.tags_person: str | None = tags_from or next(iter(self.accounts))
+        """Whose account tag metadata is read from (the checkpoint's choice once read)."""
 
     def discover(self) -> list[ObjectSchema]:
         """`records` and `tags`, with fixed schemas."""
@@ -145,34 +157,38 @@ class TimeTaggerSource:
         """Changes after `checkpoint`, account by account, each in (st, key) order."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        states = self._load(checkpoint)
+        states, tags = self._load(checkpoint)
         pending: list[Change] = []
         restarted = False
-        for n, (person, client) in enumerate(self.accounts.items()):
-            state = states[person]
-            answer, restart = self._poll(client, state)
+        passes: list[tuple[str | None, _State, bool, bool]] = [
+            (person, states[person], True, not self.several) for person in self.accounts
+        ]
+        if tags is not None:  # several accounts: tag metadata from one, with its own cursor
+            passes.append((self.tags_person, tags, False, True))
+        for person, state, records, settings in passes:
+            answer, restart = self._poll(self.accounts[person], state)
             restarted = restarted or restart
-            for stamp, key, version, change in self._items(answer, person, tags=n == 0):
+            for stamp, key, version, change in self._items(answer, person, records, settings):
                 if not state.cursor.admit(key, version, stamp):
                     continue
                 pending.append(change)
                 if len(pending) >= batch_size:
-                    yield Batch(tuple(pending), self._dump(states))
+                    yield Batch(tuple(pending), self._dump(states, tags))
                     pending = []
         if pending or restarted:
-            yield Batch(tuple(pending), self._dump(states))
+            yield Batch(tuple(pending), self._dump(states, tags))
 
     def current_keys(self, object: str) -> set[str]:
         """Live keys from a full read: records not hidden (every account), tags with metadata
-        (the first account)."""
+        (the account tag metadata is read from: `tags_person`)."""
         if object not in OBJECTS:
             raise ConnectorError(
                 f"connector {self.system!r} (timetagger) has no object {object!r}; "
                 f"its objects are {sorted(OBJECTS)}"
             )
-        if object == "tags":  # tag metadata: the first account's
+        if object == "tags":  # tag metadata: one account's
             tags = set()
-            for setting in next(iter(self.accounts.values())).updates(0.0).settings:
+            for setting in self.accounts[self.tags_person].updates(0.0).settings:
                 tag = tag_of_setting(str(setting.get("key", "")))
                 if tag is not None and not is_deleted_taginfo(setting.get("value")):
                     tags.add(tag)
@@ -215,10 +231,11 @@ class TimeTaggerSource:
     def _key(self, person: str | None, key: str) -> str:
         return f"{person}/{key}" if self.several else key
 
-    def _items(self, answer: Updates, person: str | None, *, tags: bool) -> list[_Item]:
-        """(stamp, cursor key, version, change) of an answer; cursor keys are the account's."""
+    def _items(self, answer: Updates, person: str | None, records: bool, tags: bool) -> list[_Item]:
+        """(stamp, cursor key, version, change) of an answer's records and/or tag metadata;
+        cursor keys are the account's."""
         items: list[_Item] = []
-        for record in answer.records:
+        for record in answer.records if records else []:
             stamp, version = _stamp(record)
             key = str(record.get("key"))
             change = _record_change(self._key(person, key), person, record)
@@ -234,21 +251,34 @@ class TimeTaggerSource:
 
     # -- checkpoints ----------------------------------------------------------------------------
 
-    def _load(self, checkpoint: JSON | None) -> dict[str | None, _State]:
+    def _load(self, checkpoint: JSON | None) -> tuple[dict[str | None, _State], _State | None]:
+        """The state of each account, and of the tag metadata with several accounts (which
+        also settles `tags_person`)."""
+        first = next(iter(self.accounts))
         if checkpoint is None:
-            return {person: _State(OverlapCursor(lag=self.lag)) for person in self.accounts}
+            self.tags_person = self.tags_from or first
+            states = {person: _State(OverlapCursor(lag=self.lag)) for person in self.accounts}
+            return states, _State(OverlapCursor(lag=self.lag)) if self.several else None
         try:
             if checkpoint["version"] != CHECKPOINT_VERSION:
                 raise ValueError(f"version {checkpoint['version']!r}")
             if not self.several:
-                return {person: self._state(checkpoint) for person in self.accounts}
+                return {person: self._state(checkpoint) for person in self.accounts}, None
             stored = checkpoint["accounts"]
-            return {
+            states = {
                 person: self._state(stored[person])
                 if person in stored
                 else _State(OverlapCursor(lag=self.lag))
                 for person in self.accounts
             }
+            # Before "tags" existed, tag metadata came from the first configured account, on
+            # that account's cursor.
+            had = checkpoint.get("tags") or {"from": first, **stored.get(first, {})}
+            was = had["from"]
+            self.tags_person = self.tags_from or (was if was in self.accounts else first)
+            if self.tags_person == was and "cursor" in had:
+                return states, self._state(had)
+            return states, _State(OverlapCursor(lag=self.lag))  # another account: from the start
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             shape = "several accounts (`accounts`)" if self.several else "one account (`token`)"
             raise ConnectorError(
@@ -262,13 +292,14 @@ class TimeTaggerSource:
         cursor = OverlapCursor.from_json(stored["cursor"], self.lag)
         return _State(cursor, None if floor is None else float(floor))
 
-    def _dump(self, states: Mapping[str | None, _State]) -> dict[str, Any]:
-        if not self.several:
+    def _dump(self, states: Mapping[str | None, _State], tags: _State | None) -> dict[str, Any]:
+        if not self.several or tags is None:
             (state,) = states.values()
             return {"version": CHECKPOINT_VERSION, **_dump(state)}
         return {
             "version": CHECKPOINT_VERSION,
             "accounts": {str(person): _dump(state) for person, state in states.items()},
+            "tags": {"from": self.tags_person, **_dump(tags)},
         }
 
 

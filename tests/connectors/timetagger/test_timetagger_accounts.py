@@ -16,7 +16,7 @@ from fastavro.validation import validate
 from connectors.timetagger import TimeTaggerConnector, TimeTaggerSink, TimeTaggerSource
 from connectors.timetagger.client import TimeTaggerClient
 from connectors.timetagger.localserver import TimeTaggerServer
-from connectors.timetagger.sink import record_key_for
+from connectors.timetagger.sink import create_key_for
 from connectors.timetagger.source import RECORDS_SCHEMA
 from connectors.timetagger.tags import hide
 from hub.spi import JSON, Change, ConnectorError, Delta, Outcome
@@ -83,6 +83,62 @@ def test_tag_metadata_is_read_from_the_first_account(team: Team) -> None:
     tags = [c.key for c in read(source)[0] if c.object == "tags"]
     assert tags == ["acme/web"]
     assert source.current_keys("tags") == {"acme/web"}
+
+
+def test_the_tag_account_stays_when_people_are_added_ahead_or_reordered(
+    team: Team, timetagger_server: TimeTaggerServer
+) -> None:
+    """Tag metadata is read from the account the checkpoint read it from, not from whichever
+    is listed first now: a new person listed first (or a reordering) neither makes every tag
+    look deleted to reconciliation nor reads tags again or loses alice's later changes."""
+    team["alice"].put_setting("taginfo #acme/web", {"name": "Acme website"})
+    team["bob"].put_setting("taginfo #bobs-own", {"name": "Bob's tag"})
+    changes, checkpoint, _ = read(team.connector().source())
+    assert [c.key for c in changes if c.object == "tags"] == ["acme/web"]
+
+    aaron = new_account(timetagger_server)
+    try:
+        aaron.put_setting("taginfo #aarons", {"name": "Aaron's tag"})
+        base = team.options()
+        orders = {
+            "aaron first": {"aaron": aaron.token, **base["accounts"]},
+            "reordered": dict(reversed(base["accounts"].items())),
+        }
+        for order, accounts in orders.items():
+            options = {**base, "accounts": accounts}
+            source = TimeTaggerConnector("tracker", options, Path(".")).source()
+            changes, later, _ = read(source, checkpoint)
+            assert [c.key for c in changes if c.object == "tags"] == [], order
+            assert source.current_keys("tags") == {"acme/web"}, order
+            assert later["tags"]["from"] == "alice", order
+            team["alice"].put_setting("taginfo #acme/web", {"name": f"Acme ({order})"})
+            changes, checkpoint, _ = read(source, later)
+            renamed = [c.record for c in changes if c.object == "tags"]
+            assert [r and r["name"] for r in renamed] == [f"Acme ({order})"], order
+
+        # `tags_from` picks another account: its tag metadata is read from the start.
+        options = {**base, "accounts": orders["aaron first"], "tags_from": "bob"}
+        source = TimeTaggerConnector("tracker", options, Path(".")).source()
+        changes, later, _ = read(source, checkpoint)
+        assert [c.key for c in changes if c.object == "tags"] == ["bobs-own"]
+        assert source.current_keys("tags") == {"bobs-own"} and later["tags"]["from"] == "bob"
+    finally:
+        aaron.close()
+
+
+def test_a_checkpoint_from_before_the_tag_cursor_continues_from_the_first_account(
+    team: Team,
+) -> None:
+    team["alice"].put_setting("taginfo #acme/web", {"name": "Acme website"})
+    source = team.connector().source()
+    _, checkpoint, _ = read(source)
+    # As written before: no "tags", and the first account's cursor held its tags too.
+    old = {"version": 1, "accounts": checkpoint["accounts"]}
+    old["accounts"]["alice"] = {k: v for k, v in checkpoint["tags"].items() if k != "from"}
+    assert read(source, old)[0] == []  # nothing read twice
+    team["alice"].put_setting("taginfo #acme/web", {"name": "Acme"})
+    changes, resumed, _ = read(source, old)
+    assert [c.key for c in changes] == ["acme/web"] and resumed["tags"]["from"] == "alice"
 
 
 def test_each_account_has_its_own_cursor_in_the_checkpoint(
@@ -157,7 +213,7 @@ def test_record_deltas_are_routed_to_the_account_their_key_or_person_names(team:
 
     create = delta("create", {**ENTRY, "person": "alice"}, key="c1")
     created = one(sink, create)
-    local = record_key_for("c1")
+    local = create_key_for(create)
     assert (created.status, created.target_key) == ("applied", f"alice/{local}")
     record = alice.record(local)
     assert record is not None and "person" not in record and record["ds"] == ENTRY["ds"]
@@ -202,8 +258,9 @@ def test_record_deltas_that_name_no_account_are_rejected(team: Team) -> None:
 
 def test_with_token_a_person_field_must_be_the_configured_person(account: Account) -> None:
     named = account.connector(person="alice").sink()
-    ok = one(named, delta("create", {**ENTRY, "person": "alice"}, key="a"))
-    assert (ok.status, ok.target_key) == ("applied", record_key_for("a"))
+    create = delta("create", {**ENTRY, "person": "alice"}, key="a")
+    ok = one(named, create)
+    assert (ok.status, ok.target_key) == ("applied", create_key_for(create))
     other = one(named, delta("create", {**ENTRY, "person": "bob"}, key="b"))
     assert other.status == "rejected"
     assert "writes only the TimeTagger account of 'alice'" in (other.reason or "")
@@ -290,6 +347,8 @@ def test_a_taginfo_failure_in_one_account_names_it_and_a_retry_completes(team: T
         ({"url": "http://h/t", "accounts": {"alice": " "}}, "the token of 'alice' is empty"),
         ({"url": "http://h/t", "accounts": {"a": "x"}, "person": "a"}, "person: goes with `token`"),
         ({"url": "http://h/t", "token": "x", "person": "a b"}, "person: 'a b' is not a usable"),
+        ({"url": "http://h/t", "accounts": {"a": "x"}, "tags_from": "b"}, "tags_from: 'b' is not"),
+        ({"url": "http://h/t", "token": "x", "tags_from": "b"}, "tags_from: goes with `accounts`"),
     ],
 )
 def test_bad_account_options_say_what_to_fix(options: dict[str, Any], expected: str) -> None:

@@ -4,6 +4,7 @@ tag edits, soft deletes, tag metadata, and faults injected with httpx.MockTransp
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 
 from connectors.timetagger import TimeTaggerSink
 from connectors.timetagger.client import TimeTaggerClient, parse_retry_after
-from connectors.timetagger.sink import STALE, record_key_for
+from connectors.timetagger.sink import STALE, create_key_for, record_key_for
 from hub.spi import Delta, Outcome
 from tests.connectors.timetagger.conftest import T0, Account, delta
 
@@ -34,25 +35,82 @@ ENTRY: dict[str, Any] = {"t1": T0, "t2": T0 + 3600, "ds": "Workshop #acme/web #b
 # -- creates -----------------------------------------------------------------------------------
 
 
-def test_a_create_gets_a_key_derived_from_its_idempotency_key(account: Account) -> None:
+def test_a_create_gets_a_key_derived_from_its_canonical_id(account: Account) -> None:
     sink = sink_of(account)
     create = delta("create", ENTRY, key="k-1")
     outcome = one(sink, create)
-    assert outcome.status == "applied" and outcome.target_key == record_key_for("k-1")
-    record = account.record(record_key_for("k-1"))
+    assert outcome.status == "applied" and outcome.target_key == create_key_for(create)
+    record = account.record(create_key_for(create))
     assert record is not None
     assert {k: record[k] for k in ENTRY} == ENTRY
     assert outcome.details["st"] == record["st"] and outcome.details["mt"] == record["mt"]
 
-    # A person edits it; a retry of the same create (e.g. after a lost answer) finds it by key
-    # and writes nothing, in this sink or in a new one (after a restart).
-    account.put(record["key"], t1=T0, t2=T0 + 3600, ds="Workshop (edited) #acme/web")
+    # A retry of the same create (e.g. after a lost answer) finds it by key and writes
+    # nothing, in this sink or in a new one (after a restart).
     for again in (sink, sink_of(account)):
         assert one(again, create) == Outcome(
             "k-1", "applied", record["key"], details={"written": False}
         )
     assert sink.writes == 1
-    assert (account.record(record["key"]) or {})["ds"] == "Workshop (edited) #acme/web"
+
+
+class _AnswerLost(httpx.BaseTransport):
+    """Talks to the real server, but the answer to every PUT is lost after the server applied
+    it (the hub sees a timeout)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.method == "PUT":
+            response.read()
+            raise httpx.ReadTimeout("timed out (answer lost)", request=request)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_new_create_after_a_lost_answer_finds_the_record_instead_of_a_second_one(
+    account: Account,
+) -> None:
+    """The first create landed but its answer was lost; the planner later plans a new create
+    for the same entity with another desired state (another idempotency key), after a person
+    edited the record: no second record, the one record converges to the new create."""
+    lossy = TimeTaggerClient(account.url, account.token, retries=0, transport=_AnswerLost())
+    first = delta("create", ENTRY, key="k-1", canonical_id="TimeEntry/7")
+    lost = one(TimeTaggerSink("tracker", lossy), first)
+    assert lost.status == "retryable" and "ReadTimeout" in (lost.reason or "")
+    (landed,) = account.api().updates(0).records
+    account.put(landed["key"], t1=T0, t2=T0 + 3600, ds="Workshop (edited by a person)")
+
+    wanted = {**ENTRY, "t2": T0 + 5400}
+    later = delta("create", wanted, key="k-2", canonical_id="TimeEntry/7")
+    outcome = one(sink_of(account), later)
+    assert (outcome.status, outcome.target_key) == ("applied", landed["key"])
+    (record,) = account.api().updates(0).records
+    assert {k: record[k] for k in wanted} == wanted
+
+    # Deleted (hidden) meanwhile: a create of the entity makes it again from its fields.
+    assert one(sink_of(account), delta("delete", {}, target_key=landed["key"])).status == (
+        "applied"
+    )
+    again = delta("create", ENTRY, key="k-3", canonical_id="TimeEntry/7")
+    assert one(sink_of(account), again).status == "applied"
+    (record,) = account.api().updates(0).records
+    assert {k: record[k] for k in ENTRY} == ENTRY
+
+
+def test_a_retried_create_finds_a_record_made_under_the_older_key_scheme(
+    account: Account,
+) -> None:
+    create = delta("create", ENTRY, key="k-old")
+    account.put(record_key_for("k-old"), t1=T0, t2=T0 + 3600, ds=ENTRY["ds"])
+    outcome = one(sink_of(account), create)
+    assert (outcome.status, outcome.target_key) == ("applied", record_key_for("k-old"))
+    assert outcome.details == {"written": False}
+    assert len(account.api().updates(0).records) == 1
 
 
 def test_a_create_without_times_or_with_bad_fields_is_rejected(account: Account) -> None:
@@ -88,8 +146,8 @@ def test_a_description_of_256_characters_is_rejected_in_timetaggers_words(
     too_long, fits = "x" * 256, "y" * 255
     outcomes = sink.apply(
         [
-            delta("create", {**ENTRY, "ds": too_long}),
-            delta("create", {**ENTRY, "ds": fits}),
+            delta("create", {**ENTRY, "ds": too_long}, canonical_id="TimeEntry/1"),
+            delta("create", {**ENTRY, "ds": fits}, canonical_id="TimeEntry/2"),
         ]
     )
     assert [o.status for o in outcomes] == ["rejected", "applied"]
@@ -117,7 +175,7 @@ def test_an_update_merges_into_the_current_record_and_is_verified(account: Accou
 
 def test_an_update_writes_an_mt_above_the_current_one(account: Account) -> None:
     """TimeTagger keeps the larger mt: a record a client stamped in the future is still
-    overwritten, because the sink writes mt = current mt + 1 when that is later than now."""
+    overwritten, because the sink writes mt = current mt + 1."""
     future = int(time.time()) + 3600
     account.put("k", t1=T0, t2=T0 + 60, ds="from a fast clock", mt=future)
     outcome = one(sink_of(account), delta("update", {"ds": "fixed"}, target_key="k"))
@@ -159,7 +217,7 @@ def test_updating_a_missing_or_hidden_record_is_rejected(account: Account) -> No
 def test_several_deltas_for_one_record_in_one_call_are_one_write(account: Account) -> None:
     sink = sink_of(account)
     create = delta("create", ENTRY, key="c")
-    key = record_key_for("c")
+    key = create_key_for(create)
     outcomes = sink.apply(
         [
             create,
@@ -233,6 +291,50 @@ def test_a_stale_write_is_detected_and_retryable_then_applies(account: Account) 
         "Design review, 2nd part #acme/web #sync-error",
         person_mt + 1,
     )
+
+
+def test_a_persons_edit_between_read_and_write_is_not_overwritten(account: Account) -> None:
+    """TimeTagger has no conditional write: the sink stamps mt = the version it read + 1, so an
+    edit made after its read (stamped with the person's clock, here the same second as the
+    sink's) wins, and the read-back answers retryable instead of `applied` over a lost edit."""
+    account.put("entry1", t1=T0, t2=T0 + 600, ds="Design review #acme/web", mt=T0 + 100)
+    now = math.ceil(time.time())
+
+    def person_edits() -> None:
+        account.put("entry1", t1=T0, t2=T0 + 900, ds="Design review, longer #acme/web", mt=now)
+
+    client = TimeTaggerClient(
+        account.url, account.token, transport=_PersonWritesFirst(person_edits)
+    )
+    sink = TimeTaggerSink("tracker", client, clock=lambda: float(now))
+    mark = delta("update", {"add_tags": ["approved"]}, target_key="entry1")
+    outcome = one(sink, mark)
+    assert (outcome.status, outcome.reason) == ("retryable", STALE)
+    assert outcome.details == {"our_mt": T0 + 101, "kept_mt": now}
+    record = account.record("entry1")
+    assert record is not None and (record["t2"], record["ds"]) == (
+        T0 + 900,
+        "Design review, longer #acme/web",
+    )
+    assert one(sink, mark).status == "applied"  # the retry merges into the person's edit
+    record = account.record("entry1")
+    assert record is not None and (record["t2"], record["ds"], record["mt"]) == (
+        T0 + 900,
+        "Design review, longer #acme/web #approved",
+        now + 1,
+    )
+
+
+def test_a_record_older_than_an_account_reset_is_still_updated(account: Account) -> None:
+    """TimeTagger refuses an mt older than the account's last reset ("Item was modified after a
+    reset"); the sink then writes it again stamped now."""
+    account.put("old", t1=T0, t2=T0 + 60, ds="before the reset", mt=T0 + 5)
+    answer = httpx.put(account.url + "/api/v2/forcereset", headers={"authtoken": account.token})
+    assert answer.status_code == 200
+    time.sleep(1.1)  # TimeTagger compares mt (whole seconds) with the reset time
+    outcome = one(sink_of(account), delta("update", {"ds": "after"}, target_key="old"))
+    assert outcome.status == "applied", outcome.reason
+    assert (account.record("old") or {})["ds"] == "after"
 
 
 # -- deletes -----------------------------------------------------------------------------------
