@@ -33,13 +33,14 @@ _PLAIN = frozenset((str, int, bool, float, type(None)))
 
 
 def to_json(value: Any) -> Any:
-    """Canonical values as stored: Decimal → str, date/datetime → ISO text, tuples → lists."""
+    """Canonical values as stored: Decimal → plain text (no exponent), date/datetime → ISO text,
+    tuples → lists."""
     if type(value) in _PLAIN:
         return value
     if type(value) is dict:
         return {k: v if type(v) in _PLAIN else to_json(v) for k, v in value.items()}
     if isinstance(value, decimal.Decimal):
-        return str(value)
+        return format(value, "f")  # an amount as written: 100, not 1E+2
     if isinstance(value, dt.datetime):
         return value.isoformat()
     if isinstance(value, dt.date):

@@ -53,3 +53,14 @@ def test_multi_row_insert_stores_every_row_in_order_for_any_count() -> None:
         insert.run(c, rows)
         c.execute("SELECT k, v FROM t ORDER BY rowid")
         assert [tuple(r) for r in c.fetchall()] == rows
+
+
+def test_decimals_are_stored_and_shown_as_plain_amounts() -> None:
+    from decimal import Decimal
+
+    from hub.queries import jsonable
+    from projections.fold import to_json
+
+    for value, text in ((Decimal("1E+2"), "100"), (Decimal("1.5E-7"), "0.00000015")):
+        assert to_json(value) == jsonable(value) == text
+    assert to_json({"amount": [Decimal("2.50")]}) == {"amount": ["2.50"]}
