@@ -1,9 +1,10 @@
 """The service-provider interface: the only part of `hub` that connectors import.
 
 A connector package exposes a class registered under the `synchub.connectors` entry-point
-group. It is built as `Connector(name, options, base_dir)` from its config section and offers a
-Source, a Sink, or both. Both interfaces have contract suites in `tests/contracts/` that every
-connector runs.
+group (the entry point's name is the `type` users write in the config) and is installed into
+the venv synchub runs from. It is built as `Connector(name, options, base_dir)` from its config
+section and offers a Source, a Sink, or both. Both interfaces have contract suites in
+`tests/contracts/` that every connector runs. docs/connectors.md is the guide.
 """
 
 from __future__ import annotations
@@ -14,7 +15,17 @@ from typing import Any, Protocol, runtime_checkable
 
 from hub.cursor import OverlapCursor
 from hub.errors import ConnectorError
-from hub.types import JSON, Batch, Change, Delta, ObjectSchema, Outcome
+from hub.types import (
+    JSON,
+    Batch,
+    Change,
+    Delta,
+    DeltaOp,
+    ObjectSchema,
+    Outcome,
+    OutcomeStatus,
+    SourceOp,
+)
 
 __all__ = [
     "JSON",
@@ -23,11 +34,14 @@ __all__ = [
     "Connector",
     "ConnectorError",
     "Delta",
+    "DeltaOp",
     "ObjectSchema",
     "Outcome",
+    "OutcomeStatus",
     "OverlapCursor",
     "Sink",
     "Source",
+    "SourceOp",
 ]
 
 
@@ -35,16 +49,30 @@ __all__ = [
 class Source(Protocol):
     """Reads changes from one system.
 
-    Contract:
-    - `discover` lists every object type with its Avro record schema and key field.
+    Contract (checked by tests/contracts/source_contract.py unless marked *unchecked*):
+    - `system` is the connector's name from the config (non-empty).
+    - `discover()` lists every object type once, as ObjectSchema(object, key_field, schema):
+      an Avro record schema (a dict) containing `key_field`. Schemas may only evolve
+      compatibly (new fields nullable with a default). A change of an object `discover` did
+      not list is quarantined.
     - `read(checkpoint, batch_size)` yields the changes after `checkpoint` (None: from the
-      start) in batches of at most `batch_size` changes, each batch with a checkpoint that
-      covers it and all before it. Resuming from any yielded checkpoint loses nothing; it may
-      repeat changes (ingest drops repeats), never skip them.
-    - `current_keys(object)` lists every key that exists now (for hard-delete reconciliation),
-      or None when the source cannot list keys.
-    - Records match the discovered schema or raise nothing: invalid records are still yielded
-      (ingest validates and quarantines them with a clear error).
+      start) in batches of at most `batch_size` changes, each batch with a JSON-serialisable
+      checkpoint that covers it and all before it. Resuming from any yielded checkpoint loses
+      nothing; it may repeat changes (ingest drops repeats), never skip them. Reading from the
+      final checkpoint yields no changes. Yield a new checkpoint object per batch (not one
+      dict mutated in place) and do not mutate the checkpoint passed in.
+    - Each Change has `key` as text (the key field's value), `op` "upsert" with the full
+      record, or "delete" with `record=None`; `position` (text) is the source's own position
+      and `source_time` a datetime (aware; naive is read as UTC) or None when the system does
+      not say when the change happened.
+    - Never raise for bad data: input that cannot be decoded is yielded with `record=None`,
+      `error` (what, where, how to fix) and `raw` (the input as text); records that decode but
+      do not fit the schema are yielded as they are (ingest validates and quarantines them).
+      Raise ConnectorError only for I/O, protocol or configuration problems (*unchecked*).
+    - `current_keys(object)` lists every key that exists now (hard-delete reconciliation:
+      a missing key becomes a delete), or None when the source cannot list keys. Never a
+      partial answer.
+    - `close()` releases connections and files.
     """
 
     system: str
@@ -62,13 +90,20 @@ class Source(Protocol):
 class Sink(Protocol):
     """Writes deltas to one system.
 
-    Contract:
+    Contract (checked by tests/contracts/sink_contract.py unless marked *unchecked*):
     - `apply(deltas)` answers with exactly one Outcome per delta, in the same order, each
-      carrying the delta's idempotency key.
+      carrying the delta's idempotency key; `[]` gets `[]`.
     - A delta whose idempotency key was applied before is not written again: the answer is
-      `applied` with the same target key as the first time.
-    - `retryable` means nothing was written; `rejected` means the target refused for good and
-      `reason` says why.
+      `applied` with the same target key as the first time. "Before" includes before a
+      restart: the executor re-sends a write whose outcome it did not record, to a new Sink
+      instance, so remember applied keys in the target (a marker on the record, a table, the
+      files written), not only in memory. The same key twice in one call is written once.
+    - `applied` carries `target_key`, the target's id of the record (ids the target assigns on
+      create come back this way). `retryable` means nothing was written (*unchecked*); set
+      `retry_after` when the target says. `rejected` means the target refused for good and
+      `reason` says why, in the target's words.
+    - A delta with `target_key=None` is a create; a delete without a target key is rejected.
+    - Raising from `apply` (ConnectorError) makes every delta of the call retryable.
     """
 
     system: str

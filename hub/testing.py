@@ -24,11 +24,12 @@ from hub.spi import (
     Delta,
     ObjectSchema,
     Outcome,
+    OutcomeStatus,
     OverlapCursor,
     Sink,
     Source,
+    SourceOp,
 )
-from hub.types import OutcomeStatus, SourceOp
 
 __all__ = ["MemorySink", "MemorySource", "Wired"]
 

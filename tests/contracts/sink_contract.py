@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hub.spi import Delta, Outcome, Sink
-from hub.types import DeltaOp
+from hub.spi import Delta, DeltaOp, Outcome, Sink
 
 
 class SinkContract(ABC):

@@ -1,0 +1,47 @@
+"""The guide's rule "a connector imports only `hub.spi`" can be kept: everything a connector,
+its fakes or its contract tests need from the hub is in hub.spi."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import hub.spi
+
+ROOT = Path(__file__).resolve().parents[2]
+CONNECTOR_CODE = [
+    *sorted(
+        p
+        for p in (ROOT / "connectors").rglob("*.py")
+        if "demo" not in p.relative_to(ROOT / "connectors").parts  # an app, not a connector
+    ),
+    ROOT / "hub" / "testing.py",
+    ROOT / "tests" / "contracts" / "source_contract.py",
+    ROOT / "tests" / "contracts" / "sink_contract.py",
+]
+ALLOWED = {"hub.spi", "hub.testing"}
+
+
+def test_the_spi_exports_the_literal_types_of_changes_deltas_and_outcomes() -> None:
+    for name in ("SourceOp", "DeltaOp", "OutcomeStatus"):
+        assert name in hub.spi.__all__
+        assert getattr(hub.spi, name) is getattr(__import__("hub.types").types, name)
+
+
+@pytest.mark.parametrize("path", CONNECTOR_CODE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_connector_code_imports_only_hub_spi(path: Path) -> None:
+    tree = ast.parse(path.read_text("utf-8"))
+    hub_imports = {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "hub"
+    } | {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if alias.name.split(".")[0] == "hub"
+    }
+    assert hub_imports <= ALLOWED, f"{path.name} imports {sorted(hub_imports - ALLOWED)}"
