@@ -10,6 +10,8 @@ suite then uses it wherever it names sample i (`key_of(i)`), including in `remov
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import json
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -88,6 +90,17 @@ class SourceContract(ABC):
         assert len(found) == 1, f"discover() must list {self.object_name!r} exactly once"
         return found[0]
 
+    def assert_well_formed(self, change: Change) -> None:
+        """The types ingest relies on: text key and position, a datetime or None as time."""
+        assert isinstance(change.key, str), f"key must be text: {change.key!r}"
+        assert change.op in ("upsert", "delete"), f"op must be upsert or delete: {change.op!r}"
+        assert isinstance(change.position, str), f"position must be text: {change.position!r}"
+        assert change.source_time is None or isinstance(change.source_time, dt.datetime), (
+            f"source_time must be a datetime (aware) or None: {change.source_time!r}"
+        )
+        if change.op == "delete":
+            assert change.record is None, f"a delete carries record=None: {change}"
+
     def expected(self, n: int | None = None) -> set[str]:
         return self.keys_of(range(self.count if n is None else n))
 
@@ -108,6 +121,8 @@ class SourceContract(ABC):
         assert schema.schema["type"] == "record"
         names = [f["name"] for f in schema.schema["fields"]]
         assert schema.key_field in names
+        objects = [s.object for s in source.discover()]
+        assert len(objects) == len(set(objects)), f"discover() lists an object twice: {objects}"
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -122,6 +137,7 @@ class SourceContract(ABC):
         assert [c.error for c in changes if c.error] == []
         assert Counter(c.key for c in changes) == Counter(self.expected())
         for change in changes:
+            self.assert_well_formed(change)
             assert change.op == "upsert"
             assert change.record is not None
             validate(dict(change.record), parsed, raise_errors=True)
@@ -154,6 +170,16 @@ class SourceContract(ABC):
         again, _ = self.read_all(source, json.loads(json.dumps(final)))
         assert self.changes(again) == []
 
+    def test_reading_does_not_change_the_checkpoint_it_is_given(self, tmp_path: Path) -> None:
+        source = self.make_source(tmp_path)
+        self.write_samples(range(self.count))
+        batches, _ = self.read_all(source, batch_size=2)
+        self.write_samples(range(self.count, self.count + 2))
+        for batch in batches:
+            given = copy.deepcopy(batch.checkpoint)
+            self.read_all(source, batch.checkpoint, 2)
+            assert batch.checkpoint == given, "read() changed the checkpoint it was given"
+
     def test_changes_written_after_a_checkpoint_are_read_from_it(self, tmp_path: Path) -> None:
         source = self.make_source(tmp_path)
         self.write_samples(range(3))
@@ -185,7 +211,8 @@ class SourceContract(ABC):
         later = self.changes(self.read_all(source, checkpoint)[0])
         deletes = [c for c in later if c.key == one and c.op == "delete"]
         assert deletes, f"no delete change for key {one!r} in {later}"
-        assert all(c.record is None for c in deletes)
+        for change in deletes:
+            self.assert_well_formed(change)
 
     def test_reading_from_the_start_ends_with_the_delete(self, tmp_path: Path) -> None:
         source = self.make_source(tmp_path)
