@@ -202,6 +202,9 @@ class TestFiledropJsonlSink(SinkContract):
         state = outbox_state(self.outbox, target_key)
         return None if state is None else {"note": None, **state}
 
+    def reopen(self, sink: Sink, tmp_path: Path) -> Sink:
+        return self.make_sink(tmp_path)  # the same outbox
+
     def count(self, sink: Sink) -> int:
         return len(outbox_rows(self.outbox)) if self.outbox.exists() else 0
 
@@ -220,6 +223,9 @@ class TestFiledropCsvSink(SinkContract):
 
     def read_back(self, sink: Sink, target_key: str) -> dict[str, Any] | None:
         return outbox_state(self.outbox, target_key)
+
+    def reopen(self, sink: Sink, tmp_path: Path) -> Sink:
+        return self.make_sink(tmp_path)  # the same outbox
 
     def count(self, sink: Sink) -> int:
         return len(outbox_rows(self.outbox)) if self.outbox.exists() else 0

@@ -79,6 +79,9 @@ class TestTimeTaggerRecordsSink(_OnAccount, SinkContract):
         record = self.account.record(target_key)
         return None if record is None or record["ds"].startswith("HIDDEN") else record
 
+    def reopen(self, sink: Sink, tmp_path: Path) -> Sink:
+        return self.make_sink(tmp_path)  # the same account(s) on the same server
+
     def count(self, sink: Sink) -> int:
         assert isinstance(sink, TimeTaggerSink)
         return sink.writes
@@ -100,6 +103,9 @@ class TestTimeTaggerTaginfoSink(_OnAccount, SinkContract):
             return None
         value: dict[str, Any] = setting["value"]
         return value
+
+    def reopen(self, sink: Sink, tmp_path: Path) -> Sink:
+        return self.make_sink(tmp_path)  # the same account(s) on the same server
 
     def count(self, sink: Sink) -> int:
         assert isinstance(sink, TimeTaggerSink)
@@ -164,6 +170,9 @@ class TestTimeTaggerRecordsSinkTwoAccounts(_OnTeam, SinkContract):
             return None
         return {**record, "person": person}
 
+    def reopen(self, sink: Sink, tmp_path: Path) -> Sink:
+        return self.make_sink(tmp_path)  # the same account(s) on the same server
+
     def count(self, sink: Sink) -> int:
         assert isinstance(sink, TimeTaggerSink)
         return sink.writes
@@ -189,6 +198,9 @@ class TestTimeTaggerTaginfoSinkTwoAccounts(_OnTeam, SinkContract):
             states.append(None if setting is None or deleted else setting["value"])
         assert states[0] == states[1], f"the accounts differ: {states}"
         return states[0]
+
+    def reopen(self, sink: Sink, tmp_path: Path) -> Sink:
+        return self.make_sink(tmp_path)  # the same account(s) on the same server
 
     def count(self, sink: Sink) -> int:
         """Writes per account (each delta is one write in each)."""

@@ -71,6 +71,11 @@ class TestTrytonTimesheetLineSink(SinkContract):
         self.works = [self.erp.timesheet_work(t) for t in tasks]
         return sink
 
+    def reopen(self, sink: Sink, tmp_path: Path) -> Sink:
+        again = TrytonConnector("erp", self.db.options(), tmp_path).sink()  # same database
+        assert again is not None
+        return again
+
     def fields(self, i: int) -> dict[str, Any]:
         return {
             "employee": self.employee,
