@@ -161,8 +161,16 @@ class Hub:
                     self._last_reconcile[name] = time.time()
                     report.deleted_by_reconciliation = ingestor.reconcile(force=reconcile_force)
                 self.last_errors.pop(name, None)
-            except (SyncHubError, OSError) as e:
-                message = self.settings.redact(str(e))  # secrets never reach events or output
+            except Exception as e:  # one connector's failure never stops the others
+                text = (
+                    str(e)
+                    if isinstance(e, SyncHubError | OSError)
+                    else (
+                        f"{type(e).__name__}: {e} (unexpected: a defect of connector {name}'s "
+                        "source; its maintainers need this message)"
+                    )
+                )
+                message = self.settings.redact(text)  # secrets never reach events or output
                 report = IngestReport(name, errors=[f"{name}: {message}"])
                 self.last_errors[name] = message
                 self._record_failure(name, message)

@@ -651,3 +651,18 @@ def test_a_dry_run_lists_the_target_writes_a_candidate_would_make(world: World) 
     assert (t2["canonical_id"], t2["op"]) == ("TimeEntry/t2", "update")
     assert t2["fields"] == {"hours": [2.58, 2.6]}
     assert world.hub.projector.checksums() == before
+
+
+def test_a_source_that_fails_unexpectedly_does_not_stop_the_others(world: World) -> None:
+    def broken(checkpoint: Any, batch_size: int) -> Any:
+        raise AttributeError("'str' object has no attribute 'tzinfo'")
+
+    world.tracker.read = broken  # type: ignore[method-assign]
+    world.person("ANN", "Ann")
+    report = world.hub.sync_once()
+    (error,) = report.errors
+    assert error.startswith("tracker: AttributeError: 'str' object has no attribute 'tzinfo'")
+    assert "a defect of connector tracker's source" in error
+    assert world.state("Person/ANN")["exists"]  # the ERP connector was still read
+    status = queries.status(world.hub.store, world.hub.projector, ["tracker", "erp"])
+    assert "AttributeError" in status["connectors"]["tracker"]["last_error"]
