@@ -25,7 +25,7 @@ from hub.store.rows import MultiRowInsert
 from projections.audit import AUDIT
 from projections.canonical import CANONICAL, MAPPINGS, SOURCE_RECORDS, WAITING
 from projections.exceptions import EXCEPTIONS, NOW_MAPS, OPEN, exception_id, plan_failure_text
-from projections.links import LINKS
+from projections.links import LINKS, linked_elsewhere
 from projections.outbound import OUTBOUND
 from projections.tables import RowCache, Table, dumps
 
@@ -283,7 +283,9 @@ class Fold:
             self._misses.append((system, object, str(key)))
             return None
         cid = str(link["canonical_id"])
-        return cid if cid.startswith(entity + "/") else None
+        if cid.startswith(entity + "/"):
+            return cid
+        raise linked_elsewhere(entity, system, object, str(key), cid)
 
     def target_key(self, system: str, canonical_id: str) -> str | None:
         assert self._c is not None
@@ -709,6 +711,11 @@ class Fold:
             self.exceptions.put(
                 row["id"], {**row, "status": status, "resolution": note, "position": self._pos}
             )
+            if row["kind"] == "write":  # the failed write is settled: no longer `failed`
+                key = tuple(json.loads(row["details"])["outbound"])
+                ob = self.outbound.get(self._c, key)
+                if ob is not None and ob["status"] == "failed":
+                    self.outbound.put(key, {**ob, "status": status, "position": self._pos})
             return
         self.exceptions.put(
             row["id"], {**row, "status": "retrying", "resolution": note, "position": self._pos}

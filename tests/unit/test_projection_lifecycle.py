@@ -1,0 +1,158 @@
+"""Projection lifecycles: links to the wrong entity, settled write failures, restores by the
+system of record, and mapping versions that drop a rule. Every test that changes state checks
+that a rebuild gives the same checksums."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hub import queries
+from tests.unit.test_flow import MAPPING, World
+
+
+def _same_after_rebuild(w: World) -> None:
+    before = w.hub.projector.checksums()
+    w.hub.projector.rebuild()
+    assert w.hub.projector.checksums() == before
+
+
+def _rows(w: World, sql: str) -> list[tuple[Any, ...]]:
+    with w.hub.store.datastore.transaction(commit=False) as c:
+        c.execute(sql)
+        return [tuple(r) for r in c.fetchall()]
+
+
+def _copy(mapping: dict[str, Any]) -> dict[str, Any]:
+    return dict(json.loads(json.dumps(mapping)))
+
+
+# -- 1. a link to another entity is a mapping error, not a missing link --------------------------
+
+
+def _logins_are_accounts() -> dict[str, Any]:
+    """erp/logins records map to Account (a mistake): a `link Person erp logins` finds an
+    Account there."""
+    mapping = _copy(MAPPING)
+    mapping["sources"][2] = {
+        "system": "erp",
+        "object": "logins",
+        "entity": "Account",
+        "id": "login",
+        "fields": {"name": "name"},
+    }
+    return mapping
+
+
+def test_a_link_to_another_entity_is_a_plain_mapping_error_and_does_not_wait(
+    tmp_path: Path,
+) -> None:
+    w = World(tmp_path, _logins_are_accounts())
+    try:
+        w.person("ANN", "Ann")
+        w.entry("t1", "x #acme/web/design #approved", 60)
+        w.hub.sync_once()
+        (x,) = w.exceptions()
+        assert x["kind"] == "mapping" and x["field"] == "person_id"
+        assert "erp/logins/ann is linked to Account/ann, not to a Person" in x["message"]
+        assert "capture it first" not in x["message"]
+        assert "re-mapped by itself" not in x["fix"]
+        assert _rows(w, "SELECT * FROM p_waiting") == []
+        _same_after_rebuild(w)
+    finally:
+        w.hub.close()
+
+
+def test_a_link_to_another_entity_in_a_target_rule_is_a_plan_error_saying_so(
+    tmp_path: Path,
+) -> None:
+    mapping = _logins_are_accounts()
+    mapping["sources"][0]["fields"]["person_id"] = "user | canonical Person"
+    mapping["targets"][0]["fields"]["employee"] = "description | link Person erp logins"
+    w = World(tmp_path, mapping)
+    try:
+        w.person("ANN", "Ann")
+        w.entry("t1", "ann #acme/web/design #approved", 60)
+        w.hub.sync_once()
+        (x,) = w.exceptions()
+        assert x["kind"] == "plan"
+        assert "erp/logins/ann is linked to Account/ann, not to a Person" in x["message"]
+        assert "capture it first" not in x["message"]
+        _same_after_rebuild(w)
+    finally:
+        w.hub.close()
+
+
+# -- 2. a settled write failure is not counted as failed -----------------------------------------
+
+
+def _outbound_counts(w: World) -> dict[str, int]:
+    status = queries.status(w.hub.store, w.hub.projector, [])
+    return dict(status["outbound"].get("erp", {}))
+
+
+def test_a_write_failure_resolved_by_an_operator_no_longer_counts_as_failed(
+    tmp_path: Path,
+) -> None:
+    w = World(tmp_path)
+    try:
+        w.person("ANN", "Ann")
+        w.entry("t1", "x #acme/web/design #approved")
+        w.erp.reject_when(lambda d: "timesheet line refused: work 'web' is closed")
+        w.hub.sync_once()
+        assert _outbound_counts(w)["failed"] == 1
+        (x,) = w.exceptions()
+        w.hub.act_on_exception(x["id"], "resolve", note="entered by hand")
+        assert w.exceptions() == []
+        counts = _outbound_counts(w)
+        assert counts["failed"] == 0 and counts["resolved"] == 1
+        _same_after_rebuild(w)
+        assert _outbound_counts(w) == counts
+        # settled, not forgotten: the next change is planned and written as usual
+        w.erp.reject_when(None)
+        w.entry("t1", "x #acme/web/design #approved", 90)
+        w.hub.sync_once()
+        assert [r["hours"] for r in w.erp.records.values()] == [1.5]
+        assert _outbound_counts(w)["applied"] == 1
+        _same_after_rebuild(w)
+    finally:
+        w.hub.close()
+
+
+def test_a_write_failure_ignored_by_an_operator_is_not_sent_again(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    try:
+        w.person("ANN", "Ann")
+        w.entry("t1", "x #acme/web/design #approved")
+        w.erp.reject_when(lambda d: "timesheet line refused")
+        w.hub.sync_once()
+        (x,) = w.exceptions()
+        w.hub.act_on_exception(x["id"], "ignore")
+        w.erp.reject_when(None)
+        w.hub.sync_once()
+        counts = _outbound_counts(w)
+        assert counts["failed"] == 0 and counts["ignored"] == 1
+        assert w.erp.records == {}
+        _same_after_rebuild(w)
+    finally:
+        w.hub.close()
+
+
+def test_a_write_failure_the_planner_resolves_no_longer_counts_as_failed(
+    tmp_path: Path,
+) -> None:
+    w = World(tmp_path)
+    try:
+        w.person("ANN", "Ann")
+        w.entry("t1", "x #acme/web/design #approved")
+        w.erp.reject_when(lambda d: "timesheet line refused")
+        w.hub.sync_once()
+        w.entry("t1", "x #acme/web/design")  # un-approved: nothing to write any more
+        w.hub.sync_once()
+        assert w.exceptions() == []
+        counts = _outbound_counts(w)
+        assert counts["failed"] == 0 and counts["resolved"] == 1
+        _same_after_rebuild(w)
+    finally:
+        w.hub.close()
