@@ -477,6 +477,26 @@ class Fold:
             changed_json,
             lineage,
         )
+        if op == "restore":
+            self._remap_others(cid, lineage)
+
+    def _remap_others(
+        self, cid: str, lineage: tuple[str, str, str, int, int | None, int | None]
+    ) -> None:
+        """Re-map the other source records of a restored entity (after this event), so the
+        fields their systems own come back as those records are now — changes made while the
+        entity was deleted included — instead of waiting for those records to change again."""
+        assert self._c is not None
+        self.links.flush(self._c)
+        self._c.execute(
+            f"SELECT system, object, key FROM {self.t_links}"
+            " WHERE canonical_id=? AND role='source' ORDER BY system, object, key",
+            (cid,),
+        )
+        for system, obj, key in self._c.fetchall():
+            stream = f"source/{system}/{obj}/{key}"
+            if (system, obj, key) != lineage[:3] and stream not in self._requeue:
+                self._requeue.append(stream)
 
     def _moved_away(
         self, old: str, lineage: tuple[str, str, str, int, int | None, int | None]

@@ -156,3 +156,63 @@ def test_a_write_failure_the_planner_resolves_no_longer_counts_as_failed(
         _same_after_rebuild(w)
     finally:
         w.hub.close()
+
+
+# -- 3. a restore by the system of record brings back the fields other systems own --------------
+
+
+def _erp_sets_the_project() -> dict[str, Any]:
+    mapping = _copy(MAPPING)
+    mapping["entities"]["TimeEntry"]["fields"] = {"project_id": "erp"}
+    mapping["sources"].append(
+        {
+            "system": "erp",
+            "object": "lines",
+            "entity": "TimeEntry",
+            "id": "id",
+            "fields": {"project_id": "work"},
+        }
+    )
+    mapping["targets"] = []
+    return mapping
+
+
+def test_a_restored_entity_keeps_the_fields_other_systems_own(tmp_path: Path) -> None:
+    w = World(tmp_path, _erp_sets_the_project())
+    try:
+        w.person("ANN", "Ann")
+        w.entry("t1", "x #acme/web/design #approved", 60)
+        w.erp_src.put("lines", "t1", {"id": "t1", "work": "acme"})
+        w.hub.sync_once()
+        w.tracker.delete("entries", "t1")
+        w.hub.sync_once()
+        assert not w.state("TimeEntry/t1")["exists"]
+        w.entry("t1", "x #acme/web/design #approved", 90)  # restored by its system of record
+        w.hub.sync_once()
+        fields = w.state("TimeEntry/t1")["fields"]
+        assert fields["minutes"] == 90 and fields["project_id"] == "acme"
+        _same_after_rebuild(w)
+    finally:
+        w.hub.close()
+
+
+def test_a_change_by_another_owner_while_deleted_is_kept_for_the_restore(tmp_path: Path) -> None:
+    w = World(tmp_path, _erp_sets_the_project())
+    try:
+        w.person("ANN", "Ann")
+        w.entry("t1", "x #acme/web/design #approved", 60)
+        w.erp_src.put("lines", "t1", {"id": "t1", "work": "acme"})
+        w.hub.sync_once()
+        w.tracker.delete("entries", "t1")
+        w.hub.sync_once()
+        w.erp_src.put("lines", "t1", {"id": "t1", "work": "globex"})  # while it is deleted
+        w.hub.sync_once()
+        assert not w.state("TimeEntry/t1")["exists"]
+        w.entry("t1", "x #acme/web/design #approved", 60)
+        w.hub.sync_once()
+        assert w.state("TimeEntry/t1")["fields"]["project_id"] == "globex"
+        audit = [(h["op"], h["system"]) for h in queries.history(w.hub.store, "TimeEntry/t1")]
+        assert audit[-2:] == [("restore", "tracker"), ("update", "erp")]
+        _same_after_rebuild(w)
+    finally:
+        w.hub.close()
