@@ -383,6 +383,13 @@ class Fold:
         mapping = self.mapping
         rule = mapping.inbound(system, obj) if mapping is not None else None
         if rule is None or mapping is None:
+            if mapping is not None:  # a version without its rule: nothing left to fix
+                self._resolve_open(
+                    stream,
+                    ("mapping",),
+                    f"auto: no rule maps {system}/{obj} any more (mapping version "
+                    f"{mapping.version}); its entities keep their last state",
+                )
             return
         link = self.links.get(self._c, (system, obj, key))
         lineage = (system, obj, key, mapping.version, source_time, captured_at)
@@ -578,7 +585,11 @@ class Fold:
         self.mapping = mapping
         self._owned.clear()
         # Re-project every source record under the new version, in a deterministic order.
+        # What waits for a link is found again: the new rules may need other links, or none.
         self.flush(self._c)
+        self._c.execute(f"DELETE FROM {self.t_waiting}")
+        self.waiting.discard()
+        self._waiting_keys.clear()
         self._c.execute(
             f"SELECT stream, system, object, key, record, source_time, captured_at"
             f" FROM {self.t_records} WHERE deleted=0 ORDER BY stream"

@@ -216,3 +216,41 @@ def test_a_change_by_another_owner_while_deleted_is_kept_for_the_restore(tmp_pat
         _same_after_rebuild(w)
     finally:
         w.hub.close()
+
+
+# -- 4. a version that drops a rule resolves that rule's exceptions, and keeps its entities ------
+
+
+def test_a_version_without_the_rule_resolves_its_exceptions_and_keeps_its_entities(
+    tmp_path: Path,
+) -> None:
+    w = World(tmp_path)
+    try:
+        w.person("ANN", "Ann")
+        w.entry("t1", "x #acme/web/design #approved", 60)
+        w.entry("t2", "y #acme/web/dev", 30, user="zed")  # no such person: waits, exception
+        w.hub.sync_once()
+        (x,) = w.exceptions()
+        assert x["subject"] == "source/tracker/entries/t2"
+        v2 = _copy(MAPPING)
+        v2["sources"] = [s for s in v2["sources"] if s["object"] != "entries"]
+        w.write_mapping(v2)
+        w.hub.sync_once()
+        assert w.exceptions() == []
+        assert "no rule maps tracker/entries" in str(w.hub.exception(x["id"])["resolution"])
+        assert _rows(w, "SELECT * FROM p_waiting") == []
+        # not deleted: a mapping change is not a delete by the system of record
+        assert w.state("TimeEntry/t1")["exists"]
+        assert len(w.erp.records) == 1
+        _same_after_rebuild(w)
+        # the person captured later re-maps nothing and opens nothing
+        w.person("ZED", "Zed")
+        w.hub.sync_once()
+        assert w.exceptions() == [] and not w.state("TimeEntry/t2")["exists"]
+        # the rule back: every record is mapped again, t2 included
+        w.write_mapping(_copy(MAPPING))
+        w.hub.sync_once()
+        assert w.state("TimeEntry/t2")["fields"]["person_id"] == "Person/ZED"
+        _same_after_rebuild(w)
+    finally:
+        w.hub.close()
