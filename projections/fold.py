@@ -394,7 +394,7 @@ class Fold:
         link = self.links.get(self._c, (system, obj, key))
         lineage = (system, obj, key, mapping.version, source_time, captured_at)
         try:
-            if record is None or rule.is_delete(record, self):
+            if record is None or rule.is_delete(record, self, key):
                 if link is not None:
                     self._delete_entity(str(link["canonical_id"]), rule.entity, lineage)
                 self._resolve_open(stream, ("mapping",), "auto: the record was deleted")
@@ -512,13 +512,7 @@ class Fold:
         mapping version): the entity it made before is deleted when no other source record
         still maps to it and the system is its system of record — else it would live on as a
         duplicate, in canonical state and in every target."""
-        assert self._c is not None
-        self.links.flush(self._c)
-        self._c.execute(
-            f"SELECT 1 FROM {self.t_links} WHERE canonical_id=? AND role='source' LIMIT 1", (old,)
-        )
-        if self._c.fetchone() is None:
-            self._delete_entity(old, old.split("/", 1)[0], lineage)
+        self._delete_entity(old, old.split("/", 1)[0], lineage)
 
     def _delete_entity(
         self,
@@ -526,6 +520,9 @@ class Fold:
         entity: str,
         lineage: tuple[str, str, str, int, int | None, int | None],
     ) -> None:
+        """Delete `cid` for the source record in `lineage` (deleted, or mapping elsewhere now),
+        unless its system is not the system of record, or another live record of a system
+        that may delete it still maps to it (e.g. an ERP employee whose login was deleted)."""
         assert self._c is not None and self.mapping is not None
         owner = self.mapping.owner(entity, "*")
         if owner not in (None, lineage[0]):
@@ -533,10 +530,33 @@ class Fold:
         row = self.canon.get(self._c, cid)
         if row is None or row["deleted"]:
             return
+        self.links.flush(self._c)
+        self._c.execute(
+            f"SELECT system, object, key FROM {self.t_links}"
+            " WHERE canonical_id=? AND role='source' ORDER BY system, object, key",
+            (cid,),
+        )
+        for system, obj, key in self._c.fetchall():
+            if (system, obj, key) == lineage[:3] or owner not in (None, system):
+                continue
+            if self._live(system, obj, key):
+                return  # still there, in a system that could delete it
         self.canon.put(
             cid, {**row, "deleted": 1, "changes": row["changes"] + 1, "position": self._pos}
         )
         self._audit(cid, row["entity"], "delete", None, None, lineage)
+
+    def _live(self, system: str, obj: str, key: str) -> bool:
+        """Whether source record system/obj/key exists and its rule does not call it deleted."""
+        assert self._c is not None and self.mapping is not None
+        rec = self.records.get(self._c, f"source/{system}/{obj}/{key}")
+        rule = self.mapping.inbound(system, obj)
+        if rec is None or rec["deleted"] or rule is None:
+            return False
+        try:
+            return not rule.is_delete(json.loads(rec["record"]), self, key)
+        except MappingError:
+            return True  # not known to be deleted
 
     def _audit(
         self,

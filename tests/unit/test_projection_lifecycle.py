@@ -254,3 +254,46 @@ def test_a_version_without_the_rule_resolves_its_exceptions_and_keeps_its_entiti
         _same_after_rebuild(w)
     finally:
         w.hub.close()
+
+
+# -- an entity two records of its system of record map to lives while one of them does ---------
+
+
+def test_an_entity_lives_while_another_record_of_its_system_of_record_maps_to_it(
+    tmp_path: Path,
+) -> None:
+    w = World(tmp_path)
+    try:
+        w.person("ANN", "Ann")  # erp/employees/ANN and erp/logins/ann: both Person/ANN
+        w.hub.sync_once()
+        w.erp_src.delete("logins", "ann")
+        w.hub.sync_once()
+        assert w.state("Person/ANN")["exists"]
+        _same_after_rebuild(w)
+        w.erp_src.delete("employees", "ANN")
+        w.hub.sync_once()
+        assert not w.state("Person/ANN")["exists"]
+        _same_after_rebuild(w)
+    finally:
+        w.hub.close()
+
+
+def test_an_entity_whose_records_are_all_deleted_by_their_rule_is_deleted(
+    tmp_path: Path,
+) -> None:
+    mapping = _copy(MAPPING)
+    for rule in mapping["sources"][1:]:
+        rule["delete"] = "name | equals gone"
+    w = World(tmp_path, mapping)
+    try:
+        w.person("ANN", "Ann")
+        w.hub.sync_once()
+        w.erp_src.put("employees", "ANN", {"code": "ANN", "name": "gone", "login": "ann"})
+        w.hub.sync_once()
+        assert w.state("Person/ANN")["exists"]  # its login still maps to it
+        w.erp_src.put("logins", "ann", {"code": "ANN", "name": "gone", "login": "ann"})
+        w.hub.sync_once()
+        assert not w.state("Person/ANN")["exists"]
+        _same_after_rebuild(w)
+    finally:
+        w.hub.close()
