@@ -297,3 +297,18 @@ def test_an_entity_whose_records_are_all_deleted_by_their_rule_is_deleted(
         _same_after_rebuild(w)
     finally:
         w.hub.close()
+
+
+def test_a_delete_pipeline_sees_the_record_key(tmp_path: Path) -> None:
+    mapping = _copy(MAPPING)
+    mapping["sources"][0]["delete"] = "$key | equals t2"
+    w = World(tmp_path, mapping)
+    try:
+        w.person("ANN", "Ann")
+        w.entry("t1", "x #acme/web/design", 60)
+        w.entry("t2", "y #acme/web/design", 60)
+        w.hub.sync_once()
+        assert w.state("TimeEntry/t1")["exists"] and not w.state("TimeEntry/t2")["exists"]
+        _same_after_rebuild(w)
+    finally:
+        w.hub.close()
