@@ -193,7 +193,8 @@ class Fold:
         self._seq = 0
         self._pos = 0
         self._c: SQLiteCursor | None = None
-        self._target_keys: dict[tuple[str, str], str] = {}
+        self._target_keys: set[tuple[str, str]] = set()
+        """(system, canonical id) of links put since the last flush of the links cache."""
         self._open_subjects: set[str] = set()
         self._owned: dict[InboundRule, frozenset[str]] = {}
         """Per rule of the active mapping: the fields its system may set (ownership)."""
@@ -289,9 +290,11 @@ class Fold:
 
     def target_key(self, system: str, canonical_id: str) -> str | None:
         assert self._c is not None
-        pending = self._target_keys.get((system, canonical_id))
-        if pending is not None:
-            return pending
+        if (system, canonical_id) in self._target_keys:
+            # answer from the table, whatever the page boundaries (a rebuild folds in other
+            # pages than catch-up): the first key by object and key, not the first linked
+            self.links.flush(self._c)
+            self._target_keys.clear()
         self._c.execute(
             f"SELECT key FROM {self.t_links} WHERE canonical_id=? AND system=? ORDER BY object, key LIMIT 1",
             (canonical_id, system),
@@ -311,7 +314,7 @@ class Fold:
                 "position": self._pos,
             },
         )
-        self._target_keys.setdefault((system, cid), key)
+        self._target_keys.add((system, cid))
         if (system, obj, key) in self._waiting_keys:
             assert self._c is not None
             self._waiting_keys.discard((system, obj, key))
@@ -334,8 +337,7 @@ class Fold:
         if link is not None and link["canonical_id"] == cid and link["role"] == "target":
             self.links.put((system, obj, key), None)
             self.links.flush(self._c)  # target_key reads the table
-        if self._target_keys.get((system, cid)) == key:
-            del self._target_keys[system, cid]
+            self._target_keys.clear()
 
     def canonical_field(self, canonical_id: str, field: str) -> Any:
         assert self._c is not None

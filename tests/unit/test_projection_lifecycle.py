@@ -312,3 +312,26 @@ def test_a_delete_pipeline_sees_the_record_key(tmp_path: Path) -> None:
         _same_after_rebuild(w)
     finally:
         w.hub.close()
+
+
+# -- a rebuild folds other pages than catch-up: lookups must not depend on them -----------------
+
+
+def test_target_key_in_an_inbound_rule_gives_the_same_key_in_a_rebuild(tmp_path: Path) -> None:
+    mapping = _copy(MAPPING)
+    mapping["sources"][0]["fields"]["description"] = (
+        "user | link Person erp logins | target_key erp"
+    )
+    mapping["targets"] = []
+    w = World(tmp_path, mapping)
+    try:
+        w.erp_src.put("logins", "ann", {"code": "ANN", "name": "Ann", "login": "ann"})
+        w.hub.sync_once()
+        w.erp_src.put("employees", "ANN", {"code": "ANN", "name": "Ann", "login": "ann"})
+        w.hub.sync_once()  # Person/ANN has two erp keys: employees/ANN comes first
+        w.entry("t1", "x #acme/web/design", 60)
+        w.hub.sync_once()
+        assert w.state("TimeEntry/t1")["fields"]["description"] == "ANN"
+        _same_after_rebuild(w)  # one page: logins/ann was linked first
+    finally:
+        w.hub.close()
