@@ -6,6 +6,8 @@ is deployed, and the planner's view of what a target holds), `mappings` (deploye
 `waiting` (records whose mapping needs a link that does not exist yet; captured later, the link
 triggers their re-mapping, so the order in which systems are read does not matter).
 Ownership: a source only sets fields its system owns (per the mapping's `entities` rules).
+Only the system of record deletes or restores an entity; a restore re-maps the entity's other
+source records, so the fields their systems own come back as those records are now.
 """
 
 from __future__ import annotations

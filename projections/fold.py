@@ -25,7 +25,7 @@ from hub.store.rows import MultiRowInsert
 from projections.audit import AUDIT
 from projections.canonical import CANONICAL, MAPPINGS, SOURCE_RECORDS, WAITING
 from projections.exceptions import EXCEPTIONS, NOW_MAPS, OPEN, exception_id, plan_failure_text
-from projections.links import LINKS
+from projections.links import LINKS, linked_elsewhere
 from projections.outbound import OUTBOUND
 from projections.tables import RowCache, Table, dumps
 
@@ -193,7 +193,8 @@ class Fold:
         self._seq = 0
         self._pos = 0
         self._c: SQLiteCursor | None = None
-        self._target_keys: dict[tuple[str, str], str] = {}
+        self._target_keys: set[tuple[str, str]] = set()
+        """(system, canonical id) of links put since the last flush of the links cache."""
         self._open_subjects: set[str] = set()
         self._owned: dict[InboundRule, frozenset[str]] = {}
         """Per rule of the active mapping: the fields its system may set (ownership)."""
@@ -283,13 +284,17 @@ class Fold:
             self._misses.append((system, object, str(key)))
             return None
         cid = str(link["canonical_id"])
-        return cid if cid.startswith(entity + "/") else None
+        if cid.startswith(entity + "/"):
+            return cid
+        raise linked_elsewhere(entity, system, object, str(key), cid)
 
     def target_key(self, system: str, canonical_id: str) -> str | None:
         assert self._c is not None
-        pending = self._target_keys.get((system, canonical_id))
-        if pending is not None:
-            return pending
+        if (system, canonical_id) in self._target_keys:
+            # answer from the table, whatever the page boundaries (a rebuild folds in other
+            # pages than catch-up): the first key by object and key, not the first linked
+            self.links.flush(self._c)
+            self._target_keys.clear()
         self._c.execute(
             f"SELECT key FROM {self.t_links} WHERE canonical_id=? AND system=? ORDER BY object, key LIMIT 1",
             (canonical_id, system),
@@ -309,7 +314,7 @@ class Fold:
                 "position": self._pos,
             },
         )
-        self._target_keys.setdefault((system, cid), key)
+        self._target_keys.add((system, cid))
         if (system, obj, key) in self._waiting_keys:
             assert self._c is not None
             self._waiting_keys.discard((system, obj, key))
@@ -332,8 +337,7 @@ class Fold:
         if link is not None and link["canonical_id"] == cid and link["role"] == "target":
             self.links.put((system, obj, key), None)
             self.links.flush(self._c)  # target_key reads the table
-        if self._target_keys.get((system, cid)) == key:
-            del self._target_keys[system, cid]
+            self._target_keys.clear()
 
     def canonical_field(self, canonical_id: str, field: str) -> Any:
         assert self._c is not None
@@ -381,11 +385,18 @@ class Fold:
         mapping = self.mapping
         rule = mapping.inbound(system, obj) if mapping is not None else None
         if rule is None or mapping is None:
+            if mapping is not None:  # a version without its rule: nothing left to fix
+                self._resolve_open(
+                    stream,
+                    ("mapping",),
+                    f"auto: no rule maps {system}/{obj} any more (mapping version "
+                    f"{mapping.version}); its entities keep their last state",
+                )
             return
         link = self.links.get(self._c, (system, obj, key))
         lineage = (system, obj, key, mapping.version, source_time, captured_at)
         try:
-            if record is None or rule.is_delete(record, self):
+            if record is None or rule.is_delete(record, self, key):
                 if link is not None:
                     self._delete_entity(str(link["canonical_id"]), rule.entity, lineage)
                 self._resolve_open(stream, ("mapping",), "auto: the record was deleted")
@@ -475,6 +486,26 @@ class Fold:
             changed_json,
             lineage,
         )
+        if op == "restore":
+            self._remap_others(cid, lineage)
+
+    def _remap_others(
+        self, cid: str, lineage: tuple[str, str, str, int, int | None, int | None]
+    ) -> None:
+        """Re-map the other source records of a restored entity (after this event), so the
+        fields their systems own come back as those records are now — changes made while the
+        entity was deleted included — instead of waiting for those records to change again."""
+        assert self._c is not None
+        self.links.flush(self._c)
+        self._c.execute(
+            f"SELECT system, object, key FROM {self.t_links}"
+            " WHERE canonical_id=? AND role='source' ORDER BY system, object, key",
+            (cid,),
+        )
+        for system, obj, key in self._c.fetchall():
+            stream = f"source/{system}/{obj}/{key}"
+            if (system, obj, key) != lineage[:3] and stream not in self._requeue:
+                self._requeue.append(stream)
 
     def _moved_away(
         self, old: str, lineage: tuple[str, str, str, int, int | None, int | None]
@@ -483,13 +514,7 @@ class Fold:
         mapping version): the entity it made before is deleted when no other source record
         still maps to it and the system is its system of record — else it would live on as a
         duplicate, in canonical state and in every target."""
-        assert self._c is not None
-        self.links.flush(self._c)
-        self._c.execute(
-            f"SELECT 1 FROM {self.t_links} WHERE canonical_id=? AND role='source' LIMIT 1", (old,)
-        )
-        if self._c.fetchone() is None:
-            self._delete_entity(old, old.split("/", 1)[0], lineage)
+        self._delete_entity(old, old.split("/", 1)[0], lineage)
 
     def _delete_entity(
         self,
@@ -497,6 +522,9 @@ class Fold:
         entity: str,
         lineage: tuple[str, str, str, int, int | None, int | None],
     ) -> None:
+        """Delete `cid` for the source record in `lineage` (deleted, or mapping elsewhere now),
+        unless its system is not the system of record, or another live record of a system
+        that may delete it still maps to it (e.g. an ERP employee whose login was deleted)."""
         assert self._c is not None and self.mapping is not None
         owner = self.mapping.owner(entity, "*")
         if owner not in (None, lineage[0]):
@@ -504,10 +532,33 @@ class Fold:
         row = self.canon.get(self._c, cid)
         if row is None or row["deleted"]:
             return
+        self.links.flush(self._c)
+        self._c.execute(
+            f"SELECT system, object, key FROM {self.t_links}"
+            " WHERE canonical_id=? AND role='source' ORDER BY system, object, key",
+            (cid,),
+        )
+        for system, obj, key in self._c.fetchall():
+            if (system, obj, key) == lineage[:3] or owner not in (None, system):
+                continue
+            if self._live(system, obj, key):
+                return  # still there, in a system that could delete it
         self.canon.put(
             cid, {**row, "deleted": 1, "changes": row["changes"] + 1, "position": self._pos}
         )
         self._audit(cid, row["entity"], "delete", None, None, lineage)
+
+    def _live(self, system: str, obj: str, key: str) -> bool:
+        """Whether source record system/obj/key exists and its rule does not call it deleted."""
+        assert self._c is not None and self.mapping is not None
+        rec = self.records.get(self._c, f"source/{system}/{obj}/{key}")
+        rule = self.mapping.inbound(system, obj)
+        if rec is None or rec["deleted"] or rule is None:
+            return False
+        try:
+            return not rule.is_delete(json.loads(rec["record"]), self, key)
+        except MappingError:
+            return True  # not known to be deleted
 
     def _audit(
         self,
@@ -556,7 +607,11 @@ class Fold:
         self.mapping = mapping
         self._owned.clear()
         # Re-project every source record under the new version, in a deterministic order.
+        # What waits for a link is found again: the new rules may need other links, or none.
         self.flush(self._c)
+        self._c.execute(f"DELETE FROM {self.t_waiting}")
+        self.waiting.discard()
+        self._waiting_keys.clear()
         self._c.execute(
             f"SELECT stream, system, object, key, record, source_time, captured_at"
             f" FROM {self.t_records} WHERE deleted=0 ORDER BY stream"
@@ -709,6 +764,11 @@ class Fold:
             self.exceptions.put(
                 row["id"], {**row, "status": status, "resolution": note, "position": self._pos}
             )
+            if row["kind"] == "write":  # the failed write is settled: no longer `failed`
+                key = tuple(json.loads(row["details"])["outbound"])
+                ob = self.outbound.get(self._c, key)
+                if ob is not None and ob["status"] == "failed":
+                    self.outbound.put(key, {**ob, "status": status, "position": self._pos})
             return
         self.exceptions.put(
             row["id"], {**row, "status": "retrying", "resolution": note, "position": self._pos}

@@ -1,7 +1,9 @@
 """The outbound projection: one row per (target, object, canonical id).
 
-It holds the latest planned delta (pending → retrying → applied | failed), the attempts made,
-and what we last applied (`applied_desired`, `applied_key`): the planner's "known" state when
+It holds the latest planned delta (pending → retrying → applied | failed; a failed one whose
+`write` exception is resolved or ignored, by an operator or by the planner, becomes `resolved` or
+`ignored`: settled, not counted as failed, and not sent again unless the desired state changes),
+the attempts made, and what we last applied (`applied_desired`, `applied_key`): the planner's "known" state when
 the target's own captured state is not available.
 """
 
@@ -15,7 +17,7 @@ OUTBOUND = Table(
         "target TEXT NOT NULL",
         "object TEXT NOT NULL",
         "canonical_id TEXT NOT NULL",
-        "status TEXT NOT NULL",  # pending | retrying | applied | failed
+        "status TEXT NOT NULL",  # pending | retrying | applied | failed | resolved | ignored
         "op TEXT NOT NULL",
         "idempotency_key TEXT NOT NULL",
         "target_key TEXT",

@@ -40,6 +40,7 @@ from hub.store.base import NewEvent
 from hub.store.sqlite import SQLiteEventStore
 from projections.exceptions import NOW_MAPS, exception_id, plan_failure_text
 from projections.fold import to_json
+from projections.links import linked_elsewhere
 from projections.tables import dumps
 
 PLANNED = "DeltaPlanned"
@@ -92,12 +93,24 @@ class _TableLookup:
         self.c = c
 
     def canonical_id(self, entity: str, system: str, object: str, key: str) -> str | None:
+        cid = self.linked(system, object, key)
+        if cid is None or cid.startswith(entity + "/"):
+            return cid
+        raise linked_elsewhere(entity, system, object, str(key), cid)
+
+    def linked(self, system: str, object: str, key: str) -> str | None:
+        """The canonical id record system/object/key is linked to, of whatever entity."""
         self.c.execute(
             "SELECT canonical_id FROM p_links WHERE system=? AND object=? AND key=?",
             (system, object, str(key)),
         )
         r = self.c.fetchone()
-        return str(r[0]) if r is not None and str(r[0]).startswith(entity + "/") else None
+        return None if r is None else str(r[0])
+
+    def linked_as(self, entity: str, system: str, object: str, key: str) -> str | None:
+        """The `entity` record system/object/key is linked to; None if none (or another kind)."""
+        cid = self.linked(system, object, key)
+        return cid if cid is not None and cid.startswith(entity + "/") else None
 
     def canonical_field(self, canonical_id: str, field: str) -> Any:
         self.c.execute(
@@ -292,7 +305,7 @@ class Planner:
                     return f"{entity}/{rule.natural_id(key, json.loads(r[0]), lookup)}"
                 except MappingError:
                     pass
-        return lookup.canonical_id(entity, system, obj, key) or f"{entity}/{key}"
+        return lookup.linked_as(entity, system, obj, key) or f"{entity}/{key}"
 
     def _mapped_again(
         self, c: SQLiteCursor, lookup: _TableLookup, mapping: Mapping, since: int
@@ -315,7 +328,7 @@ class Planner:
                 assert rule.feedback is not None
                 if rule.feedback[:2] != (system, obj) or not key:
                     continue
-                now = lookup.canonical_id(rule.entity, system, obj, key)
+                now = lookup.linked_as(rule.entity, system, obj, key)
                 c.execute(
                     "SELECT canonical_id FROM p_outbound WHERE target=? AND object=?"
                     " AND target_key=? ORDER BY canonical_id",
