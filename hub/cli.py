@@ -378,12 +378,10 @@ def status(config: ConfigOpt = DEFAULT, as_json: JsonOpt = False) -> None:
         t.add_row(name, str(p["position"]), str(p["behind"]))
     out.print(t)
     t = Table(title="outbound", header_style="bold")
-    for col in ("target", "pending", "retrying", "applied", "failed"):
+    for col in ("target", *queries.OUTBOUND_STATUSES):
         t.add_column(col, justify="right" if col != "target" else "left")
     for target, counts in data["outbound"].items():
-        t.add_row(
-            escape(target), *(str(counts[k]) for k in ("pending", "retrying", "applied", "failed"))
-        )
+        t.add_row(escape(target), *(str(counts[k]) for k in queries.OUTBOUND_STATUSES))
     out.print(t)
     by_kind = ", ".join(f"{k}: {n}" for k, n in data["exceptions"].items()) or "none"
     out.print(f"open exceptions: [bold]{data['open_exceptions']}[/] ({by_kind})")

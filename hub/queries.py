@@ -138,6 +138,10 @@ def _exception(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+OUTBOUND_STATUSES = ("pending", "retrying", "applied", "failed", "resolved", "ignored")
+"""Statuses of an outbound row (see projections/outbound.py), in the order status shows them."""
+
+
 def status(store: SQLiteEventStore, projector: Projector, connectors: list[str]) -> dict[str, Any]:
     """Per connector: checkpoint, lag, last error; per projection: position vs head; outbound
     counts; open exceptions."""
@@ -180,9 +184,7 @@ def status(store: SQLiteEventStore, projector: Projector, connectors: list[str])
         )
         outbound: dict[str, dict[str, int]] = {}
         for target, st, n in c.fetchall():
-            outbound.setdefault(target, {"pending": 0, "retrying": 0, "applied": 0, "failed": 0})[
-                st
-            ] = n
+            outbound.setdefault(target, dict.fromkeys(OUTBOUND_STATUSES, 0))[st] = n
         out["outbound"] = outbound
         c.execute(
             "SELECT kind, count(*) FROM p_exceptions WHERE status IN ('open','retrying') GROUP BY kind ORDER BY kind"

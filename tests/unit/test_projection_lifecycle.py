@@ -107,6 +107,8 @@ def test_a_write_failure_resolved_by_an_operator_no_longer_counts_as_failed(
         assert w.exceptions() == []
         counts = _outbound_counts(w)
         assert counts["failed"] == 0 and counts["resolved"] == 1
+        status = queries.status(w.hub.store, w.hub.projector, [])["outbound"]["erp"]
+        assert status == {**dict.fromkeys(queries.OUTBOUND_STATUSES, 0), "resolved": 1}
         _same_after_rebuild(w)
         assert _outbound_counts(w) == counts
         # settled, not forgotten: the next change is planned and written as usual
@@ -153,6 +155,8 @@ def test_a_write_failure_the_planner_resolves_no_longer_counts_as_failed(
         assert w.exceptions() == []
         counts = _outbound_counts(w)
         assert counts["failed"] == 0 and counts["resolved"] == 1
+        status = queries.status(w.hub.store, w.hub.projector, [])["outbound"]["erp"]
+        assert status == {**dict.fromkeys(queries.OUTBOUND_STATUSES, 0), "resolved": 1}
         _same_after_rebuild(w)
     finally:
         w.hub.close()
