@@ -52,7 +52,14 @@ def test_kill_and_restart_loses_nothing_and_duplicates_nothing(firm: Firm, point
     assert len(rows) == 150  # the approved half, each exactly once
     assert {r["canonical_id"] for r in rows} == {f"TimeEntry/e{i}" for i in range(0, 300, 2)}
     status = firm.json("status")
-    assert status["outbound"]["erp"] == {"pending": 0, "retrying": 0, "applied": 150, "failed": 0}
+    assert status["outbound"]["erp"] == {
+        "pending": 0,
+        "retrying": 0,
+        "applied": 150,
+        "failed": 0,
+        "resolved": 0,
+        "ignored": 0,
+    }
     assert all(p["behind"] == 0 for p in status["projections"].values())
     before = firm.json("checksum")["checksums"]
     firm.run("rebuild", check=True)
