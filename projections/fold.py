@@ -489,12 +489,8 @@ class Fold:
         if op == "restore":
             self._remap_others(cid, lineage)
 
-    def _remap_others(
-        self, cid: str, lineage: tuple[str, str, str, int, int | None, int | None]
-    ) -> None:
-        """Re-map the other source records of a restored entity (after this event), so the
-        fields their systems own come back as those records are now — changes made while the
-        entity was deleted included — instead of waiting for those records to change again."""
+    def _sources_of(self, cid: str) -> list[tuple[str, str, str]]:
+        """(system, object, key) of the source records linked to `cid`, in that order."""
         assert self._c is not None
         self.links.flush(self._c)
         self._c.execute(
@@ -502,7 +498,16 @@ class Fold:
             " WHERE canonical_id=? AND role='source' ORDER BY system, object, key",
             (cid,),
         )
-        for system, obj, key in self._c.fetchall():
+        return [(r[0], r[1], r[2]) for r in self._c.fetchall()]
+
+    def _remap_others(
+        self, cid: str, lineage: tuple[str, str, str, int, int | None, int | None]
+    ) -> None:
+        """Re-map the other source records of a restored entity (after this event), so the
+        fields their systems own come back as those records are now — changes made while the
+        entity was deleted included — instead of waiting for those records to change again."""
+        assert self._c is not None
+        for system, obj, key in self._sources_of(cid):
             stream = f"source/{system}/{obj}/{key}"
             if (system, obj, key) != lineage[:3] and stream not in self._requeue:
                 self._requeue.append(stream)
@@ -532,13 +537,7 @@ class Fold:
         row = self.canon.get(self._c, cid)
         if row is None or row["deleted"]:
             return
-        self.links.flush(self._c)
-        self._c.execute(
-            f"SELECT system, object, key FROM {self.t_links}"
-            " WHERE canonical_id=? AND role='source' ORDER BY system, object, key",
-            (cid,),
-        )
-        for system, obj, key in self._c.fetchall():
+        for system, obj, key in self._sources_of(cid):
             if (system, obj, key) == lineage[:3] or owner not in (None, system):
                 continue
             if self._live(system, obj, key):

@@ -258,9 +258,7 @@ class Planner:
         self, c: SQLiteCursor, lookup: _TableLookup, mapping: Mapping, since: int
     ) -> list[tuple[int, list[tuple[str, str, bytes]]]]:
         """(position, feedback events) for records with an open mapping exception."""
-        rules = [
-            r for e in mapping.entities() for r in mapping.outbound(e) if r.feedback is not None
-        ]
+        rules = _feedback_rules(mapping)
         if not rules:
             return []
         c.execute(
@@ -312,9 +310,7 @@ class Planner:
     ) -> list[tuple[int, list[tuple[str, str, bytes]]]]:
         """(position, unflag events) for records that map again, flagged under a canonical id
         other than the one they now map to (their id did not map when they were flagged)."""
-        rules = [
-            r for e in mapping.entities() for r in mapping.outbound(e) if r.feedback is not None
-        ]
+        rules = _feedback_rules(mapping)
         if not rules:
             return []
         c.execute(
@@ -576,3 +572,8 @@ class Planner:
         if ob is not None and ob[2] is not None:
             return dict(json.loads(ob[2]))
         return None
+
+
+def _feedback_rules(mapping: Mapping) -> list[OutboundRule]:
+    """The target rules that flag refused or unmappable records at their source."""
+    return [r for e in mapping.entities() for r in mapping.outbound(e) if r.feedback is not None]
