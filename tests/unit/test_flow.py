@@ -165,6 +165,30 @@ class World:
         return queries.exceptions(self.hub.store, status)
 
 
+def same_after_rebuild(w: World) -> None:
+    """A rebuild gives the checksums the catch-up gave."""
+    before = w.hub.projector.checksums()
+    w.hub.projector.rebuild()
+    assert w.hub.projector.checksums() == before
+
+
+def erp_sets_the_project() -> dict[str, Any]:
+    """MAPPING where the ERP's timesheet lines own TimeEntry.project_id (no targets)."""
+    mapping: dict[str, Any] = json.loads(json.dumps(MAPPING))
+    mapping["entities"]["TimeEntry"]["fields"] = {"project_id": "erp"}
+    mapping["sources"].append(
+        {
+            "system": "erp",
+            "object": "lines",
+            "entity": "TimeEntry",
+            "id": "id",
+            "fields": {"project_id": "work"},
+        }
+    )
+    mapping["targets"] = []
+    return mapping
+
+
 @pytest.fixture
 def world(tmp_path: Path) -> World:
     w = World(tmp_path)

@@ -11,17 +11,11 @@ from typing import Any
 
 from hub.testing import MemorySink
 from hub.types import Delta, Outcome
-from tests.unit.test_flow import MAPPING, World
+from tests.unit.test_flow import MAPPING, World, erp_sets_the_project, same_after_rebuild
 
 
 def _lines(w: World) -> list[dict[str, Any]]:
     return sorted(w.erp.records.values(), key=lambda r: sorted(r.items()))
-
-
-def _same_after_rebuild(w: World) -> None:
-    before = w.hub.projector.checksums()
-    w.hub.projector.rebuild()
-    assert w.hub.projector.checksums() == before
 
 
 def test_an_update_in_flight_is_superseded_when_the_value_returns(tmp_path: Path) -> None:
@@ -37,7 +31,7 @@ def test_an_update_in_flight_is_superseded_when_the_value_returns(tmp_path: Path
         w.hub.sync_once()
         w.hub.sync_once()
         assert [r["hours"] for r in _lines(w)] == [1.0]
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 
@@ -53,7 +47,7 @@ def test_a_create_in_flight_is_not_posted_once_the_entry_is_unapproved(tmp_path:
         w.hub.sync_once()
         w.hub.sync_once()
         assert w.erp.records == {}
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 
@@ -88,7 +82,7 @@ def test_a_create_whose_answer_was_lost_is_not_created_twice_after_an_edit(
         w.hub.sync_once()
         w.hub.sync_once()
         assert [r["hours"] for r in _lines(w)] == [1.5]
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 
@@ -117,7 +111,7 @@ def test_an_entry_approved_again_after_its_line_was_deleted_is_created_anew(
         assert [r["hours"] for r in _lines(w)] == [1.0]
         last = list(w.erp.applied.values())[-1][1]
         assert last.op == "create"
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 
@@ -135,7 +129,7 @@ def test_a_new_natural_id_moves_the_entity_instead_of_duplicating_it(tmp_path: P
         assert not w.state("TimeEntry/t1")["exists"]
         assert w.state("TimeEntry/te-t1")["exists"]
         assert [r["hours"] for r in _lines(w)] == [1.0]  # one timesheet line, not two
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 
@@ -169,7 +163,7 @@ def test_a_refused_entry_is_written_once_the_entity_it_needs_appears(tmp_path: P
         }
         again = w.hub.sync_once()
         assert again.planned.planned == 0 and again.planned.failed == 0
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 
@@ -203,7 +197,7 @@ def test_a_refused_entry_that_is_unapproved_no_longer_has_an_open_exception(
         assert dict(list(w.tracker_sink.applied.values())[-1][1].fields) == {
             "remove_tags": ["sync-error"]
         }
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 
@@ -228,19 +222,7 @@ def test_a_rejected_write_of_an_entry_then_unapproved_is_resolved(tmp_path: Path
 def test_a_system_that_does_not_own_an_entity_cannot_bring_it_back_after_its_delete(
     tmp_path: Path,
 ) -> None:
-    mapping = json.loads(json.dumps(MAPPING))
-    mapping["entities"]["TimeEntry"]["fields"] = {"project_id": "erp"}  # the ERP sets the project
-    mapping["sources"].append(
-        {
-            "system": "erp",
-            "object": "lines",
-            "entity": "TimeEntry",
-            "id": "id",
-            "fields": {"project_id": "work"},
-        }
-    )
-    mapping["targets"] = []
-    w = World(tmp_path, mapping)
+    w = World(tmp_path, erp_sets_the_project())
     try:
         w.person("ANN", "Ann")
         w.entry("t1", "x #acme/web/design #approved", 60)
@@ -253,7 +235,7 @@ def test_a_system_that_does_not_own_an_entity_cannot_bring_it_back_after_its_del
         w.erp_src.put("lines", "t1", {"id": "t1", "work": "globex"})  # the ERP still has a line
         w.hub.sync_once()
         assert not w.state("TimeEntry/t1")["exists"]
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 

@@ -9,13 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hub import queries
-from tests.unit.test_flow import MAPPING, World
-
-
-def _same_after_rebuild(w: World) -> None:
-    before = w.hub.projector.checksums()
-    w.hub.projector.rebuild()
-    assert w.hub.projector.checksums() == before
+from tests.unit.test_flow import MAPPING, World, erp_sets_the_project, same_after_rebuild
 
 
 def _rows(w: World, sql: str) -> list[tuple[Any, ...]]:
@@ -59,7 +53,7 @@ def test_a_link_to_another_entity_is_a_plain_mapping_error_and_does_not_wait(
         assert "capture it first" not in x["message"]
         assert "re-mapped by itself" not in x["fix"]
         assert _rows(w, "SELECT * FROM p_waiting") == []
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 
@@ -79,7 +73,7 @@ def test_a_link_to_another_entity_in_a_target_rule_is_a_plan_error_saying_so(
         assert x["kind"] == "plan"
         assert "erp/logins/ann is linked to Account/ann, not to a Person" in x["message"]
         assert "capture it first" not in x["message"]
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 
@@ -109,7 +103,7 @@ def test_a_write_failure_resolved_by_an_operator_no_longer_counts_as_failed(
         assert counts["failed"] == 0 and counts["resolved"] == 1
         status = queries.status(w.hub.store, w.hub.projector, [])["outbound"]["erp"]
         assert status == {**dict.fromkeys(queries.OUTBOUND_STATUSES, 0), "resolved": 1}
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
         assert _outbound_counts(w) == counts
         # settled, not forgotten: the next change is planned and written as usual
         w.erp.reject_when(None)
@@ -117,7 +111,7 @@ def test_a_write_failure_resolved_by_an_operator_no_longer_counts_as_failed(
         w.hub.sync_once()
         assert [r["hours"] for r in w.erp.records.values()] == [1.5]
         assert _outbound_counts(w)["applied"] == 1
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 
@@ -136,7 +130,7 @@ def test_a_write_failure_ignored_by_an_operator_is_not_sent_again(tmp_path: Path
         counts = _outbound_counts(w)
         assert counts["failed"] == 0 and counts["ignored"] == 1
         assert w.erp.records == {}
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 
@@ -157,7 +151,7 @@ def test_a_write_failure_the_planner_resolves_no_longer_counts_as_failed(
         assert counts["failed"] == 0 and counts["resolved"] == 1
         status = queries.status(w.hub.store, w.hub.projector, [])["outbound"]["erp"]
         assert status == {**dict.fromkeys(queries.OUTBOUND_STATUSES, 0), "resolved": 1}
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 
@@ -165,24 +159,8 @@ def test_a_write_failure_the_planner_resolves_no_longer_counts_as_failed(
 # -- 3. a restore by the system of record brings back the fields other systems own --------------
 
 
-def _erp_sets_the_project() -> dict[str, Any]:
-    mapping = _copy(MAPPING)
-    mapping["entities"]["TimeEntry"]["fields"] = {"project_id": "erp"}
-    mapping["sources"].append(
-        {
-            "system": "erp",
-            "object": "lines",
-            "entity": "TimeEntry",
-            "id": "id",
-            "fields": {"project_id": "work"},
-        }
-    )
-    mapping["targets"] = []
-    return mapping
-
-
 def test_a_restored_entity_keeps_the_fields_other_systems_own(tmp_path: Path) -> None:
-    w = World(tmp_path, _erp_sets_the_project())
+    w = World(tmp_path, erp_sets_the_project())
     try:
         w.person("ANN", "Ann")
         w.entry("t1", "x #acme/web/design #approved", 60)
@@ -195,13 +173,13 @@ def test_a_restored_entity_keeps_the_fields_other_systems_own(tmp_path: Path) ->
         w.hub.sync_once()
         fields = w.state("TimeEntry/t1")["fields"]
         assert fields["minutes"] == 90 and fields["project_id"] == "acme"
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 
 
 def test_a_change_by_another_owner_while_deleted_is_kept_for_the_restore(tmp_path: Path) -> None:
-    w = World(tmp_path, _erp_sets_the_project())
+    w = World(tmp_path, erp_sets_the_project())
     try:
         w.person("ANN", "Ann")
         w.entry("t1", "x #acme/web/design #approved", 60)
@@ -217,7 +195,7 @@ def test_a_change_by_another_owner_while_deleted_is_kept_for_the_restore(tmp_pat
         assert w.state("TimeEntry/t1")["fields"]["project_id"] == "globex"
         audit = [(h["op"], h["system"]) for h in queries.history(w.hub.store, "TimeEntry/t1")]
         assert audit[-2:] == [("restore", "tracker"), ("update", "erp")]
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 
@@ -246,7 +224,7 @@ def test_a_version_without_the_rule_resolves_its_exceptions_and_keeps_its_entiti
         # not deleted: a mapping change is not a delete by the system of record
         assert w.state("TimeEntry/t1")["exists"]
         assert len(w.erp.records) == 1
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
         # the person captured later re-maps nothing and opens nothing
         w.person("ZED", "Zed")
         w.hub.sync_once()
@@ -255,7 +233,7 @@ def test_a_version_without_the_rule_resolves_its_exceptions_and_keeps_its_entiti
         w.write_mapping(_copy(MAPPING))
         w.hub.sync_once()
         assert w.state("TimeEntry/t2")["fields"]["person_id"] == "Person/ZED"
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 
@@ -273,11 +251,11 @@ def test_an_entity_lives_while_another_record_of_its_system_of_record_maps_to_it
         w.erp_src.delete("logins", "ann")
         w.hub.sync_once()
         assert w.state("Person/ANN")["exists"]
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
         w.erp_src.delete("employees", "ANN")
         w.hub.sync_once()
         assert not w.state("Person/ANN")["exists"]
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 
@@ -298,7 +276,7 @@ def test_an_entity_whose_records_are_all_deleted_by_their_rule_is_deleted(
         w.erp_src.put("logins", "ann", {"code": "ANN", "name": "gone", "login": "ann"})
         w.hub.sync_once()
         assert not w.state("Person/ANN")["exists"]
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 
@@ -313,7 +291,7 @@ def test_a_delete_pipeline_sees_the_record_key(tmp_path: Path) -> None:
         w.entry("t2", "y #acme/web/design", 60)
         w.hub.sync_once()
         assert w.state("TimeEntry/t1")["exists"] and not w.state("TimeEntry/t2")["exists"]
-        _same_after_rebuild(w)
+        same_after_rebuild(w)
     finally:
         w.hub.close()
 
@@ -336,6 +314,6 @@ def test_target_key_in_an_inbound_rule_gives_the_same_key_in_a_rebuild(tmp_path:
         w.entry("t1", "x #acme/web/design", 60)
         w.hub.sync_once()
         assert w.state("TimeEntry/t1")["fields"]["description"] == "ANN"
-        _same_after_rebuild(w)  # one page: logins/ann was linked first
+        same_after_rebuild(w)  # one page: logins/ann was linked first
     finally:
         w.hub.close()
