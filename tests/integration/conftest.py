@@ -124,6 +124,15 @@ class Firm:
             )
         return proc
 
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """`synchub ARGS --config ...` started in the background; the test stops it (by PID)."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", *args, "--config", str(self.config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
     def json(self, *args: str) -> Any:
         proc = self.run(*args, "--json")
         assert proc.returncode in (0, 2, 3), proc.stderr

@@ -124,12 +124,7 @@ def test_run_syncs_continuously_and_stops_cleanly_on_ctrl_c(firm: Firm) -> None:
     config = json.loads(json.dumps(__import__("yaml").safe_load(firm.config.read_text())))
     config["poll_interval"] = 0.2
     firm.config.write_text(__import__("yaml").safe_dump(config))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "run", "--config", str(firm.config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = firm.start("run")
     try:
         firm.write_entries("time_1.csv", entries(6))
         deadline = time.time() + 30
@@ -148,12 +143,7 @@ def test_a_second_ctrl_c_stops_run_at_once_and_the_next_pass_goes_on(firm: Firm)
     config["outbound"] = {"rate_limit_per_s": 0.5}  # the pass waits ~2 s between writes
     firm.config.write_text(__import__("yaml").safe_dump(config))
     firm.write_entries("time_1.csv", entries(8))  # 4 approved: 4 writes, ~6 s of waiting
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "run", "--config", str(firm.config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = firm.start("run")
     try:
         time.sleep(2.5)  # inside the first pass, waiting on the rate limit
         proc.send_signal(signal.SIGINT)
