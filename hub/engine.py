@@ -13,7 +13,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from hub.outbound import Executor, ExecutorReport, Planner, PlannerReport
 from hub.plugins import build_connector
 from hub.registry import SourceSchemas
 from hub.schemas import canonical_fields, hub_schema
-from hub.spi import Connector, Sink, Source
+from hub.spi import Connector, ReadsBack, Sink, Source
 from hub.store.base import NewEvent
 from hub.store.sqlite import SQLiteEventStore
 from hub.types import Change
@@ -86,7 +86,11 @@ class Hub:
             name: Ingestor(self.store, name, src, settings.ingest, self.schemas)
             for name, src in self.sources.items()
         }
-        self.planner = Planner(self.store, set(self.sinks))
+        self.planner = Planner(
+            self.store,
+            set(self.sinks),
+            {n: s for n, s in self.sinks.items() if isinstance(s, ReadsBack)},
+        )
         self.executor = Executor(
             self.store,
             self.sinks,
@@ -147,9 +151,15 @@ class Hub:
         progress: Callable[[str, int], None] | None = None,
         reconcile: bool = False,
         reconcile_force: bool = False,
+        only: Collection[str] | None = None,
+        reconcile_only: Collection[str] = (),
     ) -> list[IngestReport]:
+        """Read every source (or `only` those, reconciling just `reconcile_only`) into the
+        store."""
         reports = []
         for name, ingestor in self.ingestors.items():
+            if only is not None and name not in only:
+                continue
             cb = (lambda n, _name=name: progress(_name, n)) if progress else None
             try:
                 report = ingestor.run_once(progress=cb)
@@ -157,7 +167,11 @@ class Hub:
                     time.time() - self._last_reconcile.get(name, 0)
                     >= self.settings.ingest.reconcile_every
                 )
-                if reconcile or reconcile_force or due:
+                if (
+                    name in reconcile_only
+                    if only is not None
+                    else (reconcile or reconcile_force or due)
+                ):
                     self._last_reconcile[name] = time.time()
                     report.deleted_by_reconciliation = ingestor.reconcile(force=reconcile_force)
                 self.last_errors.pop(name, None)
@@ -219,6 +233,20 @@ class Hub:
             if wait_s is None or time.time() + wait_s > deadline:
                 break
             time.sleep(wait_s)
+        # Read our own writes back in the same pass (the echo): the pass ends with the targets'
+        # new state captured, so the next pass, with nothing changed anywhere, is idle.
+        written = [
+            name
+            for name, counts in report.executed.by_target.items()
+            if counts.get("applied") and name in self.ingestors
+        ]
+        if written:
+            first = {r.connector: r for r in report.ingest}
+            deleted = report.executed.deleted_from
+            for echo in self.ingest(progress=progress, only=written, reconcile_only=deleted):
+                first[echo.connector].add(echo)
+                report.errors += echo.errors
+            report.projected += self.projector.catch_up()
         report.executed.waiting = len(self.executor.active())
         report.open_exceptions = self.open_exceptions()
         return report

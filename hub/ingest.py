@@ -91,6 +91,15 @@ class IngestReport:
     deleted_by_reconciliation: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def add(self, other: IngestReport) -> None:
+        """Count `other` (a later read of the same connector in the same pass) in this one."""
+        self.batches += other.batches
+        self.appended += other.appended
+        self.skipped += other.skipped
+        self.quarantined += other.quarantined
+        self.deleted_by_reconciliation += other.deleted_by_reconciliation
+        self.errors += other.errors
+
 
 class _Heads:
     """Bounded LRU cache of stream heads: stream → (version, digest)."""

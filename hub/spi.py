@@ -39,6 +39,7 @@ __all__ = [
     "Outcome",
     "OutcomeStatus",
     "OverlapCursor",
+    "ReadsBack",
     "Sink",
     "Source",
     "SourceOp",
@@ -111,6 +112,29 @@ class Sink(Protocol):
     def apply(self, deltas: Sequence[Delta]) -> list[Outcome]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ReadsBack(Protocol):
+    """A Sink that says how the records it writes read back through its system's Source.
+
+    The planner compares what a target record should hold (in the fields deltas are written
+    in) with what the target is known to hold. When the target is also a source, the freshest
+    knowledge is the record the source captured (a person may have edited it). A sink whose
+    field names or units differ from the captured record's (writes `hours`, the source reads
+    `duration` in seconds) must translate, or every pass would see a difference and write
+    again: the planner uses the captured record only through `read_back`, and falls back to
+    what it last wrote when a sink does not offer it.
+
+    Contract (checked by the sink contract suite when the connector also has a source):
+    - `read_back(object, record)` is `record` (as the source captured the record of `object`
+      with the written target key) in the fields a delta of `object` is written in, for every
+      field the sink can tell; after a write of fields F is applied and captured, the answer
+      holds F with the values written (numbers compared as numbers). None: it cannot say for
+      this record (the planner then uses the last applied write). Pure: no I/O.
+    """
+
+    def read_back(self, object: str, record: Mapping[str, Any]) -> dict[str, Any] | None: ...
 
 
 class Connector(Protocol):

@@ -103,7 +103,7 @@ class TimeTaggerServer:
         port: int | None = None,
         *,
         multi_user: bool = False,
-        start_timeout: float = 30.0,
+        start_timeout: float = 120.0,
     ) -> None:
         self.python = python
         self.datadir = datadir

@@ -181,6 +181,25 @@ class TrytonSink:
             checked.append(o)
         return checked
 
+    def read_back(self, object: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A captured `timesheet_lines` record in the fields deltas are written in (see
+        hub.spi.ReadsBack): `hours` and `duration` from the duration in seconds, `task` from
+        the line's timesheet work's origin, `work`, `employee`, `company`, `date` as captured.
+        An empty description is left out: a line created without one reads back as None,
+        whether the delta said None or an empty text."""
+        if object not in self.objects:
+            return None
+        out = {k: record[k] for k in ("employee", "work", "company", "date") if k in record}
+        if record.get("task") is not None:
+            out["task"] = record["task"]
+        duration = record.get("duration")
+        if isinstance(duration, int | float):
+            out["duration"] = duration
+            out["hours"] = duration / 3600
+        if record.get("description") is not None:
+            out["description"] = record["description"]
+        return out
+
     def close(self) -> None:
         self.client.close()
 

@@ -173,6 +173,14 @@ def _task(row: Row) -> dict[str, Any]:
     }
 
 
+def _origin_id(value: Any, model: str) -> str | None:
+    """The id in a Reference value `"model,id"` when it points at `model`, else None."""
+    if not isinstance(value, str) or "," not in value:
+        return None
+    name, _, number = value.partition(",")
+    return number if name == model and number.strip().isdigit() else None
+
+
 def _timesheet_line(row: Row) -> dict[str, Any]:
     description, marker = split_marker(row["description"])
     return {
@@ -181,6 +189,7 @@ def _timesheet_line(row: Row) -> dict[str, Any]:
         "date": _date(row["date"]),
         "duration": _seconds(row["duration"]),
         "work": _ref(row["work"]),
+        "task": _origin_id(_related(row, "work", "origin"), "project.work"),
         "description": description,
         "synchub_marker": marker,
         "company": _ref(row["company"]),
@@ -295,7 +304,16 @@ OBJECTS: dict[str, TrytonObject] = {
             "timesheet_lines",
             "timesheet.line",
             [],
-            ("employee", "date", "duration", "work", "description", "company", "invoice_line"),
+            (
+                "employee",
+                "date",
+                "duration",
+                "work",
+                "work.origin",
+                "description",
+                "company",
+                "invoice_line",
+            ),
             (
                 ("id", "string"),
                 ("employee", "string?"),
@@ -307,6 +325,7 @@ OBJECTS: dict[str, TrytonObject] = {
                 ("company", "string?"),
                 ("invoice_line", "string?"),
                 ("invoiced", "boolean"),
+                ("task", "string?"),  # the project.work the line's timesheet work is for
             ),
             _timesheet_line,
         ),

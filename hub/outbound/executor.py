@@ -72,6 +72,8 @@ class ExecutorReport:
     waiting: int = 0
     slept: float = 0.0
     by_target: dict[str, dict[str, int]] = field(default_factory=dict)
+    deleted_from: set[str] = field(default_factory=set)
+    """Targets a delete was applied to (polling cannot see a hard delete: reconcile them)."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,8 @@ class Executor:
                 target, {"applied": 0, "retryable": 0, "rejected": 0}
             )
             counts[status] += 1
+            if status == "applied" and delta.op == "delete":
+                report.deleted_from.add(target)
             setattr(report, status, getattr(report, status) + 1)
             report.attempted += 1
             payload: dict[str, Any] = {

@@ -23,8 +23,10 @@ no write any more, is resolved by the planner (an ExceptionAction by `synchub`).
 
 from __future__ import annotations
 
+import collections.abc
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +38,7 @@ from hub.errors import MappingError
 from hub.ingest import now_micros
 from hub.mapping import Mapping, OutboundRule
 from hub.schemas import hub_schema
+from hub.spi import ReadsBack
 from hub.store.base import NewEvent
 from hub.store.sqlite import SQLiteEventStore
 from projections.exceptions import NOW_MAPS, exception_id, plan_failure_text
@@ -71,8 +74,36 @@ def minimal_delta(
     return {
         f: v
         for f, v in desired.items()
-        if f not in owned_by_target and (f not in known or known[f] != v)
+        if f not in owned_by_target and (f not in known or not same_value(known[f], v))
     }
+
+
+def same_value(known: Any, desired: Any) -> bool:
+    """Whether the target holds `desired`: equal values, or equal numbers when one side is a
+    number and the other a number or its text (a Decimal is stored as text: `"1.5"` is what
+    a sink that reads back `1.5` holds)."""
+    if known == desired:
+        return True
+    if _is_number(known) or _is_number(desired):
+        a, b = _as_number(known), _as_number(desired)
+        return a is not None and b is not None and abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+    return False
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _as_number(value: Any) -> float | None:
+    if _is_number(value):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
 
 
 @dataclass
@@ -134,9 +165,18 @@ class _TableLookup:
 class Planner:
     """Appends DeltaPlanned (and PlanFailed) events for canonical changes. Run after catch-up."""
 
-    def __init__(self, store: SQLiteEventStore, targets: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        store: SQLiteEventStore,
+        targets: set[str] | None = None,
+        readers: collections.abc.Mapping[str, ReadsBack] | None = None,
+    ) -> None:
+        """`readers`: per target system, the sink that reads its captured records back in the
+        fields it writes (see hub.spi.ReadsBack); without one, a target is known by what was
+        last applied to it."""
         self.store = store
         self.targets = targets
+        self.readers = dict(readers or {})
         self.tracking = SQLiteTrackingRecorder(store.datastore)
         self.tracking.create_table()
         self._planned = hub_schema("delta_planned")
@@ -346,8 +386,8 @@ class Planner:
 
     def _outbound_row(self, c: SQLiteCursor, target: str, obj: str, cid: str) -> Any:
         c.execute(
-            "SELECT status, idempotency_key, applied_desired, applied_key, target_key, desired, op"
-            " FROM p_outbound WHERE target=? AND object=? AND canonical_id=?",
+            "SELECT status, idempotency_key, applied_desired, applied_key, target_key, desired, op,"
+            " position FROM p_outbound WHERE target=? AND object=? AND canonical_id=?",
             (target, obj, cid),
         )
         return c.fetchone()
@@ -557,21 +597,27 @@ class Planner:
         )
         return outbound_stream(target, obj, cid), PLAN_FAILED, payload
 
-    @staticmethod
     def _known(
-        c: SQLiteCursor, target: str, obj: str, target_key: str | None, ob: Any
+        self, c: SQLiteCursor, target: str, obj: str, target_key: str | None, ob: Any
     ) -> dict[str, Any] | None:
-        if target_key is not None:
-            c.execute(
-                "SELECT record, deleted FROM p_source_records WHERE stream=?",
-                (f"source/{target}/{obj}/{target_key}",),
-            )
-            r = c.fetchone()
-            if r is not None and not r[1]:
-                return dict(json.loads(r[0]))
-        if ob is not None and ob[2] is not None:
-            return dict(json.loads(ob[2]))
-        return None
+        """What the target record holds, in the fields deltas are written in: the target's own
+        captured record read back by its sink when that capture is newer than our last applied
+        write (someone may have edited it), else what we last applied, else None (unknown)."""
+        applied = None if ob is None or ob[2] is None else dict(json.loads(ob[2]))
+        reader = self.readers.get(target)
+        if target_key is None or reader is None:
+            return applied
+        c.execute(
+            "SELECT record, deleted, position FROM p_source_records WHERE stream=?",
+            (f"source/{target}/{obj}/{target_key}",),
+        )
+        r = c.fetchone()
+        if r is None or r[1] or (applied is not None and r[2] < ob[7]):
+            return applied  # not captured yet, or captured before our last write landed
+        read = reader.read_back(obj, json.loads(r[0]))
+        if read is None:
+            return applied
+        return read if applied is None else {**applied, **read}  # what it cannot tell: ours
 
 
 def _feedback_rules(mapping: Mapping) -> list[OutboundRule]:

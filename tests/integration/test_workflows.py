@@ -70,6 +70,29 @@ class Firm:
         finally:
             hub.close()
 
+    def head(self) -> int:
+        hub = self.hub()
+        try:
+            return hub.store.head()
+        finally:
+            hub.close()
+
+    def assert_idle(self, passes: int = 3) -> None:
+        """Nothing changed anywhere: each further pass plans nothing, writes nothing and
+        appends no event (a sync runs forever)."""
+        for n in range(passes):
+            before = self.head()
+            report = self.sync()
+            assert report.errors == []
+            assert report.planned.planned == 0, f"idle pass {n + 1} planned writes"
+            assert report.executed.attempted == 0, f"idle pass {n + 1} wrote"
+            hub = self.hub()
+            try:
+                new = [(e.stream, e.type) for e in hub.store.read(before, limit=100)]
+            finally:
+                hub.close()
+            assert new == [], f"idle pass {n + 1} appended events"
+
     def lines(self) -> list[dict[str, Any]]:
         return self.erp.search_read(
             "timesheet.line", [], ["employee.party.code", "date", "duration", "work.rec_name"]
@@ -120,8 +143,7 @@ def test_projects_and_tasks_become_timetagger_tags(firm: Firm) -> None:
         assert tags["acme/website-relaunch/design"]["status"] == "open"
         assert tags["acme/website-relaunch/launch"]["status"] == "closed"
         assert tags["globex/data-platform"]["name"] == "Data platform"
-    again = firm.sync()  # the tags come back through the tracker's source: no echo writes
-    assert again.planned.planned == 0 and again.executed.attempted == 0
+    firm.assert_idle()  # the tags come back through the tracker's source: no echo writes
 
 
 def test_approved_valid_entries_are_posted_and_invalid_ones_flagged(firm: Firm) -> None:
@@ -154,6 +176,7 @@ def test_approved_valid_entries_are_posted_and_invalid_ones_flagged(firm: Firm) 
     }
     invalid = {keys[e.text] for e in WEEK if e.expect.startswith(("refused", "mapping error"))}
     assert flagged == invalid  # refused by a check, or not even mappable (a malformed tag)
+    firm.assert_idle()
 
 
 def test_fixes_edits_and_unapprovals_follow_through(firm: Firm) -> None:
@@ -189,6 +212,7 @@ def test_fixes_edits_and_unapprovals_follow_through(firm: Firm) -> None:
     assert hours == want
     assert "#sync-error" not in firm.records(person)[key]["ds"]
     assert all("duration is positive" not in x["message"] for x in firm.exceptions())
+    firm.assert_idle()
 
 
 def test_unapproving_an_invoiced_line_asks_for_a_credit_note(firm: Firm) -> None:
@@ -209,6 +233,7 @@ def test_unapproving_an_invoiced_line_asks_for_a_credit_note(firm: Firm) -> None
     writes = [x for x in firm.exceptions() if x["kind"] == "write"]
     assert len(writes) == 1 and "credit note" in writes[0]["message"]
     assert len(firm.lines()) == 6  # nothing half-applied: the invoiced line is still there
+    firm.assert_idle()
 
 
 def test_sigkill_mid_sync_then_restart_posts_each_line_once(firm: Firm) -> None:
@@ -252,6 +277,7 @@ def test_sigkill_mid_sync_then_restart_posts_each_line_once(firm: Firm) -> None:
         text=True,
     )
     assert check.stdout == again.stdout
+    firm.assert_idle()
 
 
 def test_renaming_a_consultant_in_the_erp_renames_the_person(firm: Firm) -> None:
@@ -267,3 +293,4 @@ def test_renaming_a_consultant_in_the_erp_renames_the_person(firm: Firm) -> None
     finally:
         hub.close()
     assert person["fields"]["full_name"] == "Alice Renamed"
+    firm.assert_idle()

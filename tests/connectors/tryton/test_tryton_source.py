@@ -115,6 +115,7 @@ def test_every_object_is_read_with_its_documented_shape(
         "company": "1",
         "invoice_line": line_record["invoice_line"],
         "invoiced": True,
+        "task": str(design),  # the project.work the line's timesheet work is for
     }
     assert records["invoices", str(invoice)] == {
         "id": str(invoice),
