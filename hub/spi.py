@@ -9,6 +9,7 @@ section and offers a Source, a Sink, or both. Both interfaces have contract suit
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -43,6 +44,7 @@ __all__ = [
     "Sink",
     "Source",
     "SourceOp",
+    "same_value",
 ]
 
 
@@ -145,3 +147,31 @@ class Connector(Protocol):
     def source(self) -> Source | None: ...
 
     def sink(self) -> Sink | None: ...
+
+
+def same_value(known: Any, desired: Any) -> bool:
+    """Whether the target holds `desired`: equal values, or equal numbers when one side is a
+    number and the other a number or its text (a Decimal is stored as text: `"1.5"` is what
+    a sink that reads back `1.5` holds)."""
+    if known == desired:
+        return True
+    if _is_number(known) or _is_number(desired):
+        a, b = _as_number(known), _as_number(desired)
+        return a is not None and b is not None and abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+    return False
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _as_number(value: Any) -> float | None:
+    if _is_number(value):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None

@@ -26,7 +26,6 @@ from __future__ import annotations
 import collections.abc
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +37,7 @@ from hub.errors import MappingError
 from hub.ingest import now_micros
 from hub.mapping import Mapping, OutboundRule
 from hub.schemas import hub_schema
-from hub.spi import ReadsBack
+from hub.spi import ReadsBack, same_value
 from hub.store.base import NewEvent
 from hub.store.sqlite import SQLiteEventStore
 from projections.exceptions import NOW_MAPS, exception_id, plan_failure_text
@@ -76,34 +75,6 @@ def minimal_delta(
         for f, v in desired.items()
         if f not in owned_by_target and (f not in known or not same_value(known[f], v))
     }
-
-
-def same_value(known: Any, desired: Any) -> bool:
-    """Whether the target holds `desired`: equal values, or equal numbers when one side is a
-    number and the other a number or its text (a Decimal is stored as text: `"1.5"` is what
-    a sink that reads back `1.5` holds)."""
-    if known == desired:
-        return True
-    if _is_number(known) or _is_number(desired):
-        a, b = _as_number(known), _as_number(desired)
-        return a is not None and b is not None and abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
-    return False
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _as_number(value: Any) -> float | None:
-    if _is_number(value):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-        return number if math.isfinite(number) else None
-    return None
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from hub.spi import Delta, DeltaOp, Outcome, Sink
+from hub.spi import Delta, DeltaOp, Outcome, ReadsBack, Sink, same_value
 
 
 class SinkContract(ABC):
@@ -55,6 +55,11 @@ class SinkContract(ABC):
             f"{type(self).__name__} does not implement reopen(): idempotency across a restart "
             "is not checked"
         )
+
+    def captured(self, sink: Sink, target_key: str) -> Mapping[str, Any] | None:
+        """The record `target_key` as the connector's Source captures it (its `record`), for a
+        sink that implements `read_back`. Optional: the default skips the read-back test."""
+        pytest.skip(f"{type(self).__name__} does not implement captured(): read_back unchecked")
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -189,3 +194,22 @@ class SinkContract(ABC):
         assert [o.status for o in again] == ["applied"] * 3
         assert [o.target_key for o in again] == [o.target_key for o in first]
         assert self.count(again_sink) == before, "a restarted sink wrote applied deltas again"
+
+    def test_written_fields_read_back_through_the_source(self, tmp_path: Path) -> None:
+        """What the planner relies on to settle: a record written and captured reads back
+        (`read_back`) with the values written, so the next pass plans nothing."""
+        sink = self.make_sink(tmp_path)
+        if not isinstance(sink, ReadsBack):
+            pytest.skip(f"{type(sink).__name__} has no read_back: the planner uses its own writes")
+        (created,) = sink.apply([self.delta(sink, 0)])
+        assert created.status == "applied" and created.target_key is not None
+        captured = self.captured(sink, created.target_key)
+        assert captured is not None, "the source does not capture the record the sink wrote"
+        read = sink.read_back(self.object_name, captured)
+        assert read is not None, "read_back cannot tell a record the sink wrote"
+        wrong = {
+            f: (read.get(f), v)
+            for f, v in self.fields(0).items()
+            if f not in read or not same_value(read[f], v)
+        }
+        assert not wrong, f"fields read back differently (read back, written): {wrong}"

@@ -186,3 +186,23 @@ def test_a_sink_that_forgets_applied_keys_on_restart_fails_the_sink_suite(
     forgetful = Forgetful()
     forgetful.test_applying_the_same_deltas_again_writes_nothing(tmp_path / "a")  # in memory: fine
     fails(forgetful, "test_idempotency_survives_a_restart", tmp_path / "b")
+
+
+class HoursAsSecondsSink(MemorySink):
+    """Reads `minutes` back as the source names it (`duration`, in seconds), untranslated:
+    the planner would see `minutes` missing on every pass and write it again."""
+
+    def read_back(self, object: str, record: Any) -> dict[str, Any] | None:
+        out = {k: v for k, v in record.items() if k != "minutes"}
+        return {**out, "duration": record["minutes"] * 60}
+
+
+def test_a_sink_whose_fields_read_back_differently_fails_the_sink_suite(tmp_path: Path) -> None:
+    memory.TestMemorySink().test_written_fields_read_back_through_the_source(tmp_path / "ok")
+
+    class Suite(memory.TestMemorySink):
+        def make_sink(self, tmp_path: Path) -> Sink:
+            self.sink = HoursAsSecondsSink()
+            return self.sink
+
+    fails(Suite(), "test_written_fields_read_back_through_the_source", tmp_path / "bad")

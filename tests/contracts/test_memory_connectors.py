@@ -55,5 +55,8 @@ class TestMemorySink(SinkContract):
     def read_back(self, sink: Sink, target_key: str) -> dict[str, Any] | None:
         return self.sink.records.get(target_key)
 
+    def captured(self, sink: Sink, target_key: str) -> dict[str, Any] | None:
+        return self.sink.records.get(target_key)  # what a source over the memory would say
+
     def count(self, sink: Sink) -> int:
         return self.sink.writes

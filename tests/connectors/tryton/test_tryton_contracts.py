@@ -64,6 +64,7 @@ class TestTrytonTimesheetLineSink(SinkContract):
         self.db = tryton_db
 
     def make_sink(self, tmp_path: Path) -> Sink:
+        self.tmp = tmp_path
         sink = TrytonConnector("erp", self.db.options(), tmp_path).sink()
         self.erp = Erp(sink.client)  # builds no timesheet lines: `count` stays the sink's
         self.employee = self.erp.employee()
@@ -101,6 +102,18 @@ class TestTrytonTimesheetLineSink(SinkContract):
             "hours": row["duration"].total_seconds() / 3600,
             "description": split_marker(row["description"])[0],
         }
+
+    def captured(self, sink: Sink, target_key: str) -> dict[str, Any] | None:
+        options = self.db.options(objects=["timesheet_lines"])
+        source = TrytonConnector("erp", options, self.tmp).source()
+        try:
+            for batch in source.read(None, 1000):
+                for change in batch.changes:
+                    if change.key == target_key:
+                        return dict(change.record or {})
+        finally:
+            source.close()
+        return None
 
     def count(self, sink: Sink) -> int:
         assert isinstance(sink, TrytonSink)
