@@ -40,7 +40,7 @@ def run_synchub(path: str, n: int, batch: int, updates: float, seed: int) -> tup
     start = time.perf_counter()
     report = ingestor.run_once()
     seconds = time.perf_counter() - start - source.build_seconds
-    with store.datastore.transaction(commit=False) as c:
+    with store.db.transaction(commit=False) as c:
         c.execute("PRAGMA synchronous")
         assert c.fetchone()[0] == 2, "the bench assumes synchub runs with synchronous=FULL"
     store.close()

@@ -102,7 +102,7 @@ def main() -> None:
         if args.profile:
             with profiled(args.profile):
                 projector.rebuild()
-        with store.datastore.transaction(commit=False) as c:
+        with store.db.transaction(commit=False) as c:
             c.execute("SELECT count(*) FROM p_canonical")
             entities = c.fetchone()[0]
             c.execute("SELECT count(*) FROM p_audit")

@@ -264,7 +264,7 @@ class Hub:
     # -- queries --------------------------------------------------------------------------------
 
     def open_exceptions(self) -> int:
-        with self.store.datastore.transaction(commit=False) as c:
+        with self.store.db.transaction(commit=False) as c:
             c.execute("SELECT count(*) FROM p_exceptions WHERE status IN ('open','retrying')")
             return int(c.fetchone()[0])
 
@@ -335,7 +335,7 @@ class Hub:
         )
 
     def exception(self, exception_id: str) -> dict[str, Any] | None:
-        with self.store.datastore.transaction(commit=False) as c:
+        with self.store.db.transaction(commit=False) as c:
             c.execute("SELECT * FROM p_exceptions WHERE id=?", (exception_id,))
             r = c.fetchone()
             return None if r is None else dict(r)

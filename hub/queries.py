@@ -73,7 +73,7 @@ def state(
     position (a link is kept as last made: one re-pointed later shows from then on)."""
     if as_of is not None:
         position = store.position_at(as_of)
-    with store.datastore.transaction(commit=False) as c:
+    with store.db.transaction(commit=False) as c:
         fields = state_at(c, "p_audit", cid, position)
         c.execute(
             "SELECT system, object, key, role FROM p_links WHERE canonical_id=? AND position <= ?"
@@ -92,7 +92,7 @@ def state(
 
 
 def history(store: SQLiteEventStore, cid: str) -> list[dict[str, Any]]:
-    with store.datastore.transaction(commit=False) as c:
+    with store.db.transaction(commit=False) as c:
         rows = audit_history(c, "p_audit", cid)
     for r in rows:
         for k in ("source_time", "captured_at"):
@@ -117,13 +117,13 @@ def exceptions(
         params.append(kind)
     if where:
         sql += " WHERE " + " AND ".join(where)
-    with store.datastore.transaction(commit=False) as c:
+    with store.db.transaction(commit=False) as c:
         c.execute(sql + " ORDER BY first_position, id", params)
         return [_exception(dict(r)) for r in c.fetchall()]
 
 
 def exception(store: SQLiteEventStore, xid: str) -> dict[str, Any]:
-    with store.datastore.transaction(commit=False) as c:
+    with store.db.transaction(commit=False) as c:
         c.execute("SELECT * FROM p_exceptions WHERE id=?", (xid,))
         r = c.fetchone()
     if r is None:
@@ -178,7 +178,7 @@ def status(store: SQLiteEventStore, projector: Projector, connectors: list[str])
     positions = projector.positions()
     for name in PROJECTIONS:
         out["projections"][name] = {"position": positions[name], "behind": head - positions[name]}
-    with store.datastore.transaction(commit=False) as c:
+    with store.db.transaction(commit=False) as c:
         c.execute(
             "SELECT target, status, count(*) FROM p_outbound GROUP BY target, status ORDER BY target, status"
         )

@@ -13,8 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from eventsourcing.sqlite import SQLiteCursor
-
+from hub.store.base import Cursor
 from projections.tables import Table
 
 AUDIT = Table(
@@ -43,7 +42,7 @@ COLUMNS = AUDIT.column_names
 
 
 def state_at(
-    c: SQLiteCursor, table: str, canonical_id: str, position: int | None
+    c: Cursor, table: str, canonical_id: str, position: int | None
 ) -> dict[str, Any] | None:
     """The canonical fields of one entity as they were after `position` (None: now).
 
@@ -66,7 +65,7 @@ def state_at(
     return state
 
 
-def history(c: SQLiteCursor, table: str, canonical_id: str) -> list[dict[str, Any]]:
+def history(c: Cursor, table: str, canonical_id: str) -> list[dict[str, Any]]:
     """Every field change of one entity, oldest first: one dict per changed field (`field`,
     `old`, `new`; `old` is None when the field had no value) with the row's other columns; a
     change without fields (a delete, an empty create) gives one dict with field '*'."""

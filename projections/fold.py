@@ -15,12 +15,11 @@ from collections.abc import Mapping as MappingT
 from typing import Any
 
 import fastavro.validation
-from eventsourcing.sqlite import SQLiteCursor
 
 from hub.errors import MappingError, MappingSpecError
 from hub.mapping import InboundRule, Mapping
 from hub.schemas import canonical_entities, canonical_schema
-from hub.store.base import StoredEvent
+from hub.store.base import Cursor, StoredEvent
 from hub.store.rows import MultiRowInsert
 from projections.audit import AUDIT
 from projections.canonical import CANONICAL, MAPPINGS, SOURCE_RECORDS, WAITING
@@ -192,7 +191,7 @@ class Fold:
         self.types = _FieldTypes()
         self._seq = 0
         self._pos = 0
-        self._c: SQLiteCursor | None = None
+        self._c: Cursor | None = None
         self._target_keys: set[tuple[str, str]] = set()
         """(system, canonical id) of links put since the last flush of the links cache."""
         self._open_subjects: set[str] = set()
@@ -201,7 +200,7 @@ class Fold:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def load(self, c: SQLiteCursor) -> None:
+    def load(self, c: Cursor) -> None:
         """Load the active mapping from the tables (on start and after a rollback)."""
         c.execute(f"SELECT version, spec FROM {self.t_mappings} ORDER BY version DESC LIMIT 1")
         r = c.fetchone()
@@ -227,7 +226,7 @@ class Fold:
             self.waiting,
         )
 
-    def flush(self, c: SQLiteCursor) -> None:
+    def flush(self, c: Cursor) -> None:
         for cache in self.caches():
             cache.flush(c)
         if self.audit_rows:
@@ -241,7 +240,7 @@ class Fold:
         self.audit_rows.clear()
         self._target_keys.clear()
 
-    def apply(self, c: SQLiteCursor, events: list[StoredEvent]) -> None:
+    def apply(self, c: Cursor, events: list[StoredEvent]) -> None:
         """Apply one page of events (the caller flushes and commits)."""
         self._c = c
         handlers = self._handlers
@@ -272,7 +271,7 @@ class Fold:
 
     # -- lookups for mapping rules (the Lookup protocol) ----------------------------------------
 
-    def bind(self, c: SQLiteCursor) -> Fold:
+    def bind(self, c: Cursor) -> Fold:
         """This fold as a mapping Lookup over its tables, through cursor `c` (read-only use)."""
         self._c = c
         return self
@@ -584,7 +583,7 @@ class Fold:
 
     def deploy(
         self,
-        c: SQLiteCursor,
+        c: Cursor,
         mapping: Mapping,
         position: int,
         spec: str | None = None,

@@ -9,22 +9,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from eventsourcing.sqlite import SQLiteCursor
-
 from hub.errors import MappingError
 from hub.mapping import Lookup, Mapping
+from hub.store.base import Cursor
 from projections.fold import to_json
 
 State = tuple[str, str, dict[str, Any]]
 """(entity, natural id, fields) of a live canonical row."""
 
 
-def _live_rows(c: SQLiteCursor, table: str) -> dict[str, State]:
+def _live_rows(c: Cursor, table: str) -> dict[str, State]:
     c.execute(f"SELECT canonical_id, entity, natural_id, fields FROM {table} WHERE deleted=0")
     return {cid: (entity, nid, json.loads(fields)) for cid, entity, nid, fields in c.fetchall()}
 
 
-def canonical_diff(c: SQLiteCursor, live: str, scratch: str) -> list[dict[str, Any]]:
+def canonical_diff(c: Cursor, live: str, scratch: str) -> list[dict[str, Any]]:
     """Field-level differences between two canonical tables, in canonical-id order."""
     before, after = _live_rows(c, live), _live_rows(c, scratch)
     out = []
@@ -81,7 +80,7 @@ def _desired(
 
 
 def target_writes(
-    c: SQLiteCursor,
+    c: Cursor,
     live: tuple[str, Mapping | None, Lookup],
     scratch: tuple[str, Mapping | None, Lookup],
 ) -> list[dict[str, Any]]:

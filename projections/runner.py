@@ -1,7 +1,7 @@
 """The projector: keeps projections caught up, rebuilds them, and checksums them.
 
 Catch-up reads pages of events after the tracked position and applies each page with the row
-writes **and** the new tracked positions (the `eventsourcing` tracking table) in one
+writes **and** the new tracked positions (the store's tracked positions) in one
 transaction. Rebuild folds the whole log into fresh tables (`p_<name>__<gen>`), then, holding
 the write lock, folds what arrived meanwhile and swaps the tables in: readers never see a
 half-built projection.
@@ -14,11 +14,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from eventsourcing.persistence import Tracking
-from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
-
 from hub.crashpoints import crashpoint
 from hub.mapping import Mapping
+from hub.store.base import Cursor
 from hub.store.sqlite import SQLiteEventStore
 from projections import audit, canonical, exceptions, links, outbound
 from projections.fold import Fold
@@ -59,9 +57,7 @@ class Projector:
         """`progress` reports the rebuild of outdated tables, when there is one."""
         self.store = store
         self.page = page
-        self.tracking = SQLiteTrackingRecorder(store.datastore)
-        self.tracking.create_table()
-        with store.datastore.transaction(commit=True) as c:
+        with store.db.transaction(commit=True) as c:
             for table in ALL_TABLES:
                 table.create(c)
             outdated = _outdated(c)
@@ -77,7 +73,7 @@ class Projector:
     def _reload(self) -> None:
         """Forget cached rows and reload the fold's state from the tables."""
         self.fold.discard()
-        with self.store.datastore.transaction(commit=False) as c:
+        with self.store.db.transaction(commit=False) as c:
             self.fold.load(c)
         self._last = self.position()
 
@@ -85,7 +81,7 @@ class Projector:
 
     def positions(self) -> dict[str, int]:
         """Tracked position of each projection."""
-        return {name: self.tracking.max_tracking_id(name) or 0 for name in PROJECTIONS}
+        return {name: self.store.db.tracked(name) for name in PROJECTIONS}
 
     def position(self) -> int:
         return min(self.positions().values())
@@ -106,11 +102,11 @@ class Projector:
                 break
             last = events[-1].position
             try:
-                with self.store.datastore.transaction(commit=True) as c:
+                with self.store.db.transaction(commit=True) as c:
                     self.fold.apply(c, events)
                     self.fold.flush(c)
                     for name in PROJECTIONS:
-                        self.tracking._insert_tracking(c, Tracking(name, last))
+                        self.store.db.track(c, name, last)
                     crashpoint("projection.before_commit")
             except BaseException:
                 self._reload()
@@ -133,17 +129,17 @@ class Projector:
                 f"unknown projection {', '.join(unknown)}; choose from {', '.join(PROJECTIONS)}"
             )
         gen = f"g{time.time_ns()}"
-        with self.store.datastore.transaction(commit=True) as c:
+        with self.store.db.transaction(commit=True) as c:
             _drop_stale_generations(c)
             for table in ALL_TABLES:
                 table.create(c, gen, deferred=True)
         fold = Fold(lambda name: f"p_{name}__{gen}", self.store.codec.decode, fresh=True)
         try:
             after = self._replay(fold, self.store.head(), progress)
-            with self.store.datastore.transaction(commit=True) as c:
+            with self.store.db.transaction(commit=True) as c:
                 # Take the write lock first (a no-op write), so no append can slip in before
                 # the swap; then fold what arrived meanwhile and swap.
-                c.execute("UPDATE tracking SET notification_id = notification_id WHERE 0")
+                self.store.db.lock(c)
                 while True:
                     events = self.store.read_in(c, after, limit=self.page)
                     if not events:
@@ -157,14 +153,10 @@ class Projector:
                         c.execute(f"DROP TABLE IF EXISTS {live}")
                         c.execute(f"ALTER TABLE {table.physical(gen)} RENAME TO {live}")
                         _rename_indexes(c, table, gen)
-                    c.execute(
-                        "INSERT INTO tracking VALUES (?, ?) ON CONFLICT (application_name)"
-                        " DO UPDATE SET notification_id = excluded.notification_id",
-                        (name, after),
-                    )
+                    self.store.db.track(c, name, after)
                 _drop_stale_generations(c)
         except BaseException:
-            with self.store.datastore.transaction(commit=True) as c:
+            with self.store.db.transaction(commit=True) as c:
                 _drop_stale_generations(c)
             raise
         self._reload()
@@ -181,13 +173,13 @@ class Projector:
         changes nothing."""
         self.catch_up()
         gen = f"preview{time.time_ns()}"
-        with self.store.datastore.transaction(commit=True) as c:
+        with self.store.db.transaction(commit=True) as c:
             for table in ALL_TABLES:
                 table.create(c, gen, deferred=True)
         fold = Fold(lambda name: f"p_{name}__{gen}", self.store.codec.decode, fresh=True)
         try:
             after = self._replay(fold, self.position(), progress)
-            with self.store.datastore.transaction(commit=True) as c:
+            with self.store.db.transaction(commit=True) as c:
                 fold.deploy(c, candidate, after)
                 fold.flush(c)
                 scratch = f"p_canonical__{gen}"
@@ -200,7 +192,7 @@ class Projector:
                     ),
                 )
         finally:
-            with self.store.datastore.transaction(commit=True) as c:
+            with self.store.db.transaction(commit=True) as c:
                 for table in ALL_TABLES:
                     c.execute(f"DROP TABLE IF EXISTS {table.physical(gen)}")
 
@@ -211,7 +203,7 @@ class Projector:
             events = self.store.read(after, head, self.page)
             if not events:
                 break
-            with self.store.datastore.transaction(commit=True) as c:
+            with self.store.db.transaction(commit=True) as c:
                 fold.apply(c, events)
                 fold.flush(c)
             after = events[-1].position
@@ -224,7 +216,7 @@ class Projector:
     def checksums(self) -> dict[str, str]:
         """SHA-256 of every projection's rows in primary-key order (equal after a rebuild)."""
         out = {}
-        with self.store.datastore.transaction(commit=False) as c:
+        with self.store.db.transaction(commit=False) as c:
             for name, tables in PROJECTIONS.items():
                 h = hashlib.sha256()
                 for table in tables:
@@ -233,13 +225,13 @@ class Projector:
                         f"SELECT {', '.join(table.column_names)} FROM {table.physical()}"
                         f" ORDER BY {', '.join(table.pk)}"
                     )
-                    for row in c.sqlite_cursor:  # streamed: whole tables never sit in memory
+                    for row in c:  # streamed: whole tables never sit in memory
                         h.update(repr(tuple(row)).encode())
                 out[name] = h.hexdigest()
         return out
 
 
-def _outdated(c: SQLiteCursor) -> list[str]:
+def _outdated(c: Cursor) -> list[str]:
     """Live projection tables whose columns differ from their definition (made by an older
     synchub version); the fold cannot write to them until they are rebuilt."""
     stale = []
@@ -250,7 +242,7 @@ def _outdated(c: SQLiteCursor) -> list[str]:
     return stale
 
 
-def _rename_indexes(c: SQLiteCursor, table: Table, gen: str) -> None:
+def _rename_indexes(c: Cursor, table: Table, gen: str) -> None:
     """Give the swapped-in table its indexes under their live names (SQLite cannot rename an
     index): the deferred ones are built here, once, from the filled table."""
     live = table.physical()
@@ -260,7 +252,7 @@ def _rename_indexes(c: SQLiteCursor, table: Table, gen: str) -> None:
         c.execute(f"CREATE INDEX IF NOT EXISTS {live}_{suffix} ON {live} ({', '.join(cols)})")
 
 
-def _drop_stale_generations(c: SQLiteCursor) -> None:
+def _drop_stale_generations(c: Cursor) -> None:
     c.execute(
         "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'p\\_%\\_\\_g%' ESCAPE '\\'"
     )

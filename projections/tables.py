@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.sqlite import SQLiteCursor
+from hub.store.base import Cursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ class Table:
     def physical(self, generation: str = "") -> str:
         return f"p_{self.name}__{generation}" if generation else f"p_{self.name}"
 
-    def create(self, c: SQLiteCursor, generation: str = "", *, deferred: bool = False) -> None:
+    def create(self, c: Cursor, generation: str = "", *, deferred: bool = False) -> None:
         """Create the table and its indexes (`deferred`: only the `folded` ones)."""
         t = self.physical(generation)
         c.execute(
@@ -76,7 +76,7 @@ class RowCache:
         )
         self._delete = f"DELETE FROM {physical} WHERE {where}"
 
-    def get(self, c: SQLiteCursor, key: Any) -> dict[str, Any] | None:
+    def get(self, c: Cursor, key: Any) -> dict[str, Any] | None:
         if key in self.rows:
             return self.rows[key]
         if self.complete:
@@ -92,7 +92,7 @@ class RowCache:
         self.rows[key] = row
         self.dirty.add(key)
 
-    def flush(self, c: SQLiteCursor) -> None:
+    def flush(self, c: Cursor) -> None:
         upserts = []
         deletes = []
         for key in self.dirty:
@@ -126,6 +126,6 @@ def dumps(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-def rows_of(c: SQLiteCursor, physical: str, order: Sequence[str]) -> Iterable[tuple[Any, ...]]:
+def rows_of(c: Cursor, physical: str, order: Sequence[str]) -> Iterable[tuple[Any, ...]]:
     c.execute(f"SELECT * FROM {physical} ORDER BY {', '.join(order)}")
     return [tuple(r) for r in c.fetchall()]

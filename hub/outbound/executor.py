@@ -72,7 +72,7 @@ class ExecutorReport:
     waiting: int = 0
     slept: float = 0.0
     by_target: dict[str, dict[str, int]] = field(default_factory=dict)
-    deleted_from: set[str] = field(default_factory=set)
+    deleted_from: list[str] = field(default_factory=list)
     """Targets a delete was applied to (polling cannot see a hard delete: reconcile them)."""
 
 
@@ -143,7 +143,7 @@ class Executor:
         marks = ",".join("?" * len(self.sinks))
         if not marks:
             return []
-        with self.store.datastore.transaction(commit=False) as c:
+        with self.store.db.transaction(commit=False) as c:
             c.execute(
                 "SELECT target, object, canonical_id, status, op, idempotency_key, target_key, fields,"
                 " attempts, retry_after, last_attempt_at, applied_key FROM p_outbound"
@@ -226,8 +226,8 @@ class Executor:
                 target, {"applied": 0, "retryable": 0, "rejected": 0}
             )
             counts[status] += 1
-            if status == "applied" and delta.op == "delete":
-                report.deleted_from.add(target)
+            if status == "applied" and delta.op == "delete" and target not in report.deleted_from:
+                report.deleted_from.append(target)
             setattr(report, status, getattr(report, status) + 1)
             report.attempted += 1
             payload: dict[str, Any] = {

@@ -29,16 +29,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventsourcing.persistence import Tracking
-from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
-
 from hub.crashpoints import crashpoint
 from hub.errors import MappingError
 from hub.ingest import now_micros
 from hub.mapping import Mapping, OutboundRule
 from hub.schemas import hub_schema
 from hub.spi import ReadsBack, same_value
-from hub.store.base import NewEvent
+from hub.store.base import Cursor, NewEvent
 from hub.store.sqlite import SQLiteEventStore
 from projections.exceptions import NOW_MAPS, exception_id, plan_failure_text
 from projections.fold import to_json
@@ -91,7 +88,7 @@ class PlannerReport:
 class _TableLookup:
     """The mapping Lookup over the live projection tables (read-only)."""
 
-    def __init__(self, c: SQLiteCursor) -> None:
+    def __init__(self, c: Cursor) -> None:
         self.c = c
 
     def canonical_id(self, entity: str, system: str, object: str, key: str) -> str | None:
@@ -148,8 +145,6 @@ class Planner:
         self.store = store
         self.targets = targets
         self.readers = dict(readers or {})
-        self.tracking = SQLiteTrackingRecorder(store.datastore)
-        self.tracking.create_table()
         self._planned = hub_schema("delta_planned")
         self._failed = hub_schema("plan_failed")
         self._action = hub_schema("exception_action")
@@ -163,11 +158,11 @@ class Planner:
         if mapping is None:
             return report
         name = f"planner@v{mapping.version}"
-        since = self.tracking.max_tracking_id(name) or 0
+        since = self.store.db.tracked(name)
         events: list[NewEvent] = []
         versions: dict[str, int] = {}
         high = since
-        with self.store.datastore.transaction(commit=False) as c:
+        with self.store.db.transaction(commit=False) as c:
             lookup = _TableLookup(c)
             c.execute(
                 "SELECT canonical_id, entity, natural_id, fields, deleted, position FROM p_canonical"
@@ -238,7 +233,8 @@ class Planner:
             self.store.append(events)
             crashpoint("planner.after_append")
         if high > since:
-            self.tracking.insert_tracking(Tracking(name, high))
+            with self.store.db.transaction(commit=True) as c:
+                self.store.db.track(c, name, high)
         return report
 
     def _collect(
@@ -266,7 +262,7 @@ class Planner:
                 report.failed += 1
 
     def _unmappable(
-        self, c: SQLiteCursor, lookup: _TableLookup, mapping: Mapping, since: int
+        self, c: Cursor, lookup: _TableLookup, mapping: Mapping, since: int
     ) -> list[tuple[int, list[tuple[str, str, bytes]]]]:
         """(position, feedback events) for records with an open mapping exception."""
         rules = _feedback_rules(mapping)
@@ -291,7 +287,7 @@ class Planner:
 
     def _flag_id(
         self,
-        c: SQLiteCursor,
+        c: Cursor,
         lookup: _TableLookup,
         mapping: Mapping,
         entity: str,
@@ -317,7 +313,7 @@ class Planner:
         return lookup.linked_as(entity, system, obj, key) or f"{entity}/{key}"
 
     def _mapped_again(
-        self, c: SQLiteCursor, lookup: _TableLookup, mapping: Mapping, since: int
+        self, c: Cursor, lookup: _TableLookup, mapping: Mapping, since: int
     ) -> list[tuple[int, list[tuple[str, str, bytes]]]]:
         """(position, unflag events) for records that map again, flagged under a canonical id
         other than the one they now map to (their id did not map when they were flagged)."""
@@ -355,7 +351,7 @@ class Planner:
                         out.append((position, planned))
         return out
 
-    def _outbound_row(self, c: SQLiteCursor, target: str, obj: str, cid: str) -> Any:
+    def _outbound_row(self, c: Cursor, target: str, obj: str, cid: str) -> Any:
         c.execute(
             "SELECT status, idempotency_key, applied_desired, applied_key, target_key, desired, op,"
             " position FROM p_outbound WHERE target=? AND object=? AND canonical_id=?",
@@ -365,7 +361,7 @@ class Planner:
 
     def _plan_one(
         self,
-        c: SQLiteCursor,
+        c: Cursor,
         lookup: _TableLookup,
         mapping: Mapping,
         rule: OutboundRule,
@@ -427,7 +423,7 @@ class Planner:
             return events + self._settle(c, target, obj, cid, None, "it passes its checks")
         return [*events, planned]
 
-    def _open_exception(self, c: SQLiteCursor, kind: str, subject: str) -> Any:
+    def _open_exception(self, c: Cursor, kind: str, subject: str) -> Any:
         """(id, status, message) of the open or retrying exception of `kind` about `subject`."""
         xid = exception_id(kind, subject)
         c.execute(
@@ -437,7 +433,7 @@ class Planner:
         return c.fetchone()
 
     def _settle(
-        self, c: SQLiteCursor, target: str, obj: str, cid: str, ob: Any, why: str
+        self, c: Cursor, target: str, obj: str, cid: str, ob: Any, why: str
     ) -> list[tuple[str, str, bytes]]:
         """Resolve the open `plan` exception of this target record and, when its last write
         failed (`ob`), the `write` exception: nothing needs writing any more."""
@@ -463,7 +459,7 @@ class Planner:
 
     def _failure(
         self,
-        c: SQLiteCursor,
+        c: Cursor,
         target: str,
         obj: str,
         cid: str,
@@ -519,7 +515,7 @@ class Planner:
 
     def _feedback(
         self,
-        c: SQLiteCursor,
+        c: Cursor,
         lookup: _TableLookup,
         feedback: tuple[str, str, str],
         cid: str,
@@ -569,7 +565,7 @@ class Planner:
         return outbound_stream(target, obj, cid), PLAN_FAILED, payload
 
     def _known(
-        self, c: SQLiteCursor, target: str, obj: str, target_key: str | None, ob: Any
+        self, c: Cursor, target: str, obj: str, target_key: str | None, ob: Any
     ) -> dict[str, Any] | None:
         """What the target record holds, in the fields deltas are written in: the target's own
         captured record read back by its sink when that capture is newer than our last applied

@@ -18,8 +18,9 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from hub.avro import HEADER_LEN, Codec, Schema
 
@@ -51,10 +52,66 @@ class StoredEvent:
         return self.payload[HEADER_LEN : HEADER_LEN + 8]
 
 
+class Cursor(Protocol):
+    """A cursor inside one transaction: the DB-API 2 subset synchub uses, `?` parameters.
+    Rows are tuples (indexable by column position)."""
+
+    def execute(self, statement: str, parameters: Sequence[Any] = ..., /) -> Any: ...
+
+    def executemany(self, statement: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]:
+        """The rows of the last query, streamed (a whole table never sits in memory)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """The SQL that differs per database, in one place (projections build statements from it)."""
+
+    name: str
+    upsert: str
+    """The statement head that inserts a row or replaces the one with its key."""
+    clustered: str
+    """The suffix of CREATE TABLE that stores rows in primary-key order."""
+
+
+class Database(ABC):
+    """The store's database as the projections and the planner use it: transactions, and
+    positions tracked by name, written in the same transaction as the rows they describe."""
+
+    dialect: Dialect
+
+    @abstractmethod
+    def transaction(self, *, commit: bool) -> AbstractContextManager[Cursor]:
+        """A transaction: committed on leaving when `commit`, rolled back otherwise (and on
+        an error). Read-only work passes commit=False."""
+
+    @abstractmethod
+    def lock(self, c: Cursor) -> None:
+        """Take the database's write lock in the transaction of `c` now (not at its first
+        write), so no other writer can slip in before it commits."""
+
+    @abstractmethod
+    def tracked(self, name: str) -> int:
+        """The position last tracked under `name` (0 if none)."""
+
+    @abstractmethod
+    def track(self, c: Cursor, name: str, position: int) -> None:
+        """Track `position` under `name` in the transaction of `c`. Positions only advance:
+        one at or below the tracked one is ignored."""
+
+
 class EventStore(ABC):
     """Append-only event log. One instance per process; methods are thread-safe."""
 
     codec: Codec
+    db: Database
+    """The database the store lives in, for the projections (hub's own interface)."""
 
     @abstractmethod
     def append(self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()) -> int:

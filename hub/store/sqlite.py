@@ -38,8 +38,9 @@ from eventsourcing.sqlite import (
 
 from hub.avro import HEADER_LEN, Codec, Schema
 from hub.errors import ConcurrencyError, StoreError
-from hub.store.base import EventStore, NewEvent, StoredEvent
+from hub.store.base import Cursor, EventStore, NewEvent, StoredEvent
 from hub.store.rows import MultiRowInsert
+from hub.store.sqlite_db import SQLiteDatabase
 
 _SIDE_TABLES = (
     "CREATE TABLE IF NOT EXISTS synchub_schemas ("
@@ -105,6 +106,7 @@ class SQLiteEventStore(EventStore):
         self.datastore.pool = _StatementCachingPool(
             db_name=self.datastore.pool.db_name, lock_timeout=lock_timeout
         )
+        self.db = SQLiteDatabase(self.datastore)
         self.recorder = SQLiteApplicationRecorder(self.datastore)
         self.recorder.create_table()
         head, _, values = self.recorder.insert_events_statement.partition(" VALUES ")
@@ -213,7 +215,7 @@ class SQLiteEventStore(EventStore):
 
     @staticmethod
     def read_in(
-        c: SQLiteCursor,
+        c: Cursor | SQLiteCursor,
         after: int = 0,
         upto: int | None = None,
         limit: int = 1000,
@@ -229,7 +231,8 @@ class SQLiteEventStore(EventStore):
             sql += f" AND topic IN ({','.join('?' * len(types))})"
             params.extend(types)
         params.append(limit)
-        cursor = c.sqlite_cursor.connection.cursor()
+        raw: Any = getattr(c, "sqlite_cursor", c)  # the library's wrapper, or sqlite3's cursor
+        cursor = raw.connection.cursor()
         cursor.row_factory = None  # plain tuples: half the cost of sqlite3.Row per event
         cursor.execute(sql + " ORDER BY rowid LIMIT ?", params)
         return [StoredEvent(*r) for r in cursor.fetchall()]

@@ -401,7 +401,7 @@ def test_rebuilt_tables_have_every_declared_index_and_the_history_reads_field_by
     from projections.runner import ALL_TABLES
 
     def indexes() -> dict[str, set[str]]:
-        with world.hub.store.datastore.transaction(commit=False) as c:
+        with world.hub.store.db.transaction(commit=False) as c:
             c.execute(
                 "SELECT tbl_name, name FROM sqlite_master"
                 " WHERE type='index' AND sql NOT NULL AND tbl_name LIKE 'p\\_%' ESCAPE '\\'"
@@ -441,7 +441,7 @@ def test_tables_of_an_older_version_are_rebuilt_when_the_projector_starts(world:
     world.entry("t1", "x #acme/web/design #approved", 60)
     world.hub.sync_once()
     before = world.hub.projector.checksums()
-    with world.hub.store.datastore.transaction(commit=True) as c:  # the per-field audit of old
+    with world.hub.store.db.transaction(commit=True) as c:  # the per-field audit of old
         c.execute("DROP TABLE p_audit")
         c.execute(
             "CREATE TABLE p_audit (position INTEGER, seq INTEGER, canonical_id TEXT,"
@@ -645,7 +645,7 @@ def test_a_sink_answering_out_of_order_is_not_recorded_against_the_wrong_records
         w.entry("t1", "x #acme/web/design #approved", 60)
         w.entry("t2", "y #acme/web/design #approved", 90)
         w.hub.sync_once()
-        with w.hub.store.datastore.transaction(commit=False) as c:
+        with w.hub.store.db.transaction(commit=False) as c:
             c.execute("SELECT DISTINCT status FROM p_outbound WHERE target='erp'")
             assert [r[0] for r in c.fetchall()] == ["failed"]
         xs = w.exceptions()

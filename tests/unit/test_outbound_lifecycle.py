@@ -241,7 +241,7 @@ def test_a_system_that_does_not_own_an_entity_cannot_bring_it_back_after_its_del
 
 
 def _canonical(w: World) -> dict[str, Any]:
-    with w.hub.store.datastore.transaction(commit=False) as c:
+    with w.hub.store.db.transaction(commit=False) as c:
         c.execute("SELECT canonical_id, fields, deleted FROM p_canonical")
         return {cid: None if deleted else json.loads(f) for cid, f, deleted in c.fetchall()}
 

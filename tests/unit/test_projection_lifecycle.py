@@ -13,7 +13,7 @@ from tests.unit.test_flow import MAPPING, World, erp_sets_the_project, same_afte
 
 
 def _rows(w: World, sql: str) -> list[tuple[Any, ...]]:
-    with w.hub.store.datastore.transaction(commit=False) as c:
+    with w.hub.store.db.transaction(commit=False) as c:
         c.execute(sql)
         return [tuple(r) for r in c.fetchall()]
 

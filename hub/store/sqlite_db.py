@@ -1,0 +1,55 @@
+"""The store's SQLite database behind hub's own `Database` interface (hub.store.base).
+
+Transactions come from the `eventsourcing` library's datastore (its connection pool, WAL
+mode); positions are kept in the library's `tracking` table, one row per name, written with
+our own statement so that a projection's rows and its position commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+
+from hub.store.base import Cursor, Database, Dialect
+
+SQLITE = Dialect(name="sqlite", upsert="INSERT OR REPLACE INTO", clustered=" WITHOUT ROWID")
+
+_TRACK_ONE_ROW = (
+    "INSERT INTO tracking VALUES (?, ?) ON CONFLICT (application_name) DO UPDATE"
+    " SET notification_id = excluded.notification_id"
+    " WHERE tracking.notification_id < excluded.notification_id"
+)
+_TRACK_ROWS = "INSERT OR IGNORE INTO tracking VALUES (?, ?)"
+
+
+class SQLiteDatabase(Database):
+    """Transactions and tracked positions over one SQLite datastore."""
+
+    dialect = SQLITE
+
+    def __init__(self, datastore: SQLiteDatastore) -> None:
+        self.datastore = datastore
+        recorder = SQLiteTrackingRecorder(datastore)
+        recorder.create_table()  # the library's table (and its migrations)
+        self._max = recorder.select_max_tracking_id_statement
+        self._track = _TRACK_ONE_ROW if datastore.single_row_tracking else _TRACK_ROWS
+
+    @contextmanager
+    def transaction(self, *, commit: bool) -> Iterator[Cursor]:
+        """The pool's connection in a transaction; the cursor is sqlite3's own."""
+        with self.datastore.transaction(commit=commit) as c:
+            yield c.sqlite_cursor
+
+    def lock(self, c: Cursor) -> None:
+        c.execute("UPDATE tracking SET notification_id = notification_id WHERE 0")
+
+    def tracked(self, name: str) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._max, (name,))
+            row = c.fetchone()
+        return int(row[0] or 0) if row is not None else 0
+
+    def track(self, c: Cursor, name: str, position: int) -> None:
+        c.execute(self._track, (name, position))
