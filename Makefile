@@ -20,6 +20,7 @@ test: $(STAMP) ## run the whole suite (starts and stops whatever it needs)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check hub projections connectors tests bench
 	$(VENV)/bin/ruff format --check hub projections connectors tests bench
+	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
