@@ -188,6 +188,19 @@ class EventStoreContract(ABC):
         assert [e.position for e in store.read_between(middle, after)] == [2, 3]
         assert store.time_of(99) is None
 
+    def test_the_time_of_a_position_maps_back_to_it(self, store: EventStore) -> None:
+        """`events show` prints `time_of(P)` (microseconds); `state --as-of` that printed time
+        must include P: times are recorded at the precision they are shown and compared at.
+        Many appends, so a store keeping a finer clock than it shows fails here for sure."""
+        for version in range(1, 41):
+            store.append([self.ev(store, "a", version, version)])
+        for position in range(1, 41):
+            recorded = store.time_of(position)
+            assert recorded is not None and recorded.tzinfo is not None
+            printed = recorded.isoformat()  # what `events show` prints
+            assert store.position_at(dt.datetime.fromisoformat(printed)) >= position
+            assert store.position_at(recorded - dt.timedelta(microseconds=1)) < position
+
     def test_empty_append_returns_head(self, store: EventStore) -> None:
         store.append([self.ev(store, "a", 1, 1)])
         assert store.append([]) == 1

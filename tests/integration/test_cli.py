@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -54,6 +55,19 @@ def test_state_as_of_equals_what_state_said_then(firm: Firm) -> None:
     assert missing.returncode == 3 and "did not exist" in missing.stdout
     bad = firm.run("state", "Widget", "1")
     assert bad.returncode == 1 and "unknown entity 'Widget'" in bad.stderr
+
+
+def test_state_as_of_the_time_events_show_prints_includes_that_event(firm: Firm) -> None:
+    """The time `events show P` prints, given to `state --as-of`, includes P: the store keeps
+    its clock at the microseconds it prints (the store contract checks many positions)."""
+    firm.write_entries("time_1.csv", entries(4))
+    firm.run("sync", "--once", check=True)
+    head = firm.json("status")["store"]["head"]
+    shown = firm.run("events", "show", str(head), check=True).stdout
+    (printed,) = re.findall(r"recorded (\S+)", shown)
+    assert firm.json("events", "show", str(head))["recorded_at"] == printed
+    then = firm.json("state", "TimeEntry", "e1", "--as-of", printed)
+    assert then["position"] == head and then["exists"]
 
 
 def test_bad_input_is_quarantined_and_retry_after_a_fix_captures_it(firm: Firm) -> None:
