@@ -159,7 +159,9 @@ def test_a_second_ctrl_c_stops_run_at_once_and_the_next_pass_goes_on(firm: Firm)
     firm.write_entries("time_1.csv", entries(8))  # 4 approved: 4 writes, ~6 s of waiting
     proc = firm.start("run")
     try:
-        time.sleep(2.5)  # inside the first pass, waiting on the rate limit
+        assert proc.stdout is not None
+        assert "synchub running" in proc.stdout.readline()  # started (slow on a loaded machine)
+        time.sleep(1.5)  # inside the first pass, waiting on the rate limit
         proc.send_signal(signal.SIGINT)
         time.sleep(0.3)
         started = time.time()
