@@ -1,6 +1,6 @@
 """The event store interface: an append-only log with one global, gap-free order.
 
-Contract (every backend passes `tests/contracts/test_event_store.py`):
+Contract (every backend passes `hub.contracts.event_store.EventStoreContract`):
 
 - `append` is atomic: all events and all new schemas are stored, or none. Each event names its
   stream and the version it takes in that stream (previous + 1); a version that is already taken

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from eventsourcing.persistence import IntegrityError
 
+from hub.contracts.event_store import SCHEMA, EventStoreContract
 from hub.store.base import EventStore
 from hub.store.sqlite import SQLiteEventStore
-from tests.contracts.event_store_contract import SCHEMA, EventStoreContract
 
 
 class TestSQLiteEventStore(EventStoreContract):

@@ -18,8 +18,8 @@ CONNECTOR_CODE = [
         if "demo" not in p.relative_to(ROOT / "connectors").parts  # an app, not a connector
     ),
     ROOT / "hub" / "testing.py",
-    ROOT / "tests" / "contracts" / "source_contract.py",
-    ROOT / "tests" / "contracts" / "sink_contract.py",
+    ROOT / "hub" / "contracts" / "source.py",
+    ROOT / "hub" / "contracts" / "sink.py",
 ]
 ALLOWED = {"hub.spi", "hub.testing"}
 

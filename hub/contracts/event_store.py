@@ -10,6 +10,7 @@ import datetime as dt
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,7 @@ class EventStoreContract(ABC):
         return self.make_store(tmp_path)
 
     @pytest.fixture
-    def store(self, tmp_path: Path) -> EventStore:
+    def store(self, tmp_path: Path) -> Iterator[EventStore]:
         s = self.make_store(tmp_path)
         s.codec.add(SCHEMA)
         s.codec.add(SCHEMA_V2)
