@@ -33,12 +33,49 @@ events_app = typer.Typer(help="Read raw facts from the event store, decoded.", n
 app.add_typer(exceptions_app, name="exceptions")
 app.add_typer(events_app, name="events")
 
+DEFAULT = Path(DEFAULT_CONFIG)
+
+
+def _config_of(ctx: typer.Context, param: typer.CallbackParam, value: Path) -> Path:
+    """The config a command uses: its own --config if given on the command line (the later
+    one wins), else the one given before the command (`synchub -c FILE status`), which falls
+    back to $SYNCHUB_CONFIG, then ./synchub.yaml."""
+    source = ctx.get_parameter_source(param.name or "config")
+    if source is not None and source.name == "COMMANDLINE":
+        return value
+    before: Path | None = ctx.find_root().params.get("config")
+    return before if before is not None else value
+
+
 ConfigOpt = Annotated[
     Path,
-    typer.Option("--config", "-c", envvar="SYNCHUB_CONFIG", help="Config file.", show_default=True),
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="SYNCHUB_CONFIG",
+        help="Config file. Also accepted before the command (synchub -c FILE status); "
+        "given in both places, this one (after the command) wins.",
+        show_default=True,
+        callback=_config_of,
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-DEFAULT = Path(DEFAULT_CONFIG)
+
+
+@app.callback()
+def _root(
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="SYNCHUB_CONFIG",
+            help="Config file for the command; a --config after the command wins over it.",
+            show_default=True,
+        ),
+    ] = DEFAULT,
+) -> None:
+    """The options given before the command; commands read them from the root context."""
 
 
 def main() -> None:
