@@ -61,6 +61,11 @@ class Hub:
         """`connectors` overrides building them from the config (tests, embedding);
         `rebuild_progress` reports the rebuild of projection tables an older synchub wrote."""
         self.settings = settings
+        if connectors is None:  # first: a secret that is not set fails before the store opens
+            connectors = {
+                name: build_connector(name, section.type, section.options(), settings.base_dir)
+                for name, section in settings.connectors.items()
+            }
         path = settings.store_path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.store = SQLiteEventStore(str(path))
@@ -69,11 +74,6 @@ class Hub:
         self.connectors: dict[str, Connector] = {}
         self.sources: dict[str, Source] = {}
         self.sinks: dict[str, Sink] = {}
-        if connectors is None:
-            connectors = {
-                name: build_connector(name, section.type, section.options(), settings.base_dir)
-                for name, section in settings.connectors.items()
-            }
         for name, connector in connectors.items():
             self.connectors[name] = connector
             source = connector.source()

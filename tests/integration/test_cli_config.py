@@ -1,11 +1,15 @@
-"""`--config`/`-c` before the command (as git, kubectl and docker users type it) and after it;
-given in both places, the one after the command wins (issue 8)."""
+"""The config on the command line (issue 8): `--config`/`-c` before the command (as git, kubectl
+and docker users type it) and after it, the one after the command winning; commands that only
+read the store work when a connector's secret variable is not set, and those that reach the
+systems say which variable to set."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
+import yaml
 from typer.testing import CliRunner
 
 from hub.cli import app
@@ -57,3 +61,55 @@ def test_init_writes_where_a_config_before_the_command_says(tmp_path: Path) -> N
     done = runner.invoke(app, ["-c", str(cfg), "init"])
     assert done.exit_code == 0, done.output
     assert cfg.exists() and (cfg.parent / "mapping.yaml").exists()
+
+
+SECRET = "SYNCHUB_TEST_CRM_PASSWORD"
+
+
+def test_reading_the_store_needs_no_connector_secret_and_sync_names_the_variable(
+    firm: Firm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = entries(3)
+    rows[2]["minutes"] = "ninety"  # quarantined: an exception to list and show
+    firm.write_entries("time_1.csv", rows)
+    firm.run("sync", "--once")
+    config = yaml.safe_load(firm.config.read_text())
+    config["connectors"]["crm"] = {
+        "type": "tryton",
+        "url": "http://127.0.0.1:9/never-reached",
+        "database": "crm",
+        "user": "sync",
+        "password": f"${{{SECRET}}}",
+    }
+    firm.config.write_text(yaml.safe_dump(config))
+    monkeypatch.delenv(SECRET, raising=False)
+    cfg = str(firm.config)
+    (exception,) = json.loads(
+        runner.invoke(app, ["-c", cfg, "exceptions", "list", "--json"]).stdout
+    )
+    for args in (
+        ["status"],
+        ["checksum"],
+        ["state", "TimeEntry", "e1"],
+        ["history", "TimeEntry", "e1"],
+        ["events", "tail"],
+        ["events", "show", "1"],
+        ["exceptions", "list", "--status", "all"],
+        ["exceptions", "show", exception["id"]],
+        ["rebuild"],
+    ):
+        done = runner.invoke(app, [*args, "--json", "-c", cfg])
+        assert done.exit_code == 0, (args, done.output, done.exception)
+        json.loads(done.stdout)
+    assert (
+        json.loads(runner.invoke(app, ["-c", cfg, "status", "--json"]).stdout)["connectors"]["crm"][
+            "checkpoint"
+        ]
+        is None
+    )
+    for args in (("sync", "--once"), ("run",)):  # they build the connectors: the variable is needed
+        proc = firm.run(*args)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        said = " ".join(proc.stderr.split())
+        assert f"connectors.crm.password refers to ${{{SECRET}}}" in said, said
+        assert f"`export {SECRET}=...`" in said and cfg in said, said
