@@ -12,14 +12,15 @@ from rich.table import Table
 
 from hub import queries
 from hub.cli.app import DEFAULT, ConfigOpt, JsonOpt, app, reader
-from hub.cli.render import out, print_json
+from hub.cli.render import checkpoint_lines, out, print_json, short_time
 
 # -- status ------------------------------------------------------------------------------------
 
 
 @app.command()
 def status(config: ConfigOpt = DEFAULT, as_json: JsonOpt = False) -> None:
-    """Connectors (checkpoint, lag, last error), projections (position vs head), outbound, exceptions."""
+    """Connectors (last batch, lag, last error, checkpoint in short), projections (position vs
+    head), outbound, exceptions. --json: everything, checkpoints whole."""
     with reader(config) as (settings, store, projector):
         data = queries.status(store, projector, list(settings.connectors))
     if as_json:
@@ -29,18 +30,23 @@ def status(config: ConfigOpt = DEFAULT, as_json: JsonOpt = False) -> None:
         f"store [bold]{escape(data['store']['path'])}[/] · head position {data['store']['head']}"
     )
     t = Table(title="connectors", header_style="bold")
-    for col in ("connector", "last batch", "lag (s)", "checkpoint"):
-        t.add_column(col)
+    t.add_column("connector")
+    t.add_column("last batch (UTC)", no_wrap=True)
+    t.add_column("lag (s)", justify="right")
     t.add_column("last error", overflow="fold")  # wrapped, never cut: it says how to fix
     for name, c in data["connectors"].items():
-        cp = json.dumps(c["checkpoint"])[:60] if c["checkpoint"] is not None else "—"
         t.add_row(
             escape(name),
-            c["last_batch_at"] or "never",
+            short_time(c["last_batch_at"]) or "never",
             "—" if c["lag_seconds"] is None else str(c["lag_seconds"]),
-            escape(cp),
             f"[red]{escape(c['last_error'])}[/]" if c["last_error"] else "",
         )
+    out.print(t)
+    t = Table(title="checkpoints (in short; --json has them whole)", header_style="bold")
+    t.add_column("connector")
+    t.add_column("checkpoint", overflow="fold")
+    for name, c in data["connectors"].items():
+        t.add_row(escape(name), escape("\n".join(checkpoint_lines(c["checkpoint"]))))
     out.print(t)
     t = Table(title="projections", header_style="bold")
     t.add_column("projection")
@@ -154,7 +160,7 @@ def history(
                 source = f"{r['system']}/{r['object']}/{r['source_key']}"
                 out.print(
                     f"\n[bold]#{r['position']}[/] {r['op']} · {escape(source)} · "
-                    f"mapping v{r['mapping_version']} · source time {_short_time(r['source_time'])}"
+                    f"mapping v{r['mapping_version']} · source time {short_time(r['source_time'])}"
                 )
             old = "" if r["old"] is None else f"{json.dumps(r['old'])} → "
             out.print(f"  {escape(r['field'])}: {escape(old + json.dumps(r['new']))}")
@@ -173,11 +179,6 @@ def history(
             escape(json.dumps(r["old"])) if r["old"] is not None else "",
             escape(json.dumps(r["new"])) if r["new"] is not None else "",
             escape(f"{r['system']}/{r['object']}/{r['source_key']}"),
-            _short_time(r["source_time"]),
+            short_time(r["source_time"]),
         )
     out.print(t)
-
-
-def _short_time(iso: str | None) -> str:
-    """An ISO UTC time from queries.history, to the second, for a table."""
-    return "" if iso is None else iso[:19].replace("T", " ")

@@ -377,3 +377,24 @@ def test_a_connector_error_is_printed_whole_in_80_columns(firm: Firm) -> None:
         line.strip("│ ") for line in status.stdout.splitlines() if line.startswith("│")
     )  # the last error column's lines, rejoined
     assert "`connectors.tracker.directory`" in text, status.stdout
+
+
+def test_status_shows_checkpoints_in_short_within_80_columns_and_whole_in_json(
+    firm: Firm,
+) -> None:
+    firm.write_entries("time_1.csv", entries(3))
+    firm.write_entries("time_2.csv", entries(3, start=3))
+    firm.run("sync", "--once", check=True)
+    shown = firm.run("status", columns=80)
+    assert shown.returncode == 0, shown.stderr
+    assert max(len(line) for line in shown.stdout.splitlines()) <= 80, shown.stdout
+    assert '{"' not in shown.stdout, shown.stdout  # no JSON cut at a width
+    cells = " ".join(
+        line.split("│")[2].strip() for line in shown.stdout.splitlines() if line.count("│") == 3
+    )  # the checkpoint column of the checkpoints table, its lines rejoined
+    for path in ("people/people_1.jsonl", "time_entries/time_1.csv", "time_entries/time_2.csv"):
+        assert f"objects/{path}:" in cells, shown.stdout
+    assert "line 5," in cells and "version 1" in cells, cells  # the next line of time_1.csv
+    checkpoint = firm.json("status")["connectors"]["tracker"]["checkpoint"]
+    files = checkpoint["objects"]["time_entries"]
+    assert files["time_1.csv"]["line"] == 5 and len(files["time_1.csv"]["prefix"]) == 32
