@@ -19,7 +19,7 @@ from typing import Any
 
 from hub.config import Settings
 from hub.errors import ConfigError, SyncHubError
-from hub.ingest import Ingestor, IngestReport, now_micros
+from hub.ingest import Ingestor, IngestReport, ReconcileRefused, now_micros
 from hub.mapping import Mapping, load_mapping
 from hub.outbound import Executor, ExecutorReport, Planner, PlannerReport
 from hub.plugins import build_connector
@@ -161,8 +161,9 @@ class Hub:
             if only is not None and name not in only:
                 continue
             cb = (lambda n, _name=name: progress(_name, n)) if progress else None
+            report = IngestReport(name)  # what was stored stays counted if a step then fails
             try:
-                report = ingestor.run_once(progress=cb)
+                ingestor.run_once(progress=cb, report=report)
                 due = (
                     time.time() - self._last_reconcile.get(name, 0)
                     >= self.settings.ingest.reconcile_every
@@ -185,7 +186,9 @@ class Hub:
                     )
                 )
                 message = self.settings.redact(text)  # secrets never reach events or output
-                report = IngestReport(name, errors=[f"{name}: {message}"])
+                if isinstance(e, ReconcileRefused):
+                    report.reconcile_refused = message
+                report.errors.append(f"{name}: {message}")
                 self.last_errors[name] = message
                 self._record_failure(name, message)
             reports.append(report)

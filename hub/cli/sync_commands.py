@@ -25,18 +25,26 @@ def _render_pass(report: PassReport) -> None:
     t.add_column("quarantined", justify="right")
     t.add_column("deleted (reconciled)", justify="right")
     t.add_column("ok")
-    for r in report.ingest:
+    for r in report.ingest:  # the counts are of what was stored, also when a step then failed
         t.add_row(
             escape(r.connector),
             str(r.appended),
             str(r.skipped),
             str(r.quarantined),
-            str(r.deleted_by_reconciliation),
+            "[red]refused[/]" if r.reconcile_refused else str(r.deleted_by_reconciliation),
             "[red]failed[/]" if r.errors else "[green]yes[/]",
         )
     out.print(t)
-    for error in (e for r in report.ingest for e in r.errors):
-        out.print(f"[red]error:[/] {escape(error)}")  # below the table: a message is never cut
+    for r in report.ingest:  # below the table: a message is never cut
+        for error in r.errors:
+            if r.reconcile_refused and error.endswith(r.reconcile_refused):
+                out.print(
+                    f"[red]reconciliation refused:[/] {escape(r.connector)}: the "
+                    f"{r.appended} change(s) captured are stored; no delete was recorded: "
+                    f"{escape(r.reconcile_refused)}"
+                )
+            else:
+                out.print(f"[red]error:[/] {escape(error)}")
     ex = report.executed
     if report.deployed:
         out.print(f"deployed mapping version [bold]{report.deployed}[/]")
