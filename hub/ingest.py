@@ -100,6 +100,7 @@ class IngestReport:
         self.skipped += other.skipped
         self.quarantined += other.quarantined
         self.deleted_by_reconciliation += other.deleted_by_reconciliation
+        self.reconcile_refused = other.reconcile_refused or self.reconcile_refused
         self.errors += other.errors
 
 

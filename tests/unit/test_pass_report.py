@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hub.config import Settings
 from hub.engine import Hub
+from hub.ingest import IngestReport
 from hub.spi import JSON, Batch, ConnectorError
 from hub.testing import MemorySource, Wired
 from tests.unit.test_ingest import ENTRY
@@ -62,3 +63,14 @@ def test_a_source_failing_halfway_keeps_the_counts_of_the_batches_stored(tmp_pat
         assert report.errors == ["tt: tracker: connection reset while reading page 2"]
     finally:
         hub.close()
+
+
+def test_a_refusal_in_the_echo_read_is_kept_when_the_reads_are_added() -> None:
+    first = IngestReport("tt", batches=1, appended=2)
+    echo = IngestReport("tt", appended=1, reconcile_refused="would delete 4 of 6")
+    echo.errors.append("tt: would delete 4 of 6")
+    first.add(echo)
+    assert (first.appended, first.reconcile_refused) == (3, "would delete 4 of 6")
+    assert first.errors == ["tt: would delete 4 of 6"]
+    first.add(IngestReport("tt", appended=1))
+    assert first.reconcile_refused == "would delete 4 of 6"
