@@ -1,7 +1,7 @@
 """`make demo`: install and start Tryton and TimeTagger, seed a small consulting firm, run
 synchub on SQLite, and print what happened. Leaves `.demo/synchub.yaml` for further commands.
 
-Usage: python -m connectors.demo [--keep-running | --stop]
+Usage: python -m demo [--keep-running | --stop]
 """
 
 from __future__ import annotations
@@ -22,18 +22,18 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from connectors.demo.seed import WEEK, seed_erp, seed_tracker
 from connectors.timetagger.client import TimeTaggerClient
 from connectors.timetagger.localserver import TimeTaggerServer
 from connectors.timetagger.localserver import ensure_installed as install_timetagger
 from connectors.tryton.client import TrytonClient
 from connectors.tryton.localserver import ADMIN_PASSWORD, ADMIN_USER, TrytonServer, golden_database
 from connectors.tryton.localserver import ensure_installed as install_tryton
+from demo.seed import WEEK, seed_erp, seed_tracker
 from hub import queries
 from hub.config import load_settings
 from hub.engine import Hub, PassReport
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / ".demo"
 PIDS = DEMO / "servers.json"
 out = Console()
