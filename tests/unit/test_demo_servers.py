@@ -1,0 +1,90 @@
+"""The demo as an application above the hub, and its record of servers left running:
+`--stop` signals a recorded PID only while it still is that server."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from demo.servers import Server, State, alive
+
+ROOT = Path(__file__).resolve().parents[2]
+BELOW_DEMO = sorted(
+    p for d in ("hub", "projections", "connectors") for p in (ROOT / d).rglob("*.py")
+)
+
+
+@pytest.mark.parametrize("path", BELOW_DEMO, ids=lambda p: str(p.relative_to(ROOT)))
+def test_nothing_below_the_demo_imports_it(path: Path) -> None:
+    tree = ast.parse(path.read_text("utf-8"))
+    modules = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    assert not {m for m in modules if m.split(".")[0] == "demo"}
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def recorded(process: subprocess.Popen[bytes], tmp_path: Path) -> Server:
+    return Server.of("Sleeper", process.pid, 1, "http://127.0.0.1:1", tmp_path, tmp_path / "log")
+
+
+def test_a_recorded_server_is_stopped_by_its_pid_and_forgotten(
+    sleeper: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    state = State(tmp_path / "servers.json")
+    server = recorded(sleeper, tmp_path)
+    state.record(tmp_path / "synchub.yaml", server)
+    assert State(state.path).servers() == [server]
+    assert State(state.path).config() == tmp_path / "synchub.yaml"
+    assert server.cmdline[1:] == ["-c", "import time; time.sleep(60)"]
+    assert [s.pid for s in state.running()] == [sleeper.pid]
+    said = state.stop()
+    assert said == [f"stopped Sleeper (PID {sleeper.pid}, http://127.0.0.1:1)"]
+    assert sleeper.wait(5) is not None
+    assert not state.path.exists()
+
+
+def test_a_pid_that_is_now_another_process_is_left_alone(
+    sleeper: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    state = State(tmp_path / "servers.json")
+    server = recorded(sleeper, tmp_path)
+    state.record(tmp_path / "synchub.yaml", replace(server, cmdline=["other"]))
+    assert state.running() == []
+    (said,) = state.stop()
+    assert "no longer Sleeper" in said and "left alone" in said
+    assert alive(sleeper.pid) and sleeper.poll() is None
+
+
+def test_a_server_gone_already_is_reported_not_signalled(tmp_path: Path) -> None:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    server = recorded(process, tmp_path)
+    process.wait()
+    state = State(tmp_path / "servers.json")
+    state.record(tmp_path / "synchub.yaml", server)
+    assert state.stop() == [
+        f"Sleeper (PID {process.pid}, http://127.0.0.1:1) was not running any more"
+    ]
+
+
+def test_an_unreadable_or_old_state_file_records_nothing(tmp_path: Path) -> None:
+    state = State(tmp_path / "servers.json")
+    for text in ("[123, 456]", "not json", '{"servers": [{"pid": 1}]}'):
+        state.path.write_text(text)
+        assert state.servers() == [] and state.stop() == []
+        assert not state.path.exists()
