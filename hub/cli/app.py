@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,14 +9,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from eventsourcing.persistence import PersistenceError
 from rich.markup import escape
 
 from hub.cli.render import err, say_upgraded, upgrade_bar
 from hub.config import DEFAULT_CONFIG, Settings, load_settings
 from hub.engine import Hub
 from hub.errors import SyncHubError
-from hub.store.sqlite import SQLiteEventStore
+from hub.store.sqlite import DATABASE_ERRORS, SQLiteEventStore
 from projections import Projector
 
 app = typer.Typer(
@@ -101,7 +99,7 @@ def opening_store(settings: Settings, config: Path) -> Iterator[None]:
     """SQLite's own errors when opening the store, said with the setting to fix."""
     try:
         yield
-    except (sqlite3.Error, PersistenceError) as e:
+    except DATABASE_ERRORS as e:
         raise SyncHubError(
             f"cannot open the event store {settings.store_path} ({e}): "
             f"check `store.path` in {config}; it must name an SQLite file or a new file's path"

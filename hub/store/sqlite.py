@@ -29,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, PersistenceError
 from eventsourcing.sqlite import (
     SQLITE3_DEFAULT_LOCK_TIMEOUT,
     SQLiteApplicationRecorder,
@@ -44,6 +44,10 @@ from hub.errors import ConcurrencyError, StoreError
 from hub.store.base import Cursor, EventStore, NewEvent, StoredEvent
 from hub.store.rows import MultiRowInsert
 from hub.store.sqlite_db import SQLiteDatabase
+
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, PersistenceError)
+"""What the database and the library raise when the store's file cannot be used (callers
+name the setting to fix; they never import the driver themselves)."""
 
 _SIDE_TABLES = (
     "CREATE TABLE IF NOT EXISTS synchub_schemas ("
