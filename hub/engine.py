@@ -7,9 +7,7 @@ plan → project → execute due writes (retrying within `outbound.max_wait`) �
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
-import hashlib
 import json
 import threading
 import time
@@ -38,7 +36,6 @@ from hub.store.streams import (
 )
 from hub.types import Change
 from projections import Projector
-from projections.tables import dumps
 
 
 @dataclass
@@ -342,11 +339,3 @@ def _user() -> str:
         return getpass.getuser()
     except Exception:
         return "unknown"
-
-
-def mapping_digest(spec: dict[str, Any]) -> str:
-    return hashlib.sha256(dumps(spec).encode()).hexdigest()
-
-
-def utc(ts_micros: int | None) -> dt.datetime | None:
-    return None if ts_micros is None else dt.datetime.fromtimestamp(ts_micros / 1e6, dt.UTC)
