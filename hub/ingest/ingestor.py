@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +33,7 @@ from hub.ingest.envelope import (
     envelope_tail,
     now_micros,
 )
+from hub.ingest.heads import Heads
 from hub.ingest.quarantine import Quarantine, QuarantineLog, check_sizes, storable
 from hub.ingest.reconcile import reconcile
 from hub.registry import SourceSchemas
@@ -81,39 +81,6 @@ class IngestReport:
         self.errors += other.errors
 
 
-class _Heads:
-    """Bounded LRU cache of stream heads: stream → (version, digest)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._d: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
-
-    def lookup(self, streams: Iterable[str]) -> tuple[dict[str, tuple[int, bytes]], list[str]]:
-        """The cached heads among `streams` (marked recently used), and the streams not cached."""
-        found: dict[str, tuple[int, bytes]] = {}
-        missing: list[str] = []
-        d = self._d
-        touch = d.move_to_end
-        for s in streams:
-            head = d.get(s)
-            if head is None:
-                missing.append(s)
-            else:
-                found[s] = head
-                touch(s)
-        return found, missing
-
-    def update(self, heads: Mapping[str, tuple[int, bytes]]) -> None:
-        """Store `heads`; new streams become the most recently used, the oldest are dropped."""
-        if self.size <= 0:
-            return
-        d = self._d
-        for stream, head in heads.items():  # faster than OrderedDict.update
-            d[stream] = head
-        while len(d) > self.size:
-            d.popitem(last=False)
-
-
 class Ingestor:
     """Runs one connector's source into the store. Not thread-safe; one per connector."""
 
@@ -133,7 +100,7 @@ class Ingestor:
         self.schemas = schemas or SourceSchemas(store)
         self.codec: Codec = store.codec
         self.quarantine = QuarantineLog(store, name, self.system)
-        self._heads = _Heads(self.settings.head_cache)
+        self._heads = Heads(self.settings.head_cache)
         self._envelopes: dict[str, Envelope] = {}
         self._drift: dict[str, str] = {}
         self._checkpoint_version: int | None = None
