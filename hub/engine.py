@@ -17,7 +17,7 @@ from typing import Any
 
 from hub.config import Settings
 from hub.errors import ConfigError, SyncHubError
-from hub.ingest import Ingestor, IngestReport, now_micros
+from hub.ingest import Ingestor, IngestReport, ReconcileRefused, now_micros
 from hub.mapping import Mapping, load_mapping
 from hub.outbound import Executor, ExecutorReport, Planner, PlannerReport
 from hub.plugins import build_connector
@@ -64,6 +64,11 @@ class Hub:
         """`connectors` overrides building them from the config (tests, embedding);
         `rebuild_progress` reports the rebuild of projection tables an older synchub wrote."""
         self.settings = settings
+        if connectors is None:  # first: a secret that is not set fails before the store opens
+            connectors = {
+                name: build_connector(name, section.type, section.options(), settings.base_dir)
+                for name, section in settings.connectors.items()
+            }
         path = settings.store_path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.store = SQLiteEventStore(str(path))
@@ -72,11 +77,6 @@ class Hub:
         self.connectors: dict[str, Connector] = {}
         self.sources: dict[str, Source] = {}
         self.sinks: dict[str, Sink] = {}
-        if connectors is None:
-            connectors = {
-                name: build_connector(name, section.type, section.options(), settings.base_dir)
-                for name, section in settings.connectors.items()
-            }
         for name, connector in connectors.items():
             self.connectors[name] = connector
             source = connector.source()
@@ -172,8 +172,9 @@ class Hub:
             if only is not None and name not in only:
                 continue
             cb = (lambda n, _name=name: progress(_name, n)) if progress else None
+            report = IngestReport(name)  # what was stored stays counted if a step then fails
             try:
-                report = ingestor.run_once(progress=cb)
+                ingestor.run_once(progress=cb, report=report)
                 due = (
                     time.time() - self._last_reconcile.get(name, 0)
                     >= self.settings.ingest.reconcile_every
@@ -196,7 +197,9 @@ class Hub:
                     )
                 )
                 message = self.settings.redact(text)  # secrets never reach events or output
-                report = IngestReport(name, errors=[f"{name}: {message}"])
+                if isinstance(e, ReconcileRefused):
+                    report.reconcile_refused = message
+                report.errors.append(f"{name}: {message}")
                 self.last_errors[name] = message
                 self._record_failure(name, message)
             reports.append(report)

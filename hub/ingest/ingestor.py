@@ -61,7 +61,7 @@ class _Prepared:
 
 @dataclass
 class IngestReport:
-    """What one ingest pass did."""
+    """What one ingest pass did: the counts are of what was stored, also when it then failed."""
 
     connector: str
     batches: int = 0
@@ -69,6 +69,8 @@ class IngestReport:
     skipped: int = 0
     quarantined: int = 0
     deleted_by_reconciliation: int = 0
+    reconcile_refused: str | None = None
+    """Why reconciliation recorded no deletes (ReconcileRefused); the captured changes stay."""
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: IngestReport) -> None:
@@ -78,6 +80,7 @@ class IngestReport:
         self.skipped += other.skipped
         self.quarantined += other.quarantined
         self.deleted_by_reconciliation += other.deleted_by_reconciliation
+        self.reconcile_refused = other.reconcile_refused or self.reconcile_refused
         self.errors += other.errors
 
 
@@ -144,13 +147,20 @@ class Ingestor:
 
     # -- the pass -----------------------------------------------------------------------------
 
-    def run_once(self, *, progress: Callable[[int], None] | None = None) -> IngestReport:
+    def run_once(
+        self,
+        *,
+        progress: Callable[[int], None] | None = None,
+        report: IngestReport | None = None,
+    ) -> IngestReport:
         """Read everything the source has after the checkpoint; append it batch by batch.
 
         Batch N+1 is read and encoded while batch N is being committed (`append_async`): it is
         appended only once batch N is durable, so a failed append raises with nothing after it
-        stored, and the crash point `ingest.after_append` still sees one committed batch."""
-        report = IngestReport(self.name)
+        stored, and the crash point `ingest.after_append` still sees one committed batch.
+        Counts go to `report` (a new one if None) as batches commit, so a caller that passes
+        one knows what was stored when the pass raises halfway."""
+        report = IngestReport(self.name) if report is None else report
         self.discover()
         checkpoint = self.checkpoint()
         inflight: tuple[_Prepared, Future[int]] | None = None

@@ -1,6 +1,6 @@
 """The event store interface: an append-only log with one global, gap-free order.
 
-Contract (every backend passes `tests/contracts/test_event_store.py`):
+Contract (every backend passes `hub.contracts.event_store.EventStoreContract`):
 
 - `append` is atomic: all events and all new schemas are stored, or none. Each event names its
   stream and the version it takes in that stream (previous + 1); a version that is already taken
@@ -9,7 +9,9 @@ Contract (every backend passes `tests/contracts/test_event_store.py`):
 - Every payload is Avro single-object encoded; the schema of every stored payload is in the
   store (`schema_json`), so every event decodes forever.
 - Each append records the wall-clock time it happened (non-decreasing), so time maps to a
-  position (`position_at`).
+  position (`position_at`). The time is kept in whole microseconds, the precision of the
+  `datetime` that `time_of` returns and a printed ISO time parses to, so
+  `position_at(time_of(p)) >= p`.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import datetime as dt
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,7 @@ class EventStoreContract(ABC):
         return self.make_store(tmp_path)
 
     @pytest.fixture
-    def store(self, tmp_path: Path) -> EventStore:
+    def store(self, tmp_path: Path) -> Iterator[EventStore]:
         s = self.make_store(tmp_path)
         s.codec.add(SCHEMA)
         s.codec.add(SCHEMA_V2)
@@ -204,6 +205,19 @@ class EventStoreContract(ABC):
         assert recorded is not None and middle <= recorded <= after
         assert [e.position for e in store.read_between(middle, after)] == [2, 3]
         assert store.time_of(99) is None
+
+    def test_the_time_of_a_position_maps_back_to_it(self, store: EventStore) -> None:
+        """`events show` prints `time_of(P)` (microseconds); `state --as-of` that printed time
+        must include P: times are recorded at the precision they are shown and compared at.
+        Many appends, so a store keeping a finer clock than it shows fails here for sure."""
+        for version in range(1, 41):
+            store.append([self.ev(store, "a", version, version)])
+        for position in range(1, 41):
+            recorded = store.time_of(position)
+            assert recorded is not None and recorded.tzinfo is not None
+            printed = recorded.isoformat()  # what `events show` prints
+            assert store.position_at(dt.datetime.fromisoformat(printed)) >= position
+            assert store.position_at(recorded - dt.timedelta(microseconds=1)) < position
 
     def test_empty_append_returns_head(self, store: EventStore) -> None:
         store.append([self.ev(store, "a", 1, 1)])
