@@ -29,6 +29,8 @@ _URL_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:([^/@\s]+)@")
 class StoreSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     backend: Literal["sqlite"] = "sqlite"
+    """Only validated (a PostgreSQL store comes later): kept because every config that
+    `synchub init` wrote has it, and without it `extra="forbid"` would refuse those files."""
     path: str = "./synchub.db"
 
 

@@ -140,6 +140,23 @@ class EventStoreContract(ABC):
         assert sorted(results) == ["clash"] * 7 + ["ok"]
         assert len(store.read_stream("race")) == 1
 
+    def test_append_next_numbers_the_event_after_the_stream_head(self, store: EventStore) -> None:
+        payload = self.ev(store, "x", 1, 1).payload
+        assert store.append_next("a", "Thing", payload) == 1  # a new stream starts at 1
+        store.append([self.ev(store, "b", 1, 2), self.ev(store, "a", 2, 3)])
+        seen: list[int] = []
+
+        def versioned(version: int) -> bytes:
+            seen.append(version)
+            return self.ev(store, "a", version, version * 10).payload
+
+        assert store.append_next("a", "Thing", versioned) == 3
+        assert seen == [3]
+        last = store.last("a")
+        assert last is not None and (last.version, last.position, last.type) == (3, 4, "Thing")
+        assert store.decode(last)["n"] == 30  # type: ignore[index]
+        assert [e.version for e in store.read_stream("a")] == [1, 2, 3]
+
     def test_heads_give_latest_version_and_digest(self, store: EventStore) -> None:
         store.append([self.ev(store, "p/1", 1, 1), self.ev(store, "p/2", 1, 2)])
         store.append([self.ev(store, "p/1", 2, 5), self.ev(store, "q/1", 1, 6)])

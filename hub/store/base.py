@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -119,6 +119,19 @@ class EventStore(ABC):
     def append(self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()) -> int:
         """Store `events` (and any of `schemas` not yet stored) atomically; return the last
         position, or the head if `events` is empty. Raises ConcurrencyError on a version clash."""
+
+    def append_next(
+        self, stream: str, event_type: str, payload: bytes | Callable[[int], bytes]
+    ) -> int:
+        """Append one event to `stream` after its head (version 1 for a new stream) and return
+        the version it took; `payload` may be a function of that version (for a payload that
+        records it). Another writer appending to `stream` meanwhile makes it raise
+        ConcurrencyError, with nothing stored."""
+        last = self.last(stream)
+        version = 1 if last is None else last.version + 1
+        data = payload(version) if callable(payload) else payload
+        self.append([NewEvent(stream, version, str(event_type), data)])
+        return version
 
     def append_async(
         self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()
