@@ -30,7 +30,12 @@ class TrytonConnector:
         """A new client on the configured database (it logs in on first use)."""
         o = self.options
         return TrytonClient(
-            o.url, o.database, o.user, o.password.get_secret_value(), timeout=o.timeout
+            o.url,
+            o.database,
+            o.user,
+            o.password.get_secret_value(),
+            timeout=o.timeout,
+            rate_limit=o.rate_limit,
         )
 
     def source(self) -> TrytonSource:

@@ -4,12 +4,14 @@ retried, writes are sent once, and neither the password nor the session shows an
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from connectors._kit.http import RetryPolicy
+from connectors.tryton import TrytonConnector
 from connectors.tryton.client import TrytonClient, TrytonUnavailable
 
 PASSWORD = "s3cret-Pw-42"
@@ -105,3 +107,10 @@ def test_the_password_and_the_session_never_show() -> None:
     for text in [*errors, repr(c)]:
         assert PASSWORD not in text and SESSION not in text, text
         assert "***" in text or text == repr(c)
+
+
+def test_the_rate_limit_option_reaches_the_client(tmp_path: Path) -> None:
+    options = {"url": "http://erp.test", "database": "erp", "password": PASSWORD}
+    limited = TrytonConnector("erp", {**options, "rate_limit": 2.5}, tmp_path).client()
+    assert limited._http.rate is not None and limited._http.rate.rate == 2.5
+    assert TrytonConnector("erp", options, tmp_path).client()._http.rate is None
