@@ -3,8 +3,9 @@
 `TrytonClient(url, database, user, password)` logs in on first use (`common.db.login` →
 `Authorization: Session base64(user:uid:session)`), loads the user's context
 (`res.user.get_preferences`) and sends it as the last parameter of every model call. Values
-are encoded and decoded the way Tryton does (datetime, date, time, timedelta, Decimal, bytes as
-`{"__class__": ...}` objects). An expired session is renewed once, transparently.
+are encoded and decoded the way Tryton does (`codec.py`: datetime, date, time, timedelta,
+Decimal, bytes as `{"__class__": ...}` objects). An expired session is renewed once,
+transparently.
 
 HTTP goes through the connector kit's `HttpClient` (connectors/_kit/http.py): calls that only
 read (`search`, `read`, `search_read`, the login, ...) are retried on a failed connection, a
@@ -34,18 +35,17 @@ The password and the session token never appear in a message, a repr or a log li
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import html
 import json
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from connectors._kit.http import HttpClient, NoAnswer, RateLimit, RetryPolicy, parse_retry_after
+from connectors.tryton.codec import decode, encode
 from hub.spi import ConnectorError
 
 __all__ = [
@@ -64,7 +64,6 @@ __all__ = [
 Domain = list[Any]
 """A Tryton search domain, e.g. `[("type", "=", "task")]`."""
 
-_DATETIME_PARTS = ("year", "month", "day", "hour", "minute", "second", "microsecond")
 _READS = frozenset({"read", "search", "search_read", "search_count", "fields_get", "default_get"})
 """Model methods that change nothing: safe to send again when the answer was lost."""
 _OTHER_READS = frozenset(
@@ -114,51 +113,6 @@ class TrytonRequestError(TrytonError):
 
 class TrytonLoginError(TrytonRequestError):
     """Tryton refused the login (user, password or database)."""
-
-
-def encode(value: Any) -> Any:
-    """`json.dumps` default: Tryton's encoding of dates, times, durations, decimals, bytes."""
-    if isinstance(value, dt.datetime):
-        return {"__class__": "datetime", **{k: getattr(value, k) for k in _DATETIME_PARTS}}
-    if isinstance(value, dt.date):
-        return {"__class__": "date", "year": value.year, "month": value.month, "day": value.day}
-    if isinstance(value, dt.time):
-        return {
-            "__class__": "time",
-            "hour": value.hour,
-            "minute": value.minute,
-            "second": value.second,
-            "microsecond": value.microsecond,
-        }
-    if isinstance(value, dt.timedelta):
-        return {"__class__": "timedelta", "seconds": value.total_seconds()}
-    if isinstance(value, Decimal):
-        return {"__class__": "Decimal", "decimal": str(value)}
-    if isinstance(value, bytes | bytearray):
-        return {"__class__": "bytes", "base64": base64.b64encode(value).decode("ascii")}
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    raise TypeError(f"cannot send a {type(value).__name__} to Tryton: {value!r}")
-
-
-def decode(obj: dict[str, Any]) -> Any:
-    """`json.loads` object hook: the inverse of `encode` (naive datetimes are UTC)."""
-    kind = obj.get("__class__")
-    if kind is None:
-        return obj
-    if kind == "datetime":
-        return dt.datetime(*(obj[k] for k in _DATETIME_PARTS))
-    if kind == "date":
-        return dt.date(obj["year"], obj["month"], obj["day"])
-    if kind == "time":
-        return dt.time(obj["hour"], obj["minute"], obj["second"], obj["microsecond"])
-    if kind == "timedelta":
-        return dt.timedelta(seconds=obj["seconds"])
-    if kind == "Decimal":
-        return Decimal(obj["decimal"])
-    if kind == "bytes":
-        return base64.b64decode(obj["base64"])
-    return obj
 
 
 class TrytonClient:
