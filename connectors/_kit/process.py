@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+
+from filelock import FileLock
 
 __all__ = ["exclusive", "free_port", "stop_process", "tail"]
 
@@ -35,14 +36,14 @@ def stop_process(process: subprocess.Popen[bytes] | None, grace: float = 5.0) ->
 @contextlib.contextmanager
 def exclusive(path: Path) -> Iterator[None]:
     """An exclusive lock on the file `path` (one installer or builder at a time, across
-    processes such as pytest-xdist workers)."""
+    processes such as pytest-xdist workers); waits as long as another process holds it.
+
+    `filelock` takes an flock(2) on the file and leaves it in place, so it also excludes a
+    process that locks the same file with a bare `fcntl.flock` (an older checkout sharing
+    `.services/`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with FileLock(path):
+        yield
 
 
 def tail(log: Path, lines: int = 30) -> str:

@@ -41,7 +41,9 @@ class TimeTaggerConnector:
                 f"its accounts are {sorted(opts.accounts)}"
             )
         assert token is not None  # the options name one account or several
-        return TimeTaggerClient(opts.url, token.get_secret_value(), timeout=opts.timeout)
+        return TimeTaggerClient(
+            opts.url, token.get_secret_value(), timeout=opts.timeout, rate_limit=opts.rate_limit
+        )
 
     def accounts(self) -> TimeTaggerClient | dict[str, TimeTaggerClient]:
         """The client of the `token` account, or person → client with `accounts`."""

@@ -6,22 +6,24 @@
         │                            `retry_after` is the server's Retry-After in seconds
         └── TimeTaggerRefused        any other 4xx: `status` and the server's `message`
 
-Connection errors and timeouts are retried a few times with a short backoff (every call is
-safe to repeat: TimeTagger keeps the version with the larger client `mt`); HTTP errors are
-not retried here, the caller decides. The token is sent in the `authtoken` header and never
-appears in a message or a repr.
+HTTP goes through the connector kit's `HttpClient` (connectors/_kit/http.py). Every call is
+safe to repeat (TimeTagger keeps the version with the larger client `mt`), so connection
+errors, timeouts and 429/502/503/504 are retried `retries` times with a full-jitter backoff
+from `backoff` seconds, waiting `Retry-After` when it is at most a few seconds; a longer one
+is the caller's (TimeTaggerUnavailable.retry_after). An optional rate limit (`rate_limit`,
+requests per second) spaces the calls. The token is sent in the `authtoken` header and never
+appears in a message, a repr or a log line.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from connectors._kit.http import parse_retry_after
+from connectors._kit.http import HttpClient, NoAnswer, RateLimit, RetryPolicy, parse_retry_after
 from hub.spi import ConnectorError
 
 __all__ = [
@@ -97,20 +99,25 @@ class TimeTaggerClient:
         timeout: float = 10.0,
         retries: int = 2,
         backoff: float = 0.2,
+        rate_limit: float | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.retries = retries
         self.backoff = backoff
-        self._http = httpx.Client(
-            base_url=self.url + "/api/v2/",
+        self._http = HttpClient(
+            self.url + "/api/v2/",
             headers={"authtoken": token},
             timeout=timeout,
+            retry=RetryPolicy(attempts=retries + 1, backoff=backoff),
+            rate=None if rate_limit is None else RateLimit(rate_limit),
+            secrets=[token],
             transport=transport,
         )
+        self._where = self._http.redact(self.url)
 
     def __repr__(self) -> str:
-        return f"TimeTaggerClient({self.url!r})"
+        return f"TimeTaggerClient({self._where!r})"
 
     # -- endpoints ----------------------------------------------------------------------------
 
@@ -167,45 +174,40 @@ class TimeTaggerClient:
             return response.json()
         except ValueError:
             raise TimeTaggerError(
-                f"TimeTagger at {self.url} answered {method} {path} with something that is not "
-                f"JSON: {response.text[:200]!r}; is `url` the TimeTagger base URL "
-                "(ending in /timetagger)?"
+                f"TimeTagger at {self._where} answered {method} {path} with something that is "
+                f"not JSON: {self._http.redact(response.text[:200])!r}; is `url` the TimeTagger "
+                "base URL (ending in /timetagger)?"
             ) from None
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        attempt = 0
-        while True:
-            try:
-                response = self._http.request(method, path, **kwargs)
-                break
-            except httpx.TransportError as e:
-                if attempt >= self.retries:
-                    raise TimeTaggerUnavailable(
-                        f"cannot reach TimeTagger at {self.url} ({method} {path}): "
-                        f"{type(e).__name__}: {e or 'no details'} (after {attempt + 1} attempts)"
-                    ) from e
-                time.sleep(self.backoff * 2**attempt)
-                attempt += 1
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except NoAnswer as e:
+            raise TimeTaggerUnavailable(
+                f"cannot reach TimeTagger at {self._where} ({method} {path}): "
+                f"{e.cause}: {e.detail or 'no details'} (after {e.attempts} attempts)"
+            ) from None
         status = response.status_code
         if status == 429 or status >= 500:
             raise TimeTaggerUnavailable(
-                f"TimeTagger at {self.url} answered {method} {path} with {status}: "
-                f"{response.text[:200]}",
+                f"TimeTagger at {self._where} answered {method} {path} with {status}: "
+                f"{self._http.redact(response.text[:200])}",
                 status=status,
                 retry_after=parse_retry_after(response.headers.get("retry-after")),
             )
         if status >= 400:
             hint = " (check the `token` option)" if status == 401 else ""
+            said = self._http.redact(response.text[:500])
             raise TimeTaggerRefused(
-                f"TimeTagger at {self.url} refused {method} {path} with {status}: "
-                f"{response.text[:500]}{hint}",
+                f"TimeTagger at {self._where} refused {method} {path} with {status}: {said}{hint}",
                 status=status,
-                server_message=response.text[:500],
+                server_message=said,
             )
         return response
 
     def _protocol(self, what: str, data: Any, error: Exception) -> TimeTaggerError:
         return TimeTaggerError(
-            f"TimeTagger at {self.url} answered {what} in an unexpected shape ({error!r}): "
-            f"{str(data)[:200]}; this connector is tested against TimeTagger 26.1"
+            f"TimeTagger at {self._where} answered {what} in an unexpected shape ({error!r}): "
+            f"{self._http.redact(str(data)[:200])}; this connector is tested against "
+            "TimeTagger 26.1"
         )

@@ -42,6 +42,8 @@ class TimeTaggerOptions(BaseModel):
     """Overlap window in seconds re-read on every poll (late commits inside it are caught)."""
     timeout: float = Field(default=10.0, gt=0)
     """Seconds to wait for one HTTP answer."""
+    rate_limit: float | None = Field(default=None, gt=0)
+    """HTTP requests per second at most, per account (a token bucket); None: no limit."""
 
     @field_validator("url")
     @classmethod

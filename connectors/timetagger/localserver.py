@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import ctypes
-import fcntl
 import json
 import os
 import shutil
@@ -32,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from connectors._kit.process import free_port, stop_process
+from connectors._kit.process import exclusive, free_port, stop_process
 from hub.spi import ConnectorError
 
 __all__ = [
@@ -67,8 +66,7 @@ def ensure_installed(root: Path, *, timeout: float = 600.0) -> Path:
     python = venv / "bin" / "python"
     stamp = venv / _STAMP
     wanted = f"timetagger=={VERSION}"
-    with (services / "timetagger-install.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive(services / "timetagger-install.lock"):
         if python.exists() and stamp.exists() and stamp.read_text().strip() == wanted:
             return python
         shutil.rmtree(venv, ignore_errors=True)

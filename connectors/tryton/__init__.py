@@ -1,7 +1,7 @@
 """Tryton: the ERP (parties, employees, projects, tasks, timesheets, invoices) over JSON-RPC.
 
 Built by the `synchub.connectors` entry point as `TrytonConnector(name, options, base_dir)`.
-`source()` polls the business objects (see `source.OBJECTS`); `sink()` writes timesheet lines.
+`source()` polls the business objects (see `objects.OBJECTS`); `sink()` writes timesheet lines.
 Each side has its own logged-in client. See docs/connectors.md for the options.
 """
 
@@ -13,8 +13,9 @@ from typing import Any
 
 from connectors.tryton.client import TrytonClient
 from connectors.tryton.config import TrytonOptions, load_options
+from connectors.tryton.objects import OBJECTS
 from connectors.tryton.sink import TrytonSink
-from connectors.tryton.source import OBJECTS, TrytonSource
+from connectors.tryton.source import TrytonSource
 
 __all__ = ["OBJECTS", "TrytonConnector", "TrytonSink", "TrytonSource"]
 
@@ -30,7 +31,12 @@ class TrytonConnector:
         """A new client on the configured database (it logs in on first use)."""
         o = self.options
         return TrytonClient(
-            o.url, o.database, o.user, o.password.get_secret_value(), timeout=o.timeout
+            o.url,
+            o.database,
+            o.user,
+            o.password.get_secret_value(),
+            timeout=o.timeout,
+            rate_limit=o.rate_limit,
         )
 
     def source(self) -> TrytonSource:

@@ -3,8 +3,16 @@
 `TrytonClient(url, database, user, password)` logs in on first use (`common.db.login` →
 `Authorization: Session base64(user:uid:session)`), loads the user's context
 (`res.user.get_preferences`) and sends it as the last parameter of every model call. Values
-are encoded and decoded the way Tryton does (datetime, date, time, timedelta, Decimal, bytes as
-`{"__class__": ...}` objects). An expired session is renewed once, transparently.
+are encoded and decoded the way Tryton does (`codec.py`: datetime, date, time, timedelta,
+Decimal, bytes as `{"__class__": ...}` objects). An expired session is renewed once,
+transparently.
+
+HTTP goes through the connector kit's `HttpClient` (connectors/_kit/http.py): calls that only
+read (`search`, `read`, `search_read`, the login, ...) are retried on a failed connection, a
+timeout or HTTP 429/502/503/504 with backoff and `Retry-After`; calls that write (`create`,
+`write`, `delete`, buttons) are sent once, since a create whose answer was lost would be made
+twice: the sink finds such a line by its marker, and the hub's outbound retries the write. An
+optional rate limit (`rate_limit`, requests per second) spaces all calls.
 
 Errors:
 
@@ -21,24 +29,23 @@ Errors:
             └── TrytonLoginError    the login was refused: fix `user` / `password` /
                                     `database`; the calls themselves may be fine
 
-The password never appears in a message, a repr or a log line.
+The password and the session token never appear in a message, a repr or a log line.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import html
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from connectors._kit.http import parse_retry_after
+from connectors._kit.http import HttpClient, NoAnswer, RateLimit, RetryPolicy, parse_retry_after
+from connectors.tryton.codec import decode, encode
 from hub.spi import ConnectorError
 
 __all__ = [
@@ -57,7 +64,11 @@ __all__ = [
 Domain = list[Any]
 """A Tryton search domain, e.g. `[("type", "=", "task")]`."""
 
-_DATETIME_PARTS = ("year", "month", "day", "hour", "minute", "second", "microsecond")
+_READS = frozenset({"read", "search", "search_read", "search_count", "fields_get", "default_get"})
+"""Model methods that change nothing: safe to send again when the answer was lost."""
+_OTHER_READS = frozenset(
+    {"common.db.login", "common.server.version", "common.db.list", "model.res.user.get_preferences"}
+)
 
 
 class TrytonError(ConnectorError):
@@ -104,55 +115,12 @@ class TrytonLoginError(TrytonRequestError):
     """Tryton refused the login (user, password or database)."""
 
 
-def encode(value: Any) -> Any:
-    """`json.dumps` default: Tryton's encoding of dates, times, durations, decimals, bytes."""
-    if isinstance(value, dt.datetime):
-        return {"__class__": "datetime", **{k: getattr(value, k) for k in _DATETIME_PARTS}}
-    if isinstance(value, dt.date):
-        return {"__class__": "date", "year": value.year, "month": value.month, "day": value.day}
-    if isinstance(value, dt.time):
-        return {
-            "__class__": "time",
-            "hour": value.hour,
-            "minute": value.minute,
-            "second": value.second,
-            "microsecond": value.microsecond,
-        }
-    if isinstance(value, dt.timedelta):
-        return {"__class__": "timedelta", "seconds": value.total_seconds()}
-    if isinstance(value, Decimal):
-        return {"__class__": "Decimal", "decimal": str(value)}
-    if isinstance(value, bytes | bytearray):
-        return {"__class__": "bytes", "base64": base64.b64encode(value).decode("ascii")}
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    raise TypeError(f"cannot send a {type(value).__name__} to Tryton: {value!r}")
-
-
-def decode(obj: dict[str, Any]) -> Any:
-    """`json.loads` object hook: the inverse of `encode` (naive datetimes are UTC)."""
-    kind = obj.get("__class__")
-    if kind is None:
-        return obj
-    if kind == "datetime":
-        return dt.datetime(*(obj[k] for k in _DATETIME_PARTS))
-    if kind == "date":
-        return dt.date(obj["year"], obj["month"], obj["day"])
-    if kind == "time":
-        return dt.time(obj["hour"], obj["minute"], obj["second"], obj["microsecond"])
-    if kind == "timedelta":
-        return dt.timedelta(seconds=obj["seconds"])
-    if kind == "Decimal":
-        return Decimal(obj["decimal"])
-    if kind == "bytes":
-        return base64.b64decode(obj["base64"])
-    return obj
-
-
 class TrytonClient:
     """A logged-in JSON-RPC session on one Tryton database.
 
-    `calls` counts the RPC methods sent (e.g. `calls["model.timesheet.line.create"]`).
+    `calls` counts the RPC calls made (e.g. `calls["model.timesheet.line.create"]`; a read
+    retried by the HTTP client counts once). `retry` and `rate_limit` (requests per second)
+    tune the kit's HTTP client; `transport` replaces the network (fault injection).
     """
 
     def __init__(
@@ -163,19 +131,28 @@ class TrytonClient:
         password: str,
         *,
         timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        rate_limit: float | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = f"{url.rstrip('/')}/{database}/rpc/"
         self.database = database
         self.user = user
         self._password = password
-        self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._http = HttpClient(
+            timeout=timeout,
+            retry=retry or RetryPolicy(attempts=3, backoff=0.5),
+            rate=None if rate_limit is None else RateLimit(rate_limit),
+            secrets=[password],
+            transport=transport,
+        )
+        self._where = self._http.redact(self.url)
         self._context: dict[str, Any] | None = None
         self.uid: int | None = None
         self.calls: Counter[str] = Counter()
 
     def __repr__(self) -> str:
-        return f"TrytonClient({self.url!r}, user={self.user!r})"
+        return f"TrytonClient({self._where!r}, user={self.user!r})"
 
     # -- sessions ---------------------------------------------------------------------------
 
@@ -198,11 +175,13 @@ class TrytonClient:
                 "database), and `database` the database's name?",
             )
             raise TrytonLoginError(
-                f"Tryton at {self.url} refused the login of user {self.user!r}: {fix} ({e})",
+                f"Tryton at {self._where} refused the login of user {self.user!r}: {fix} ({e})",
                 e.status,
             ) from None
         uid, session = result[0], result[1]
         token = base64.b64encode(f"{self.user}:{uid}:{session}".encode()).decode("ascii")
+        self._http.add_secret(str(session))
+        self._http.add_secret(token)
         self._http.headers["Authorization"] = f"Session {token}"
         self.uid = int(uid)
         self._context = self._post("model.res.user.get_preferences", [True, {}])
@@ -304,39 +283,54 @@ class TrytonClient:
         self.calls[method] += 1
         body = json.dumps({"id": 1, "method": method, "params": params}, default=encode)
         try:
-            response = self._http.post(
-                self.url, content=body, headers={"Content-Type": "application/json"}
+            response = self._http.request(
+                "POST",
+                self.url,
+                content=body,
+                headers={"Content-Type": "application/json"},
+                idempotent=_reads_only(method),
             )
-        except httpx.TimeoutException as e:
+        except NoAnswer as e:
+            tries = f" (after {e.attempts} attempts)" if e.attempts > 1 else ""
+            if e.timed_out:
+                raise TrytonUnavailable(
+                    f"{method} on {self._where} timed out ({e.cause}){tries}; the server is slow "
+                    "or busy: it may still finish the call"
+                ) from None
             raise TrytonUnavailable(
-                f"{method} on {self.url} timed out ({type(e).__name__}); the server is slow "
-                "or busy: it may still finish the call"
-            ) from None
-        except httpx.TransportError as e:
-            raise TrytonUnavailable(
-                f"cannot reach Tryton at {self.url} for {method}: {type(e).__name__}: {e}"
+                f"cannot reach Tryton at {self._where} for {method}: {e.cause}: {e.detail}{tries}"
             ) from None
         if response.status_code != 200:
-            raise _http_error(method, self.url, response)
+            raise _http_error(method, self._where, response, self._http.redact)
         try:
             data = json.loads(response.content, object_hook=decode)
         except ValueError:
             raise TrytonServerError(
-                f"{method}: Tryton answered with invalid JSON: {response.text[:200]!r}"
+                f"{method}: Tryton answered with invalid JSON: "
+                f"{self._http.redact(response.text[:200])!r}"
             ) from None
         error = data.get("error") if isinstance(data, dict) else None
         if error:
-            raise _rpc_error(method, error)
+            raise _rpc_error(method, error, self._http.redact)
         return data.get("result")
+
+
+def _reads_only(method: str) -> bool:
+    """Whether the RPC `method` changes nothing (so it may be sent again)."""
+    return method in _OTHER_READS or (
+        method.startswith("model.") and method.rsplit(".", 1)[-1] in _READS
+    )
 
 
 class _SessionExpired(TrytonRequestError):
     """HTTP 401 on a call: log in again and repeat."""
 
 
-def _http_error(method: str, url: str, response: httpx.Response) -> TrytonError:
+def _http_error(
+    method: str, url: str, response: httpx.Response, redact: Callable[[str], str]
+) -> TrytonError:
     status = response.status_code
-    text = _body_text(response)
+    text = redact(_body_text(response))
     if status == 401 and method != "common.db.login":
         return _SessionExpired(f"{method}: session expired (HTTP 401)")
     if status == 429 or status >= 500:
@@ -362,8 +356,10 @@ def _body_text(response: httpx.Response) -> str:
     return " ".join(text.split())[:300]
 
 
-def _rpc_error(method: str, error: Any) -> TrytonError:
-    """Turn the `error` member of a JSON-RPC answer into a typed exception."""
+def _rpc_error(method: str, error: Any, redact: Callable[[str], str]) -> TrytonError:
+    """Turn the `error` member of a JSON-RPC answer into a typed exception (its texts
+    redacted)."""
+    error = _redacted(error, redact)
     if isinstance(error, list | tuple) and len(error) == 2:
         kind, args = error
         if kind == "UserError" and isinstance(args, list | tuple) and args:
@@ -382,3 +378,14 @@ def _rpc_error(method: str, error: Any) -> TrytonError:
             f"{method}: Tryton raised an error: {kind}" + (f" ({last[0]})" if last else "")
         )
     return TrytonServerError(f"{method}: Tryton answered with an error: {error!r}")
+
+
+def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    """`value` (decoded JSON) with every text in it redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list | tuple):
+        return [_redacted(v, redact) for v in value]
+    if isinstance(value, dict):
+        return {k: _redacted(v, redact) for k, v in value.items()}
+    return value

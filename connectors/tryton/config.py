@@ -28,6 +28,9 @@ class TrytonOptions(BaseModel):
     password: SecretStr
     lag: float = Field(60.0, ge=0, description="overlap window in seconds")
     timeout: float = Field(30.0, gt=0, description="seconds per RPC call")
+    rate_limit: float | None = Field(
+        None, gt=0, description="RPC calls per second at most (a token bucket); none: no limit"
+    )
     page_size: int = Field(500, ge=1, le=10_000, description="records per search_read")
     objects: list[str] | None = Field(None, description="source objects to read; default all")
 

@@ -12,6 +12,7 @@ Contract details for `timesheet_lines` (the only writable object):
   the entry changes before the retry, and must find the first line. (Lines written by earlier
   versions carry the idempotency key's marker: it is searched too.) Updates write only the fields that
   differ (none → no write); deleting a line that is gone is already done.
+- Field conversion, markers and the read-back comparison are in `lines.py`.
 - Every write is read back and compared: Tryton can answer success and still not hold the
   values; a mismatch is `retryable`, saying which field differs.
 - Tryton's refusals (UserError: invoiced line, closed work, ...) are `rejected` with Tryton's
@@ -21,13 +22,7 @@ Contract details for `timesheet_lines` (the only writable object):
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import math
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connectors.tryton.client import (
@@ -37,14 +32,26 @@ from connectors.tryton.client import (
     TrytonUnavailable,
     TrytonUserError,
 )
+from connectors.tryton.lines import (
+    LINE_FIELDS,
+    Line,
+    Refused,
+    create_marker,
+    desired,
+    difference,
+    marker,
+    same,
+    split_marker,
+    target_id,
+    tryton_id,
+    with_marker,
+)
 from hub.spi import Delta, Outcome
 
 __all__ = ["LINE_FIELDS", "TrytonSink", "create_marker", "marker", "split_marker", "with_marker"]
 
 LINE_MODEL = "timesheet.line"
-LINE_FIELDS = ("employee", "work", "date", "hours", "duration", "description", "company")
 _READ = ("employee", "work", "date", "duration", "description", "company")
-_MARKER = re.compile(r"\s*\[synchub:([0-9a-f]{16})\]\s*\Z")
 _HINTS = (
     (
         "invoiced",
@@ -66,48 +73,8 @@ _HINTS = (
 )
 
 
-def marker(idempotency_key: str) -> str:
-    """The description marker of a write: `[synchub:<first 16 hex of sha256(key)>]`."""
-    return f"[synchub:{hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]}]"
-
-
-def create_marker(delta: Delta) -> str:
-    """The marker of the line a create makes: one per target record (object, canonical id),
-    whatever the fields and the idempotency key of the attempt."""
-    return marker(f"{delta.object}\x1f{delta.canonical_id}")
-
-
-def split_marker(description: str | None) -> tuple[str | None, str | None]:
-    """(description without a trailing marker or None if nothing else, the marker's 16 hex)."""
-    if description is None:
-        return None, None
-    found = _MARKER.search(description)
-    if found is None:
-        return description, None
-    return description[: found.start()] or None, found.group(1)
-
-
-def with_marker(description: str | None, mark: str | None) -> str | None:
-    """`description` followed by `mark` (a full `[synchub:...]`), or unchanged without one."""
-    if mark is None:
-        return description
-    return f"{description} {mark}" if description else mark
-
-
-class _Refused(Exception):
-    """A delta that cannot be written as given (bad fields): rejected, nothing sent."""
-
-
 class _Mismatch(Exception):
     """Tryton answered success but the record does not read back as written."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Line:
-    """Desired timesheet-line values in Tryton's types (only the fields the delta gave)."""
-
-    values: dict[str, Any]
-    description_given: bool
 
 
 class TrytonSink:
@@ -175,7 +142,7 @@ class TrytonSink:
             created = self._created.get(o.idempotency_key)
             if created is not None and o.status == "applied":
                 line_id, values = created
-                problem = _difference(rows.get(line_id), values, line_id)
+                problem = difference(rows.get(line_id), values, line_id)
                 if problem is not None:
                     o = Outcome(o.idempotency_key, "retryable", o.target_key, reason=problem)
             checked.append(o)
@@ -209,7 +176,7 @@ class TrytonSink:
         key = delta.idempotency_key
         try:
             if delta.object not in self.objects:
-                raise _Refused(
+                raise Refused(
                     f"object {delta.object!r} cannot be written to Tryton by synchub; the "
                     f"writable objects are {list(self.objects)}"
                 )
@@ -219,7 +186,7 @@ class TrytonSink:
                 target, details = self._update(delta)
             else:
                 target, details = self._delete(delta)
-        except _Refused as e:
+        except Refused as e:
             return Outcome(key, "rejected", delta.target_key, reason=str(e))
         except _Mismatch as e:
             return Outcome(key, "retryable", delta.target_key, reason=str(e))
@@ -249,12 +216,12 @@ class TrytonSink:
         if "task" not in fields:
             return fields
         if "work" in fields:
-            raise _Refused("give either `work` (timesheet.work id) or `task` (project.work id)")
-        task = _id("task", fields.pop("task"))
+            raise Refused("give either `work` (timesheet.work id) or `task` (project.work id)")
+        task = tryton_id("task", fields.pop("task"))
         rows = self.client.read("project.work", [task], ["timesheet_works"])
         works = rows[0]["timesheet_works"] if rows else []
         if not works:
-            raise _Refused(
+            raise Refused(
                 f"task {task} has no timesheet work in Tryton: tick 'Timesheet Available' on the "
                 "task (or its project) so time can be booked on it"
             )
@@ -262,7 +229,7 @@ class TrytonSink:
         return fields
 
     def _create(self, delta: Delta) -> tuple[str, dict[str, Any]]:
-        line = _desired(self._fields(delta), create=True)
+        line = desired(self._fields(delta), create=True)
         mark = create_marker(delta)
         found = self._existing()
         for earlier in (mark, marker(delta.idempotency_key)):
@@ -278,13 +245,13 @@ class TrytonSink:
         return str(line_id), {"marker": mark}
 
     def _update(self, delta: Delta) -> tuple[str, dict[str, Any]]:
-        line_id = _target_id(delta)
-        line = _desired(self._fields(delta), create=False)
+        line_id = target_id(delta)
+        line = desired(self._fields(delta), create=False)
         changed = self._converge(line_id, line, None)
         return str(line_id), {"changed": changed}
 
     def _delete(self, delta: Delta) -> tuple[str, dict[str, Any]]:
-        line_id = _target_id(delta)
+        line_id = target_id(delta)
         if not self.client.search(LINE_MODEL, [("id", "=", line_id)]):
             return str(line_id), {"already_deleted": True}
         self.client.delete(LINE_MODEL, [line_id])
@@ -295,11 +262,11 @@ class TrytonSink:
             )
         return str(line_id), {}
 
-    def _converge(self, line_id: int, line: _Line, mark: str | None) -> list[str]:
+    def _converge(self, line_id: int, line: Line, mark: str | None) -> list[str]:
         """Write the fields of `line` that differ on line `line_id`; the names written."""
         current = self._read(line_id)
         if current is None:
-            raise _Refused(
+            raise Refused(
                 f"timesheet line {line_id} does not exist in Tryton (deleted there?); "
                 "re-create it or resolve the record's link"
             )
@@ -308,123 +275,20 @@ class TrytonSink:
             _, existing = split_marker(current["description"])
             keep = mark or (f"[synchub:{existing}]" if existing else None)
             values["description"] = with_marker(values["description"], keep)
-        diff = {k: v for k, v in values.items() if not _same(current.get(k), v)}
+        diff = {k: v for k, v in values.items() if not same(current.get(k), v)}
         if diff:
             self.client.write(LINE_MODEL, [line_id], diff)
             self._verify(line_id, diff)
         return sorted(diff)
 
     def _verify(self, line_id: int, values: Mapping[str, Any]) -> None:
-        problem = _difference(self._read(line_id), values, line_id)
+        problem = difference(self._read(line_id), values, line_id)
         if problem is not None:
             raise _Mismatch(problem)
 
     def _read(self, line_id: int) -> dict[str, Any] | None:
         rows = self.client.search_read(LINE_MODEL, [("id", "=", line_id)], _READ)
         return rows[0] if rows else None
-
-
-# -- field conversion ----------------------------------------------------------------------
-
-
-def _desired(fields: Mapping[str, Any], *, create: bool) -> _Line:
-    """The delta's fields in Tryton's types; _Refused (saying what to fix) if they do not fit."""
-    unknown = sorted(set(fields) - set(LINE_FIELDS))
-    if unknown:
-        raise _Refused(
-            f"unknown timesheet_lines fields {unknown}; the fields are {list(LINE_FIELDS)}"
-        )
-    if "hours" in fields and "duration" in fields:
-        raise _Refused("give either `hours` or `duration` (seconds), not both")
-    values: dict[str, Any] = {}
-    for name in ("employee", "work", "company"):
-        if name in fields:
-            values[name] = _id(name, fields[name])
-    if "date" in fields:
-        values["date"] = _day(fields["date"])
-    if "hours" in fields:
-        values["duration"] = dt.timedelta(hours=_number("hours", fields["hours"]))
-    elif "duration" in fields:
-        values["duration"] = dt.timedelta(seconds=_number("duration", fields["duration"]))
-    if "description" in fields:
-        text = fields["description"]
-        if text is not None and not isinstance(text, str):
-            raise _Refused(f"description must be text or null, got {text!r}")
-        if text is not None and _MARKER.search(text):
-            raise _Refused("description must not end with a [synchub:...] marker")
-        values["description"] = text
-    if create:
-        missing = [n for n in ("employee", "work", "date", "duration") if n not in values]
-        if missing:
-            raise _Refused(
-                f"a new timesheet line needs {missing} (`hours` or `duration` for the time)"
-            )
-    return _Line(values, "description" in fields or create)
-
-
-def _id(name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise _Refused(f"{name} must be a Tryton id, got {value!r}")
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise _Refused(f"{name} must be a Tryton id (an integer), got {value!r}") from None
-    if number <= 0:
-        raise _Refused(f"{name} must be a positive Tryton id, got {value!r}")
-    return number
-
-
-def _day(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        raise _Refused(f"date must be an ISO date like 2024-05-01, got {value!r}") from None
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise _Refused(f"{name} must be a number, got {value!r}")
-    try:
-        number = float(Decimal(str(value)))
-    except (InvalidOperation, ValueError):
-        raise _Refused(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(number) or number < 0:
-        raise _Refused(f"{name} must be a finite number >= 0, got {value!r}")
-    return number
-
-
-def _target_id(delta: Delta) -> int:
-    if delta.target_key is None:
-        raise _Refused(f"an {delta.op} needs the Tryton id of the line (target_key is missing)")
-    return _id("target_key", delta.target_key)
-
-
-def _difference(
-    current: Mapping[str, Any] | None, values: Mapping[str, Any], line_id: int
-) -> str | None:
-    """Why line `line_id` as read back (`current`) does not hold `values`; None if it does."""
-    if current is None:
-        return (
-            f"Tryton answered success but timesheet line {line_id} cannot be read back; will retry"
-        )
-    wrong = sorted(k for k, v in values.items() if not _same(current.get(k), v))
-    if not wrong:
-        return None
-    got = {k: current.get(k) for k in wrong}
-    return (
-        f"Tryton answered success but timesheet line {line_id} reads back with "
-        f"different {', '.join(wrong)} ({got!r}); will retry"
-    )
-
-
-def _same(current: Any, wanted: Any) -> bool:
-    if isinstance(wanted, dt.timedelta) and isinstance(current, dt.timedelta):
-        return abs((current - wanted).total_seconds()) < 1e-3
-    return bool(current == wanted)
 
 
 def _refusal(error: TrytonUserError) -> str:

@@ -1,0 +1,1 @@
+"""Tests of the connector kit (connectors/_kit): HTTP client, install locks."""
