@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import hashlib
 import json
 import threading
 import time
@@ -30,7 +29,6 @@ from hub.store.base import NewEvent
 from hub.store.sqlite import SQLiteEventStore
 from hub.types import Change
 from projections import Projector
-from projections.tables import dumps
 
 MAPPING_STREAM = "mapping/{name}"
 
@@ -346,10 +344,6 @@ def _user() -> str:
         return getpass.getuser()
     except Exception:
         return "unknown"
-
-
-def mapping_digest(spec: dict[str, Any]) -> str:
-    return hashlib.sha256(dumps(spec).encode()).hexdigest()
 
 
 def utc(ts_micros: int | None) -> dt.datetime | None:

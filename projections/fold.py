@@ -8,7 +8,6 @@ tracked position in the same transaction.
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import json
 from collections.abc import Callable
 from collections.abc import Mapping as MappingT
@@ -21,43 +20,13 @@ from hub.mapping import InboundRule, Mapping
 from hub.schemas import canonical_entities, canonical_schema
 from hub.store.base import Cursor, StoredEvent
 from hub.store.rows import MultiRowInsert
+from hub.values import dumps, micros, to_json
 from projections.audit import AUDIT
 from projections.canonical import CANONICAL, MAPPINGS, SOURCE_RECORDS, WAITING
 from projections.exceptions import EXCEPTIONS, NOW_MAPS, OPEN, exception_id, plan_failure_text
 from projections.links import LINKS, linked_elsewhere
 from projections.outbound import OUTBOUND
-from projections.tables import RowCache, Table, dumps
-
-_PLAIN = frozenset((str, int, bool, float, type(None)))
-
-
-def to_json(value: Any) -> Any:
-    """Canonical values as stored: Decimal → plain text (no exponent), date/datetime → ISO text,
-    tuples → lists."""
-    if type(value) in _PLAIN:
-        return value
-    if type(value) is dict:
-        return {k: v if type(v) in _PLAIN else to_json(v) for k, v in value.items()}
-    if isinstance(value, decimal.Decimal):
-        return format(value, "f")  # an amount as written: 100, not 1E+2
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return [to_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: to_json(v) for k, v in value.items()}
-    return value
-
-
-def _us(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return int(value.timestamp() * 1_000_000)
-    return int(value)
-
+from projections.tables import RowCache, Table
 
 _SIMPLE = {str: "string", bool: "boolean", type(None): "null"}
 _SLOW = object()
@@ -353,8 +322,8 @@ class Fold:
         _, system, obj, key = e.stream.split("/", 3)
         after = d["after"]
         deleted = after is None
-        source_time = _us(d["source_time"])
-        captured_at = _us(d["captured_at"])
+        source_time = micros(d["source_time"])
+        captured_at = micros(d["captured_at"])
         row = {
             "stream": e.stream,
             "system": system,
@@ -835,7 +804,7 @@ class Fold:
         base = {
             **row,
             "attempts": d["attempt"],
-            "last_attempt_at": _us(d["at"]),
+            "last_attempt_at": micros(d["at"]),
             "position": e.position,
         }
         if status == "applied":

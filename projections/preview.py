@@ -12,7 +12,7 @@ from typing import Any
 from hub.errors import MappingError
 from hub.mapping import Lookup, Mapping
 from hub.store.base import Cursor
-from projections.fold import to_json
+from hub.values import to_json
 
 State = tuple[str, str, dict[str, Any]]
 """(entity, natural id, fields) of a live canonical row."""

@@ -6,9 +6,7 @@ Every projection table has a logical name (e.g. `canonical`); its physical name 
 
 from __future__ import annotations
 
-import json
 import operator
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,17 +113,3 @@ class RowCache:
         self.rows.clear()
         self.dirty.clear()
         self.complete = False
-
-
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
-
-
-def dumps(value: Any) -> str:
-    """Deterministic JSON for stored values (sorted keys, no spaces). One shared encoder:
-    `json.dumps` with options builds a new one per call, a third of the cost."""
-    return _ENCODER.encode(value)
-
-
-def rows_of(c: Cursor, physical: str, order: Sequence[str]) -> Iterable[tuple[Any, ...]]:
-    c.execute(f"SELECT * FROM {physical} ORDER BY {', '.join(order)}")
-    return [tuple(r) for r in c.fetchall()]

@@ -37,10 +37,9 @@ from hub.schemas import hub_schema
 from hub.spi import ReadsBack, same_value
 from hub.store.base import Cursor, NewEvent
 from hub.store.sqlite import SQLiteEventStore
+from hub.values import dumps, to_json
 from projections.exceptions import NOW_MAPS, exception_id, plan_failure_text
-from projections.fold import to_json
 from projections.links import linked_elsewhere
-from projections.tables import dumps
 
 PLANNED = "DeltaPlanned"
 PLAN_FAILED = "PlanFailed"

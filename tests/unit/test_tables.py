@@ -59,7 +59,7 @@ def test_decimals_are_stored_and_shown_as_plain_amounts() -> None:
     from decimal import Decimal
 
     from hub.queries import jsonable
-    from projections.fold import to_json
+    from hub.values import to_json
 
     for value, text in ((Decimal("1E+2"), "100"), (Decimal("1.5E-7"), "0.00000015")):
         assert to_json(value) == jsonable(value) == text
