@@ -18,7 +18,7 @@ import fastavro.validation
 from hub.errors import MappingError, MappingSpecError
 from hub.mapping import InboundRule, Mapping
 from hub.schemas import canonical_entities, canonical_schema
-from hub.store.base import Cursor, StoredEvent
+from hub.store.base import Cursor, Dialect, StoredEvent
 from hub.store.rows import MultiRowInsert
 from hub.values import dumps, micros, to_json
 from projections.audit import AUDIT
@@ -126,6 +126,7 @@ class Fold:
         self,
         physical: Callable[[str], str],
         decode: Callable[[bytes], Any],
+        dialect: Dialect,
         *,
         fresh: bool = False,
     ) -> None:
@@ -134,7 +135,7 @@ class Fold:
         self.decode = decode
 
         def cache(table: Table) -> RowCache:
-            return RowCache(table, physical(table.name), complete=fresh)
+            return RowCache(table, physical(table.name), dialect, complete=fresh)
 
         self.canon = cache(CANONICAL)
         self.records = cache(SOURCE_RECORDS)

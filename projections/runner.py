@@ -59,9 +59,9 @@ class Projector:
         self.page = page
         with store.db.transaction(commit=True) as c:
             for table in ALL_TABLES:
-                table.create(c)
+                table.create(c, store.db.dialect)
             outdated = _outdated(c)
-        self.fold = Fold(lambda name: f"p_{name}", store.codec.decode)
+        self.fold = Fold(lambda name: f"p_{name}", store.codec.decode, store.db.dialect)
         self._last = -1
         self.upgraded = outdated
         """The live tables that were of an older synchub and were rebuilt on start."""
@@ -132,8 +132,13 @@ class Projector:
         with self.store.db.transaction(commit=True) as c:
             _drop_stale_generations(c)
             for table in ALL_TABLES:
-                table.create(c, gen, deferred=True)
-        fold = Fold(lambda name: f"p_{name}__{gen}", self.store.codec.decode, fresh=True)
+                table.create(c, self.store.db.dialect, gen, deferred=True)
+        fold = Fold(
+            lambda name: f"p_{name}__{gen}",
+            self.store.codec.decode,
+            self.store.db.dialect,
+            fresh=True,
+        )
         try:
             after = self._replay(fold, self.store.head(), progress)
             with self.store.db.transaction(commit=True) as c:
@@ -175,8 +180,13 @@ class Projector:
         gen = f"preview{time.time_ns()}"
         with self.store.db.transaction(commit=True) as c:
             for table in ALL_TABLES:
-                table.create(c, gen, deferred=True)
-        fold = Fold(lambda name: f"p_{name}__{gen}", self.store.codec.decode, fresh=True)
+                table.create(c, self.store.db.dialect, gen, deferred=True)
+        fold = Fold(
+            lambda name: f"p_{name}__{gen}",
+            self.store.codec.decode,
+            self.store.db.dialect,
+            fresh=True,
+        )
         try:
             after = self._replay(fold, self.position(), progress)
             with self.store.db.transaction(commit=True) as c:

@@ -10,7 +10,7 @@ import operator
 from dataclasses import dataclass
 from typing import Any
 
-from hub.store.base import Cursor
+from hub.store.base import Cursor, Dialect
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +19,8 @@ class Table:
 
     `folded` names the indexes the fold itself queries: a rebuild keeps those while it fills a
     fresh table and builds the others once, at the swap (cheaper than row by row).
-    Tables are clustered on their primary key (WITHOUT ROWID): one B-tree per row, not two.
+    Tables are clustered on their primary key where the database can (the dialect's
+    `clustered` suffix; SQLite's WITHOUT ROWID): one B-tree per row, not two.
     """
 
     name: str
@@ -35,12 +36,14 @@ class Table:
     def physical(self, generation: str = "") -> str:
         return f"p_{self.name}__{generation}" if generation else f"p_{self.name}"
 
-    def create(self, c: Cursor, generation: str = "", *, deferred: bool = False) -> None:
+    def create(
+        self, c: Cursor, dialect: Dialect, generation: str = "", *, deferred: bool = False
+    ) -> None:
         """Create the table and its indexes (`deferred`: only the `folded` ones)."""
         t = self.physical(generation)
         c.execute(
             f"CREATE TABLE IF NOT EXISTS {t} ({', '.join(self.columns)},"
-            f" PRIMARY KEY ({', '.join(self.pk)})) WITHOUT ROWID"
+            f" PRIMARY KEY ({', '.join(self.pk)})){dialect.clustered}"
         )
         for cols in self.folded if deferred else self.indexes:
             c.execute(f"CREATE INDEX IF NOT EXISTS {t}_{'_'.join(cols)} ON {t} ({', '.join(cols)})")
@@ -49,14 +52,21 @@ class Table:
 class RowCache:
     """Rows of one table by primary key, loaded on demand, written back in one executemany.
 
-    `get` returns a dict (the row) or None; `put` marks a row dirty; `flush` upserts dirty rows.
+    `get` returns a dict (the row) or None; `put` marks a row dirty; `flush` upserts dirty rows
+    (with the dialect's upsert).
     Rows stay cached across flushes up to `limit` entries, then the cache is cleared.
     `complete=True` promises that every row of the table went through this cache (a fresh
     table being rebuilt): a miss is then an absent row, without a SELECT, until the first clear.
     """
 
     def __init__(
-        self, table: Table, physical: str, limit: int = 100_000, *, complete: bool = False
+        self,
+        table: Table,
+        physical: str,
+        dialect: Dialect,
+        limit: int = 100_000,
+        *,
+        complete: bool = False,
     ) -> None:
         self.table = table
         self.physical = physical
@@ -69,7 +79,7 @@ class RowCache:
         where = " AND ".join(f"{k}=?" for k in table.pk)
         self._select = f"SELECT {', '.join(self.cols)} FROM {physical} WHERE {where}"
         self._upsert = (
-            f"INSERT OR REPLACE INTO {physical} ({', '.join(self.cols)})"
+            f"{dialect.upsert} {physical} ({', '.join(self.cols)})"
             f" VALUES ({', '.join('?' * len(self.cols))})"
         )
         self._delete = f"DELETE FROM {physical} WHERE {where}"
