@@ -74,7 +74,7 @@ def state(
     if as_of is not None:
         position = store.position_at(as_of)
     with store.db.transaction(commit=False) as c:
-        fields = state_at(c, "p_audit", cid, position)
+        fields = state_at(c, cid, position)
         c.execute(
             "SELECT system, object, key, role FROM p_links WHERE canonical_id=? AND position <= ?"
             " ORDER BY system, object, key",
@@ -93,7 +93,7 @@ def state(
 
 def history(store: SQLiteEventStore, cid: str) -> list[dict[str, Any]]:
     with store.db.transaction(commit=False) as c:
-        rows = audit_history(c, "p_audit", cid)
+        rows = audit_history(c, cid)
     for r in rows:
         for k in ("source_time", "captured_at"):
             r[k] = (

@@ -18,18 +18,25 @@ from hub.crashpoints import crashpoint
 from hub.mapping import Mapping
 from hub.store.base import Cursor
 from hub.store.sqlite import SQLiteEventStore
-from projections import audit, canonical, exceptions, links, outbound
+from projections.audit import AUDIT
+from projections.canonical import CANONICAL
+from projections.exceptions import EXCEPTIONS
 from projections.fold import Fold
+from projections.links import LINKS
+from projections.mappings import MAPPINGS
+from projections.outbound import OUTBOUND
 from projections.preview import canonical_diff, target_writes
+from projections.source_records import SOURCE_RECORDS, WAITING
 from projections.tables import Table
 
 PROJECTIONS: dict[str, tuple[Table, ...]] = {
-    "canonical": canonical.TABLES + links.TABLES,
-    "audit": audit.TABLES,
-    "exceptions": exceptions.TABLES,
-    "outbound": outbound.TABLES,
+    "canonical": (CANONICAL, SOURCE_RECORDS, MAPPINGS, WAITING, LINKS),
+    "audit": (AUDIT,),
+    "exceptions": (EXCEPTIONS,),
+    "outbound": (OUTBOUND,),
 }
-"""Projection name → its tables. All are maintained by one fold, each tracks its position."""
+"""Projection name → its tables (in checksum order). All are maintained by one fold (the
+coordinator, fold.py); each tracks its position."""
 
 ALL_TABLES: tuple[Table, ...] = tuple(t for ts in PROJECTIONS.values() for t in ts)
 PAGE = 5000
@@ -192,12 +199,12 @@ class Projector:
             with self.store.db.transaction(commit=True) as c:
                 fold.deploy(c, candidate, after)
                 fold.flush(c)
-                scratch = f"p_canonical__{gen}"
+                live, scratch = CANONICAL.physical(), CANONICAL.physical(gen)
                 return Preview(
-                    canonical_diff(c, "p_canonical", scratch),
+                    canonical_diff(c, live, scratch),
                     target_writes(
                         c,
-                        ("p_canonical", self.fold.mapping, self.fold.bind(c)),
+                        (live, self.fold.mapping, self.fold.bind(c)),
                         (scratch, candidate, fold.bind(c)),
                     ),
                 )

@@ -1,16 +1,19 @@
-"""Table definitions, physical names per generation, and a write-back row cache.
+"""Table definitions, physical names per generation, a write-back row cache, and the context the
+projections of one fold share.
 
 Every projection table has a logical name (e.g. `canonical`); its physical name is
 `p_<name>` for the live generation and `p_<name>__<gen>` while a rebuild fills a fresh one.
+SQL that differs per database comes from the store's Dialect (hub.store.base).
 """
 
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hub.store.base import Cursor, Dialect
+from hub.store.base import Cursor, Dialect, StoredEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +126,31 @@ class RowCache:
         self.rows.clear()
         self.dirty.clear()
         self.complete = False
+
+
+class Context:
+    """What the projections of one fold share: where their tables are (the generation's
+    physical names), the database's dialect, whether the tables are fresh (a rebuild), and the
+    event being applied: its cursor, position, and the audit sequence within it."""
+
+    __slots__ = ("c", "dialect", "fresh", "physical", "position", "seq")
+
+    def __init__(self, physical: Callable[[str], str], dialect: Dialect, *, fresh: bool) -> None:
+        self.physical = physical
+        self.dialect = dialect
+        self.fresh = fresh
+        self.c: Cursor | None = None
+        self.position = 0
+        self.seq = 0
+
+    def cache(self, table: Table) -> RowCache:
+        """A write-back cache of `table` in this fold's generation (see RowCache `complete`)."""
+        return RowCache(table, self.physical(table.name), self.dialect, complete=self.fresh)
+
+    def table(self, table: Table) -> str:
+        """The physical name of `table` in this fold's generation."""
+        return self.physical(table.name)
+
+
+Handler = Callable[[StoredEvent, Any], None]
+"""What a projection does with one event: called with the event and its decoded payload."""
