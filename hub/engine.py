@@ -27,10 +27,16 @@ from hub.schemas import canonical_fields, hub_schema
 from hub.spi import Connector, ReadsBack, Sink, Source
 from hub.store.base import NewEvent
 from hub.store.sqlite import SQLiteEventStore
+from hub.store.streams import (
+    EventType,
+    ExceptionKind,
+    exception_stream,
+    mapping_stream,
+    source_stream,
+)
 from hub.types import Change
 from projections import Projector
-
-MAPPING_STREAM = "mapping/{name}"
+from projections import exceptions as exc
 
 
 @dataclass
@@ -118,7 +124,7 @@ class Hub:
         if not path.exists():
             raise ConfigError(f"mapping file {path} (config key `mapping`) does not exist")
         candidate = load_mapping(path, known_entities=canonical_fields())
-        stream = MAPPING_STREAM.format(name=candidate.name)
+        stream = mapping_stream(candidate.name)
         last = self.store.last(stream)
         if last is not None and not force and self._digest(last) == candidate.digest:
             return None
@@ -133,7 +139,14 @@ class Hub:
             "at": now_micros(),
         }
         self.store.append(
-            [NewEvent(stream, version, "MappingDeployed", self.store.codec.encode(schema, payload))]
+            [
+                NewEvent(
+                    stream,
+                    version,
+                    EventType.MAPPING_DEPLOYED,
+                    self.store.codec.encode(schema, payload),
+                )
+            ]
         )
         return version
 
@@ -200,7 +213,7 @@ class Hub:
                 NewEvent(
                     stream,
                     1 if last is None else last.version + 1,
-                    "ConnectorFailed",
+                    EventType.CONNECTOR_FAILED,
                     self.store.codec.encode(schema, payload),
                 )
             ]
@@ -263,8 +276,7 @@ class Hub:
 
     def open_exceptions(self) -> int:
         with self.store.db.transaction(commit=False) as c:
-            c.execute("SELECT count(*) FROM p_exceptions WHERE status IN ('open','retrying')")
-            return int(c.fetchone()[0])
+            return exc.open_count(c)
 
     # -- exceptions -----------------------------------------------------------------------------
 
@@ -276,11 +288,11 @@ class Hub:
         row = self.exception(exception_id)
         if row is None:
             raise SyncHubError(f"no exception {exception_id!r}: see `synchub exceptions list`")
-        if row["status"] not in ("open", "retrying"):
+        if row["status"] not in exc.OPEN:
             raise SyncHubError(f"exception {exception_id} is already {row['status']}")
         schema = hub_schema("exception_action")
         self.store.codec.add(schema)
-        stream = f"exception/{exception_id}"
+        stream = exception_stream(exception_id)
         last = self.store.last(stream)
         payload = {
             "exception_id": exception_id,
@@ -294,15 +306,15 @@ class Hub:
                 NewEvent(
                     stream,
                     1 if last is None else last.version + 1,
-                    "ExceptionAction",
+                    EventType.EXCEPTION_ACTION,
                     self.store.codec.encode(schema, payload),
                 )
             ]
         )
-        if action == "retry" and row["kind"] == "quarantine":
+        if action == "retry" and row["kind"] == ExceptionKind.QUARANTINE:
             self._reingest(row)
         self.projector.catch_up()
-        if action == "retry" and row["kind"] in ("write", "plan"):
+        if action == "retry" and row["kind"] in (ExceptionKind.WRITE, ExceptionKind.PLAN):
             self.sync_once(reconcile=False, wait=True)
         result = self.exception(exception_id)
         assert result is not None
@@ -325,7 +337,7 @@ class Hub:
             ) from None
         key = row["key"] or ""
         # The newest fact wins: don't resurrect an old record over a newer captured one.
-        head = self.store.last(f"source/{ingestor.system}/{row['object']}/{key}") if key else None
+        head = self.store.last(source_stream(ingestor.system, row["object"], key)) if key else None
         if head is not None and head.position > row["position"]:
             return
         ingestor.reingest(
@@ -333,10 +345,9 @@ class Hub:
         )
 
     def exception(self, exception_id: str) -> dict[str, Any] | None:
+        """One exception (every column, `details` as stored), or None."""
         with self.store.db.transaction(commit=False) as c:
-            c.execute("SELECT * FROM p_exceptions WHERE id=?", (exception_id,))
-            r = c.fetchone()
-            return None if r is None else dict(r)
+            return exc.by_id(c, exception_id)
 
 
 def _user() -> str:

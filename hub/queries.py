@@ -1,4 +1,8 @@
-"""Read-side queries behind the CLI's read commands: plain dicts, ready for JSON or tables."""
+"""Read-side queries behind the CLI's read commands: plain dicts, ready for JSON or tables.
+
+A thin layer over the projections' read API (projections.audit, links, exceptions, outbound):
+the SQL on projection tables lives in those modules; this one shapes what they return.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,9 @@ from hub.errors import SyncHubError
 from hub.schemas import canonical_entities
 from hub.store.base import StoredEvent
 from hub.store.sqlite import SQLiteEventStore
-from projections import PROJECTIONS, Projector
-from projections.audit import history as audit_history
-from projections.audit import state_at
+from hub.store.streams import connector_stream
+from projections import PROJECTIONS, Projector, audit, links, outbound
+from projections import exceptions as exc
 
 
 def jsonable(value: Any) -> Any:
@@ -74,26 +78,21 @@ def state(
     if as_of is not None:
         position = store.position_at(as_of)
     with store.db.transaction(commit=False) as c:
-        fields = state_at(c, cid, position)
-        c.execute(
-            "SELECT system, object, key, role FROM p_links WHERE canonical_id=? AND position <= ?"
-            " ORDER BY system, object, key",
-            (cid, position if position is not None else 2**63 - 1),
-        )
-        links = [dict(r) for r in c.fetchall()]
+        fields = audit.state_at(c, cid, position)
+        linked = [link._asdict() for link in links.links_of(c, cid, position)]
     return {
         "canonical_id": cid,
         "position": position if position is not None else store.head(),
         "as_of": as_of.isoformat() if as_of else None,
         "exists": fields is not None,
         "fields": fields or {},
-        "links": links,
+        "links": linked,
     }
 
 
 def history(store: SQLiteEventStore, cid: str) -> list[dict[str, Any]]:
     with store.db.transaction(commit=False) as c:
-        rows = audit_history(c, cid)
+        rows = audit.history(c, cid)
     for r in rows:
         for k in ("source_time", "captured_at"):
             r[k] = (
@@ -105,32 +104,20 @@ def history(store: SQLiteEventStore, cid: str) -> list[dict[str, Any]]:
 def exceptions(
     store: SQLiteEventStore, status: str = "open", kind: str | None = None
 ) -> list[dict[str, Any]]:
-    sql = "SELECT * FROM p_exceptions"
-    where, params = [], []
-    if status == "open":
-        where.append("status IN ('open','retrying')")
-    elif status != "all":
-        where.append("status=?")
-        params.append(status)
-    if kind:
-        where.append("kind=?")
-        params.append(kind)
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    """Exceptions of `status` ('open': open or retrying; 'all': any) and `kind` (None: any),
+    oldest first, `details` decoded."""
     with store.db.transaction(commit=False) as c:
-        c.execute(sql + " ORDER BY first_position, id", params)
-        return [_exception(dict(r)) for r in c.fetchall()]
+        return [_exception(row) for row in exc.listed(c, status, kind)]
 
 
 def exception(store: SQLiteEventStore, xid: str) -> dict[str, Any]:
     with store.db.transaction(commit=False) as c:
-        c.execute("SELECT * FROM p_exceptions WHERE id=?", (xid,))
-        r = c.fetchone()
-    if r is None:
+        row = exc.by_id(c, xid)
+    if row is None:
         raise SyncHubError(
             f"no exception {xid!r}: `synchub exceptions list --status all` shows them all"
         )
-    return _exception(dict(r))
+    return _exception(row)
 
 
 def _exception(row: dict[str, Any]) -> dict[str, Any]:
@@ -138,7 +125,7 @@ def _exception(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-OUTBOUND_STATUSES = ("pending", "retrying", "applied", "failed", "resolved", "ignored")
+OUTBOUND_STATUSES = outbound.STATUSES
 """Statuses of an outbound row (see projections/outbound.py), in the order status shows them."""
 
 
@@ -153,7 +140,7 @@ def status(store: SQLiteEventStore, projector: Projector, connectors: list[str])
         "projections": {},
     }
     for name in connectors:
-        last = store.last(f"connector/{name}")
+        last = store.last(connector_stream(name))
         info: dict[str, Any] = {
             "checkpoint": None,
             "last_batch_at": None,
@@ -179,16 +166,7 @@ def status(store: SQLiteEventStore, projector: Projector, connectors: list[str])
     for name in PROJECTIONS:
         out["projections"][name] = {"position": positions[name], "behind": head - positions[name]}
     with store.db.transaction(commit=False) as c:
-        c.execute(
-            "SELECT target, status, count(*) FROM p_outbound GROUP BY target, status ORDER BY target, status"
-        )
-        outbound: dict[str, dict[str, int]] = {}
-        for target, st, n in c.fetchall():
-            outbound.setdefault(target, dict.fromkeys(OUTBOUND_STATUSES, 0))[st] = n
-        out["outbound"] = outbound
-        c.execute(
-            "SELECT kind, count(*) FROM p_exceptions WHERE status IN ('open','retrying') GROUP BY kind ORDER BY kind"
-        )
-        out["exceptions"] = {k: n for k, n in c.fetchall()}
+        out["outbound"] = outbound.counts(c)
+        out["exceptions"] = exc.open_by_kind(c)
     out["open_exceptions"] = sum(out["exceptions"].values())
     return out

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from hub.store.base import Cursor, StoredEvent
-from hub.store.streams import EventType, ExceptionKind, OutboundStatus, outbound_stream
+from hub.store.streams import IN_FLIGHT, EventType, ExceptionKind, OutboundStatus, outbound_stream
 from hub.values import micros
 from projections.exception_kinds import outbound_key, refused_write
 from projections.exceptions import Exceptions
@@ -26,7 +26,6 @@ from projections.links import TARGET, Links
 from projections.tables import Context, Handler, Table
 
 __all__ = [
-    "ACTIVE",
     "OUTBOUND",
     "STATUSES",
     "TABLES",
@@ -67,7 +66,6 @@ OUTBOUND = Table(
 
 TABLES = (OUTBOUND,)
 _LIVE = OUTBOUND.physical()
-ACTIVE = (OutboundStatus.PENDING, OutboundStatus.RETRYING)
 STATUSES = tuple(s.value for s in OutboundStatus)
 """Every status of an outbound row, in the order `status` shows them."""
 
@@ -113,7 +111,7 @@ def in_flight(c: Cursor, targets: Sequence[str]) -> list[Pending]:
         f"SELECT {', '.join(Pending._fields)} FROM {_LIVE}"
         f" WHERE status IN (?, ?) AND target IN ({','.join('?' * len(targets))})"
         " ORDER BY planned_position",
-        (*ACTIVE, *targets),
+        (*IN_FLIGHT, *targets),
     )
     return [Pending(*r) for r in c.fetchall()]
 
