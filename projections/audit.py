@@ -20,7 +20,7 @@ from hub.store.base import Cursor
 from hub.store.rows import MultiRowInsert
 from projections.tables import Context, Table
 
-__all__ = ["AUDIT", "COLUMNS", "TABLES", "Lineage", "history", "state_at"]
+__all__ = ["AUDIT", "COLUMNS", "TABLES", "Lineage", "history", "row_count", "state_at"]
 
 AUDIT = Table(
     "audit",
@@ -85,6 +85,12 @@ def state_at(
             state = {}
         state.update(json.loads(new))
     return state
+
+
+def row_count(c: Cursor) -> int:
+    """How many changes the audit trail holds."""
+    c.execute(f"SELECT count(*) FROM {_LIVE}")
+    return int(c.fetchone()[0])
 
 
 def history(c: Cursor, canonical_id: str, *, table: str = _LIVE) -> list[dict[str, Any]]:

@@ -1,17 +1,16 @@
 """The canonical projection: current state of canonical entities under the active mapping.
 
-Tables: `canonical` (one row per entity: fields as JSON, deleted flag, last change position),
-the projection also keeps `source_records` and `waiting` (source_records.py), `mappings`
-(mappings.py) and `links` (links.py), and is tracked as one with them.
+Table `canonical`: one row per entity (fields as JSON, deleted flag, last change position). The
+projection also keeps `source_records`, `waiting` (source_records.py), `mappings` (mappings.py)
+and `links` (links.py), and is tracked as one with them.
 Ownership: a source only sets fields its system owns (per the mapping's `entities` rules).
 Only the system of record deletes or restores an entity; a restore re-maps the entity's other
 source records, so the fields their systems own come back as those records are now.
 
-Events it reacts to: SourceChanged (store the record, map it: links, canonical fields, audit
-rows, mapping exceptions, what waits for a link) and ExceptionAction (a retried mapping
-exception re-maps its record).
-The coordinator (fold.py) deploys mappings and runs the re-map queue; this module maps one
-record at a time and is the mapping rules' Lookup over the fold's tables.
+Events it reacts to: SourceChanged (store the record and map it: links, canonical fields, audit
+rows, mapping exceptions, what waits for a link), ExceptionAction (a retried mapping exception
+re-maps its record). The coordinator (fold.py) deploys mappings and runs the re-map queue; this
+module maps one record at a time and is the mapping rules' Lookup over the fold's tables.
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ __all__ = [
     "Entity",
     "changed_since",
     "entity",
+    "entity_count",
     "fields_of",
     "live_states",
 ]
@@ -94,6 +94,12 @@ def entity(c: Cursor, canonical_id: str) -> Entity | None:
     c.execute(_SELECT_ENTITY + " WHERE canonical_id=?", (canonical_id,))
     r = c.fetchone()
     return None if r is None else _entity(r)
+
+
+def entity_count(c: Cursor) -> int:
+    """How many entities there are (deleted ones included)."""
+    c.execute(f"SELECT count(*) FROM {CANONICAL.physical()}")
+    return int(c.fetchone()[0])
 
 
 def fields_of(c: Cursor, canonical_id: str) -> dict[str, Any] | None:
@@ -256,7 +262,10 @@ class Canonical:
             mapped = rule.apply(key, record, self)
         except MappingError as err:
             self.records.wait(stream, self._misses)
-            self._unmappable(stream, rule, key, err, mapping.version, record)
+            missing = self._misses[-1] if self._misses else None
+            self.exceptions.open(
+                *unmappable(stream, rule, key, err, mapping.version, record, missing)
+            )
             return
         cid = mapped.canonical_id
         stored, bad = self.types.stored(rule.entity, mapped.fields)
@@ -264,7 +273,10 @@ class Canonical:
             value = mapped.fields[bad]
             problem = self.types.problem(rule.entity, bad, value) or f"{bad} does not fit"
             invalid = MappingError(problem, field=bad, rule="canonical schema", value=value)
-            self._unmappable(stream, rule, key, invalid, mapping.version, record)
+            missing = self._misses[-1] if self._misses else None
+            self.exceptions.open(
+                *unmappable(stream, rule, key, invalid, mapping.version, record, missing)
+            )
             return
         if link is None or link["canonical_id"] != cid or link["role"] != SOURCE:
             self.links.link(system, obj, key, cid, SOURCE)
@@ -280,18 +292,6 @@ class Canonical:
         owned = {f: v for f, v in stored.items() if f in owned_fields}
         self._set_fields(cid, rule.entity, mapped.natural_id, owned, lineage)
         self.exceptions.resolve_open(stream, (ExceptionKind.MAPPING,), NOW_MAPS)
-
-    def _unmappable(
-        self,
-        stream: str,
-        rule: InboundRule,
-        key: str,
-        err: MappingError,
-        version: int,
-        record: MappingT[str, Any] | None,
-    ) -> None:
-        missing = self._misses[-1] if self._misses else None
-        self.exceptions.open(*unmappable(stream, rule, key, err, version, record, missing))
 
     def _set_fields(
         self, cid: str, entity: str, natural_id: str, fields: dict[str, Any], lineage: Lineage
