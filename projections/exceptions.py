@@ -305,9 +305,10 @@ class Exceptions:
     # -- events ---------------------------------------------------------------------------------
 
     def _on_source(self, e: StoredEvent, d: dict[str, Any]) -> None:
-        self.resolve_open(
-            e.stream, (ExceptionKind.QUARANTINE,), "auto: a later valid change was captured"
-        )
+        if e.stream in self._open_subjects:  # most records have none: not even a call
+            self.resolve_open(
+                e.stream, (ExceptionKind.QUARANTINE,), "auto: a later valid change was captured"
+            )
 
     def _on_planned(self, e: StoredEvent, d: dict[str, Any]) -> None:
         subject = outbound_stream(d["target"], d["object"], d["canonical_id"])

@@ -54,9 +54,9 @@ class Fold:
         self.ctx = ctx = Context(physical, dialect, fresh=fresh)
         self._requeue: list[str] = []
         self.exceptions = Exceptions(ctx)
-        self.records = SourceRecords(ctx)
+        self.records = SourceRecords(ctx, remap=self.remap)
         self.mappings = Mappings(ctx)
-        self.links = Links(ctx, on_link=self._linked)
+        self.links = Links(ctx, on_link=self.records.release)
         self.audit = Audit(ctx)
         self.canonical = Canonical(
             ctx, self.records, self.links, self.audit, self.exceptions, remap=self.remap
@@ -127,10 +127,6 @@ class Fold:
         """Map source record `stream` again once the current event is applied."""
         if stream not in self._requeue:
             self._requeue.append(stream)
-
-    def _linked(self, system: str, obj: str, key: str) -> None:
-        for stream in self.records.release(system, obj, key):
-            self.remap(stream)
 
     def _remap_queued(self) -> None:
         """Re-map the queued records, in order (mapping one may queue more)."""

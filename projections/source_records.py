@@ -5,14 +5,14 @@ Tables: `source_records` (re-mapped when a new mapping version is deployed, and 
 view of what a target holds), `waiting` (records whose mapping needs a link that does not exist
 yet; captured later, the link triggers their re-mapping, so the order in which systems are read
 does not matter). The canonical projection stores each SourceChanged record here before it maps
-it, and registers what a failed mapping waits for; the coordinator asks which records a new link
-releases. Its tables are tracked with the canonical projection's.
+it, and registers what a failed mapping waits for; each link put releases what waited for it
+into the coordinator's re-map queue. Its tables are tracked with the canonical projection's.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from hub.store.base import Cursor, StoredEvent
@@ -116,8 +116,10 @@ def drifted_since(c: Cursor, since: int) -> list[tuple[str, int]]:
 class SourceRecords:
     """Keeps the source_records and waiting tables of one fold."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, remap: Callable[[str], None]) -> None:
+        """`remap(stream)` queues a record that waited for a link for re-mapping."""
         self.ctx = ctx
+        self.remap = remap
         self.rows = ctx.cache(SOURCE_RECORDS)
         self.waiting = ctx.cache(WAITING)
         self.table = ctx.table(SOURCE_RECORDS)
@@ -182,11 +184,11 @@ class SourceRecords:
                 {"system": link[0], "object": link[1], "key": link[2], "stream": stream},
             )
 
-    def release(self, system: str, obj: str, key: str) -> list[str]:
-        """Link system/obj/key was just put: the streams that waited for it, by stream (they
-        no longer wait)."""
+    def release(self, system: str, obj: str, key: str) -> None:
+        """Link system/obj/key was just put: queue the records that waited for it, by stream
+        (they no longer wait)."""
         if (system, obj, key) not in self._waiting_keys:
-            return []
+            return
         c = self.ctx.c
         assert c is not None
         self._waiting_keys.discard((system, obj, key))
@@ -196,10 +198,9 @@ class SourceRecords:
             " ORDER BY stream",
             (system, obj, key),
         )
-        streams = [str(r[0]) for r in c.fetchall()]
-        for stream in streams:
+        for (stream,) in c.fetchall():
             self.waiting.put((system, obj, key, stream), None)
-        return streams
+            self.remap(stream)
 
     def forget_waiting(self, c: Cursor) -> None:
         """Nothing waits for a link any more (a new mapping: what waits is found afresh)."""
