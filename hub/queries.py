@@ -17,7 +17,13 @@ from hub.errors import SyncHubError
 from hub.schemas import canonical_entities
 from hub.store.base import StoredEvent
 from hub.store.sqlite import SQLiteEventStore
-from hub.store.streams import connector_stream
+from hub.store.streams import (
+    EventType,
+    OutboundStatus,
+    connector_errors_stream,
+    connector_stream,
+    outbound_stream,
+)
 from projections import PROJECTIONS, Projector, audit, links, outbound
 from projections import exceptions as exc
 
@@ -111,13 +117,52 @@ def exceptions(
 
 
 def exception(store: SQLiteEventStore, xid: str) -> dict[str, Any]:
+    """One exception; `flags` lists the flags (a mapping rule's `feedback` tag) its record
+    carries at its source, with what the target said when it set one (e.g. that it had to
+    shorten the description to fit the tag), or None if none."""
     with store.db.transaction(commit=False) as c:
-        row = exc.by_id(c, xid)
-    if row is None:
-        raise SyncHubError(
-            f"no exception {xid!r}: `synchub exceptions list --status all` shows them all"
+        found = exc.by_id(c, xid)
+        if found is None:
+            raise SyncHubError(
+                f"no exception {xid!r}: `synchub exceptions list --status all` shows them all"
+            )
+        row = _exception(found)
+        writes = outbound.writes_about(
+            c, row["canonical_id"], row["system"], row["object"], row["key"]
         )
-    return _exception(row)
+    flags = [_flag(store, w) for w in writes if _is_flag(w.desired)]
+    row["flags"] = flags or None
+    return row
+
+
+def _is_flag(desired: str) -> bool:
+    """Whether an outbound row's desired state is a feedback flag (`{tag, flagged}`)."""
+    value = json.loads(desired)
+    return isinstance(value, dict) and set(value) == {"tag", "flagged"}
+
+
+def _flag(store: SQLiteEventStore, w: outbound.Write) -> dict[str, Any]:
+    """One flag at the source: where, which tag, set or being removed, how its write went. The
+    note of an applied write is in its WriteAttempted event (the outbound row keeps errors)."""
+    desired = json.loads(w.desired)
+    flag = {
+        "target": f"{w.target}/{w.object}",
+        "key": w.target_key or w.applied_key,
+        "tag": desired["tag"],
+        "flagged": desired["flagged"],
+        "status": w.status,
+        "note": w.last_error,
+    }
+    if w.status == OutboundStatus.APPLIED:
+        last = store.last(outbound_stream(w.target, w.object, w.canonical_id))
+        attempt = (
+            store.decode(last)
+            if last is not None and last.type == EventType.WRITE_ATTEMPTED
+            else None
+        )
+        if isinstance(attempt, dict) and attempt.get("idempotency_key") == w.idempotency_key:
+            flag["note"] = attempt.get("reason")
+    return flag
 
 
 def _exception(row: dict[str, Any]) -> dict[str, Any]:
@@ -154,7 +199,7 @@ def status(store: SQLiteEventStore, projector: Projector, connectors: list[str])
             info["checkpoint"] = json.loads(cp["checkpoint"])
             info["last_batch_at"] = cp["at"].isoformat()
             info["lag_seconds"] = round(now - cp["at"].timestamp(), 1)
-        err = store.last(f"connector-errors/{name}")
+        err = store.last(connector_errors_stream(name))
         if err is not None:
             e = store.decode(err)
             assert isinstance(e, dict)

@@ -31,11 +31,13 @@ __all__ = [
     "TABLES",
     "OutboundState",
     "Pending",
+    "Write",
     "canonical_ids_at",
     "counts",
     "in_flight",
     "settled_since",
     "state_of",
+    "writes_about",
 ]
 
 OUTBOUND = Table(
@@ -101,6 +103,34 @@ class OutboundState(NamedTuple):
     desired: str
     op: str
     position: int
+
+
+class Write(NamedTuple):
+    """A target record's latest write, as `exceptions show` lists the flags of a record."""
+
+    target: str
+    object: str
+    canonical_id: str
+    status: str
+    idempotency_key: str
+    target_key: str | None
+    applied_key: str | None
+    desired: str
+    last_error: str | None
+
+
+def writes_about(
+    c: Cursor, canonical_id: str | None, system: str | None, obj: str | None, key: str | None
+) -> list[Write]:
+    """The rows of `canonical_id`'s target records, and of the writes to record system/obj/key
+    (whatever entity they are for), by target, object and canonical id."""
+    c.execute(
+        f"SELECT {', '.join(Write._fields)} FROM {_LIVE}"
+        " WHERE canonical_id=? OR (target=? AND object=? AND target_key=?)"
+        " ORDER BY target, object, canonical_id",
+        (canonical_id, system, obj, key),
+    )
+    return [Write(*r) for r in c.fetchall()]
 
 
 def in_flight(c: Cursor, targets: Sequence[str]) -> list[Pending]:
