@@ -31,7 +31,7 @@ from hub.mapping import Mapping
 from hub.schemas import canonical_entities, hub_schema
 from hub.store.base import NewEvent
 from hub.store.sqlite import SQLiteEventStore
-from projections import Projector
+from projections import Projector, audit, canonical
 
 
 def deploy(store: SQLiteEventStore) -> None:
@@ -103,10 +103,8 @@ def main() -> None:
             with profiled(args.profile):
                 projector.rebuild()
         with store.db.transaction(commit=False) as c:
-            c.execute("SELECT count(*) FROM p_canonical")
-            entities = c.fetchone()[0]
-            c.execute("SELECT count(*) FROM p_audit")
-            audit_rows = c.fetchone()[0]
+            entities = canonical.entity_count(c)
+            audit_rows = audit.row_count(c)
         store.close()
     child.close()
 

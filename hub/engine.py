@@ -36,6 +36,7 @@ from hub.store.streams import (
 )
 from hub.types import Change
 from projections import Projector
+from projections import exceptions as exc
 
 
 @dataclass
@@ -270,8 +271,7 @@ class Hub:
 
     def open_exceptions(self) -> int:
         with self.store.db.transaction(commit=False) as c:
-            c.execute("SELECT count(*) FROM p_exceptions WHERE status IN ('open','retrying')")
-            return int(c.fetchone()[0])
+            return exc.open_count(c)
 
     # -- exceptions -----------------------------------------------------------------------------
 
@@ -331,10 +331,9 @@ class Hub:
         )
 
     def exception(self, exception_id: str) -> dict[str, Any] | None:
+        """One exception (every column, `details` as stored), or None."""
         with self.store.db.transaction(commit=False) as c:
-            c.execute("SELECT * FROM p_exceptions WHERE id=?", (exception_id,))
-            r = c.fetchone()
-            return None if r is None else dict(r)
+            return exc.by_id(c, exception_id)
 
 
 def _user() -> str:

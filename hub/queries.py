@@ -1,4 +1,8 @@
-"""Read-side queries behind the CLI's read commands: plain dicts, ready for JSON or tables."""
+"""Read-side queries behind the CLI's read commands: plain dicts, ready for JSON or tables.
+
+A thin layer over the projections' read API (projections.audit, links, exceptions, outbound):
+the SQL on projection tables lives in those modules; this one shapes what they return.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,15 @@ from hub.errors import SyncHubError
 from hub.schemas import canonical_entities
 from hub.store.base import StoredEvent
 from hub.store.sqlite import SQLiteEventStore
-from hub.store.streams import EventType, OutboundStatus, outbound_stream
-from projections import PROJECTIONS, Projector
-from projections.audit import history as audit_history
-from projections.audit import state_at
+from hub.store.streams import (
+    EventType,
+    OutboundStatus,
+    connector_errors_stream,
+    connector_stream,
+    outbound_stream,
+)
+from projections import PROJECTIONS, Projector, audit, links, outbound
+from projections import exceptions as exc
 
 
 def jsonable(value: Any) -> Any:
@@ -75,26 +84,21 @@ def state(
     if as_of is not None:
         position = store.position_at(as_of)
     with store.db.transaction(commit=False) as c:
-        fields = state_at(c, "p_audit", cid, position)
-        c.execute(
-            "SELECT system, object, key, role FROM p_links WHERE canonical_id=? AND position <= ?"
-            " ORDER BY system, object, key",
-            (cid, position if position is not None else 2**63 - 1),
-        )
-        links = [dict(r) for r in c.fetchall()]
+        fields = audit.state_at(c, cid, position)
+        linked = [link._asdict() for link in links.links_of(c, cid, position)]
     return {
         "canonical_id": cid,
         "position": position if position is not None else store.head(),
         "as_of": as_of.isoformat() if as_of else None,
         "exists": fields is not None,
         "fields": fields or {},
-        "links": links,
+        "links": linked,
     }
 
 
 def history(store: SQLiteEventStore, cid: str) -> list[dict[str, Any]]:
     with store.db.transaction(commit=False) as c:
-        rows = audit_history(c, "p_audit", cid)
+        rows = audit.history(c, cid)
     for r in rows:
         for k in ("source_time", "captured_at"):
             r[k] = (
@@ -106,21 +110,10 @@ def history(store: SQLiteEventStore, cid: str) -> list[dict[str, Any]]:
 def exceptions(
     store: SQLiteEventStore, status: str = "open", kind: str | None = None
 ) -> list[dict[str, Any]]:
-    sql = "SELECT * FROM p_exceptions"
-    where, params = [], []
-    if status == "open":
-        where.append("status IN ('open','retrying')")
-    elif status != "all":
-        where.append("status=?")
-        params.append(status)
-    if kind:
-        where.append("kind=?")
-        params.append(kind)
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    """Exceptions of `status` ('open': open or retrying; 'all': any) and `kind` (None: any),
+    oldest first, `details` decoded."""
     with store.db.transaction(commit=False) as c:
-        c.execute(sql + " ORDER BY first_position, id", params)
-        return [_exception(dict(r)) for r in c.fetchall()]
+        return [_exception(row) for row in exc.listed(c, status, kind)]
 
 
 def exception(store: SQLiteEventStore, xid: str) -> dict[str, Any]:
@@ -128,22 +121,16 @@ def exception(store: SQLiteEventStore, xid: str) -> dict[str, Any]:
     carries at its source, with what the target said when it set one (e.g. that it had to
     shorten the description to fit the tag), or None if none."""
     with store.db.transaction(commit=False) as c:
-        c.execute("SELECT * FROM p_exceptions WHERE id=?", (xid,))
-        r = c.fetchone()
-        if r is None:
+        found = exc.by_id(c, xid)
+        if found is None:
             raise SyncHubError(
                 f"no exception {xid!r}: `synchub exceptions list --status all` shows them all"
             )
-        row = _exception(dict(r))
-        c.execute(
-            "SELECT target, object, canonical_id, status, idempotency_key, target_key,"
-            " applied_key, desired, last_error FROM p_outbound"
-            " WHERE canonical_id=? OR (target=? AND object=? AND target_key=?)"
-            " ORDER BY target, object, canonical_id",
-            (row["canonical_id"], row["system"], row["object"], row["key"]),
+        row = _exception(found)
+        writes = outbound.writes_about(
+            c, row["canonical_id"], row["system"], row["object"], row["key"]
         )
-        outbound = [dict(o) for o in c.fetchall()]
-    flags = [_flag(store, o) for o in outbound if _is_flag(o["desired"])]
+    flags = [_flag(store, w) for w in writes if _is_flag(w.desired)]
     row["flags"] = flags or None
     return row
 
@@ -154,26 +141,26 @@ def _is_flag(desired: str) -> bool:
     return isinstance(value, dict) and set(value) == {"tag", "flagged"}
 
 
-def _flag(store: SQLiteEventStore, o: dict[str, Any]) -> dict[str, Any]:
+def _flag(store: SQLiteEventStore, w: outbound.Write) -> dict[str, Any]:
     """One flag at the source: where, which tag, set or being removed, how its write went. The
     note of an applied write is in its WriteAttempted event (the outbound row keeps errors)."""
-    desired = json.loads(o["desired"])
+    desired = json.loads(w.desired)
     flag = {
-        "target": f"{o['target']}/{o['object']}",
-        "key": o["target_key"] or o["applied_key"],
+        "target": f"{w.target}/{w.object}",
+        "key": w.target_key or w.applied_key,
         "tag": desired["tag"],
         "flagged": desired["flagged"],
-        "status": o["status"],
-        "note": o["last_error"],
+        "status": w.status,
+        "note": w.last_error,
     }
-    if o["status"] == OutboundStatus.APPLIED:
-        last = store.last(outbound_stream(o["target"], o["object"], o["canonical_id"]))
+    if w.status == OutboundStatus.APPLIED:
+        last = store.last(outbound_stream(w.target, w.object, w.canonical_id))
         attempt = (
             store.decode(last)
             if last is not None and last.type == EventType.WRITE_ATTEMPTED
             else None
         )
-        if isinstance(attempt, dict) and attempt.get("idempotency_key") == o["idempotency_key"]:
+        if isinstance(attempt, dict) and attempt.get("idempotency_key") == w.idempotency_key:
             flag["note"] = attempt.get("reason")
     return flag
 
@@ -183,7 +170,7 @@ def _exception(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-OUTBOUND_STATUSES = ("pending", "retrying", "applied", "failed", "resolved", "ignored")
+OUTBOUND_STATUSES = outbound.STATUSES
 """Statuses of an outbound row (see projections/outbound.py), in the order status shows them."""
 
 
@@ -198,7 +185,7 @@ def status(store: SQLiteEventStore, projector: Projector, connectors: list[str])
         "projections": {},
     }
     for name in connectors:
-        last = store.last(f"connector/{name}")
+        last = store.last(connector_stream(name))
         info: dict[str, Any] = {
             "checkpoint": None,
             "last_batch_at": None,
@@ -212,7 +199,7 @@ def status(store: SQLiteEventStore, projector: Projector, connectors: list[str])
             info["checkpoint"] = json.loads(cp["checkpoint"])
             info["last_batch_at"] = cp["at"].isoformat()
             info["lag_seconds"] = round(now - cp["at"].timestamp(), 1)
-        err = store.last(f"connector-errors/{name}")
+        err = store.last(connector_errors_stream(name))
         if err is not None:
             e = store.decode(err)
             assert isinstance(e, dict)
@@ -224,16 +211,7 @@ def status(store: SQLiteEventStore, projector: Projector, connectors: list[str])
     for name in PROJECTIONS:
         out["projections"][name] = {"position": positions[name], "behind": head - positions[name]}
     with store.db.transaction(commit=False) as c:
-        c.execute(
-            "SELECT target, status, count(*) FROM p_outbound GROUP BY target, status ORDER BY target, status"
-        )
-        outbound: dict[str, dict[str, int]] = {}
-        for target, st, n in c.fetchall():
-            outbound.setdefault(target, dict.fromkeys(OUTBOUND_STATUSES, 0))[st] = n
-        out["outbound"] = outbound
-        c.execute(
-            "SELECT kind, count(*) FROM p_exceptions WHERE status IN ('open','retrying') GROUP BY kind ORDER BY kind"
-        )
-        out["exceptions"] = {k: n for k, n in c.fetchall()}
+        out["outbound"] = outbound.counts(c)
+        out["exceptions"] = exc.open_by_kind(c)
     out["open_exceptions"] = sum(out["exceptions"].values())
     return out

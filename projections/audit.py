@@ -6,15 +6,21 @@ or restore), the source system, object and record, the event position, the mappi
 source time and the capture time. `history` reads it field by field. Because every state change
 is here, `state --as-of` is a query over this table, not a replay. One row per change rather
 than per field keeps a rebuild's writes to one row per event.
+
+It reacts to no event type of its own: the canonical projection records each change it makes.
+Rows are only ever inserted, in multi-row INSERTs at the flush.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from hub.store.base import Cursor
-from projections.tables import Table
+from hub.store.rows import MultiRowInsert
+from projections.tables import Context, Table
+
+__all__ = ["AUDIT", "COLUMNS", "TABLES", "Lineage", "history", "row_count", "state_at"]
 
 AUDIT = Table(
     "audit",
@@ -39,10 +45,26 @@ AUDIT = Table(
 
 TABLES = (AUDIT,)
 COLUMNS = AUDIT.column_names
+_LIVE = AUDIT.physical()
+
+
+class Lineage(NamedTuple):
+    """Where a change comes from: the source record, the mapping version, and its times (the
+    last columns of an audit row)."""
+
+    system: str
+    object: str
+    key: str
+    mapping_version: int
+    source_time: int | None
+    captured_at: int | None
+
+
+# -- read queries ------------------------------------------------------------------------------
 
 
 def state_at(
-    c: Cursor, table: str, canonical_id: str, position: int | None
+    c: Cursor, canonical_id: str, position: int | None, *, table: str = _LIVE
 ) -> dict[str, Any] | None:
     """The canonical fields of one entity as they were after `position` (None: now).
 
@@ -65,7 +87,13 @@ def state_at(
     return state
 
 
-def history(c: Cursor, table: str, canonical_id: str) -> list[dict[str, Any]]:
+def row_count(c: Cursor) -> int:
+    """How many changes the audit trail holds."""
+    c.execute(f"SELECT count(*) FROM {_LIVE}")
+    return int(c.fetchone()[0])
+
+
+def history(c: Cursor, canonical_id: str, *, table: str = _LIVE) -> list[dict[str, Any]]:
     """Every field change of one entity, oldest first: one dict per changed field (`field`,
     `old`, `new`; `old` is None when the field had no value) with the row's other columns; a
     change without fields (a delete, an empty create) gives one dict with field '*'."""
@@ -90,3 +118,33 @@ def history(c: Cursor, table: str, canonical_id: str) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+# -- the projection in a fold ------------------------------------------------------------------
+
+
+class Audit:
+    """Collects the audit rows of one fold until the flush inserts them."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.rows: list[tuple[Any, ...]] = []
+        self._insert = MultiRowInsert(
+            f"INSERT INTO {ctx.table(AUDIT)} ({', '.join(COLUMNS)})", len(AUDIT.columns)
+        )
+
+    def record(
+        self, cid: str, entity: str, op: str, old: str | None, new: str | None, lineage: Lineage
+    ) -> None:
+        """One audit row: `old`/`new` are the changed fields' JSON objects (see AUDIT)."""
+        ctx = self.ctx
+        ctx.seq += 1
+        self.rows.append((ctx.position, ctx.seq, cid, entity, op, old, new, *lineage))
+
+    def flush(self, c: Cursor) -> None:
+        if self.rows:
+            self._insert.run(c, self.rows)
+            self.rows.clear()
+
+    def discard(self) -> None:
+        self.rows.clear()

@@ -6,26 +6,18 @@ runner.Projector.dry_run). Rows are read in canonical-id order, so the output is
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from hub.errors import MappingError
 from hub.mapping import Lookup, Mapping
 from hub.store.base import Cursor
-from projections.fold import to_json
-
-State = tuple[str, str, dict[str, Any]]
-"""(entity, natural id, fields) of a live canonical row."""
-
-
-def _live_rows(c: Cursor, table: str) -> dict[str, State]:
-    c.execute(f"SELECT canonical_id, entity, natural_id, fields FROM {table} WHERE deleted=0")
-    return {cid: (entity, nid, json.loads(fields)) for cid, entity, nid, fields in c.fetchall()}
+from hub.values import to_json
+from projections.canonical import State, live_states
 
 
 def canonical_diff(c: Cursor, live: str, scratch: str) -> list[dict[str, Any]]:
     """Field-level differences between two canonical tables, in canonical-id order."""
-    before, after = _live_rows(c, live), _live_rows(c, scratch)
+    before, after = live_states(c, table=live), live_states(c, table=scratch)
     out = []
     for cid in sorted(before.keys() | after.keys()):
         old_fields = before[cid][2] if cid in before else None
@@ -90,7 +82,7 @@ def target_writes(
     fields that differ as [now, would be]. Each (table, mapping, lookup) gives a side; `lookup`
     answers the mapping's link and field lookups over that side's tables."""
     (live_table, current, live_lookup), (scratch_table, candidate, scratch_lookup) = live, scratch
-    before, after = _live_rows(c, live_table), _live_rows(c, scratch_table)
+    before, after = live_states(c, table=live_table), live_states(c, table=scratch_table)
     out = []
     for cid in sorted(before.keys() | after.keys()):
         entity = (before.get(cid) or after[cid])[0]

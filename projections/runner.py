@@ -18,18 +18,25 @@ from hub.crashpoints import crashpoint
 from hub.mapping import Mapping
 from hub.store.base import Cursor
 from hub.store.sqlite import SQLiteEventStore
-from projections import audit, canonical, exceptions, links, outbound
+from projections.audit import AUDIT
+from projections.canonical import CANONICAL
+from projections.exceptions import EXCEPTIONS
 from projections.fold import Fold
+from projections.links import LINKS
+from projections.mappings import MAPPINGS
+from projections.outbound import OUTBOUND
 from projections.preview import canonical_diff, target_writes
+from projections.source_records import SOURCE_RECORDS, WAITING
 from projections.tables import Table
 
 PROJECTIONS: dict[str, tuple[Table, ...]] = {
-    "canonical": canonical.TABLES + links.TABLES,
-    "audit": audit.TABLES,
-    "exceptions": exceptions.TABLES,
-    "outbound": outbound.TABLES,
+    "canonical": (CANONICAL, SOURCE_RECORDS, MAPPINGS, WAITING, LINKS),
+    "audit": (AUDIT,),
+    "exceptions": (EXCEPTIONS,),
+    "outbound": (OUTBOUND,),
 }
-"""Projection name → its tables. All are maintained by one fold, each tracks its position."""
+"""Projection name → its tables (in checksum order). All are maintained by one fold (the
+coordinator, fold.py); each tracks its position."""
 
 ALL_TABLES: tuple[Table, ...] = tuple(t for ts in PROJECTIONS.values() for t in ts)
 PAGE = 5000
@@ -59,9 +66,9 @@ class Projector:
         self.page = page
         with store.db.transaction(commit=True) as c:
             for table in ALL_TABLES:
-                table.create(c)
+                table.create(c, store.db.dialect)
             outdated = _outdated(c)
-        self.fold = Fold(lambda name: f"p_{name}", store.codec.decode)
+        self.fold = Fold(lambda name: f"p_{name}", store.codec.decode, store.db.dialect)
         self._last = -1
         self.upgraded = outdated
         """The live tables that were of an older synchub and were rebuilt on start."""
@@ -132,8 +139,13 @@ class Projector:
         with self.store.db.transaction(commit=True) as c:
             _drop_stale_generations(c)
             for table in ALL_TABLES:
-                table.create(c, gen, deferred=True)
-        fold = Fold(lambda name: f"p_{name}__{gen}", self.store.codec.decode, fresh=True)
+                table.create(c, self.store.db.dialect, gen, deferred=True)
+        fold = Fold(
+            lambda name: f"p_{name}__{gen}",
+            self.store.codec.decode,
+            self.store.db.dialect,
+            fresh=True,
+        )
         try:
             after = self._replay(fold, self.store.head(), progress)
             with self.store.db.transaction(commit=True) as c:
@@ -175,19 +187,24 @@ class Projector:
         gen = f"preview{time.time_ns()}"
         with self.store.db.transaction(commit=True) as c:
             for table in ALL_TABLES:
-                table.create(c, gen, deferred=True)
-        fold = Fold(lambda name: f"p_{name}__{gen}", self.store.codec.decode, fresh=True)
+                table.create(c, self.store.db.dialect, gen, deferred=True)
+        fold = Fold(
+            lambda name: f"p_{name}__{gen}",
+            self.store.codec.decode,
+            self.store.db.dialect,
+            fresh=True,
+        )
         try:
             after = self._replay(fold, self.position(), progress)
             with self.store.db.transaction(commit=True) as c:
                 fold.deploy(c, candidate, after)
                 fold.flush(c)
-                scratch = f"p_canonical__{gen}"
+                live, scratch = CANONICAL.physical(), CANONICAL.physical(gen)
                 return Preview(
-                    canonical_diff(c, "p_canonical", scratch),
+                    canonical_diff(c, live, scratch),
                     target_writes(
                         c,
-                        ("p_canonical", self.fold.mapping, self.fold.bind(c)),
+                        (live, self.fold.mapping, self.fold.bind(c)),
                         (scratch, candidate, fold.bind(c)),
                     ),
                 )

@@ -1,18 +1,19 @@
-"""Table definitions, physical names per generation, and a write-back row cache.
+"""Table definitions, physical names per generation, a write-back row cache, and the context the
+projections of one fold share.
 
 Every projection table has a logical name (e.g. `canonical`); its physical name is
 `p_<name>` for the live generation and `p_<name>__<gen>` while a rebuild fills a fresh one.
+SQL that differs per database comes from the store's Dialect (hub.store.base).
 """
 
 from __future__ import annotations
 
-import json
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hub.store.base import Cursor
+from hub.store.base import Cursor, Dialect, StoredEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +22,8 @@ class Table:
 
     `folded` names the indexes the fold itself queries: a rebuild keeps those while it fills a
     fresh table and builds the others once, at the swap (cheaper than row by row).
-    Tables are clustered on their primary key (WITHOUT ROWID): one B-tree per row, not two.
+    Tables are clustered on their primary key where the database can (the dialect's
+    `clustered` suffix; SQLite's WITHOUT ROWID): one B-tree per row, not two.
     """
 
     name: str
@@ -37,12 +39,14 @@ class Table:
     def physical(self, generation: str = "") -> str:
         return f"p_{self.name}__{generation}" if generation else f"p_{self.name}"
 
-    def create(self, c: Cursor, generation: str = "", *, deferred: bool = False) -> None:
+    def create(
+        self, c: Cursor, dialect: Dialect, generation: str = "", *, deferred: bool = False
+    ) -> None:
         """Create the table and its indexes (`deferred`: only the `folded` ones)."""
         t = self.physical(generation)
         c.execute(
             f"CREATE TABLE IF NOT EXISTS {t} ({', '.join(self.columns)},"
-            f" PRIMARY KEY ({', '.join(self.pk)})) WITHOUT ROWID"
+            f" PRIMARY KEY ({', '.join(self.pk)})){dialect.clustered}"
         )
         for cols in self.folded if deferred else self.indexes:
             c.execute(f"CREATE INDEX IF NOT EXISTS {t}_{'_'.join(cols)} ON {t} ({', '.join(cols)})")
@@ -51,14 +55,21 @@ class Table:
 class RowCache:
     """Rows of one table by primary key, loaded on demand, written back in one executemany.
 
-    `get` returns a dict (the row) or None; `put` marks a row dirty; `flush` upserts dirty rows.
+    `get` returns a dict (the row) or None; `put` marks a row dirty; `flush` upserts dirty rows
+    (with the dialect's upsert).
     Rows stay cached across flushes up to `limit` entries, then the cache is cleared.
     `complete=True` promises that every row of the table went through this cache (a fresh
     table being rebuilt): a miss is then an absent row, without a SELECT, until the first clear.
     """
 
     def __init__(
-        self, table: Table, physical: str, limit: int = 100_000, *, complete: bool = False
+        self,
+        table: Table,
+        physical: str,
+        dialect: Dialect,
+        limit: int = 100_000,
+        *,
+        complete: bool = False,
     ) -> None:
         self.table = table
         self.physical = physical
@@ -71,7 +82,7 @@ class RowCache:
         where = " AND ".join(f"{k}=?" for k in table.pk)
         self._select = f"SELECT {', '.join(self.cols)} FROM {physical} WHERE {where}"
         self._upsert = (
-            f"INSERT OR REPLACE INTO {physical} ({', '.join(self.cols)})"
+            f"{dialect.upsert} {physical} ({', '.join(self.cols)})"
             f" VALUES ({', '.join('?' * len(self.cols))})"
         )
         self._delete = f"DELETE FROM {physical} WHERE {where}"
@@ -117,15 +128,29 @@ class RowCache:
         self.complete = False
 
 
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+class Context:
+    """What the projections of one fold share: where their tables are (the generation's
+    physical names), the database's dialect, whether the tables are fresh (a rebuild), and the
+    event being applied: its cursor, position, and the audit sequence within it."""
+
+    __slots__ = ("c", "dialect", "fresh", "physical", "position", "seq")
+
+    def __init__(self, physical: Callable[[str], str], dialect: Dialect, *, fresh: bool) -> None:
+        self.physical = physical
+        self.dialect = dialect
+        self.fresh = fresh
+        self.c: Cursor | None = None
+        self.position = 0
+        self.seq = 0
+
+    def cache(self, table: Table) -> RowCache:
+        """A write-back cache of `table` in this fold's generation (see RowCache `complete`)."""
+        return RowCache(table, self.physical(table.name), self.dialect, complete=self.fresh)
+
+    def table(self, table: Table) -> str:
+        """The physical name of `table` in this fold's generation."""
+        return self.physical(table.name)
 
 
-def dumps(value: Any) -> str:
-    """Deterministic JSON for stored values (sorted keys, no spaces). One shared encoder:
-    `json.dumps` with options builds a new one per call, a third of the cost."""
-    return _ENCODER.encode(value)
-
-
-def rows_of(c: Cursor, physical: str, order: Sequence[str]) -> Iterable[tuple[Any, ...]]:
-    c.execute(f"SELECT * FROM {physical} ORDER BY {', '.join(order)}")
-    return [tuple(r) for r in c.fetchall()]
+Handler = Callable[[StoredEvent, Any], None]
+"""What a projection does with one event: called with the event and its decoded payload."""

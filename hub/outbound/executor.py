@@ -25,9 +25,10 @@ from hub.schemas import hub_schema
 from hub.spi import Sink
 from hub.store.base import NewEvent
 from hub.store.sqlite import SQLiteEventStore
+from hub.store.streams import EventType, OutboundStatus, outbound_stream
 from hub.types import Delta, Outcome
-
-ATTEMPTED = "WriteAttempted"
+from projections import outbound
+from projections.outbound import Pending
 
 
 class RateLimiter:
@@ -76,22 +77,6 @@ class ExecutorReport:
     """Targets a delete was applied to (polling cannot see a hard delete: reconcile them)."""
 
 
-@dataclass(frozen=True)
-class _Row:
-    target: str
-    object: str
-    canonical_id: str
-    status: str
-    op: str
-    idempotency_key: str
-    target_key: str | None
-    fields: str
-    attempts: int
-    retry_after: float | None
-    last_attempt_at: int | None
-    applied_key: str | None
-
-
 class Executor:
     """Sends due deltas to their sinks and records every attempt."""
 
@@ -131,27 +116,19 @@ class Executor:
         jitter = self._jitter.setdefault((key, attempts), 0.5 + self.rng.random() / 2)
         return float(base * jitter)
 
-    def due_at(self, row: _Row) -> float:
+    def due_at(self, row: Pending) -> float:
         """Wall-clock time at which the row may be attempted."""
-        if row.status == "pending" or row.last_attempt_at is None:
+        if row.status == OutboundStatus.PENDING or row.last_attempt_at is None:
             return 0.0
         delay = max(self.backoff(row.attempts, row.idempotency_key), row.retry_after or 0.0)
         return row.last_attempt_at / 1_000_000 + delay
 
-    def active(self) -> list[_Row]:
+    def active(self) -> list[Pending]:
         """Pending and retrying deltas of the targets this executor has sinks for."""
-        marks = ",".join("?" * len(self.sinks))
-        if not marks:
+        if not self.sinks:
             return []
         with self.store.db.transaction(commit=False) as c:
-            c.execute(
-                "SELECT target, object, canonical_id, status, op, idempotency_key, target_key, fields,"
-                " attempts, retry_after, last_attempt_at, applied_key FROM p_outbound"
-                f" WHERE status IN ('pending','retrying') AND target IN ({marks})"
-                " ORDER BY planned_position",
-                list(self.sinks),
-            )
-            return [_Row(*r) for r in c.fetchall()]
+            return outbound.in_flight(c, list(self.sinks))
 
     # -- one round ------------------------------------------------------------------------------
 
@@ -162,7 +139,7 @@ class Executor:
         rows = self.active()
         due = [r for r in rows if self.due_at(r) <= now]
         report.waiting = len(rows) - len(due)
-        by_target: dict[str, list[_Row]] = {}
+        by_target: dict[str, list[Pending]] = {}
         for r in due:
             by_target.setdefault(r.target, []).append(r)
         for target, group in by_target.items():
@@ -177,7 +154,7 @@ class Executor:
             return None
         return max(0.0, min(self.due_at(r) for r in rows) - self.clock())
 
-    def _attempt(self, target: str, rows: Sequence[_Row], report: ExecutorReport) -> None:
+    def _attempt(self, target: str, rows: Sequence[Pending], report: ExecutorReport) -> None:
         sink = self.sinks[target]
         deltas = [
             Delta(
@@ -243,7 +220,7 @@ class Executor:
                 "duration_ms": elapsed_ms,
                 "at": at,
             }
-            stream = f"outbound/{target}/{row.object}/{row.canonical_id}"
+            stream = outbound_stream(target, row.object, row.canonical_id)
             events.append((stream, payload))
         versions = self.store.heads([s for s, _ in events])
         new_events = []
@@ -252,7 +229,12 @@ class Executor:
             v = seen.get(stream, versions.get(stream, (0, b""))[0]) + 1
             seen[stream] = v
             new_events.append(
-                NewEvent(stream, v, ATTEMPTED, self.store.codec.encode(self._schema, payload))
+                NewEvent(
+                    stream,
+                    v,
+                    EventType.WRITE_ATTEMPTED,
+                    self.store.codec.encode(self._schema, payload),
+                )
             )
         self.store.append(new_events)
         crashpoint("outbound.after_record")

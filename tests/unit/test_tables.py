@@ -6,6 +6,7 @@ import sqlite3
 
 from eventsourcing.sqlite import SQLiteCursor
 
+from hub.store.sqlite_db import SQLITE
 from projections.tables import RowCache, Table
 
 T = Table("t", ("k TEXT NOT NULL", "v INTEGER"), pk=("k",))
@@ -13,14 +14,14 @@ T = Table("t", ("k TEXT NOT NULL", "v INTEGER"), pk=("k",))
 
 def _db() -> SQLiteCursor:
     c = SQLiteCursor(sqlite3.connect(":memory:").cursor())
-    T.create(c)
+    T.create(c, SQLITE)
     return c
 
 
 def test_a_complete_cache_answers_misses_without_reading_until_it_is_cleared() -> None:
     c = _db()
     c.execute("INSERT INTO p_t VALUES ('behind', 1)")  # a row the cache never saw
-    cache = RowCache(T, "p_t", limit=2, complete=True)
+    cache = RowCache(T, "p_t", SQLITE, limit=2, complete=True)
     assert cache.get(c, "behind") is None  # trusted: no SELECT
     for k in ("a", "b", "c"):
         cache.put(k, {"k": k, "v": 2})
@@ -33,7 +34,7 @@ def test_a_complete_cache_answers_misses_without_reading_until_it_is_cleared() -
 def test_an_ordinary_cache_reads_misses_and_writes_back_puts_and_deletes() -> None:
     c = _db()
     c.execute("INSERT INTO p_t VALUES ('x', 1), ('y', 2)")
-    cache = RowCache(T, "p_t")
+    cache = RowCache(T, "p_t", SQLITE)
     assert cache.get(c, "x") == {"k": "x", "v": 1}
     cache.put("x", {"k": "x", "v": 5})
     cache.put("y", None)
@@ -59,7 +60,7 @@ def test_decimals_are_stored_and_shown_as_plain_amounts() -> None:
     from decimal import Decimal
 
     from hub.queries import jsonable
-    from projections.fold import to_json
+    from hub.values import to_json
 
     for value, text in ((Decimal("1E+2"), "100"), (Decimal("1.5E-7"), "0.00000015")):
         assert to_json(value) == jsonable(value) == text

@@ -1,0 +1,71 @@
+"""Deployed mapping versions, part of the canonical projection.
+
+One row per MappingDeployed event that the fold applied (a spec that does not load changes
+nothing): the version, its name, its spec and digest, and the position it was deployed at. The
+latest is the active mapping. The coordinator (fold.py) records deployments here and re-maps
+every source record under the new version. Tracked with the canonical projection.
+"""
+
+from __future__ import annotations
+
+import json
+
+from hub.mapping import Mapping
+from hub.store.base import Cursor
+from projections.tables import Context, Table
+
+__all__ = ["MAPPINGS", "TABLES", "active_mapping"]
+
+MAPPINGS = Table(
+    "mappings",
+    (
+        "version INTEGER NOT NULL",
+        "name TEXT NOT NULL",
+        "spec TEXT NOT NULL",
+        "digest TEXT NOT NULL",
+        "position INTEGER NOT NULL",
+    ),
+    pk=("version",),
+)
+
+TABLES = (MAPPINGS,)
+
+
+def active_mapping(c: Cursor, *, table: str = MAPPINGS.physical()) -> Mapping | None:
+    """The latest deployed mapping version (`table`: a generation of mappings)."""
+    c.execute(f"SELECT version, spec FROM {table} ORDER BY version DESC LIMIT 1")
+    r = c.fetchone()
+    return None if r is None else Mapping.from_dict(json.loads(r[1]), version=int(r[0]))
+
+
+class Mappings:
+    """Keeps the mappings table of one fold."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.rows = ctx.cache(MAPPINGS)
+        self.table = ctx.table(MAPPINGS)
+
+    def active(self, c: Cursor) -> Mapping | None:
+        """See active_mapping, in this fold's tables."""
+        return active_mapping(c, table=self.table)
+
+    def deployed(self, mapping: Mapping, spec: str | None, digest: str | None) -> None:
+        """Record `mapping` as deployed at the current position (`spec`, `digest`: as the
+        MappingDeployed event has them, else computed)."""
+        self.rows.put(
+            mapping.version,
+            {
+                "version": mapping.version,
+                "name": mapping.name,
+                "spec": spec if spec is not None else json.dumps(mapping.spec, sort_keys=True),
+                "digest": digest if digest is not None else mapping.digest,
+                "position": self.ctx.position,
+            },
+        )
+
+    def flush(self, c: Cursor) -> None:
+        self.rows.flush(c)
+
+    def discard(self) -> None:
+        self.rows.discard()
