@@ -1,4 +1,4 @@
-# synchub — the two commands a person needs: `make test` and (next issue) `make demo`.
+# synchub — the two commands a person needs: `make test` and `make demo`.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -18,8 +18,8 @@ test: $(STAMP) ## run the whole suite (starts and stops whatever it needs)
 	$(PY) -m pytest -q -n 2 -p no:cacheprovider
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check hub projections connectors tests bench
-	$(VENV)/bin/ruff format --check hub projections connectors tests bench
+	$(VENV)/bin/ruff check hub projections connectors demo tests bench
+	$(VENV)/bin/ruff format --check hub projections connectors demo tests bench
 	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
@@ -28,10 +28,10 @@ typecheck: $(STAMP)
 check: lint typecheck test ## what CI runs
 
 demo: $(STAMP) ## real Tryton + TimeTagger, a small consulting firm, synchub on SQLite
-	$(PY) -m connectors.demo
+	$(PY) -m demo
 
-demo-stop: ## stop demo servers left running with `python -m connectors.demo --keep-running`
-	$(PY) -m connectors.demo --stop
+demo-stop: $(STAMP) ## stop the servers `python -m demo --keep-running` left up (by PID)
+	$(PY) -m demo --stop
 
 bench: $(STAMP)
 	$(PY) bench/ingest.py --events 100000

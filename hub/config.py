@@ -1,7 +1,9 @@
 """Settings: read once from the YAML config file, validated, then passed explicitly.
 
 Values of the form `${NAME}` are replaced by the environment variable NAME, so secrets stay out
-of the file. Relative paths are relative to the config file's folder.
+of the file. A connector's options (but its `type`) are replaced only when the connector is
+built (`ConnectorSettings.options()`): commands that only read the store never need a source's
+token. Relative paths are relative to the config file's folder.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from hub.errors import ConfigError
 
@@ -27,6 +29,8 @@ _URL_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:([^/@\s]+)@")
 class StoreSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     backend: Literal["sqlite"] = "sqlite"
+    """Only validated (a PostgreSQL store comes later): kept because every config that
+    `synchub init` wrote has it, and without it `extra="forbid"` would refuse those files."""
     path: str = "./synchub.db"
 
 
@@ -50,13 +54,28 @@ class OutboundSettings(BaseModel):
 
 
 class ConnectorSettings(BaseModel):
-    """One connector section: `type` picks the entry point; the rest goes to the connector."""
+    """One connector section: `type` picks the entry point; the rest goes to the connector.
+
+    The options keep their `${NAME}` references until `options()` is called, when the connector
+    is built: a variable that is not set fails then, not when the config is read."""
 
     model_config = ConfigDict(extra="allow")
     type: str
+    _where: str = PrivateAttr("connectors")
+    """Where the section is, for messages: `connectors.<name>` (and the file, once loaded)."""
+
+    def raw_options(self) -> dict[str, Any]:
+        """The options as written, `${NAME}` references unresolved."""
+        return dict(self.model_extra or {})
 
     def options(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
+        """The options with every `${NAME}` replaced by its environment variable; raises
+        ConfigError naming the variable (and where it is used) when one is not set."""
+        return {k: _expand(v, f"{self._where}.{k}") for k, v in self.raw_options().items()}
+
+    def _known_options(self) -> dict[str, Any]:
+        """The options with the variables that are set replaced, the others as empty text."""
+        return {k: _expand(v, k, missing="") for k, v in self.raw_options().items()}
 
 
 class Settings(BaseModel):
@@ -69,10 +88,17 @@ class Settings(BaseModel):
     poll_interval: float = Field(5.0, gt=0)
     base_dir: Path = Path(".")
 
+    @model_validator(mode="after")
+    def _name_connectors(self) -> Settings:
+        for name, section in self.connectors.items():
+            section._where = f"connectors.{name}"
+        return self
+
     def secrets(self) -> set[str]:
         """Values of connector options whose names say they are secret (password, token,
         accounts: person → token, ...), at any depth, and passwords in URLs
-        (`http://user:password@host`) in any option."""
+        (`http://user:password@host`) in any option. A variable that is not set has no value
+        to hide and does not fail here."""
         found: set[str] = set()
 
         def walk(value: Any, secret: bool = False) -> None:
@@ -88,7 +114,7 @@ class Settings(BaseModel):
                 found.update(m.group(1) for m in _URL_PASSWORD.finditer(value) if len(m[1]) >= 4)
 
         for section in self.connectors.values():
-            walk(section.options())
+            walk(section._known_options())
         return found
 
     def redact(self, text: str) -> str:
@@ -111,24 +137,50 @@ class Settings(BaseModel):
         return None if self.mapping is None else self.resolve(self.mapping)
 
 
-def _expand(value: Any, where: str) -> Any:
+def _expand(value: Any, where: str, *, missing: str | None = None) -> Any:
+    """`value` with every `${NAME}` in its strings replaced by the environment variable NAME;
+    one that is not set raises ConfigError naming it and `where`, or becomes `missing`."""
     if isinstance(value, str):
 
         def sub(m: re.Match[str]) -> str:
             name = m.group(1)
-            if name not in os.environ:
-                raise ConfigError(
-                    f"{where} refers to ${{{name}}}, but the environment variable {name} is not "
-                    f"set: export it before running synchub"
-                )
-            return os.environ[name]
+            if name in os.environ:
+                return os.environ[name]
+            if missing is not None:
+                return missing
+            raise ConfigError(
+                f"{where} refers to ${{{name}}}, but the environment variable {name} is not "
+                f"set: set it (e.g. `export {name}=...`) and run the command again"
+            )
 
         return _ENV.sub(sub, value)
     if isinstance(value, dict):
-        return {k: _expand(v, f"{where}.{k}") for k, v in value.items()}
+        return {k: _expand(v, f"{where}.{k}", missing=missing) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_expand(v, f"{where}[{i}]", missing=missing) for i, v in enumerate(value)]
     return value
+
+
+def _expand_settings(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """`data` with its `${NAME}`s replaced now, except in connector options (but `type`):
+    those are replaced when the connector is built (ConnectorSettings.options)."""
+    expanded = {k: _expand(v, f"{where}: {k}") for k, v in data.items() if k != "connectors"}
+    connectors = data.get("connectors")
+    if "connectors" in data:
+        if isinstance(connectors, dict):
+            connectors = {
+                name: (
+                    {
+                        **section,
+                        "type": _expand(section["type"], f"{where}: connectors.{name}.type"),
+                    }
+                    if isinstance(section, dict) and "type" in section
+                    else section
+                )
+                for name, section in connectors.items()
+            }
+        expanded["connectors"] = connectors
+    return expanded
 
 
 def load_settings(path: Path | str) -> Settings:
@@ -152,7 +204,7 @@ def load_settings(path: Path | str) -> Settings:
         raise ConfigError(f"{path} is not valid YAML: {e}") from e
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of settings at the top level")
-    data = _expand(data, path.name)
+    data = _expand_settings(data, str(path))
     try:
         settings = Settings.model_validate({**data, "base_dir": path.resolve().parent})
     except ValidationError as e:
@@ -160,6 +212,8 @@ def load_settings(path: Path | str) -> Settings:
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
         )
         raise ConfigError(f"{path}: {problems}") from e
+    for name, section in settings.connectors.items():
+        section._where = f"{path}: connectors.{name}"
     return settings
 
 

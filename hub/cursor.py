@@ -38,7 +38,8 @@ class OverlapCursor:
 
     def admit(self, key: str, version: str, stamp: float) -> bool:
         """True if (key, version) is new; records it and moves the high-water mark."""
-        if self.seen.get(key, ("", 0.0))[0] == version:
+        previous = self.seen.get(key)  # None for a key not seen: no version, not even "", equals it
+        if previous is not None and previous[0] == version:
             return False
         self.seen[key] = (version, stamp)
         if self.high is None or stamp > self.high:

@@ -7,9 +7,7 @@ plan → project → execute due writes (retrying within `outbound.max_wait`) �
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
-import hashlib
 import json
 import threading
 import time
@@ -19,20 +17,25 @@ from typing import Any
 
 from hub.config import Settings
 from hub.errors import ConfigError, SyncHubError
-from hub.ingest import Ingestor, IngestReport, now_micros
+from hub.ingest import Ingestor, IngestReport, ReconcileRefused, now_micros
 from hub.mapping import Mapping, load_mapping
 from hub.outbound import Executor, ExecutorReport, Planner, PlannerReport
 from hub.plugins import build_connector
 from hub.registry import SourceSchemas
 from hub.schemas import canonical_fields, hub_schema
 from hub.spi import Connector, ReadsBack, Sink, Source
-from hub.store.base import NewEvent
 from hub.store.sqlite import SQLiteEventStore
+from hub.store.streams import (
+    EventType,
+    ExceptionKind,
+    ExceptionStatus,
+    connector_errors_stream,
+    exception_stream,
+    mapping_stream,
+    source_stream,
+)
 from hub.types import Change
 from projections import Projector
-from projections.tables import dumps
-
-MAPPING_STREAM = "mapping/{name}"
 
 
 @dataclass
@@ -61,6 +64,11 @@ class Hub:
         """`connectors` overrides building them from the config (tests, embedding);
         `rebuild_progress` reports the rebuild of projection tables an older synchub wrote."""
         self.settings = settings
+        if connectors is None:  # first: a secret that is not set fails before the store opens
+            connectors = {
+                name: build_connector(name, section.type, section.options(), settings.base_dir)
+                for name, section in settings.connectors.items()
+            }
         path = settings.store_path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.store = SQLiteEventStore(str(path))
@@ -69,11 +77,6 @@ class Hub:
         self.connectors: dict[str, Connector] = {}
         self.sources: dict[str, Source] = {}
         self.sinks: dict[str, Sink] = {}
-        if connectors is None:
-            connectors = {
-                name: build_connector(name, section.type, section.options(), settings.base_dir)
-                for name, section in settings.connectors.items()
-            }
         for name, connector in connectors.items():
             self.connectors[name] = connector
             source = connector.source()
@@ -120,28 +123,36 @@ class Hub:
         if not path.exists():
             raise ConfigError(f"mapping file {path} (config key `mapping`) does not exist")
         candidate = load_mapping(path, known_entities=canonical_fields())
-        stream = MAPPING_STREAM.format(name=candidate.name)
+        stream = mapping_stream(candidate.name)
         last = self.store.last(stream)
         if last is not None and not force and self._digest(last) == candidate.digest:
             return None
-        version = 1 if last is None else last.version + 1
-        schema = hub_schema("mapping_deployed")
-        self.store.codec.add(schema)
-        payload = {
-            "name": candidate.name,
-            "version": version,
-            "spec": json.dumps(candidate.spec, sort_keys=True),
-            "digest": candidate.digest,
-            "at": now_micros(),
-        }
-        self.store.append(
-            [NewEvent(stream, version, "MappingDeployed", self.store.codec.encode(schema, payload))]
+        spec = json.dumps(candidate.spec, sort_keys=True)
+        at = now_micros()
+        return self.store.append_next(
+            stream,
+            EventType.MAPPING_DEPLOYED,
+            lambda version: self._encode(
+                "mapping_deployed",
+                {
+                    "name": candidate.name,
+                    "version": version,
+                    "spec": spec,
+                    "digest": candidate.digest,
+                    "at": at,
+                },
+            ),
         )
-        return version
 
     def _digest(self, event: Any) -> str:
         payload = self.store.codec.decode(event.payload)
         return str(payload["digest"])
+
+    def _encode(self, schema_name: str, record: dict[str, Any]) -> bytes:
+        """`record` encoded with the hub schema `schema_name` (added to the codec)."""
+        schema = hub_schema(schema_name)
+        self.store.codec.add(schema)
+        return self.store.codec.encode(schema, record)
 
     # -- passes ---------------------------------------------------------------------------------
 
@@ -161,8 +172,9 @@ class Hub:
             if only is not None and name not in only:
                 continue
             cb = (lambda n, _name=name: progress(_name, n)) if progress else None
+            report = IngestReport(name)  # what was stored stays counted if a step then fails
             try:
-                report = ingestor.run_once(progress=cb)
+                ingestor.run_once(progress=cb, report=report)
                 due = (
                     time.time() - self._last_reconcile.get(name, 0)
                     >= self.settings.ingest.reconcile_every
@@ -185,27 +197,20 @@ class Hub:
                     )
                 )
                 message = self.settings.redact(text)  # secrets never reach events or output
-                report = IngestReport(name, errors=[f"{name}: {message}"])
+                if isinstance(e, ReconcileRefused):
+                    report.reconcile_refused = message
+                report.errors.append(f"{name}: {message}")
                 self.last_errors[name] = message
                 self._record_failure(name, message)
             reports.append(report)
         return reports
 
     def _record_failure(self, name: str, error: str) -> None:
-        schema = hub_schema("connector_failed")
-        self.store.codec.add(schema)
-        stream = f"connector-errors/{name}"
-        last = self.store.last(stream)
         payload = {"connector": name, "error": error[:2000], "at": now_micros()}
-        self.store.append(
-            [
-                NewEvent(
-                    stream,
-                    1 if last is None else last.version + 1,
-                    "ConnectorFailed",
-                    self.store.codec.encode(schema, payload),
-                )
-            ]
+        self.store.append_next(
+            connector_errors_stream(name),
+            EventType.CONNECTOR_FAILED,
+            self._encode("connector_failed", payload),
         )
 
     def sync_once(
@@ -278,12 +283,8 @@ class Hub:
         row = self.exception(exception_id)
         if row is None:
             raise SyncHubError(f"no exception {exception_id!r}: see `synchub exceptions list`")
-        if row["status"] not in ("open", "retrying"):
+        if row["status"] not in (ExceptionStatus.OPEN, ExceptionStatus.RETRYING):
             raise SyncHubError(f"exception {exception_id} is already {row['status']}")
-        schema = hub_schema("exception_action")
-        self.store.codec.add(schema)
-        stream = f"exception/{exception_id}"
-        last = self.store.last(stream)
         payload = {
             "exception_id": exception_id,
             "action": action,
@@ -291,20 +292,15 @@ class Hub:
             "by": by or _user(),
             "at": now_micros(),
         }
-        self.store.append(
-            [
-                NewEvent(
-                    stream,
-                    1 if last is None else last.version + 1,
-                    "ExceptionAction",
-                    self.store.codec.encode(schema, payload),
-                )
-            ]
+        self.store.append_next(
+            exception_stream(exception_id),
+            EventType.EXCEPTION_ACTION,
+            self._encode("exception_action", payload),
         )
-        if action == "retry" and row["kind"] == "quarantine":
+        if action == "retry" and row["kind"] == ExceptionKind.QUARANTINE:
             self._reingest(row)
         self.projector.catch_up()
-        if action == "retry" and row["kind"] in ("write", "plan"):
+        if action == "retry" and row["kind"] in (ExceptionKind.WRITE, ExceptionKind.PLAN):
             self.sync_once(reconcile=False, wait=True)
         result = self.exception(exception_id)
         assert result is not None
@@ -327,7 +323,7 @@ class Hub:
             ) from None
         key = row["key"] or ""
         # The newest fact wins: don't resurrect an old record over a newer captured one.
-        head = self.store.last(f"source/{ingestor.system}/{row['object']}/{key}") if key else None
+        head = self.store.last(source_stream(ingestor.system, row["object"], key)) if key else None
         if head is not None and head.position > row["position"]:
             return
         ingestor.reingest(
@@ -346,11 +342,3 @@ def _user() -> str:
         return getpass.getuser()
     except Exception:
         return "unknown"
-
-
-def mapping_digest(spec: dict[str, Any]) -> str:
-    return hashlib.sha256(dumps(spec).encode()).hexdigest()
-
-
-def utc(ts_micros: int | None) -> dt.datetime | None:
-    return None if ts_micros is None else dt.datetime.fromtimestamp(ts_micros / 1e6, dt.UTC)

@@ -13,6 +13,7 @@ from hub.errors import SyncHubError
 from hub.schemas import canonical_entities
 from hub.store.base import StoredEvent
 from hub.store.sqlite import SQLiteEventStore
+from hub.store.streams import EventType, OutboundStatus, outbound_stream
 from projections import PROJECTIONS, Projector
 from projections.audit import history as audit_history
 from projections.audit import state_at
@@ -123,14 +124,58 @@ def exceptions(
 
 
 def exception(store: SQLiteEventStore, xid: str) -> dict[str, Any]:
+    """One exception; `flags` lists the flags (a mapping rule's `feedback` tag) its record
+    carries at its source, with what the target said when it set one (e.g. that it had to
+    shorten the description to fit the tag), or None if none."""
     with store.db.transaction(commit=False) as c:
         c.execute("SELECT * FROM p_exceptions WHERE id=?", (xid,))
         r = c.fetchone()
-    if r is None:
-        raise SyncHubError(
-            f"no exception {xid!r}: `synchub exceptions list --status all` shows them all"
+        if r is None:
+            raise SyncHubError(
+                f"no exception {xid!r}: `synchub exceptions list --status all` shows them all"
+            )
+        row = _exception(dict(r))
+        c.execute(
+            "SELECT target, object, canonical_id, status, idempotency_key, target_key,"
+            " applied_key, desired, last_error FROM p_outbound"
+            " WHERE canonical_id=? OR (target=? AND object=? AND target_key=?)"
+            " ORDER BY target, object, canonical_id",
+            (row["canonical_id"], row["system"], row["object"], row["key"]),
         )
-    return _exception(dict(r))
+        outbound = [dict(o) for o in c.fetchall()]
+    flags = [_flag(store, o) for o in outbound if _is_flag(o["desired"])]
+    row["flags"] = flags or None
+    return row
+
+
+def _is_flag(desired: str) -> bool:
+    """Whether an outbound row's desired state is a feedback flag (`{tag, flagged}`)."""
+    value = json.loads(desired)
+    return isinstance(value, dict) and set(value) == {"tag", "flagged"}
+
+
+def _flag(store: SQLiteEventStore, o: dict[str, Any]) -> dict[str, Any]:
+    """One flag at the source: where, which tag, set or being removed, how its write went. The
+    note of an applied write is in its WriteAttempted event (the outbound row keeps errors)."""
+    desired = json.loads(o["desired"])
+    flag = {
+        "target": f"{o['target']}/{o['object']}",
+        "key": o["target_key"] or o["applied_key"],
+        "tag": desired["tag"],
+        "flagged": desired["flagged"],
+        "status": o["status"],
+        "note": o["last_error"],
+    }
+    if o["status"] == OutboundStatus.APPLIED:
+        last = store.last(outbound_stream(o["target"], o["object"], o["canonical_id"]))
+        attempt = (
+            store.decode(last)
+            if last is not None and last.type == EventType.WRITE_ATTEMPTED
+            else None
+        )
+        if isinstance(attempt, dict) and attempt.get("idempotency_key") == o["idempotency_key"]:
+            flag["note"] = attempt.get("reason")
+    return flag
 
 
 def _exception(row: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ A connector package exposes a class registered under the `synchub.connectors` en
 group (the entry point's name is the `type` users write in the config) and is installed into
 the venv synchub runs from. It is built as `Connector(name, options, base_dir)` from its config
 section and offers a Source, a Sink, or both. Both interfaces have contract suites in
-`tests/contracts/` that every connector runs. docs/connectors.md is the guide.
+`hub.contracts` that every connector runs. docs/connectors.md is the guide.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ __all__ = [
 class Source(Protocol):
     """Reads changes from one system.
 
-    Contract (checked by tests/contracts/source_contract.py unless marked *unchecked*):
+    Contract (checked by hub.contracts.source unless marked *unchecked*):
     - `system` is the connector's name from the config (non-empty).
     - `discover()` lists every object type once, as ObjectSchema(object, key_field, schema):
       an Avro record schema (a dict) containing `key_field`. Schemas may only evolve
@@ -93,7 +93,7 @@ class Source(Protocol):
 class Sink(Protocol):
     """Writes deltas to one system.
 
-    Contract (checked by tests/contracts/sink_contract.py unless marked *unchecked*):
+    Contract (checked by hub.contracts.sink unless marked *unchecked*):
     - `apply(deltas)` answers with exactly one Outcome per delta, in the same order, each
       carrying the delta's idempotency key; `[]` gets `[]`.
     - A delta whose idempotency key was applied before is not written again: the answer is

@@ -6,7 +6,7 @@ captured exactly once. `MemorySink` behaves like an idempotent target; `fail_nex
 `reject_when` make it answer `retryable` / `rejected` without writing.
 
 Both satisfy `hub.spi.Source` / `hub.spi.Sink` and pass the contract suites in
-`tests/contracts/`.
+`hub.contracts`.
 """
 
 from __future__ import annotations

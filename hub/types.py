@@ -88,7 +88,9 @@ class Delta:
 class Outcome:
     """A sink's answer to one delta.
 
-    applied   → `target_key` is the target's id of the written record;
+    applied   → `target_key` is the target's id of the written record; `reason`, if any, is a
+                note on how it was written that a person should know (e.g. a text shortened to
+                fit), recorded in the WriteAttempted event and shown by `exceptions show`;
     retryable → try again later (`retry_after` seconds, if the target said so);
     rejected  → the target refused for good; `reason` says why, in the target's words.
     """

@@ -2,7 +2,10 @@
 
 `ensure_installed(root)` puts TimeTagger (from PyPI) into its own venv under
 `root/.services/timetagger-venv` once; `TimeTaggerServer(python, datadir)` runs it bound to
-127.0.0.1 on a free port and is stopped by its PID, never by name.
+127.0.0.1 on a free port and is stopped by its PID, never by name. It dies with the thread
+that started it (tests leave nothing behind), unless `detached=True`: then it runs in a session
+of its own and outlives its starter, which must record `pid` to stop it later (the demo's
+`--keep-running`).
 
 Users: a plain server has one user, `defaultuser`, reached through TimeTagger's localhost
 login. `multi_user=True` turns on TimeTagger's reverse-proxy login trusting 127.0.0.1 instead,
@@ -93,7 +96,8 @@ class TimeTaggerServer:
     """One `python -m timetagger` process bound to 127.0.0.1, storing its data in `datadir`.
 
     Use as a context manager, or call `start()` and `stop()`. Its output goes to
-    `datadir/server.log`; start errors quote its tail.
+    `datadir/server.log`; start errors quote its tail. `detached=True`: a new session and no
+    death signal, so the server outlives the process that started it.
     """
 
     def __init__(
@@ -103,12 +107,14 @@ class TimeTaggerServer:
         port: int | None = None,
         *,
         multi_user: bool = False,
+        detached: bool = False,
         start_timeout: float = 120.0,
     ) -> None:
         self.python = python
         self.datadir = datadir
         self.port = port
         self.multi_user = multi_user
+        self.detached = detached
         self.start_timeout = start_timeout
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -150,7 +156,8 @@ class TimeTaggerServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_death_signal(),
+                start_new_session=self.detached,
+                preexec_fn=None if self.detached else _death_signal(),
             )
         try:
             self._wait_ready()

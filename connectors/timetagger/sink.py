@@ -18,9 +18,12 @@ Objects and ops:
   a retry, or a later create of the same entity after an answer was lost, finds the record and
   converges it to the create's fields instead of creating a second one (a hidden one is made
   again from them); a record made by an older version under a key derived from the idempotency
-  key is found too. update → merged into the current record; delete → soft delete (description
-  prefixed "HIDDEN"). Idempotency is by state: a record that already holds the fields is
-  `applied` without a write.
+  key is found too. update → merged into the current record, checking only what it changes (a
+  tag edit, the hub's #sync-error flag, reaches a record whose t2 < t1); delete → soft delete
+  (description prefixed "HIDDEN"). Idempotency is by state: a record that already holds the
+  fields is `applied` without a write. Tags added to a description that fits but would not fit
+  with them (TimeTagger's limit: 255 characters) cut its free text, never a tag (`tags.fit`);
+  the `applied` outcome's reason says the description was shortened.
 - `taginfo` (alias `tags`): the setting "taginfo #<tag>", a JSON object; the delta's fields are
   merged into it along with `synchub_key` = the idempotency key, which marks it as applied.
   Delete → `status: "deleted"` (TimeTagger's app cannot read a null taginfo).
@@ -54,7 +57,16 @@ from connectors.timetagger.client import (
     TimeTaggerUnavailable,
 )
 from connectors.timetagger.source import TAGINFO, is_deleted_taginfo, tag_of_setting
-from connectors.timetagger.tags import add_tags, hide, is_hidden, normalize_tag, remove_tags
+from connectors.timetagger.tags import (
+    ELLIPSIS,
+    MAX_DS,
+    add_tags,
+    fit,
+    hide,
+    is_hidden,
+    normalize_tag,
+    remove_tags,
+)
 from hub.spi import Delta, Outcome
 
 __all__ = [
@@ -102,6 +114,8 @@ class _Table(Protocol):
     """How one object is read, changed and checked; `apply` does the rest for every object."""
 
     noun: str
+    notes: dict[str, str]
+    """Per key, what an applied write of it did beyond the deltas (the outcome's reason)."""
 
     def read(self) -> tuple[dict[str, Item], float | None]: ...
 
@@ -345,8 +359,11 @@ class _Writer:
             elif key in kept and table.holds(kept[key], ours):
                 self.writes += 1
                 details = {"written": True, "mt": ours["mt"], "st": kept[key].get("st")}
+                note = table.notes.get(key)
                 outcome = [
-                    Outcome(d.idempotency_key, "applied", target_key=key, details=details)
+                    Outcome(
+                        d.idempotency_key, "applied", target_key=key, reason=note, details=details
+                    )
                     for d in waiting[key]
                 ]
             else:
@@ -375,8 +392,10 @@ class _Records:
 
     def __init__(self, client: TimeTaggerClient) -> None:
         self.client = client
+        self.notes: dict[str, str] = {}
 
     def read(self) -> tuple[dict[str, Item], float | None]:
+        self.notes = {}  # one apply's
         answer = self.client.updates(0.0)
         return {str(r["key"]): r for r in answer.records}, answer.server_time
 
@@ -418,9 +437,32 @@ class _Records:
         for name in ("t1", "t2", "ds"):
             if name in delta.fields:
                 new[name] = delta.fields[name]
-        new["ds"] = _edit_tags(new.get("ds"), delta.fields)
-        _check_record(new)
+        untagged = new.get("ds")
+        new["ds"] = _edit_tags(untagged, delta.fields)
+        # An update checks only what it changes: a tag edit (the hub's #sync-error flag) must
+        # reach a record whose times TimeTagger holds but a create would refuse (t2 < t1).
+        _check_record(new, _WRITTEN if fresh else _changed(delta.fields))
+        if (
+            "add_tags" in delta.fields
+            and isinstance(untagged, str)
+            and len(untagged) < MAX_DS <= len(new["ds"])
+        ):
+            new["ds"] = self._fit(key, untagged, new["ds"])
         return None if not fresh and new == base else new
+
+    def _fit(self, key: str, untagged: str, tagged: str) -> str:
+        """The description with the added tags, its free text cut to fit TimeTagger's limit
+        (every #tag kept); `notes` says so, for the outcome."""
+        try:
+            cut = fit(tagged)
+        except ValueError as e:
+            raise Refusal(f"cannot add the tags to record {key!r}: {e}") from None
+        self.notes[key] = (
+            f"the description was shortened to fit TimeTagger's limit of {MAX_DS - 1} "
+            f"characters: with the tags added it had {len(tagged)}, so its free text was cut "
+            f"(it ends in '{ELLIPSIS}'); every #tag kept"
+        )
+        return cut
 
     def put(self, items: list[Item]) -> tuple[PutResult, dict[str, str]]:
         return self.client.put_records(items), {item["key"]: item["key"] for item in items}
@@ -456,9 +498,24 @@ def _tag_list(value: Any, name: str) -> list[str]:
     raise Refusal(f"`{name}` must be a list of tags or a string of tags, got {value!r}")
 
 
-def _check_record(record: Item) -> None:
-    """t1 and t2 whole unix seconds with t1 <= t2, ds a string (TimeTagger judges its length)."""
+_WRITTEN = frozenset({"t1", "t2", "ds"})
+"""The record fields a create (or the revival of a hidden record) writes."""
+
+
+def _changed(fields: Mapping[str, Any]) -> frozenset[str]:
+    """The record fields an update's delta changes (tag edits change `ds`)."""
+    names = {name for name in ("t1", "t2", "ds") if name in fields}
+    if "add_tags" in fields or "remove_tags" in fields:
+        names.add("ds")
+    return frozenset(names)
+
+
+def _check_record(record: Item, changed: frozenset[str] = _WRITTEN) -> None:
+    """Of the `changed` fields: t1 and t2 whole unix seconds with t1 <= t2, ds a string
+    (TimeTagger judges its length). Fields left as TimeTagger holds them are not judged."""
     for name in ("t1", "t2"):
+        if name not in changed:
+            continue
         value = record.get(name)
         if isinstance(value, float) and value.is_integer():
             record[name] = value = int(value)
@@ -467,11 +524,10 @@ def _check_record(record: Item) -> None:
                 f"`{name}` must be whole unix seconds (an integer), got {value!r}"
                 + ("; a create needs t1 and t2" if value is None else "")
             )
-    if record["t1"] > record["t2"]:
-        raise Refusal(
-            f"t1 ({record['t1']}) is after t2 ({record['t2']}): a record ends after it starts"
-        )
-    if not isinstance(record.get("ds"), str):
+    t1, t2 = record.get("t1"), record.get("t2")
+    if changed & {"t1", "t2"} and isinstance(t1, int) and isinstance(t2, int) and t1 > t2:
+        raise Refusal(f"t1 ({t1}) is after t2 ({t2}): a record ends after it starts")
+    if "ds" in changed and not isinstance(record.get("ds"), str):
         raise Refusal(f"`ds` (the description) must be text, got {record.get('ds')!r}")
 
 
@@ -485,6 +541,7 @@ class _Taginfo:
 
     def __init__(self, client: TimeTaggerClient) -> None:
         self.client = client
+        self.notes: dict[str, str] = {}
 
     def read(self) -> tuple[dict[str, Item], float | None]:
         return self.reread(None), None

@@ -78,7 +78,7 @@ from werkzeug.serving import run_simple
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 PARENT = os.getppid()
 
-def watchdog():  # never outlive the process that started the server
+def watchdog():  # never outlive the process that started the server (unless detached)
     while os.getppid() == PARENT:
         time.sleep(1)
     os._exit(0)
@@ -93,7 +93,8 @@ def serve(environ, start_response):
         return [b""]
     return app(environ, start_response)
 
-threading.Thread(target=watchdog, daemon=True).start()
+if sys.argv[3:] != ["detached"]:
+    threading.Thread(target=watchdog, daemon=True).start()
 run_simple(sys.argv[1], int(sys.argv[2]), serve, threaded=True)
 """
 
@@ -228,7 +229,8 @@ class TrytonServer:
     """`trytond.application` under werkzeug on 127.0.0.1, serving `<dbdir>/<name>.sqlite`.
 
     `names` are loaded at start; `add_database` adds more later. Use as a context manager or
-    call `start()` / `stop()`.
+    call `start()` / `stop()`. The server stops on its own when the process that started it
+    exits, unless `detached=True` (the demo's `--keep-running`): then only its PID stops it.
     """
 
     def __init__(
@@ -238,12 +240,14 @@ class TrytonServer:
         names: Sequence[str] = (),
         port: int | None = None,
         *,
+        detached: bool = False,
         ready_timeout: float = 120.0,
     ) -> None:
         self.python = python
         self.dbdir = dbdir
         self.names = list(names)
         self.port = port
+        self.detached = detached
         self.ready_timeout = ready_timeout
         self.process: subprocess.Popen[bytes] | None = None
         self.log = dbdir / "trytond.log"
@@ -270,7 +274,9 @@ class TrytonServer:
             }
             with self.log.open("ab") as out:
                 self.process = subprocess.Popen(
-                    [str(self.python), "-c", _RUNNER, "127.0.0.1", str(port)],
+                    [str(self.python), "-c", _RUNNER, "127.0.0.1", str(port)]
+                    + (["detached"] if self.detached else []),
+                    stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     env=env,
@@ -286,6 +292,10 @@ class TrytonServer:
                 if fixed is not None or attempt == 2:
                     raise
         return self
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
 
     def add_database(self, name: str, template: Path) -> None:
         """Copy `template` to `<dbdir>/<name>.sqlite` and load it into the running server."""

@@ -1,6 +1,6 @@
 """The event store interface: an append-only log with one global, gap-free order.
 
-Contract (every backend passes `tests/contracts/test_event_store.py`):
+Contract (every backend passes `hub.contracts.event_store.EventStoreContract`):
 
 - `append` is atomic: all events and all new schemas are stored, or none. Each event names its
   stream and the version it takes in that stream (previous + 1); a version that is already taken
@@ -9,14 +9,16 @@ Contract (every backend passes `tests/contracts/test_event_store.py`):
 - Every payload is Avro single-object encoded; the schema of every stored payload is in the
   store (`schema_json`), so every event decodes forever.
 - Each append records the wall-clock time it happened (non-decreasing), so time maps to a
-  position (`position_at`).
+  position (`position_at`). The time is kept in whole microseconds, the precision of the
+  `datetime` that `time_of` returns and a printed ISO time parses to, so
+  `position_at(time_of(p)) >= p`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -117,6 +119,19 @@ class EventStore(ABC):
     def append(self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()) -> int:
         """Store `events` (and any of `schemas` not yet stored) atomically; return the last
         position, or the head if `events` is empty. Raises ConcurrencyError on a version clash."""
+
+    def append_next(
+        self, stream: str, event_type: str, payload: bytes | Callable[[int], bytes]
+    ) -> int:
+        """Append one event to `stream` after its head (version 1 for a new stream) and return
+        the version it took; `payload` may be a function of that version (for a payload that
+        records it). Another writer appending to `stream` meanwhile makes it raise
+        ConcurrencyError, with nothing stored."""
+        last = self.last(stream)
+        version = 1 if last is None else last.version + 1
+        data = payload(version) if callable(payload) else payload
+        self.append([NewEvent(stream, version, str(event_type), data)])
+        return version
 
     def append_async(
         self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()

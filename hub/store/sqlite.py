@@ -6,6 +6,9 @@ tables are written in the same transaction as the events they describe:
 
 - `synchub_schemas`: every Avro schema a stored payload was written with;
 - `synchub_clock`: one row per append (last position, wall-clock time) for time → position.
+  The time is integer microseconds since the Unix epoch, the precision times are shown and
+  parsed at, so `position_at(time_of(p))` includes p. A store written by an older synchub
+  (REAL seconds) is converted once when it is opened (`_upgrade_clock`).
 
 Positions are gap-free because the table is append-only (no rowid is ever freed) and SQLite
 gives each new row max(rowid) + 1 while the writer holds the database lock.
@@ -26,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, PersistenceError
 from eventsourcing.sqlite import (
     SQLITE3_DEFAULT_LOCK_TIMEOUT,
     SQLiteApplicationRecorder,
@@ -42,14 +45,21 @@ from hub.store.base import Cursor, EventStore, NewEvent, StoredEvent
 from hub.store.rows import MultiRowInsert
 from hub.store.sqlite_db import SQLiteDatabase
 
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, PersistenceError)
+"""What the database and the library raise when the store's file cannot be used (callers
+name the setting to fix; they never import the driver themselves)."""
+
 _SIDE_TABLES = (
     "CREATE TABLE IF NOT EXISTS synchub_schemas ("
     " fingerprint BLOB NOT NULL UNIQUE, name TEXT NOT NULL, schema TEXT NOT NULL,"
     " stored_at REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS synchub_clock ("
-    " last_position INTEGER PRIMARY KEY, recorded_at REAL NOT NULL)",
+    " last_position INTEGER PRIMARY KEY, recorded_at INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS synchub_clock_time ON synchub_clock (recorded_at)",
 )
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
 
 
 _EVENT_COLUMNS = "originator_id, originator_version, topic, state"
@@ -114,6 +124,7 @@ class SQLiteEventStore(EventStore):
         with self.datastore.transaction(commit=True) as c:
             for statement in _SIDE_TABLES:
                 c.execute(statement)
+        _upgrade_clock(self.datastore)
         self._stored_fps: set[bytes] = set()
         self._lock = threading.Lock()
         self._committer: ThreadPoolExecutor | None = None
@@ -143,6 +154,7 @@ class SQLiteEventStore(EventStore):
         it; return the open transaction (for `_commit`), the last position, the new schemas."""
         new_schemas = self._new_schemas(events, schemas)
         now = time.time()
+        now_us = time.time_ns() // 1000  # the clock: integer microseconds, as times are shown
         with _clashes(events), ExitStack() as transaction:
             transaction.enter_context(self._lock)
             c = transaction.enter_context(self.datastore.transaction(commit=True))
@@ -156,7 +168,7 @@ class SQLiteEventStore(EventStore):
                 c.execute(
                     "INSERT INTO synchub_clock VALUES (?, max(?, coalesce("
                     "(SELECT max(recorded_at) FROM synchub_clock), 0)))",
-                    (last, now),
+                    (last, now_us),
                 )
             else:
                 last = self._head(c)
@@ -306,7 +318,7 @@ class SQLiteEventStore(EventStore):
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 "SELECT max(last_position) FROM synchub_clock WHERE recorded_at <= ?",
-                (_ts(when),),
+                (_us(when),),
             )
             return int(c.fetchone()[0] or 0)
 
@@ -320,7 +332,7 @@ class SQLiteEventStore(EventStore):
             r = c.fetchone()
         if r is None or position < 1:
             return None
-        return dt.datetime.fromtimestamp(r[0], dt.UTC)
+        return _EPOCH + int(r[0]) * _MICROSECOND
 
     def schema_json(self, fingerprint: bytes) -> str | None:
         with self.datastore.transaction(commit=False) as c:
@@ -352,7 +364,40 @@ def _clashes(events: Sequence[NewEvent]) -> Iterator[None]:
         ) from e
 
 
-def _ts(when: dt.datetime) -> float:
+def _us(when: dt.datetime) -> int:
+    """`when` as integer microseconds since the epoch, exactly (a naive time is UTC)."""
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
-    return when.timestamp()
+    return (when - _EPOCH) // _MICROSECOND
+
+
+def _upgrade_clock(datastore: SQLiteDatastore) -> None:
+    """Convert the clock of a store written by an older synchub (`recorded_at` REAL seconds)
+    to integer microseconds, once. Each time becomes the microsecond that synchub showed for
+    it (`datetime.fromtimestamp`), so a time printed before the upgrade still finds the same
+    position. The transaction's first statement writes, so it holds the write lock before it
+    looks: of two processes opening the old store at once, the second finds it converted."""
+    with datastore.transaction(commit=False) as c:
+        c.execute("SELECT type FROM pragma_table_info('synchub_clock') WHERE name='recorded_at'")
+        if str(c.fetchone()[0]).upper() == "INTEGER":
+            return
+    with datastore.transaction(commit=True) as c:
+        c.execute("DELETE FROM synchub_clock WHERE 0")  # takes the write lock, changes nothing
+        c.execute("SELECT type FROM pragma_table_info('synchub_clock') WHERE name='recorded_at'")
+        if str(c.fetchone()[0]).upper() == "INTEGER":
+            return  # another process converted it meanwhile
+        c.sqlite_cursor.connection.create_function(
+            "synchub_shown_us",
+            1,
+            lambda seconds: _us(dt.datetime.fromtimestamp(seconds, dt.UTC)),
+            deterministic=True,
+        )
+        c.execute("ALTER TABLE synchub_clock RENAME TO synchub_clock_old")
+        c.execute("DROP INDEX synchub_clock_time")
+        for statement in _SIDE_TABLES[1:]:
+            c.execute(statement)
+        c.execute(
+            "INSERT INTO synchub_clock SELECT last_position, synchub_shown_us(recorded_at)"
+            " FROM synchub_clock_old"
+        )
+        c.execute("DROP TABLE synchub_clock_old")

@@ -4,7 +4,8 @@ statuses and kinds the projections and the planner agree on.
 Streams:
 
     source/<system>/<object>/<key>         one per source record (SourceChanged)
-    connector/<name>                       a connector's checkpoints and failures
+    connector/<name>                       a connector's checkpoints
+    connector-errors/<name>                a connector's failed passes (ConnectorFailed)
     quarantine/<connector>                 records that could not become facts
     mapping/<name>                         deployed mapping versions
     outbound/<target>/<object>/<id>        writes planned and attempted for one target record
@@ -27,6 +28,7 @@ __all__ = [
     "OutboundStatus",
     "OutboundStream",
     "SourceStream",
+    "connector_errors_stream",
     "connector_stream",
     "exception_stream",
     "mapping_stream",
@@ -90,6 +92,10 @@ def source_stream(system: str, obj: str, key: str) -> str:
 
 def connector_stream(name: str) -> str:
     return f"connector/{name}"
+
+
+def connector_errors_stream(name: str) -> str:
+    return f"connector-errors/{name}"
 
 
 def quarantine_stream(connector: str) -> str:

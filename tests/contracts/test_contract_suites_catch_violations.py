@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from hub.contracts.sink import SinkContract
+from hub.contracts.source import SourceContract
 from hub.spi import JSON, Batch, Delta, ObjectSchema, Outcome, Sink, Source
 from hub.testing import MemorySink, MemorySource
 from tests.contracts import test_memory_connectors as memory
-from tests.contracts.sink_contract import SinkContract
-from tests.contracts.source_contract import SourceContract
 
 
 def fails(suite: SourceContract | SinkContract, test: str, tmp_path: Path) -> None:

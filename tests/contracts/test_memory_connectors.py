@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hub.contracts.sink import SinkContract
+from hub.contracts.source import SourceContract
 from hub.spi import ObjectSchema, Sink, Source
 from hub.testing import MemorySink, MemorySource
-from tests.contracts.sink_contract import SinkContract
-from tests.contracts.source_contract import SourceContract
 
 THING = ObjectSchema(
     object="thing",

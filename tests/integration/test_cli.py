@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -54,6 +55,19 @@ def test_state_as_of_equals_what_state_said_then(firm: Firm) -> None:
     assert missing.returncode == 3 and "did not exist" in missing.stdout
     bad = firm.run("state", "Widget", "1")
     assert bad.returncode == 1 and "unknown entity 'Widget'" in bad.stderr
+
+
+def test_state_as_of_the_time_events_show_prints_includes_that_event(firm: Firm) -> None:
+    """The time `events show P` prints, given to `state --as-of`, includes P: the store keeps
+    its clock at the microseconds it prints (the store contract checks many positions)."""
+    firm.write_entries("time_1.csv", entries(4))
+    firm.run("sync", "--once", check=True)
+    head = firm.json("status")["store"]["head"]
+    shown = firm.run("events", "show", str(head), check=True).stdout
+    (printed,) = re.findall(r"recorded (\S+)", shown)
+    assert firm.json("events", "show", str(head))["recorded_at"] == printed
+    then = firm.json("state", "TimeEntry", "e1", "--as-of", printed)
+    assert then["position"] == head and then["exists"]
 
 
 def test_bad_input_is_quarantined_and_retry_after_a_fix_captures_it(firm: Firm) -> None:
@@ -145,7 +159,9 @@ def test_a_second_ctrl_c_stops_run_at_once_and_the_next_pass_goes_on(firm: Firm)
     firm.write_entries("time_1.csv", entries(8))  # 4 approved: 4 writes, ~6 s of waiting
     proc = firm.start("run")
     try:
-        time.sleep(2.5)  # inside the first pass, waiting on the rate limit
+        assert proc.stdout is not None
+        assert "synchub running" in proc.stdout.readline()  # started (slow on a loaded machine)
+        time.sleep(1.5)  # inside the first pass, waiting on the rate limit
         proc.send_signal(signal.SIGINT)
         time.sleep(0.3)
         started = time.time()
@@ -361,3 +377,57 @@ def test_a_connector_error_is_printed_whole_in_80_columns(firm: Firm) -> None:
         line.strip("│ ") for line in status.stdout.splitlines() if line.startswith("│")
     )  # the last error column's lines, rejoined
     assert "`connectors.tracker.directory`" in text, status.stdout
+
+
+def test_status_shows_checkpoints_in_short_within_80_columns_and_whole_in_json(
+    firm: Firm,
+) -> None:
+    firm.write_entries("time_1.csv", entries(3))
+    firm.write_entries("time_2.csv", entries(3, start=3))
+    firm.run("sync", "--once", check=True)
+    shown = firm.run("status", columns=80)
+    assert shown.returncode == 0, shown.stderr
+    assert max(len(line) for line in shown.stdout.splitlines()) <= 80, shown.stdout
+    assert '{"' not in shown.stdout, shown.stdout  # no JSON cut at a width
+    cells = " ".join(
+        line.split("│")[2].strip() for line in shown.stdout.splitlines() if line.count("│") == 3
+    )  # the checkpoint column of the checkpoints table, its lines rejoined
+    for path in ("people/people_1.jsonl", "time_entries/time_1.csv", "time_entries/time_2.csv"):
+        assert f"objects/{path}:" in cells, shown.stdout
+    assert "line 5," in cells and "version 1" in cells, cells  # the next line of time_1.csv
+    checkpoint = firm.json("status")["connectors"]["tracker"]["checkpoint"]
+    files = checkpoint["objects"]["time_entries"]
+    assert files["time_1.csv"]["line"] == 5 and len(files["time_1.csv"]["prefix"]) == 32
+
+
+def test_a_refused_reconciliation_is_reported_beside_what_the_pass_captured(
+    firm: Firm,
+) -> None:
+    config = __import__("yaml").safe_load(firm.config.read_text())
+    config["connectors"]["tracker"]["objects"]["time_entries"]["snapshot"] = True
+    firm.config.write_text(__import__("yaml").safe_dump(config))
+    rows = entries(6)
+    firm.write_entries("time_1.csv", rows)
+    firm.run("sync", "--once", check=True)
+    for row in rows[:2]:
+        row["minutes"] = 300
+    firm.write_entries("time_2.csv", rows[:2])  # the newest snapshot: 2 updated, 4 gone (67 %)
+    done = firm.run("sync", "--once", "--json")
+    assert done.returncode == 1, done.stderr  # an error: reconciliation needs a decision
+    report = json.loads(done.stdout)
+    (tracker,) = [r for r in report["ingest"] if r["connector"] == "tracker"]
+    assert tracker["appended"] == 2, report  # the updates were stored and are counted
+    assert tracker["deleted_by_reconciliation"] == 0
+    assert "would delete 4 of 6 records" in tracker["reconcile_refused"], tracker
+    assert report["errors"] == [f"tracker: {tracker['reconcile_refused']}"]
+    assert firm.json("state", "TimeEntry", "e1")["fields"]["minutes"] == 300
+    rows[0]["minutes"] = 301
+    firm.write_entries("time_3.csv", rows[:2])  # one more update, still 4 of 6 gone: refused
+    shown = firm.run("sync", "--once", columns=80)
+    assert shown.returncode == 1, shown.stdout + shown.stderr
+    assert max(len(line) for line in shown.stdout.splitlines()) <= 80
+    (row,) = [line for line in shown.stdout.splitlines() if line.startswith("│ tracker")]
+    assert [cell.strip() for cell in row.split("│")[2:7]] == ["1", "1", "0", "refused", "failed"]
+    text = " ".join(shown.stdout.split())
+    assert "reconciliation refused: tracker: the 1 change(s) captured are stored" in text, text
+    assert "would delete 4 of 6 records" in text and "--reconcile-force" in text, text

@@ -17,16 +17,16 @@ from typing import Any
 import pytest
 import yaml
 
-from connectors.demo.seed import WEEK, seed_erp, seed_tracker
 from connectors.timetagger.client import TimeTaggerClient
 from connectors.timetagger.localserver import TimeTaggerServer
+from demo.seed import WEEK, seed_erp, seed_tracker
 from hub import queries
 from hub.config import load_settings
 from hub.engine import Hub
 from tests.connectors.timetagger.conftest import timetagger_python, timetagger_server  # noqa: F401
 from tests.connectors.tryton.conftest import TrytonDB, tryton_db, tryton_session  # noqa: F401
 
-MAPPING = Path(__file__).resolve().parents[2] / "connectors" / "demo" / "mapping.yaml"
+MAPPING = Path(__file__).resolve().parents[2] / "demo" / "mapping.yaml"
 PEOPLE = ("alice", "bob", "carol")
 
 

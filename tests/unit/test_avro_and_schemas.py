@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from hub.avro import MAGIC, Codec, Schema
 from hub.errors import IncompatibleSchemaError, UnknownSchemaError, ValidationError
-from hub.ingest import OPS, _Envelope, _long, _tail, micros
+from hub.ingest.envelope import OPS, Envelope, avro_long, envelope_tail, micros
 from hub.schemas import (
     canonical_entities,
     canonical_versions,
@@ -186,9 +186,9 @@ def test_envelope_fast_path_matches_fastavro_byte_for_byte(
     digest, op, key, position, source_time, captured, connector, record
 ) -> None:
     env = envelope_schema("s", "o", RECORD)
-    fast = _Envelope(env, RECORD)
+    fast = Envelope(env, RECORD)
     body = None if record is None else fast.body(record)
-    tail = _tail(captured, connector)
+    tail = envelope_tail(captured, connector)
     encoded = fast.encode(digest, OPS[op], key, position, source_time, tail, body)
     full = io.BytesIO()
     full.write(MAGIC + env.fingerprint)
@@ -213,7 +213,7 @@ def test_envelope_fast_path_matches_fastavro_byte_for_byte(
 def test_avro_long_matches_fastavro(n: int) -> None:
     full = io.BytesIO()
     fastavro.schemaless_writer(full, "long", n)
-    assert _long(n) == full.getvalue()
+    assert avro_long(n) == full.getvalue()
 
 
 def test_hub_schemas_load() -> None:

@@ -1,4 +1,5 @@
-"""Settings: secrets found for redaction, and config files that cannot be read."""
+"""Settings: secrets found for redaction, `${NAME}` resolved when it is needed, and config files
+that cannot be read."""
 
 from __future__ import annotations
 
@@ -46,3 +47,37 @@ def test_any_url_password_in_a_message_is_redacted_even_a_short_one() -> None:
         "redirected to https://bob:***@other.example/x"
     )
     assert s.redact("pwned? no: the bare word stays") == "pwned? no: the bare word stays"
+
+
+def test_connector_variables_are_resolved_only_when_the_connector_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SYNCHUB_TEST_TOKEN", raising=False)
+    monkeypatch.setenv("SYNCHUB_TEST_DB", "shop.db")
+    path = tmp_path / "synchub.yaml"
+    path.write_text(
+        "store: {path: './${SYNCHUB_TEST_DB}'}\n"
+        "connectors:\n"
+        "  crm: {type: x, user: sync, accounts: {ann: '${SYNCHUB_TEST_TOKEN}'}}\n"
+    )
+    s = load_settings(path)  # reading the config needs no connector secret
+    assert s.store_path == tmp_path / "shop.db"  # the rest of the config is resolved at once
+    assert s.redact("nothing to hide") == "nothing to hide"
+    with pytest.raises(ConfigError) as unset:
+        s.connectors["crm"].options()
+    said = str(unset.value)
+    assert f"{path}: connectors.crm.accounts.ann refers to ${{SYNCHUB_TEST_TOKEN}}" in said
+    assert "`export SYNCHUB_TEST_TOKEN=...`" in said
+    monkeypatch.setenv("SYNCHUB_TEST_TOKEN", "tok-ann-secret")
+    assert s.connectors["crm"].options() == {"user": "sync", "accounts": {"ann": "tok-ann-secret"}}
+    assert s.redact("sent tok-ann-secret") == "sent ***"
+
+
+def test_a_variable_outside_the_connectors_is_still_needed_when_the_config_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SYNCHUB_TEST_DB", raising=False)
+    path = tmp_path / "synchub.yaml"
+    path.write_text("store: {path: './${SYNCHUB_TEST_DB}'}\n")
+    with pytest.raises(ConfigError, match=r"store.*SYNCHUB_TEST_DB.*not set"):
+        load_settings(path)

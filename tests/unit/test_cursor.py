@@ -61,3 +61,16 @@ def test_state_is_bounded_by_the_window() -> None:
     assert restored.high == cursor.high and restored.seen == cursor.seen
     assert not restored.admit("k9999", "1", 9999.0)
     assert restored.admit("k9999", "2", 9999.5)
+
+
+def test_an_empty_version_of_a_key_never_seen_is_admitted_once() -> None:
+    """A row whose version is the empty string is a row like any other: admitted the first
+    time, dropped when read again, also after the checkpoint's round trip."""
+    cursor = OverlapCursor(lag=10)
+    assert cursor.admit("k1", "", 5.0) is True
+    assert cursor.high == 5.0
+    assert cursor.admit("k1", "", 5.0) is False
+    restored = OverlapCursor.from_json(cursor.to_json(), 10)
+    assert restored.admit("k1", "", 5.0) is False
+    assert restored.admit("k1", "2", 6.0) is True
+    assert restored.admit("k2", "", 6.0) is True

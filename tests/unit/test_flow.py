@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -562,6 +563,8 @@ def test_a_record_that_cannot_be_mapped_is_flagged_too_and_unflagged_once_fixed(
         w.hub.sync_once()
         (x,) = w.exceptions()
         assert x["kind"] == "mapping"
+        (shown,) = queries.exception(w.hub.store, x["id"])["flags"]  # found by the record key
+        assert (shown["key"], shown["flagged"], shown["status"]) == ("bad", True, "applied")
         (flag,) = [d for _k, d in w.tracker_sink.applied.values()]
         assert (flag.target_key, dict(flag.fields)) == ("bad", {"add_tags": ["sync-error"]})
         w.hub.sync_once()  # flagged once, not again
@@ -572,6 +575,71 @@ def test_a_record_that_cannot_be_mapped_is_flagged_too_and_unflagged_once_fixed(
         assert [f["hours"] for f in w.erp.records.values()] == [0.5]
         last = list(w.tracker_sink.applied.values())[-1][1]
         assert dict(last.fields) == {"remove_tags": ["sync-error"]}
+    finally:
+        w.hub.close()
+
+
+SHORTENED = "the description was shortened to fit: its free text was cut"
+
+
+def test_exceptions_show_tells_how_the_flag_of_a_refused_entry_was_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sink may apply a flag only by changing more than the tag (TimeTagger shortens a
+    description that the tag would push past its limit) and say so in the applied outcome's
+    reason: the WriteAttempted event keeps it, and `exceptions show` of the refusal the flag
+    is for shows the flag with that note, so the operator knows the consultant's text was cut.
+    """
+    mapping = json.loads(json.dumps(MAPPING))
+    mapping["targets"][0]["require"] = {"the duration is positive": "minutes | gt 0"}
+    mapping["targets"][0]["feedback"] = {
+        "system": "tracker",
+        "object": "entries",
+        "tag": "sync-error",
+    }
+    w = World(tmp_path, mapping)
+    plain = w.tracker_sink.apply
+
+    def noting(deltas: Any) -> list[Any]:
+        return [
+            replace(o, reason=SHORTENED) if o.status == "applied" and "add_tags" in d.fields else o
+            for d, o in zip(deltas, plain(deltas), strict=True)
+        ]
+
+    monkeypatch.setattr(w.tracker_sink, "apply", noting)
+    try:
+        w.person("ANN", "Ann")
+        w.entry("zero", "x #acme/web/design #approved", 0)
+        w.hub.sync_once()
+        (x,) = w.exceptions()
+        assert x["kind"] == "plan"
+        stream = "outbound/tracker/entries/TimeEntry/zero"
+        attempt = w.hub.store.decode(w.hub.store.last(stream))  # type: ignore[arg-type]
+        assert attempt["status"] == "applied" and attempt["reason"] == SHORTENED  # type: ignore[index]
+        shown = queries.exception(w.hub.store, x["id"])
+        assert shown["flags"] == [
+            {
+                "target": "tracker/entries",
+                "key": "zero",
+                "tag": "sync-error",
+                "flagged": True,
+                "status": "applied",
+                "note": SHORTENED,
+            }
+        ]
+        w.entry("zero", "x #acme/web/design #approved", 45)  # fixed: unflagged, resolved
+        w.hub.sync_once()
+        assert w.exceptions() == []
+        (unflag,) = queries.exception(w.hub.store, x["id"])["flags"]
+        assert (unflag["flagged"], unflag["status"], unflag["note"]) == (False, "applied", None)
+        # a flag the source refuses: shown failed, with the refusal
+        w.tracker_sink.reject_when(lambda d: "locked by its owner")
+        w.entry("bad", "x #acme/web/design #approved", 0)
+        w.hub.sync_once()
+        by_kind = {x["kind"]: x for x in w.exceptions()}
+        assert set(by_kind) == {"plan", "write"}  # the refusal, and the flag's own
+        (refused,) = queries.exception(w.hub.store, by_kind["plan"]["id"])["flags"]
+        assert refused["status"] == "failed" and "locked by its owner" in refused["note"]
     finally:
         w.hub.close()
 

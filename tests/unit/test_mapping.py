@@ -1119,7 +1119,7 @@ def test_checks_treat_nan_cleanly() -> None:
 def test_canonical_field_names_are_checked_when_the_fields_are_known() -> None:
     from hub.schemas import canonical_fields
 
-    demo = Path(__file__).parents[2] / "connectors" / "demo" / "mapping.yaml"
+    demo = Path(__file__).parents[2] / "demo" / "mapping.yaml"
     spec = read_document(demo)
     Mapping.from_dict(spec, known_entities=canonical_fields())  # the real mapping is valid
     spec["sources"][3]["fields"]["minuts"] = spec["sources"][3]["fields"].pop("minutes")

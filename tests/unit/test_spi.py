@@ -12,14 +12,10 @@ import hub.spi
 
 ROOT = Path(__file__).resolve().parents[2]
 CONNECTOR_CODE = [
-    *sorted(
-        p
-        for p in (ROOT / "connectors").rglob("*.py")
-        if "demo" not in p.relative_to(ROOT / "connectors").parts  # an app, not a connector
-    ),
+    *sorted((ROOT / "connectors").rglob("*.py")),
     ROOT / "hub" / "testing.py",
-    ROOT / "tests" / "contracts" / "source_contract.py",
-    ROOT / "tests" / "contracts" / "sink_contract.py",
+    ROOT / "hub" / "contracts" / "source.py",
+    ROOT / "hub" / "contracts" / "sink.py",
 ]
 ALLOWED = {"hub.spi", "hub.testing"}
 

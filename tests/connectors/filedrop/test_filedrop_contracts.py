@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from connectors.filedrop import FiledropConnector
+from hub.contracts.sink import SinkContract
+from hub.contracts.source import SourceContract
 from hub.spi import Sink, Source
-from tests.contracts.sink_contract import SinkContract
-from tests.contracts.source_contract import SourceContract
 
 RESERVED = ("idempotency_key", "op", "target_key", "canonical_id")
 

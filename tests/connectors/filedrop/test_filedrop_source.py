@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -499,14 +498,13 @@ def test_a_foreign_checkpoint_is_refused_with_a_fix(tmp_path: Path) -> None:
         list(source.read(None, 0))
 
 
-def test_a_hundred_thousand_lines_read_quickly(tmp_path: Path) -> None:
+def test_a_hundred_thousand_lines_are_all_read(tmp_path: Path) -> None:
+    """Every line of a large file, typed; speed belongs to bench/, not to a timed test."""
     source = make(tmp_path, fields=TIME_FIELDS)
     lines = ["id,minutes,rate,approved"]
     lines += [f"{i},{i % 480},{i / 7:.2f},{'true' if i % 2 else 'false'}" for i in range(100_000)]
     drop(tmp_path, "time_1.csv", "\n".join(lines) + "\n")
-    started = time.perf_counter()
     batches = list(source.read(None, 5000))
-    elapsed = time.perf_counter() - started
     assert sum(len(b.changes) for b in batches) == 100_000
     assert batches[-1].changes[-1].record == {
         "id": "99999",
@@ -514,7 +512,6 @@ def test_a_hundred_thousand_lines_read_quickly(tmp_path: Path) -> None:
         "rate": 14285.57,
         "approved": True,
     }
-    assert elapsed < 5.0, f"100k lines took {elapsed:.2f}s"
 
 
 # -- current_keys ----------------------------------------------------------------------------

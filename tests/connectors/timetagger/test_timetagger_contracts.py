@@ -10,10 +10,10 @@ import pytest
 
 from connectors.timetagger import TimeTaggerSink
 from connectors.timetagger.tags import hide
+from hub.contracts.sink import SinkContract
+from hub.contracts.source import SourceContract
 from hub.spi import Sink, Source
 from tests.connectors.timetagger.conftest import T0, Account, Team
-from tests.contracts.sink_contract import SinkContract
-from tests.contracts.source_contract import SourceContract
 
 
 class _OnAccount:

@@ -15,6 +15,7 @@ import pytest
 from connectors.timetagger import TimeTaggerSink
 from connectors.timetagger.client import TimeTaggerClient, parse_retry_after
 from connectors.timetagger.sink import STALE, create_key_for, record_key_for
+from connectors.timetagger.tags import ELLIPSIS, find_tags
 from hub.spi import Delta, Outcome
 from tests.connectors.timetagger.conftest import T0, Account, delta
 
@@ -199,6 +200,52 @@ def test_marking_sync_error_with_add_and_remove_tags(account: Account) -> None:
     assert one(sink, clear).status == "applied"
     assert (account.record("entry1") or {})["ds"] == "Design review #acme/web"
     assert sink.writes == 2
+
+
+def test_a_flag_reaches_a_record_that_ends_before_it_starts(account: Account) -> None:
+    """TimeTagger holds records with t2 < t1 (a typo in the app); such an entry is exactly one
+    the hub refuses and flags. A tag edit changes only the description, so only that is
+    checked: the flag is set and cleared, the times left as they are. A write that changes
+    the times is still checked."""
+    account.put("backwards", t1=T0 + 3600, t2=T0, ds="Sprint planning #acme/web")
+    sink = sink_of(account)
+    flag = one(sink, delta("update", {"add_tags": ["sync-error"]}, target_key="backwards"))
+    assert flag.status == "applied", flag.reason
+    record = account.record("backwards") or {}
+    assert (record["t1"], record["t2"]) == (T0 + 3600, T0)
+    assert record["ds"] == "Sprint planning #acme/web #sync-error"
+    unflag = one(sink, delta("update", {"remove_tags": ["sync-error"]}, target_key="backwards"))
+    assert unflag.status == "applied", unflag.reason
+    assert (account.record("backwards") or {})["ds"] == "Sprint planning #acme/web"
+    times = one(sink, delta("update", {"t1": T0 + 7200}, target_key="backwards"))
+    assert times.status == "rejected" and "is after t2" in (times.reason or "")
+
+
+def test_a_flag_that_would_not_fit_shortens_the_free_text_keeps_every_tag_and_says_so(
+    account: Account,
+) -> None:
+    """A description of 250 characters has no room for ' #sync-error': the flag cuts the
+    person's free text (ending in an ellipsis), keeps every #tag, and the applied outcome
+    says the description was shortened. Unflagging then removes only the tag."""
+    tags = " #acme/web #billable"
+    text = "Workshop with the client about the relaunch: " + "notes on the navigation " * 10
+    ds = text[: 250 - len(tags)] + tags
+    assert len(ds) == 250
+    account.put("long", t1=T0, t2=T0 + 3600, ds=ds)
+    sink = sink_of(account)
+    flag = one(sink, delta("update", {"add_tags": ["sync-error"]}, target_key="long"))
+    assert flag.status == "applied", flag.reason
+    assert "description was shortened to fit" in (flag.reason or "")
+    flagged = (account.record("long") or {})["ds"]
+    assert len(flagged) < 256
+    assert find_tags(flagged) == ["acme/web", "billable", "sync-error"]
+    assert flagged.startswith("Workshop with the client about the relaunch: notes")
+    assert flagged.endswith(f"{ELLIPSIS} #acme/web #billable #sync-error")
+    again = one(sink, delta("update", {"add_tags": ["sync-error"]}, target_key="long", key="2"))
+    assert again.details == {"written": False} and again.reason is None
+    unflag = one(sink, delta("update", {"remove_tags": ["sync-error"]}, target_key="long"))
+    assert unflag.status == "applied" and unflag.reason is None
+    assert (account.record("long") or {})["ds"] == flagged.removesuffix(" #sync-error")
 
 
 def test_updating_a_missing_or_hidden_record_is_rejected(account: Account) -> None:

@@ -10,10 +10,10 @@ import pytest
 
 from connectors.tryton import TrytonConnector, TrytonSink
 from connectors.tryton.sink import split_marker
+from hub.contracts.sink import SinkContract
+from hub.contracts.source import SourceContract
 from hub.spi import Sink, Source
 from tests.connectors.tryton.conftest import Erp, TrytonDB
-from tests.contracts.sink_contract import SinkContract
-from tests.contracts.source_contract import SourceContract
 
 TODAY = dt.date.today()
 WRITES = (

@@ -10,6 +10,7 @@ import datetime as dt
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,7 @@ class EventStoreContract(ABC):
         return self.make_store(tmp_path)
 
     @pytest.fixture
-    def store(self, tmp_path: Path) -> EventStore:
+    def store(self, tmp_path: Path) -> Iterator[EventStore]:
         s = self.make_store(tmp_path)
         s.codec.add(SCHEMA)
         s.codec.add(SCHEMA_V2)
@@ -139,6 +140,23 @@ class EventStoreContract(ABC):
         assert sorted(results) == ["clash"] * 7 + ["ok"]
         assert len(store.read_stream("race")) == 1
 
+    def test_append_next_numbers_the_event_after_the_stream_head(self, store: EventStore) -> None:
+        payload = self.ev(store, "x", 1, 1).payload
+        assert store.append_next("a", "Thing", payload) == 1  # a new stream starts at 1
+        store.append([self.ev(store, "b", 1, 2), self.ev(store, "a", 2, 3)])
+        seen: list[int] = []
+
+        def versioned(version: int) -> bytes:
+            seen.append(version)
+            return self.ev(store, "a", version, version * 10).payload
+
+        assert store.append_next("a", "Thing", versioned) == 3
+        assert seen == [3]
+        last = store.last("a")
+        assert last is not None and (last.version, last.position, last.type) == (3, 4, "Thing")
+        assert store.decode(last)["n"] == 30  # type: ignore[index]
+        assert [e.version for e in store.read_stream("a")] == [1, 2, 3]
+
     def test_heads_give_latest_version_and_digest(self, store: EventStore) -> None:
         store.append([self.ev(store, "p/1", 1, 1), self.ev(store, "p/2", 1, 2)])
         store.append([self.ev(store, "p/1", 2, 5), self.ev(store, "q/1", 1, 6)])
@@ -187,6 +205,19 @@ class EventStoreContract(ABC):
         assert recorded is not None and middle <= recorded <= after
         assert [e.position for e in store.read_between(middle, after)] == [2, 3]
         assert store.time_of(99) is None
+
+    def test_the_time_of_a_position_maps_back_to_it(self, store: EventStore) -> None:
+        """`events show` prints `time_of(P)` (microseconds); `state --as-of` that printed time
+        must include P: times are recorded at the precision they are shown and compared at.
+        Many appends, so a store keeping a finer clock than it shows fails here for sure."""
+        for version in range(1, 41):
+            store.append([self.ev(store, "a", version, version)])
+        for position in range(1, 41):
+            recorded = store.time_of(position)
+            assert recorded is not None and recorded.tzinfo is not None
+            printed = recorded.isoformat()  # what `events show` prints
+            assert store.position_at(dt.datetime.fromisoformat(printed)) >= position
+            assert store.position_at(recorded - dt.timedelta(microseconds=1)) < position
 
     def test_empty_append_returns_head(self, store: EventStore) -> None:
         store.append([self.ev(store, "a", 1, 1)])

@@ -70,7 +70,8 @@ class SourceContract(ABC):
 
     def key_of(self, i: int) -> str:
         """The key the source reports for sample i (the system's own key, if it assigned one)."""
-        return self.__dict__.get("_assigned_keys", {}).get(i, str(i))
+        assigned: dict[int, str] = self.__dict__.get("_assigned_keys", {})
+        return assigned.get(i, str(i))
 
     def keys_of(self, samples: Iterable[int]) -> set[str]:
         return {self.key_of(i) for i in samples}

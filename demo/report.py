@@ -1,19 +1,10 @@
-"""`make demo`: install and start Tryton and TimeTagger, seed a small consulting firm, run
-synchub on SQLite, and print what happened. Leaves `.demo/synchub.yaml` for further commands.
-
-Usage: python -m connectors.demo [--keep-running | --stop]
-"""
+"""What the demo does once its servers run: seed the firm, run synchub twice, and show what
+happened (captured facts, posted timesheet lines, open exceptions)."""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import json
-import os
 import shutil
-import signal
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -22,70 +13,21 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from connectors.demo.seed import WEEK, seed_erp, seed_tracker
 from connectors.timetagger.client import TimeTaggerClient
 from connectors.timetagger.localserver import TimeTaggerServer
-from connectors.timetagger.localserver import ensure_installed as install_timetagger
 from connectors.tryton.client import TrytonClient
-from connectors.tryton.localserver import ADMIN_PASSWORD, ADMIN_USER, TrytonServer, golden_database
-from connectors.tryton.localserver import ensure_installed as install_tryton
+from connectors.tryton.localserver import ADMIN_PASSWORD, ADMIN_USER, TrytonServer
+from demo.seed import WEEK, seed_erp, seed_tracker
 from hub import queries
 from hub.config import load_settings
 from hub.engine import Hub, PassReport
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / ".demo"
-PIDS = DEMO / "servers.json"
 out = Console()
+MARK = "# written by `make demo`\n"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--keep-running", action="store_true", help="leave the servers up (stop: --stop)"
-    )
-    parser.add_argument(
-        "--stop", action="store_true", help="stop servers a previous --keep-running left up"
-    )
-    args = parser.parse_args()
-    stop_leftovers()
-    if args.stop:
-        return 0
-    with out.status("installing Tryton and TimeTagger into .services/ (first run only)…"):
-        tryton_python = install_tryton(ROOT)
-        tt_python = install_timetagger(ROOT)
-    with out.status("baking the golden Tryton database (first run only, about a minute)…"):
-        golden = golden_database(ROOT)
-    if DEMO.exists():
-        shutil.rmtree(DEMO)
-    DEMO.mkdir()
-    erp_server = TrytonServer(tryton_python, DEMO / "tryton")
-    tt_server = TimeTaggerServer(tt_python, DEMO / "timetagger", multi_user=True)
-    (DEMO / "tryton").mkdir()
-    (DEMO / "timetagger").mkdir()
-    try:
-        with out.status("starting Tryton and TimeTagger on free 127.0.0.1 ports…"):
-            erp_server.start()
-            erp_server.add_database("erp", golden)
-            tt_server.start()
-        PIDS.write_text(json.dumps([s.process.pid for s in (erp_server, tt_server) if s.process]))
-        out.print(f"Tryton    {erp_server.url}/erp   (admin / {ADMIN_PASSWORD})")
-        out.print(f"TimeTagger {tt_server.url}")
-        run_demo(erp_server, tt_server)
-    finally:
-        if not args.keep_running:
-            tt_server.stop()
-            erp_server.stop()
-            PIDS.unlink(missing_ok=True)
-            out.print("[dim]servers stopped (the event store and config stay in .demo/)[/]")
-        else:
-            out.print("[yellow]servers left running: `make demo-stop` stops them[/]")
-    return 0
-
-
-def run_demo(erp_server: TrytonServer, tt_server: TimeTaggerServer) -> None:
+def run_demo(erp_server: TrytonServer, tt_server: TimeTaggerServer, config: Path) -> None:
+    """Seed both systems, write `config`, sync (tags out), book a week, sync (time in)."""
     erp = TrytonClient(erp_server.url, "erp", ADMIN_USER, ADMIN_PASSWORD)
     with out.status("seeding the ERP: consultants, customers, projects and tasks…"):
         seeded = seed_erp(erp)
@@ -94,7 +36,7 @@ def run_demo(erp_server: TrytonServer, tt_server: TimeTaggerServer) -> None:
         f"{seeded['tasks']} tasks (2 tasks already closed)"
     )
     tokens = {person: tt_server.token(person) for person in ("alice", "bob", "carol")}
-    config = write_config(erp_server, tt_server, tokens)
+    write_config(config, erp_server, tt_server, tokens)
     hub = Hub(load_settings(config))
     try:
         first = hub.sync_once()
@@ -112,9 +54,12 @@ def run_demo(erp_server: TrytonServer, tt_server: TimeTaggerServer) -> None:
         hub.close()
 
 
-def write_config(erp: TrytonServer, tt: TimeTaggerServer, tokens: dict[str, str]) -> Path:
-    """`.demo/synchub.yaml`: the demo's secrets are written into this local, git-ignored file."""
-    shutil.copyfile(Path(__file__).with_name("mapping.yaml"), DEMO / "mapping.yaml")
+def write_config(
+    path: Path, erp: TrytonServer, tt: TimeTaggerServer, tokens: dict[str, str]
+) -> None:
+    """`<demo dir>/synchub.yaml`: the demo's secrets are written into this local, git-ignored
+    file, with the mapping copied beside it."""
+    shutil.copyfile(Path(__file__).with_name("mapping.yaml"), path.with_name("mapping.yaml"))
     config = {
         "store": {"path": "./synchub.db"},
         "mapping": "./mapping.yaml",
@@ -133,9 +78,7 @@ def write_config(erp: TrytonServer, tt: TimeTaggerServer, tokens: dict[str, str]
         "outbound": {"max_wait": 10, "base_delay": 0.2},
         "poll_interval": 5,
     }
-    path = DEMO / "synchub.yaml"
-    path.write_text("# written by `make demo`\n" + yaml.safe_dump(config, sort_keys=False))
-    return path
+    path.write_text(MARK + yaml.safe_dump(config, sort_keys=False))
 
 
 def report(
@@ -179,38 +122,9 @@ def report(
     out.print(f"{flagged} entries carry #sync-error in TimeTagger, so their consultants see them")
     expected = Counter(e.expect.split(":")[0] for e in WEEK)
     out.print(f"expected from the seeded week: {dict(expected)}")
-    cfg = DEMO.relative_to(ROOT) / "synchub.yaml"
-    out.print("\n[bold]Explore next[/] (the servers are stopped; the store stays):")
-    out.print(f"  .venv/bin/synchub status --config {cfg}")
-    out.print(f"  .venv/bin/synchub exceptions list --config {cfg}")
-    out.print(
-        f"  .venv/bin/synchub history TimeEntry <id> --config {cfg}   (ids: `synchub events tail --config {cfg}`)"
-    )
 
 
 def _code(line: dict[str, Any]) -> str:
     """The consultant's handle of a timesheet line read with `employee.party.code`."""
     employee = line.get("employee.") or {}
     return str((employee.get("party.") or {}).get("code"))
-
-
-def stop_leftovers() -> None:
-    """Stop servers a previous `--keep-running` left (by PID)."""
-    if not PIDS.exists():
-        return
-    for pid in json.loads(PIDS.read_text()):
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            continue
-        for _ in range(50):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-    PIDS.unlink(missing_ok=True)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
