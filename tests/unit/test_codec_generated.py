@@ -23,7 +23,7 @@ from typing import Any
 
 import fastavro
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from bench._common import RECORD_SCHEMA
@@ -160,7 +160,13 @@ def _is_union_or_null(schema: Any) -> bool:
 
 
 def _is_named(schema: Any) -> bool:
-    return isinstance(schema, dict) and schema.get("type") in ("record", "enum", "fixed")
+    """A named type for a union's branch; not a decimal: fastavro's writer fails (instead of
+    trying the next branch) on a Decimal of another scale than the first decimal branch's."""
+    return (
+        isinstance(schema, dict)
+        and schema.get("type") in ("record", "enum", "fixed")
+        and "logicalType" not in schema
+    )
 
 
 def values(schema: Any, named: dict[str, Any]) -> st.SearchStrategy[Any]:
@@ -237,7 +243,12 @@ def schema_and_records(draw: Any) -> tuple[Schema, list[bytes]]:
         top = {"type": "record", "name": "Top", "fields": [{"name": "x", "type": top}]}
     schema = Schema.from_dict(top)
     records = draw(st.lists(values(top, {}), min_size=1, max_size=3))
-    return schema, [encode(schema, r) for r in records]
+    try:
+        return schema, [encode(schema, r) for r in records]
+    except ValueError as exc:  # fastavro's writer: see _is_named (a record branch can hold one)
+        if "Scale provided" not in str(exc):
+            raise
+        reject()
 
 
 def encode(schema: Schema, record: Any) -> bytes:
