@@ -7,7 +7,9 @@ path of each bad item. Applying a rule evaluates precompiled field pipelines
 field, the rule and the offending value.
 
 Modules: `spec` (document shape), `lexer` and `pipeline` (pipelines), `steps` (the step
-table) with `convert`, `text` and `values` (the step functions), `model` (compiled rules).
+table) with `convert`, `text` and `values` (the step functions), `model` (compiled rules),
+`record` (a rule's result), `compiled` (inbound rules generated into plain Python functions,
+which `InboundRule.apply` runs; the interpreter stays their fallback, see its docstring).
 """
 
 from __future__ import annotations

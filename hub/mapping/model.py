@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from hub.errors import MappingError, MappingSpecError
+from hub.mapping.compiled import CompiledRule, compile_inbound
 from hub.mapping.pipeline import Pipeline, compile_pipeline
-from hub.mapping.runtime import Context, Lookup, StepFailure, as_text, show
+from hub.mapping.record import MappedRecord, natural_id_of, truthy
+from hub.mapping.runtime import Context, Lookup
 from hub.mapping.spec import (
     MappingDoc,
     canonical_json,
@@ -32,23 +34,15 @@ Record = abc.Mapping[str, Any]
 Fields = tuple[tuple[str, Pipeline], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class MappedRecord:
-    """A source record as a canonical entity: its natural id and mapped fields."""
-
-    entity: str
-    natural_id: str
-    fields: dict[str, Any]
-
-    @property
-    def canonical_id(self) -> str:
-        """`Entity/natural_id`."""
-        return f"{self.entity}/{self.natural_id}"
-
-
 @dataclass(frozen=True, slots=True, eq=False)
 class InboundRule:
-    """Maps records of source object system/object to canonical `entity`."""
+    """Maps records of source object system/object to canonical `entity`.
+
+    `apply`, `natural_id` and `is_delete` run the rule compiled into plain functions
+    (hub.mapping.compiled, generated on first use); the `*_interpreted` methods run the generic
+    pipeline interpreter, which the compiled code falls back to for any record it gives up on,
+    so both give the same results and the same errors.
+    """
 
     system: str
     object: str
@@ -56,27 +50,62 @@ class InboundRule:
     id: Pipeline
     fields: Fields
     delete: Pipeline | None = None
+    _compiled: CompiledRule | None = field(default=None, init=False, repr=False)
+    _tried: bool = field(default=False, init=False, repr=False)
 
     def apply(self, key: str, record: Record, lookup: Lookup) -> MappedRecord:
         """The record as a canonical entity; MappingError names the first field that fails
         (the id first, then fields in document order)."""
-        ctx = Context(record, key, self.system, self.object, lookup)
-        natural_id = _natural_id(self.id.evaluate(ctx, "id"), self.id)
-        values = {name: pipeline.evaluate(ctx, name) for name, pipeline in self.fields}
-        return MappedRecord(self.entity, natural_id, values)
+        compiled = self._compiled if self._tried else self.compiled()
+        if compiled is None:
+            return self.apply_interpreted(key, record, lookup)
+        result: MappedRecord = compiled.apply(key, record, lookup)
+        return result
 
     def natural_id(self, key: str, record: Record, lookup: Lookup) -> str:
         """The record's natural id alone (its other fields may fail); MappingError if the id
         pipeline fails or gives no value."""
-        ctx = Context(record, key, self.system, self.object, lookup)
-        return _natural_id(self.id.evaluate(ctx, "id"), self.id)
+        compiled = self._compiled if self._tried else self.compiled()
+        if compiled is None:
+            return self.natural_id_interpreted(key, record, lookup)
+        natural_id: str = compiled.natural_id(key, record, lookup)
+        return natural_id
 
     def is_delete(self, record: Record, lookup: Lookup, key: str = "") -> bool:
         """Whether the `delete` pipeline calls this record deleted (False without one)."""
         if self.delete is None:
             return False
+        compiled = self._compiled if self._tried else self.compiled()
+        if compiled is None or compiled.is_delete is None:
+            return self.is_delete_interpreted(record, lookup, key)
+        return bool(compiled.is_delete(key, record, lookup))
+
+    def compiled(self) -> CompiledRule | None:
+        """The rule's generated functions (None: it has a step the compiler does not know)."""
+        if not self._tried:
+            compiled = compile_inbound(self)
+            object.__setattr__(self, "_compiled", compiled)
+            object.__setattr__(self, "_tried", True)
+        return self._compiled
+
+    def apply_interpreted(self, key: str, record: Record, lookup: Lookup) -> MappedRecord:
+        """`apply` by the generic pipeline interpreter."""
         ctx = Context(record, key, self.system, self.object, lookup)
-        return _truthy(self.delete.evaluate(ctx, "delete"), self.delete, "delete")
+        natural_id = natural_id_of(self.id.evaluate(ctx, "id"), self.id)
+        values = {name: pipeline.evaluate(ctx, name) for name, pipeline in self.fields}
+        return MappedRecord(self.entity, natural_id, values)
+
+    def natural_id_interpreted(self, key: str, record: Record, lookup: Lookup) -> str:
+        """`natural_id` by the generic pipeline interpreter."""
+        ctx = Context(record, key, self.system, self.object, lookup)
+        return natural_id_of(self.id.evaluate(ctx, "id"), self.id)
+
+    def is_delete_interpreted(self, record: Record, lookup: Lookup, key: str = "") -> bool:
+        """`is_delete` by the generic pipeline interpreter."""
+        if self.delete is None:
+            return False
+        ctx = Context(record, key, self.system, self.object, lookup)
+        return truthy(self.delete.evaluate(ctx, "delete"), self.delete, "delete")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -112,7 +141,7 @@ class OutboundRule:
         if self.when is None:
             return True
         ctx = Context(canonical, natural_id, self.system, self.object, lookup)
-        return _truthy(self.when.evaluate(ctx, "when"), self.when, "when")
+        return truthy(self.when.evaluate(ctx, "when"), self.when, "when")
 
     def apply(self, canonical: Record, natural_id: str, lookup: Lookup) -> dict[str, Any]:
         """The target record's fields; MappingError names the first target field that fails."""
@@ -330,41 +359,8 @@ class _Compiler:
 _BROKEN = compile_pipeline("null")  # stands in for a pipeline that failed; never evaluated
 
 
-def _natural_id(value: Any, pipeline: Pipeline) -> str:
-    if value is None or (isinstance(value, str) and not value):
-        raise MappingError(
-            f"field id: the id pipeline gave no value ({show(value)}): every record needs a "
-            f"natural id; build it from fields that are always set (rule: {pipeline.text})",
-            field="id",
-            rule=pipeline.text,
-            value=value,
-        )
-    try:
-        return as_text(value)
-    except StepFailure as exc:
-        raise MappingError(
-            f"field id: {exc.message} (rule: {pipeline.text})",
-            field="id",
-            rule=pipeline.text,
-            value=value,
-        ) from None
-
-
 def _is_tag(name: str) -> bool:
     return bool(name) and "#" not in name and not any(ch.isspace() for ch in name)
-
-
-def _truthy(value: Any, pipeline: Pipeline, field: str) -> bool:
-    try:
-        return bool(value)
-    except Exception as exc:
-        raise MappingError(
-            f"field {field}: cannot tell whether {show(value)} is true ({exc}): end the "
-            f"pipeline with 'bool' (rule: {pipeline.text})",
-            field=field,
-            rule=pipeline.text,
-            value=value,
-        ) from exc
 
 
 def _snapshot(spec: dict[str, Any]) -> dict[str, Any]:

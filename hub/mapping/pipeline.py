@@ -37,16 +37,23 @@ _TEMPLATE_PART = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 
+SourceSpec = tuple[str, Any]
+"""What a pipeline starts from, for hub.mapping.compiled: ("field", "a.b"), ("constant", value),
+("variable", "$key"), ("template", ((text, is_placeholder), ...))."""
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Pipeline:
     """A compiled pipeline. `source_field` is the field it starts from (None for literals,
-    templates and $variables); `template_fields` are the fields a template source reads."""
+    templates and $variables); `template_fields` are the fields a template source reads;
+    `source_spec` says what the source is (see SourceSpec)."""
 
     text: str
     source_field: str | None
     source: Getter
     steps: tuple[CompiledStep, ...]
     template_fields: tuple[str, ...] = ()
+    source_spec: SourceSpec = ("unknown", None)
 
     def evaluate(self, ctx: Context, field: str) -> Any:
         """The pipeline's value for one record; raises MappingError naming `field` and the rule.
@@ -97,31 +104,32 @@ def compile_pipeline(text: str, known_entities: Collection[str] | None = None) -
                 f"the source must be one word, got {len(head)}: add '|' before "
                 f"{head[1].text!r}, or quote the source"
             )
-        source, field, placeholders = _compile_source(head[0])
+        source, field, placeholders, spec = _compile_source(head[0])
         steps = tuple(
             compile_step(words[0].text, [w.text for w in words[1:]], known_entities)
             for words in rest
         )
     except ValueError as exc:
         raise MappingSpecError(f"{exc} (rule: {text})") from None
-    return Pipeline(text, field, source, steps, placeholders)
+    return Pipeline(text, field, source, steps, placeholders, spec)
 
 
-def _compile_source(word: Word) -> tuple[Getter, str | None, tuple[str, ...]]:
-    """The source's getter, the field it is (if it is one) and the fields a template reads."""
+def _compile_source(word: Word) -> tuple[Getter, str | None, tuple[str, ...], SourceSpec]:
+    """The source's getter, the field it is (if it is one), the fields a template reads, and
+    what the source is."""
     text = word.text
     if word.quote == "'":
-        return _constant(text), None, ()
+        return _constant(text), None, (), ("constant", text)
     if word.quote is None:
         value = parse_arg(text)
         if value is not text:  # parse_arg hands back the very same str when it is not JSON
-            return _constant(value), None, ()
+            return _constant(value), None, (), ("constant", value)
     if _PLACEHOLDER.search(text):
-        render, names = _template(text)
-        return render, None, names
+        render, names, parts = _template(text)
+        return render, None, names, ("template", parts)
     if text.startswith("$"):
-        return _variable(text), None, ()
-    return _field(text), text, ()
+        return _variable(text), None, (), ("variable", text)
+    return _field(text), text, (), ("field", text)
 
 
 def _constant(value: Any) -> Getter:
@@ -158,8 +166,9 @@ def _walk(value: Any, steps: tuple[tuple[str, int | None], ...]) -> Any:
     return value
 
 
-def _template(text: str) -> tuple[Getter, tuple[str, ...]]:
-    """The template's renderer and the fields its placeholders read (not $variables)."""
+def _template(text: str) -> tuple[Getter, tuple[str, ...], tuple[tuple[str, bool], ...]]:
+    """The template's renderer, the fields its placeholders read (not $variables), and its
+    parts: (literal text, False) or (placeholder name, True)."""
     parts: list[tuple[str, Getter | None]] = []
     position = 0
     for match in _TEMPLATE_PART.finditer(text):
@@ -195,4 +204,4 @@ def _template(text: str) -> tuple[Getter, tuple[str, ...]]:
         return "".join(out)
 
     names = tuple(name for name, getter in frozen if getter is not None and name[:1] != "$")
-    return render, names
+    return render, names, tuple((text_, getter is not None) for text_, getter in frozen)
