@@ -136,16 +136,7 @@ class Projector:
                 f"unknown projection {', '.join(unknown)}; choose from {', '.join(PROJECTIONS)}"
             )
         gen = f"g{time.time_ns()}"
-        with self.store.db.transaction(commit=True) as c:
-            _drop_stale_generations(c)
-            for table in ALL_TABLES:
-                table.create(c, self.store.db.dialect, gen, deferred=True)
-        fold = Fold(
-            lambda name: f"p_{name}__{gen}",
-            self.store.codec.decode,
-            self.store.db.dialect,
-            fresh=True,
-        )
+        fold = self._fresh_fold(gen, drop_stale=True)
         try:
             after = self._replay(fold, self.store.head(), progress)
             with self.store.db.transaction(commit=True) as c:
@@ -185,15 +176,7 @@ class Projector:
         changes nothing."""
         self.catch_up()
         gen = f"preview{time.time_ns()}"
-        with self.store.db.transaction(commit=True) as c:
-            for table in ALL_TABLES:
-                table.create(c, self.store.db.dialect, gen, deferred=True)
-        fold = Fold(
-            lambda name: f"p_{name}__{gen}",
-            self.store.codec.decode,
-            self.store.db.dialect,
-            fresh=True,
-        )
+        fold = self._fresh_fold(gen)
         try:
             after = self._replay(fold, self.position(), progress)
             with self.store.db.transaction(commit=True) as c:
@@ -212,6 +195,21 @@ class Projector:
             with self.store.db.transaction(commit=True) as c:
                 for table in ALL_TABLES:
                     c.execute(f"DROP TABLE IF EXISTS {table.physical(gen)}")
+
+    def _fresh_fold(self, gen: str, *, drop_stale: bool = False) -> Fold:
+        """A fold over fresh tables of generation `gen` (created now; `drop_stale`: first drop
+        the tables of rebuilds that never finished)."""
+        with self.store.db.transaction(commit=True) as c:
+            if drop_stale:
+                _drop_stale_generations(c)
+            for table in ALL_TABLES:
+                table.create(c, self.store.db.dialect, gen, deferred=True)
+        return Fold(
+            lambda name: f"p_{name}__{gen}",
+            self.store.codec.decode,
+            self.store.db.dialect,
+            fresh=True,
+        )
 
     def _replay(self, fold: Fold, head: int, progress: Progress | None) -> int:
         """Fold every event up to `head` (a page per transaction) into `fold`'s tables."""
