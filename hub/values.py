@@ -12,7 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import math
 from typing import Any
+
+import orjson
 
 __all__ = ["dumps", "micros", "to_json"]
 
@@ -40,12 +43,55 @@ def to_json(value: Any) -> Any:
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+_ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+_SMALLEST = 1e-4
+"""orjson writes a float as Python's repr does, except below this magnitude (0.00001, not
+1e-05) and non-finite ones (null, not NaN)."""
 
 
 def dumps(value: Any) -> str:
-    """Deterministic JSON for stored values (sorted keys, no spaces). One shared encoder:
-    `json.dumps` with options builds a new one per call, a third of the cost."""
+    """Deterministic JSON for stored values (sorted keys, no spaces, non-ASCII kept, other
+    types as their str()).
+
+    orjson writes it (3-4x faster than the stdlib encoder for a canonical entity, measured)
+    whenever its text is the stdlib's byte for byte: it refuses (and the stdlib's `json`
+    encoder writes) what it would write otherwise, i.e. integers past 64 bits, non-text dict
+    keys, subclasses and other types (written as their str()); floats it would write
+    differently (tiny or non-finite ones) are looked for first. So the text of a value never
+    depends on which encoder wrote it (idempotency keys hash it).
+    """
+    if _floats_agree(value):
+        try:
+            return orjson.dumps(value, option=_ORJSON).decode()
+        except TypeError:
+            pass
     return _ENCODER.encode(value)
+
+
+_NESTED = frozenset((float, dict, list, tuple))
+
+
+def _floats_agree(value: Any) -> bool:
+    """Whether every float in `value` is one orjson writes as the stdlib does."""
+    t = type(value)
+    if t is dict:
+        values: Any = value.values()
+        if _NESTED.isdisjoint(map(type, values)):  # the common case, checked at C speed
+            return True
+    elif t is list or t is tuple:
+        values = value
+    elif t is float:
+        return bool(value == 0.0 or _SMALLEST <= abs(value) < math.inf)
+    else:
+        return True
+    for v in values:
+        t = type(v)
+        if t is float:
+            if not (v == 0.0 or _SMALLEST <= abs(v) < math.inf):
+                return False
+        elif (t is dict or t is list or t is tuple) and not _floats_agree(v):
+            return False
+    return True
 
 
 def micros(value: Any) -> int | None:

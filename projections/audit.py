@@ -130,7 +130,9 @@ class Audit:
         self.ctx = ctx
         self.rows: list[tuple[Any, ...]] = []
         self._insert = MultiRowInsert(
-            f"INSERT INTO {ctx.table(AUDIT)} ({', '.join(COLUMNS)})", len(AUDIT.columns)
+            f"INSERT INTO {ctx.table(AUDIT)} ({', '.join(COLUMNS)})",
+            len(AUDIT.columns),
+            max_rows=32_766 // len(AUDIT.columns),
         )
 
     def record(

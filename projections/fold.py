@@ -96,6 +96,11 @@ class Fold:
         for part in self._parts:
             part.flush(c)
 
+    def unwritten(self) -> int:
+        """How many rows the fold holds that the next flush writes (a rebuild flushes once
+        this passes its bound, not every page)."""
+        return sum(len(cache.dirty) for cache in self.ctx.caches) + len(self.audit.rows)
+
     def discard(self) -> None:
         for part in self._parts:
             part.discard()

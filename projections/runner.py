@@ -9,6 +9,7 @@ half-built projection.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterable
@@ -16,6 +17,7 @@ from typing import Any, NamedTuple
 
 from hub.crashpoints import crashpoint
 from hub.mapping import Mapping
+from hub.perf import paused_gc
 from hub.store.base import Cursor
 from hub.store.sqlite import SQLiteEventStore
 from projections.audit import AUDIT
@@ -28,6 +30,7 @@ from projections.outbound import OUTBOUND
 from projections.preview import canonical_diff, target_writes
 from projections.source_records import SOURCE_RECORDS, WAITING
 from projections.tables import Table
+from projections.write_behind import WriteBehind
 
 PROJECTIONS: dict[str, tuple[Table, ...]] = {
     "canonical": (CANONICAL, SOURCE_RECORDS, MAPPINGS, WAITING, LINKS),
@@ -40,6 +43,8 @@ coordinator, fold.py); each tracks its position."""
 
 ALL_TABLES: tuple[Table, ...] = tuple(t for ts in PROJECTIONS.values() for t in ts)
 PAGE = 5000
+FLUSH = 50_000
+"""Rows a rebuild holds before it hands them to its writer (in key order)."""
 
 Progress = Callable[[int, int], None]
 """Called with (events done, events total)."""
@@ -68,7 +73,7 @@ class Projector:
             for table in ALL_TABLES:
                 table.create(c, store.db.dialect)
             outdated = _outdated(c)
-        self.fold = Fold(lambda name: f"p_{name}", store.codec.decode, store.db.dialect)
+        self.fold = Fold(lambda name: f"p_{name}", _decoder(store), store.db.dialect)
         self._last = -1
         self.upgraded = outdated
         """The live tables that were of an older synchub and were rebuilt on start."""
@@ -136,6 +141,7 @@ class Projector:
                 f"unknown projection {', '.join(unknown)}; choose from {', '.join(PROJECTIONS)}"
             )
         gen = f"g{time.time_ns()}"
+        self.fold.discard()  # the live fold's cached rows: reloaded after the swap
         fold = self._fresh_fold(gen, drop_stale=True)
         try:
             after = self._replay(fold, self.store.head(), progress)
@@ -206,24 +212,33 @@ class Projector:
                 table.create(c, self.store.db.dialect, gen, deferred=True)
         return Fold(
             lambda name: f"p_{name}__{gen}",
-            self.store.codec.decode,
+            _decoder(self.store),
             self.store.db.dialect,
             fresh=True,
         )
 
     def _replay(self, fold: Fold, head: int, progress: Progress | None) -> int:
-        """Fold every event up to `head` (a page per transaction) into `fold`'s tables."""
+        """Fold every event up to `head` into `fold`'s fresh tables. The rows are written in
+        batches of FLUSH rows, in key order, by a write-behind thread (write_behind.py) on a
+        scratch session, while the fold goes on; on return every row is committed."""
         after = 0
-        while after < head:
-            events = self.store.read(after, head, self.page)
-            if not events:
-                break
-            with self.store.db.transaction(commit=True) as c:
-                fold.apply(c, events)
+        with self.store.db.scratch_session() as session, paused_gc():
+            writer = WriteBehind(session)
+            try:
+                c = writer.cursor()
+                while after < head:
+                    events = self.store.read(after, head, self.page)
+                    if not events:
+                        break
+                    fold.apply(c, events)
+                    if fold.unwritten() >= FLUSH:
+                        fold.flush(c)
+                    after = events[-1].position
+                    if progress is not None:
+                        progress(after, head)
                 fold.flush(c)
-            after = events[-1].position
-            if progress is not None:
-                progress(after, head)
+            finally:
+                writer.close()
         return after
 
     # -- checksum -------------------------------------------------------------------------------
@@ -244,6 +259,13 @@ class Projector:
                         h.update(repr(tuple(row)).encode())
                 out[name] = h.hexdigest()
         return out
+
+
+def _decoder(store: SQLiteEventStore) -> Callable[[bytes], Any]:
+    """How the fold decodes payloads: the envelope's timestamps as integer microseconds (as
+    the tables keep them; no datetime built to be converted back), the captured record as
+    `decode` gives it."""
+    return functools.partial(store.codec.decode_raw, nested=False)
 
 
 def _outdated(c: Cursor) -> list[str]:

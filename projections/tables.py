@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.store.base import Cursor, Dialect, StoredEvent
+from hub.store.rows import MultiRowInsert
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +53,22 @@ class Table:
             c.execute(f"CREATE INDEX IF NOT EXISTS {t}_{'_'.join(cols)} ON {t} ({', '.join(cols)})")
 
 
-class RowCache:
-    """Rows of one table by primary key, loaded on demand, written back in one executemany.
+_MAX_PARAMETERS = 32_766
+"""Parameters one statement may have (SQLite's limit since 3.32; PostgreSQL allows 65,535)."""
 
-    `get` returns a dict (the row) or None; `put` marks a row dirty; `flush` upserts dirty rows
-    (with the dialect's upsert).
+
+class RowCache:
+    """Rows of one table by primary key, loaded on demand, written back in key order.
+
+    `get` returns a dict (the row) or None; `put` marks a row dirty; `flush` upserts the dirty
+    rows sorted by primary key (with the dialect's upsert): B-tree pages are then filled in
+    order, each touched once per flush, instead of in the dirty set's hash order.
     Rows stay cached across flushes up to `limit` entries, then the cache is cleared.
     `complete=True` promises that every row of the table went through this cache (a fresh
-    table being rebuilt): a miss is then an absent row, without a SELECT, until the first clear.
+    table being rebuilt): a miss is then an absent row, without a SELECT. A complete cache
+    that is cleared keeps the hashes of the keys it wrote (`spilled`, ~50 bytes a key instead
+    of a whole row), so a later miss costs a SELECT only for a key it did write (or a hash
+    collision); the others are still known absent.
     """
 
     def __init__(
@@ -75,27 +84,34 @@ class RowCache:
         self.physical = physical
         self.limit = limit
         self.complete = complete
+        self.spilled: set[int] = set()
         self.cols = table.column_names
         self._values = operator.itemgetter(*self.cols)
         self.rows: dict[Any, dict[str, Any] | None] = {}
         self.dirty: set[Any] = set()
         where = " AND ".join(f"{k}=?" for k in table.pk)
         self._select = f"SELECT {', '.join(self.cols)} FROM {physical} WHERE {where}"
-        self._upsert = (
-            f"{dialect.upsert} {physical} ({', '.join(self.cols)})"
-            f" VALUES ({', '.join('?' * len(self.cols))})"
+        self._upsert = MultiRowInsert(
+            f"{dialect.upsert} {physical} ({', '.join(self.cols)})",
+            len(self.cols),
+            max_rows=_MAX_PARAMETERS // len(self.cols),
         )
         self._delete = f"DELETE FROM {physical} WHERE {where}"
 
+    def __len__(self) -> int:
+        """How many rows are cached."""
+        return len(self.rows)
+
     def get(self, c: Cursor, key: Any) -> dict[str, Any] | None:
-        if key in self.rows:
-            return self.rows[key]
-        if self.complete:
+        rows = self.rows
+        if key in rows:
+            return rows[key]
+        if self.complete and (not self.spilled or hash(key) not in self.spilled):
             return None
         c.execute(self._select, key if isinstance(key, tuple) else (key,))
         r = c.fetchone()
         row = None if r is None else dict(zip(self.cols, r, strict=True))
-        self.rows[key] = row
+        rows[key] = row
         return row
 
     def put(self, key: Any, row: dict[str, Any] | None) -> None:
@@ -104,27 +120,31 @@ class RowCache:
         self.dirty.add(key)
 
     def flush(self, c: Cursor) -> None:
-        upserts = []
-        deletes = []
-        for key in self.dirty:
-            row = self.rows[key]
-            if row is None:
-                deletes.append(key if isinstance(key, tuple) else (key,))
-            else:
-                upserts.append(self._values(row))
-        if deletes:
-            c.executemany(self._delete, deletes)
-        if upserts:
-            c.executemany(self._upsert, upserts)
-        self.dirty.clear()
+        if self.dirty:
+            rows = self.rows
+            upserts = []
+            deletes = []
+            for key in sorted(self.dirty):
+                row = rows[key]
+                if row is None:
+                    deletes.append(key if isinstance(key, tuple) else (key,))
+                else:
+                    upserts.append(self._values(row))
+            if deletes:
+                c.executemany(self._delete, deletes)
+            if upserts:
+                self._upsert.run(c, upserts)
+            self.dirty.clear()
         if len(self.rows) > self.limit:
+            if self.complete:
+                self.spilled.update(hash(k) for k, row in self.rows.items() if row is not None)
             self.rows.clear()
-            self.complete = False
 
     def discard(self) -> None:
         """Forget everything (after a rolled-back transaction)."""
         self.rows.clear()
         self.dirty.clear()
+        self.spilled.clear()
         self.complete = False
 
 
@@ -133,19 +153,23 @@ class Context:
     physical names), the database's dialect, whether the tables are fresh (a rebuild), and the
     event being applied: its cursor, position, and the audit sequence within it."""
 
-    __slots__ = ("c", "dialect", "fresh", "physical", "position", "seq")
+    __slots__ = ("c", "caches", "dialect", "fresh", "physical", "position", "seq")
 
     def __init__(self, physical: Callable[[str], str], dialect: Dialect, *, fresh: bool) -> None:
         self.physical = physical
         self.dialect = dialect
         self.fresh = fresh
         self.c: Cursor | None = None
+        self.caches: list[RowCache] = []
+        """Every row cache made for this fold."""
         self.position = 0
         self.seq = 0
 
     def cache(self, table: Table) -> RowCache:
         """A write-back cache of `table` in this fold's generation (see RowCache `complete`)."""
-        return RowCache(table, self.physical(table.name), self.dialect, complete=self.fresh)
+        cache = RowCache(table, self.physical(table.name), self.dialect, complete=self.fresh)
+        self.caches.append(cache)
+        return cache
 
     def table(self, table: Table) -> str:
         """The physical name of `table` in this fold's generation."""

@@ -82,6 +82,18 @@ class Dialect:
     """The suffix of CREATE TABLE that stores rows in primary-key order."""
 
 
+class ScratchSession(Protocol):
+    """A connection for scratch work (Database.scratch_session)."""
+
+    def cursor(self) -> Cursor:
+        """A cursor whose statements commit one by one (autocommit)."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[Cursor]:
+        """A transaction, committed on leaving (rolled back on an error)."""
+        ...
+
+
 class Database(ABC):
     """The store's database as the projections and the planner use it: transactions, and
     positions tracked by name, written in the same transaction as the rows they describe."""
@@ -101,6 +113,13 @@ class Database(ABC):
     @abstractmethod
     def tracked(self, name: str) -> int:
         """The position last tracked under `name` (0 if none)."""
+
+    @abstractmethod
+    def scratch_session(self) -> AbstractContextManager[ScratchSession]:
+        """A connection of its own, outside the pool, for work on scratch tables (a rebuild's
+        fresh generation): a crash may lose what it committed, which is fine for tables that
+        are dropped unless a later durable transaction swaps them in. Used by one thread at a
+        time; closed on leaving."""
 
     @abstractmethod
     def track(self, c: Cursor, name: str, position: int) -> None:

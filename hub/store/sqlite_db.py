@@ -7,12 +7,13 @@ our own statement so that a projection's rows and its position commit together.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
-from hub.store.base import Cursor, Database, Dialect
+from hub.store.base import Cursor, Database, Dialect, ScratchSession
 
 SQLITE = Dialect(name="sqlite", upsert="INSERT OR REPLACE INTO", clustered=" WITHOUT ROWID")
 
@@ -22,6 +23,25 @@ _TRACK_ONE_ROW = (
     " WHERE tracking.notification_id < excluded.notification_id"
 )
 _TRACK_ROWS = "INSERT OR IGNORE INTO tracking VALUES (?, ?)"
+
+
+class _SQLiteScratch:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def cursor(self) -> Cursor:
+        return self.conn.cursor()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        c = self.conn.cursor()
+        c.execute("BEGIN")
+        try:
+            yield c
+        except BaseException:
+            self.conn.rollback()
+            raise
+        self.conn.commit()
 
 
 class SQLiteDatabase(Database):
@@ -41,6 +61,27 @@ class SQLiteDatabase(Database):
         """The pool's connection in a transaction; the cursor is sqlite3's own."""
         with self.datastore.transaction(commit=commit) as c:
             yield c.sqlite_cursor
+
+    @contextmanager
+    def scratch_session(self) -> Iterator[ScratchSession]:
+        """A connection of its own with `synchronous=OFF` (commits do not wait for the disk:
+        the durable transaction that swaps the tables in syncs the WAL they are in)."""
+        pool = self.datastore.pool
+        conn = sqlite3.connect(
+            pool.db_name,
+            uri=True,
+            check_same_thread=False,
+            isolation_level=None,
+            cached_statements=256,
+            timeout=pool.lock_timeout or 5,
+        )
+        try:
+            conn.execute("PRAGMA synchronous=OFF")
+            yield _SQLiteScratch(conn)
+        finally:
+            if conn.in_transaction:
+                conn.rollback()
+            conn.close()
 
     def lock(self, c: Cursor) -> None:
         c.execute("UPDATE tracking SET notification_id = notification_id WHERE 0")

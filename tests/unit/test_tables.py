@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 from eventsourcing.sqlite import SQLiteCursor
@@ -18,17 +19,31 @@ def _db() -> SQLiteCursor:
     return c
 
 
-def test_a_complete_cache_answers_misses_without_reading_until_it_is_cleared() -> None:
+def test_a_complete_cache_answers_misses_without_reading_even_once_cleared() -> None:
     c = _db()
     c.execute("INSERT INTO p_t VALUES ('behind', 1)")  # a row the cache never saw
     cache = RowCache(T, "p_t", SQLITE, limit=2, complete=True)
     assert cache.get(c, "behind") is None  # trusted: no SELECT
     for k in ("a", "b", "c"):
         cache.put(k, {"k": k, "v": 2})
-    cache.flush(c)  # over the limit: cleared, and no longer complete
-    assert not cache.complete
+    cache.flush(c)  # over the limit: cleared; it keeps the hashes of the keys it wrote
+    assert len(cache) == 0 and cache.complete
+    assert cache.get(c, "b") == {"k": "b", "v": 2}  # written: read back
+    assert cache.get(c, "behind") is None  # never written through it: still no SELECT
+    cache.discard()  # after a rollback nothing is promised any more
     assert cache.get(c, "behind") == {"k": "behind", "v": 1}
-    assert cache.get(c, "b") == {"k": "b", "v": 2}
+
+
+def test_flush_writes_dirty_rows_in_key_order() -> None:
+    c = _db()
+    statements: list[str] = []
+    c.sqlite_cursor.connection.set_trace_callback(statements.append)
+    cache = RowCache(T, "p_t", SQLITE)
+    for k in ("m", "c", "x", "a"):
+        cache.put(k, {"k": k, "v": 1})
+    cache.flush(c)
+    written = [s for s in statements if "VALUES" in s]
+    assert re.findall(r"\('(\w)'", " ".join(written)) == ["a", "c", "m", "x"]
 
 
 def test_an_ordinary_cache_reads_misses_and_writes_back_puts_and_deletes() -> None:

@@ -1,0 +1,134 @@
+"""Write-behind: a rebuild's writes to its fresh tables run in a thread, on a connection of
+their own, while the fold goes on with the next events.
+
+The fold is Python (it holds the GIL); most of a write is the database's C code, which
+sqlite3 and psycopg run without the GIL, so on a machine with two cores the writes cost the
+fold little more than building their rows. Statements are sent in large batches (a whole
+flush), so the writer thread asks for the GIL back rarely (each time it may wait the
+interpreter's switch interval).
+
+`cursor()` is the cursor the fold uses: `executemany`, and `execute` of anything but a
+SELECT, are queued and run in order by the thread, a batch of queued statements per
+transaction; a SELECT first waits until every queued statement is committed, then runs in
+the calling thread, so a read sees every write before it. An error of a queued statement is
+raised by the next call (and by `close`), and nothing after it runs.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from hub.store.base import Cursor, ScratchSession
+
+_Job = tuple[str, Any, bool]
+"""(statement, parameters, many)."""
+
+
+class WriteBehind:
+    """Runs queued writes of `session` in a thread (see the module docstring)."""
+
+    def __init__(self, session: ScratchSession, depth: int = 64) -> None:
+        self.session = session
+        self._reader = session.cursor()
+        self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="synchub-write-behind", daemon=True)
+        self._thread.start()
+
+    def cursor(self) -> Cursor:
+        return _Cursor(self)
+
+    def submit(self, statement: str, parameters: Any, many: bool) -> None:
+        self._raise()
+        self._jobs.put((statement, parameters, many))
+
+    def wait(self) -> None:
+        """Return once every queued statement is committed (raise its error if one failed)."""
+        self._jobs.join()
+        self._raise()
+
+    def read(self, statement: str, parameters: Sequence[Any]) -> Cursor:
+        self.wait()
+        self._reader.execute(statement, parameters)
+        return self._reader
+
+    def close(self) -> None:
+        """Wait for the queued statements, then stop the thread (raise a statement's error)."""
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        jobs = self._jobs
+        while True:
+            job = jobs.get()
+            if job is None:
+                jobs.task_done()
+                return
+            batch = [job]
+            stop = False
+            while True:  # what else is queued goes into the same transaction
+                try:
+                    more = jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            try:
+                if self._error is None:
+                    with self.session.transaction() as c:
+                        for statement, parameters, many in batch:
+                            if many:
+                                c.executemany(statement, parameters)
+                            else:
+                                c.execute(statement, parameters)
+            except BaseException as e:  # raised in the fold's thread by its next call
+                self._error = e
+            finally:
+                for _ in batch:
+                    jobs.task_done()
+            if stop:
+                jobs.task_done()
+                return
+
+
+class _Cursor:
+    """The fold's cursor over a WriteBehind."""
+
+    def __init__(self, writer: WriteBehind) -> None:
+        self.writer = writer
+        self._last: Cursor | None = None
+
+    def execute(self, statement: str, parameters: Sequence[Any] = (), /) -> Any:
+        if statement.lstrip()[:6].upper() == "SELECT":
+            self._last = self.writer.read(statement, parameters)
+        else:
+            self.writer.submit(statement, parameters, False)
+        return self
+
+    def executemany(self, statement: str, parameters: Iterable[Sequence[Any]], /) -> Any:
+        rows = parameters if isinstance(parameters, list) else list(parameters)
+        self.writer.submit(statement, rows, True)
+        return self
+
+    def fetchone(self) -> Any:
+        assert self._last is not None, "fetchone() before a SELECT"
+        return self._last.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        assert self._last is not None, "fetchall() before a SELECT"
+        return self._last.fetchall()
+
+    def __iter__(self) -> Iterator[Any]:
+        assert self._last is not None, "iteration before a SELECT"
+        return iter(self._last)

@@ -1,0 +1,58 @@
+"""The rebuild's write-behind: queued writes run in order, a read sees every write before it,
+and a failed write is raised in the fold's thread, with nothing after it applied."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from hub.store.sqlite import SQLiteEventStore
+from projections.write_behind import WriteBehind
+
+
+def _store(tmp_path: Path) -> SQLiteEventStore:
+    store = SQLiteEventStore(str(tmp_path / "s.db"))
+    with store.db.transaction(commit=True) as c:
+        c.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+    return store
+
+
+def test_writes_run_in_order_and_a_read_sees_every_write_before_it(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    with store.db.scratch_session() as session:
+        writer = WriteBehind(session, depth=2)
+        c = writer.cursor()
+        for k in range(50):
+            c.executemany("INSERT OR REPLACE INTO t VALUES (?, ?)", [(k, "a"), (k + 1000, "a")])
+            c.execute("UPDATE t SET v = ? WHERE k = ?", ("b", k))
+        c.execute("DELETE FROM t WHERE k >= 1000")
+        c.execute("SELECT count(*), min(v), max(v) FROM t")
+        assert tuple(c.fetchone()) == (50, "b", "b")
+        writer.close()
+    with store.db.transaction(commit=False) as c:  # committed, seen by the store's pool
+        c.execute("SELECT count(*) FROM t")
+        assert c.fetchone()[0] == 50
+    store.close()
+
+
+def test_a_failed_write_is_raised_by_the_next_call_and_nothing_after_it_runs(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path)
+    with store.db.scratch_session() as session:
+        writer = WriteBehind(session)
+        c = writer.cursor()
+        c.execute("INSERT INTO t VALUES (1, 'x')")
+        c.execute("INSERT INTO t VALUES (1, 'again')")  # violates the primary key
+        with pytest.raises(sqlite3.IntegrityError):
+            writer.wait()
+        with pytest.raises(sqlite3.IntegrityError):
+            c.execute("INSERT INTO t VALUES (2, 'after')")
+        with pytest.raises(sqlite3.IntegrityError):
+            writer.close()
+    with store.db.transaction(commit=False) as c:
+        c.execute("SELECT count(*) FROM t")
+        assert c.fetchone()[0] == 0  # the failed batch was rolled back as a whole
+    store.close()
