@@ -289,7 +289,11 @@ class Canonical:
                 for name, _ in rule.fields
                 if mapping.owner(rule.entity, name) in (None, system)
             )
-        owned = {f: v for f, v in stored.items() if f in owned_fields}
+        owned = (
+            stored
+            if owned_fields.issuperset(stored)
+            else {f: v for f, v in stored.items() if f in owned_fields}
+        )
         self._set_fields(cid, rule.entity, mapped.natural_id, owned, lineage)
         self.exceptions.resolve_open(stream, (ExceptionKind.MAPPING,), NOW_MAPS)
 
@@ -311,9 +315,12 @@ class Canonical:
         else:
             op = "update"
             old = json.loads(row["fields"])
-        changed = {f: v for f, v in fields.items() if f not in old or old[f] != v}
-        if not changed and op == "update":
-            return
+        if op == "update":
+            changed = {f: v for f, v in fields.items() if f not in old or old[f] != v}
+            if not changed:
+                return
+        else:
+            changed = fields
         changed_json = dumps(changed)
         self.entities.put(
             cid,

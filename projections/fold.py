@@ -96,6 +96,12 @@ class Fold:
         for part in self._parts:
             part.flush(c)
 
+    def expect(self, events: int) -> None:
+        """Size the row caches' filters of dropped keys for a replay of `events` events (each
+        puts at most about one row per table)."""
+        for cache in self.ctx.caches:
+            cache.capacity = max(events, 1)
+
     def unwritten(self) -> int:
         """How many rows the fold holds that the next flush writes (a rebuild flushes once
         this passes its bound, not every page)."""

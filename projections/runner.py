@@ -222,8 +222,10 @@ class Projector:
         batches of FLUSH rows, in key order, by a write-behind thread (write_behind.py) on a
         scratch session, while the fold goes on; on return every row is committed."""
         after = 0
-        with self.store.db.scratch_session() as session, paused_gc():
-            writer = WriteBehind(session)
+        db = self.store.db
+        with db.scratch_session() as session, db.scratch_session() as reads, paused_gc():
+            writer = WriteBehind(session, reads)
+            fold.expect(head)
             try:
                 c = writer.cursor()
                 while after < head:

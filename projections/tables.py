@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hub.perf import KeyFilter
 from hub.store.base import Cursor, Dialect, StoredEvent
 from hub.store.rows import MultiRowInsert
 
@@ -61,14 +62,18 @@ class RowCache:
     """Rows of one table by primary key, loaded on demand, written back in key order.
 
     `get` returns a dict (the row) or None; `put` marks a row dirty; `flush` upserts the dirty
-    rows sorted by primary key (with the dialect's upsert): B-tree pages are then filled in
-    order, each touched once per flush, instead of in the dirty set's hash order.
-    Rows stay cached across flushes up to `limit` entries, then the cache is cleared.
+    rows sorted by primary key (with the dialect's upsert, in multi-row statements): B-tree
+    pages are then filled in order, each touched once per flush.
+    Rows stay cached across flushes in two generations of up to `limit` / 2 rows: when the
+    current one is full at a flush it becomes the previous one, and the previous one is
+    dropped. A row read back from the table after its generation was dropped waits only for
+    the writes handed over before that generation was made (`read_after` of a write-behind
+    cursor, write_behind.py), which are long done: never for the latest ones.
     `complete=True` promises that every row of the table went through this cache (a fresh
     table being rebuilt): a miss is then an absent row, without a SELECT. A complete cache
-    that is cleared keeps the hashes of the keys it wrote (`spilled`, ~50 bytes a key instead
-    of a whole row), so a later miss costs a SELECT only for a key it did write (or a hash
-    collision); the others are still known absent.
+    keeps the keys of the rows it dropped in a Bloom filter (`capacity` keys at its sized
+    rate), so a later miss costs a SELECT only for such a key (or a false positive); the others
+    are still known absent.
     """
 
     def __init__(
@@ -76,7 +81,7 @@ class RowCache:
         table: Table,
         physical: str,
         dialect: Dialect,
-        limit: int = 100_000,
+        limit: int = 150_000,
         *,
         complete: bool = False,
     ) -> None:
@@ -84,11 +89,16 @@ class RowCache:
         self.physical = physical
         self.limit = limit
         self.complete = complete
-        self.spilled: set[int] = set()
+        self.capacity = 1_000_000
+        """How many dropped keys the filter is sized for (set before it is made)."""
+        self.dropped: KeyFilter | None = None
         self.cols = table.column_names
         self._values = operator.itemgetter(*self.cols)
         self.rows: dict[Any, dict[str, Any] | None] = {}
         self.dirty: set[Any] = set()
+        self._previous: dict[Any, dict[str, Any] | None] = {}
+        self._previous_mark: int | None = None
+        self._dropped_mark: int | None = None
         where = " AND ".join(f"{k}=?" for k in table.pk)
         self._select = f"SELECT {', '.join(self.cols)} FROM {physical} WHERE {where}"
         self._upsert = MultiRowInsert(
@@ -100,16 +110,24 @@ class RowCache:
 
     def __len__(self) -> int:
         """How many rows are cached."""
-        return len(self.rows)
+        return len(self.rows) + len(self._previous)
 
     def get(self, c: Cursor, key: Any) -> dict[str, Any] | None:
         rows = self.rows
         if key in rows:
             return rows[key]
-        if self.complete and (not self.spilled or hash(key) not in self.spilled):
+        previous = self._previous
+        if key in previous:
+            return previous[key]
+        if self.complete and (self.dropped is None or key not in self.dropped):
             return None
-        c.execute(self._select, key if isinstance(key, tuple) else (key,))
-        r = c.fetchone()
+        params = key if isinstance(key, tuple) else (key,)
+        read_after = getattr(c, "read_after", None)
+        if read_after is not None and self._dropped_mark is not None:
+            r = read_after(self._dropped_mark, self._select, params).fetchone()
+        else:
+            c.execute(self._select, params)
+            r = c.fetchone()
         row = None if r is None else dict(zip(self.cols, r, strict=True))
         rows[key] = row
         return row
@@ -135,16 +153,33 @@ class RowCache:
             if upserts:
                 self._upsert.run(c, upserts)
             self.dirty.clear()
-        if len(self.rows) > self.limit:
+        if len(self.rows) > self.limit // 2:
+            self._rotate(c)
+
+    def _rotate(self, c: Cursor) -> None:
+        """The current generation (all written) becomes the previous one; the previous one is
+        dropped (its keys go to the filter of a complete cache)."""
+        if self._previous:
             if self.complete:
-                self.spilled.update(hash(k) for k, row in self.rows.items() if row is not None)
-            self.rows.clear()
+                if self.dropped is None:
+                    self.dropped = KeyFilter(self.capacity)
+                add = self.dropped.add
+                for key, row in self._previous.items():
+                    if row is not None:
+                        add(key)
+            self._dropped_mark = self._previous_mark
+        mark = getattr(c, "mark", None)
+        self._previous_mark = mark() if mark is not None else None
+        self._previous = self.rows
+        self.rows = {}
 
     def discard(self) -> None:
         """Forget everything (after a rolled-back transaction)."""
         self.rows.clear()
         self.dirty.clear()
-        self.spilled.clear()
+        self._previous = {}
+        self.dropped = None
+        self._previous_mark = self._dropped_mark = None
         self.complete = False
 
 

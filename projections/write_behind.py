@@ -3,15 +3,18 @@ their own, while the fold goes on with the next events.
 
 The fold is Python (it holds the GIL); most of a write is the database's C code, which
 sqlite3 and psycopg run without the GIL, so on a machine with two cores the writes cost the
-fold little more than building their rows. Statements are sent in large batches (a whole
-flush), so the writer thread asks for the GIL back rarely (each time it may wait the
-interpreter's switch interval).
+fold little more than building their rows. Statements are sent in large batches (thousands of
+rows each), because the writer thread waits for the GIL after every statement (up to the
+interpreter's switch interval while the fold runs).
 
 `cursor()` is the cursor the fold uses: `executemany`, and `execute` of anything but a
-SELECT, are queued and run in order by the thread, a batch of queued statements per
-transaction; a SELECT first waits until every queued statement is committed, then runs in
-the calling thread, so a read sees every write before it. An error of a queued statement is
-raised by the next call (and by `close`), and nothing after it runs.
+SELECT, are queued and run in order by the thread, what is queued together in one
+transaction; a SELECT first waits until every queued statement is committed, then runs on a
+second connection in the calling thread, so a read sees every write before it.
+`read_after(mark, …)` waits only for the statements queued before `mark()` was taken (a row
+cache reading back a row it handed over long ago need not wait for the latest writes). An
+error of a queued statement is raised by the next call (and by `close`), and nothing after it
+runs.
 """
 
 from __future__ import annotations
@@ -28,12 +31,15 @@ _Job = tuple[str, Any, bool]
 
 
 class WriteBehind:
-    """Runs queued writes of `session` in a thread (see the module docstring)."""
+    """Runs queued writes on `writer` in a thread, reads on `reader` (module docstring)."""
 
-    def __init__(self, session: ScratchSession, depth: int = 64) -> None:
-        self.session = session
-        self._reader = session.cursor()
+    def __init__(self, writer: ScratchSession, reader: ScratchSession, depth: int = 64) -> None:
+        self.session = writer
+        self._reader = reader.cursor()
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=depth)
+        self._submitted = 0
+        self._done = 0
+        self._changed = threading.Condition()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="synchub-write-behind", daemon=True)
         self._thread.start()
@@ -43,15 +49,26 @@ class WriteBehind:
 
     def submit(self, statement: str, parameters: Any, many: bool) -> None:
         self._raise()
+        self._submitted += 1
         self._jobs.put((statement, parameters, many))
 
-    def wait(self) -> None:
-        """Return once every queued statement is committed (raise its error if one failed)."""
-        self._jobs.join()
+    def mark(self) -> int:
+        """A mark of the statements queued so far (see `wait`)."""
+        return self._submitted
+
+    def wait(self, mark: int | None = None) -> None:
+        """Return once every statement queued before `mark` (default: all) is committed;
+        raise the error of a failed one."""
+        upto = self._submitted if mark is None else mark
+        with self._changed:
+            while self._done < upto and self._error is None:
+                self._changed.wait()
         self._raise()
 
-    def read(self, statement: str, parameters: Sequence[Any]) -> Cursor:
-        self.wait()
+    def read(self, statement: str, parameters: Sequence[Any], mark: int | None = None) -> Cursor:
+        """Run a SELECT once the statements queued before `mark` (default: all) are
+        committed."""
+        self.wait(mark)
         self._reader.execute(statement, parameters)
         return self._reader
 
@@ -68,13 +85,12 @@ class WriteBehind:
 
     def _run(self) -> None:
         jobs = self._jobs
-        while True:
+        stop = False
+        while not stop:
             job = jobs.get()
             if job is None:
-                jobs.task_done()
                 return
             batch = [job]
-            stop = False
             while True:  # what else is queued goes into the same transaction
                 try:
                     more = jobs.get_nowait()
@@ -94,12 +110,9 @@ class WriteBehind:
                                 c.execute(statement, parameters)
             except BaseException as e:  # raised in the fold's thread by its next call
                 self._error = e
-            finally:
-                for _ in batch:
-                    jobs.task_done()
-            if stop:
-                jobs.task_done()
-                return
+            with self._changed:
+                self._done += len(batch)
+                self._changed.notify_all()
 
 
 class _Cursor:
@@ -119,6 +132,14 @@ class _Cursor:
     def executemany(self, statement: str, parameters: Iterable[Sequence[Any]], /) -> Any:
         rows = parameters if isinstance(parameters, list) else list(parameters)
         self.writer.submit(statement, rows, True)
+        return self
+
+    def mark(self) -> int:
+        return self.writer.mark()
+
+    def read_after(self, mark: int, statement: str, parameters: Sequence[Any]) -> Any:
+        """Run a SELECT once the statements queued before `mark` are committed."""
+        self._last = self.writer.read(statement, parameters, mark)
         return self
 
     def fetchone(self) -> Any:

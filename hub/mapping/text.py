@@ -18,8 +18,8 @@ Args = tuple[Any, ...]
 
 _TAG = re.compile(r"(?<![^\s(\[{\"'])#([^\s#]+)")
 _TRAILING = ".,;:!?)]}'\""
-_SEGMENT = re.compile(r"[A-Za-z0-9_.-]+")
 _BAD_CHAR = re.compile(r"[^A-Za-z0-9_.-]")
+_PATH = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*")
 
 
 def lower(value: Any, args: Args, ctx: Context) -> str:
@@ -106,12 +106,7 @@ def find_tags(text: str) -> tuple[str, ...]:
 
     Cached: pipelines often read several things from the same description.
     """
-    found = []
-    for match in _TAG.finditer(text):
-        tag = match.group(1).rstrip(_TRAILING)
-        if tag:
-            found.append(tag)
-    return tuple(found)
+    return tuple(filter(None, [word.rstrip(_TRAILING) for word in _TAG.findall(text)]))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -147,7 +142,7 @@ def _untag(match: re.Match[str]) -> str:
 
 
 def _check_path(tag: str, segments: list[str]) -> None:
-    if all(_SEGMENT.fullmatch(segment) for segment in segments):
+    if _PATH.fullmatch(tag):  # non-empty segments of allowed characters, single slashes
         return
     if tag.endswith("/"):
         reason = "it ends with '/'"

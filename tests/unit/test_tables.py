@@ -19,19 +19,36 @@ def _db() -> SQLiteCursor:
     return c
 
 
-def test_a_complete_cache_answers_misses_without_reading_even_once_cleared() -> None:
+def test_a_complete_cache_answers_misses_without_reading_even_after_dropping_rows() -> None:
     c = _db()
     c.execute("INSERT INTO p_t VALUES ('behind', 1)")  # a row the cache never saw
-    cache = RowCache(T, "p_t", SQLITE, limit=2, complete=True)
+    cache = RowCache(T, "p_t", SQLITE, limit=4, complete=True)
     assert cache.get(c, "behind") is None  # trusted: no SELECT
     for k in ("a", "b", "c"):
         cache.put(k, {"k": k, "v": 2})
-    cache.flush(c)  # over the limit: cleared; it keeps the hashes of the keys it wrote
-    assert len(cache) == 0 and cache.complete
-    assert cache.get(c, "b") == {"k": "b", "v": 2}  # written: read back
+    cache.flush(c)  # over limit / 2: the rows become the previous generation
+    assert len(cache) == 3 and cache.dropped is None
+    for k in ("d", "e", "f"):
+        cache.put(k, {"k": k, "v": 3})
+    cache.flush(c)  # again: a, b, c are dropped, their keys kept in the filter
+    assert len(cache) == 3 and cache.dropped is not None and "b" in cache.dropped
+    c.execute("UPDATE p_t SET v = 9 WHERE k = 'b'")  # proves the next get reads the table
+    assert cache.get(c, "b") == {"k": "b", "v": 9}
+    assert cache.get(c, "e") == {"k": "e", "v": 3}  # the previous generation, no SELECT
     assert cache.get(c, "behind") is None  # never written through it: still no SELECT
     cache.discard()  # after a rollback nothing is promised any more
     assert cache.get(c, "behind") == {"k": "behind", "v": 1}
+
+
+def test_the_key_filter_never_forgets_a_key_and_rarely_claims_one() -> None:
+    from hub.perf import KeyFilter
+
+    f = KeyFilter(10_000)
+    for i in range(10_000):
+        f.add(f"k{i}")
+    assert all(f"k{i}" in f for i in range(10_000))
+    false = sum(f"other{i}" in f for i in range(10_000))
+    assert false < 300  # ~1.4 % expected at capacity
 
 
 def test_flush_writes_dirty_rows_in_key_order() -> None:

@@ -21,8 +21,8 @@ def _store(tmp_path: Path) -> SQLiteEventStore:
 
 def test_writes_run_in_order_and_a_read_sees_every_write_before_it(tmp_path: Path) -> None:
     store = _store(tmp_path)
-    with store.db.scratch_session() as session:
-        writer = WriteBehind(session, depth=2)
+    with store.db.scratch_session() as session, store.db.scratch_session() as reads:
+        writer = WriteBehind(session, reads, depth=2)
         c = writer.cursor()
         for k in range(50):
             c.executemany("INSERT OR REPLACE INTO t VALUES (?, ?)", [(k, "a"), (k + 1000, "a")])
@@ -41,8 +41,8 @@ def test_a_failed_write_is_raised_by_the_next_call_and_nothing_after_it_runs(
     tmp_path: Path,
 ) -> None:
     store = _store(tmp_path)
-    with store.db.scratch_session() as session:
-        writer = WriteBehind(session)
+    with store.db.scratch_session() as session, store.db.scratch_session() as reads:
+        writer = WriteBehind(session, reads)
         c = writer.cursor()
         c.execute("INSERT INTO t VALUES (1, 'x')")
         c.execute("INSERT INTO t VALUES (1, 'again')")  # violates the primary key
