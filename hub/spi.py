@@ -157,7 +157,9 @@ def same_value(known: Any, desired: Any) -> bool:
         return True
     if _is_number(known) or _is_number(desired):
         a, b = _as_number(known), _as_number(desired)
-        return a is not None and b is not None and abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+        if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
+            return False  # an infinite number equals only itself (`known == desired` above)
+        return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
     return False
 
 

@@ -78,7 +78,6 @@ EXCEPTIONS = Table(
     ),
     pk=("id",),
     indexes=(("status", "kind"), ("subject",)),
-    folded=(("subject",),),
 )
 
 TABLES = (EXCEPTIONS,)

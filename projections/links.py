@@ -39,7 +39,6 @@ LINKS = Table(
     ),
     pk=("system", "object", "key"),
     indexes=(("canonical_id", "system"),),
-    folded=(("canonical_id", "system"),),
 )
 
 TABLES = (LINKS,)

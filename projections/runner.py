@@ -161,7 +161,6 @@ class Projector:
                         live = table.physical()
                         c.execute(f"DROP TABLE IF EXISTS {live}")
                         c.execute(f"ALTER TABLE {table.physical(gen)} RENAME TO {live}")
-                        _rename_indexes(c, table, gen)
                     self.store.db.track(c, name, after)
                 _drop_stale_generations(c)
         except BaseException:
@@ -209,7 +208,7 @@ class Projector:
             if drop_stale:
                 _drop_stale_generations(c)
             for table in ALL_TABLES:
-                table.create(c, self.store.db.dialect, gen, deferred=True)
+                table.create(c, self.store.db.dialect, gen)
         return Fold(
             lambda name: f"p_{name}__{gen}",
             _decoder(self.store),
@@ -279,16 +278,6 @@ def _outdated(c: Cursor) -> list[str]:
         if [r[0] for r in c.fetchall()] != table.column_names:
             stale.append(table.physical())
     return stale
-
-
-def _rename_indexes(c: Cursor, table: Table, gen: str) -> None:
-    """Give the swapped-in table its indexes under their live names (SQLite cannot rename an
-    index): the deferred ones are built here, once, from the filled table."""
-    live = table.physical()
-    for cols in table.indexes:
-        suffix = "_".join(cols)
-        c.execute(f"DROP INDEX IF EXISTS {table.physical(gen)}_{suffix}")
-        c.execute(f"CREATE INDEX IF NOT EXISTS {live}_{suffix} ON {live} ({', '.join(cols)})")
 
 
 def _drop_stale_generations(c: Cursor) -> None:

@@ -22,8 +22,9 @@ from hub.store.rows import MultiRowInsert
 class Table:
     """One projection table: column DDL, primary key, secondary indexes.
 
-    `folded` names the indexes the fold itself queries: a rebuild keeps those while it fills a
-    fresh table and builds the others once, at the swap (cheaper than row by row).
+    Indexes are named after the table they were made with (`<physical>_<columns>`): a table
+    a rebuild filled keeps the names of its generation after the swap, and `create` finds
+    existing indexes by their columns, not their names.
     Tables are clustered on their primary key where the database can (the dialect's
     `clustered` suffix; SQLite's WITHOUT ROWID): one B-tree per row, not two.
     """
@@ -32,7 +33,6 @@ class Table:
     columns: tuple[str, ...]
     pk: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
-    folded: tuple[tuple[str, ...], ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -41,17 +41,21 @@ class Table:
     def physical(self, generation: str = "") -> str:
         return f"p_{self.name}__{generation}" if generation else f"p_{self.name}"
 
-    def create(
-        self, c: Cursor, dialect: Dialect, generation: str = "", *, deferred: bool = False
-    ) -> None:
-        """Create the table and its indexes (`deferred`: only the `folded` ones)."""
+    def create(self, c: Cursor, dialect: Dialect, generation: str = "") -> None:
+        """Create the table, and each of its indexes that it does not have yet."""
         t = self.physical(generation)
         c.execute(
             f"CREATE TABLE IF NOT EXISTS {t} ({', '.join(self.columns)},"
             f" PRIMARY KEY ({', '.join(self.pk)})){dialect.clustered}"
         )
-        for cols in self.folded if deferred else self.indexes:
-            c.execute(f"CREATE INDEX IF NOT EXISTS {t}_{'_'.join(cols)} ON {t} ({', '.join(cols)})")
+        c.execute(dialect.index_columns, (t,))
+        existing: dict[str, list[str]] = {}
+        for index, column in c.fetchall():
+            existing.setdefault(index, []).append(column)
+        have = {tuple(cols) for cols in existing.values()}
+        for cols in self.indexes:
+            if tuple(cols) not in have:
+                c.execute(f"CREATE INDEX {t}_{'_'.join(cols)} ON {t} ({', '.join(cols)})")
 
 
 _MAX_PARAMETERS = 32_766

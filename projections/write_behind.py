@@ -65,12 +65,14 @@ class WriteBehind:
                 self._changed.wait()
         self._raise()
 
-    def read(self, statement: str, parameters: Sequence[Any], mark: int | None = None) -> Cursor:
-        """Run a SELECT once the statements queued before `mark` (default: all) are
-        committed."""
+    def read(self, statement: str, parameters: Sequence[Any], mark: int | None = None) -> Rows:
+        """The rows of a SELECT run once the statements queued before `mark` (default: all)
+        are committed. They are fetched at once, so the read ends there: an open read would
+        keep SQLite from checkpointing the writes after it, and the swap's commit would copy
+        them all."""
         self.wait(mark)
         self._reader.execute(statement, parameters)
-        return self._reader
+        return Rows(self._reader.fetchall())
 
     def close(self) -> None:
         """Wait for the queued statements, then stop the thread (raise a statement's error)."""
@@ -115,12 +117,34 @@ class WriteBehind:
                 self._changed.notify_all()
 
 
+class Rows:
+    """The rows a SELECT returned, read like a cursor."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+        self._next = 0
+
+    def fetchone(self) -> Any:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchall(self) -> list[Any]:
+        rest = self._rows[self._next :]
+        self._next = len(self._rows)
+        return rest
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
 class _Cursor:
     """The fold's cursor over a WriteBehind."""
 
     def __init__(self, writer: WriteBehind) -> None:
         self.writer = writer
-        self._last: Cursor | None = None
+        self._last: Rows | None = None
 
     def execute(self, statement: str, parameters: Sequence[Any] = (), /) -> Any:
         if statement.lstrip()[:6].upper() == "SELECT":

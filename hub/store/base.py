@@ -80,6 +80,9 @@ class Dialect:
     """The statement head that inserts a row or replaces the one with its key."""
     clustered: str
     """The suffix of CREATE TABLE that stores rows in primary-key order."""
+    index_columns: str
+    """A query with one parameter, a table's name: (index name, column name) of each of its
+    indexes, the columns of an index in their order."""
 
 
 class ScratchSession(Protocol):

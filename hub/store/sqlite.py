@@ -64,6 +64,13 @@ _MICROSECOND = dt.timedelta(microseconds=1)
 
 _EVENT_COLUMNS = "originator_id, originator_version, topic, state"
 
+SECURE_DELETE_FAST = "PRAGMA secure_delete=FAST"
+"""Debian builds SQLite with SECURE_DELETE: every freed page is overwritten with zeros, so a
+rebuild's swap, dropping the old projection tables, wrote their whole size to the WAL (75 MB
+for 100k events) and checkpointed it (≈ 0.7 s of a 7 s rebuild, measured). FAST zeroes
+deleted content only where the page is written anyway. Nothing is lost to privacy: what
+projections delete is derived from events the store keeps forever (it never deletes them)."""
+
 _ROWS = 128
 """Rows per INSERT statement (a power of two)."""
 
@@ -85,6 +92,7 @@ class _StatementCachingPool(SQLiteConnectionPool):
         if not self.is_sqlite_memory_mode:
             c.execute("PRAGMA journal_mode=WAL")
             self.is_journal_mode_wal = True
+        c.execute(SECURE_DELETE_FAST)
         c.row_factory = sqlite3.Row
         return SQLiteConnection(sqlite_conn=c, max_age=self.max_age)
 

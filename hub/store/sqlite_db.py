@@ -15,7 +15,15 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from hub.store.base import Cursor, Database, Dialect, ScratchSession
 
-SQLITE = Dialect(name="sqlite", upsert="INSERT OR REPLACE INTO", clustered=" WITHOUT ROWID")
+SQLITE = Dialect(
+    name="sqlite",
+    upsert="INSERT OR REPLACE INTO",
+    clustered=" WITHOUT ROWID",
+    index_columns=(
+        "SELECT il.name, ii.name FROM pragma_index_list(?) il, pragma_index_info(il.name) ii"
+        " ORDER BY il.name, ii.seqno"
+    ),
+)
 
 _TRACK_ONE_ROW = (
     "INSERT INTO tracking VALUES (?, ?) ON CONFLICT (application_name) DO UPDATE"
@@ -77,6 +85,7 @@ class SQLiteDatabase(Database):
         )
         try:
             conn.execute("PRAGMA synchronous=OFF")
+            conn.execute("PRAGMA secure_delete=FAST")  # see hub.store.sqlite.SECURE_DELETE_FAST
             yield _SQLiteScratch(conn)
         finally:
             if conn.in_transaction:

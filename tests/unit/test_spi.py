@@ -41,3 +41,11 @@ def test_connector_code_imports_only_hub_spi(path: Path) -> None:
         if alias.name.split(".")[0] == "hub"
     }
     assert hub_imports <= ALLOWED, f"{path.name} imports {sorted(hub_imports - ALLOWED)}"
+
+
+def test_same_value_never_calls_an_infinite_number_equal_to_a_finite_one() -> None:
+    from hub.spi import same_value
+
+    inf = float("inf")
+    assert not same_value(0, inf) and not same_value(inf, 0) and not same_value("1e400", 1.0)
+    assert same_value(inf, inf) and same_value(1.5, "1.5") and same_value(2, 2.0)
