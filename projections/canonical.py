@@ -24,7 +24,7 @@ from hub.errors import MappingError
 from hub.mapping import InboundRule, Mapping
 from hub.store.base import Cursor, StoredEvent
 from hub.store.streams import EventType, ExceptionKind, source_stream
-from hub.values import dumps, micros
+from hub.values import dumps
 from projections.audit import Audit, Lineage
 from projections.exception_kinds import unmappable
 from projections.exceptions import NOW_MAPS, Exceptions
@@ -197,8 +197,8 @@ class Canonical:
     def _on_source(self, e: StoredEvent, d: dict[str, Any]) -> None:
         _, system, obj, key = e.stream.split("/", 3)
         after = d["after"]
-        source_time = micros(d["source_time"])
-        captured_at = micros(d["captured_at"])
+        source_time = d["source_time"]  # integer microseconds: the fold decodes them raw
+        captured_at = d["captured_at"]
         self.records.put(e, system, obj, key, after, source_time, captured_at)
         self.map(e.stream, system, obj, key, after, source_time, captured_at)
 

@@ -47,9 +47,10 @@ class Fold:
         *,
         fresh: bool = False,
     ) -> None:
-        """`physical`: logical table name → its name in this generation; `fresh`: the tables
-        are new and empty (a rebuild), so rows this fold has not written do not exist (see
-        RowCache `complete`)."""
+        """`physical`: logical table name → its name in this generation; `decode`: a payload's
+        value with the envelope's own timestamps as integer microseconds (Codec.decode_raw
+        with nested=False); `fresh`: the tables are new and empty (a rebuild), so rows this
+        fold has not written do not exist (see RowCache `complete`)."""
         self.decode = decode
         self.ctx = ctx = Context(physical, dialect, fresh=fresh)
         self._requeue: list[str] = []

@@ -43,6 +43,8 @@ coordinator, fold.py); each tracks its position."""
 
 ALL_TABLES: tuple[Table, ...] = tuple(t for ts in PROJECTIONS.values() for t in ts)
 PAGE = 5000
+REPLAY_PAGE = 20_000
+"""Events a rebuild reads at a time (catch-up reads `page`: one transaction each)."""
 FLUSH = 50_000
 """Rows a rebuild holds before it hands them to its writer (in key order)."""
 
@@ -228,7 +230,7 @@ class Projector:
             try:
                 c = writer.cursor()
                 while after < head:
-                    events = self.store.read(after, head, self.page)
+                    events = self.store.read(after, head, REPLAY_PAGE)
                     if not events:
                         break
                     fold.apply(c, events)

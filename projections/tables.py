@@ -143,16 +143,11 @@ class RowCache:
 
     def flush(self, c: Cursor) -> None:
         if self.dirty:
-            rows = self.rows
-            upserts = []
-            deletes = []
-            for key in sorted(self.dirty):
-                row = rows[key]
-                if row is None:
-                    deletes.append(key if isinstance(key, tuple) else (key,))
-                else:
-                    upserts.append(self._values(row))
-            if deletes:
+            rows, values = self.rows, self._values
+            keys = sorted(self.dirty)
+            upserts = [values(row) for key in keys if (row := rows[key]) is not None]
+            if len(upserts) < len(keys):
+                deletes = [k if isinstance(k, tuple) else (k,) for k in keys if rows[k] is None]
                 c.executemany(self._delete, deletes)
             if upserts:
                 self._upsert.run(c, upserts)

@@ -111,7 +111,7 @@ def find_tags(text: str) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=1024)
 def _folded_tags(text: str) -> frozenset[str]:
-    return frozenset(tag.casefold() for tag in find_tags(text))
+    return frozenset(map(str.casefold, find_tags(text)))
 
 
 @functools.lru_cache(maxsize=1024)
