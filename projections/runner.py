@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from hub.crashpoints import crashpoint
 from hub.mapping import Mapping
 from hub.perf import paused_gc
-from hub.store.base import Cursor
+from hub.store.base import Cursor, Dialect
 from hub.store.sqlite import SQLiteEventStore
 from projections.audit import AUDIT
 from projections.canonical import CANONICAL
@@ -74,7 +74,7 @@ class Projector:
         with store.db.transaction(commit=True) as c:
             for table in ALL_TABLES:
                 table.create(c, store.db.dialect)
-            outdated = _outdated(c)
+            outdated = _outdated(c, store.db.dialect)
         self.fold = Fold(lambda name: f"p_{name}", _decoder(store), store.db.dialect)
         self._last = -1
         self.upgraded = outdated
@@ -164,10 +164,10 @@ class Projector:
                         c.execute(f"DROP TABLE IF EXISTS {live}")
                         c.execute(f"ALTER TABLE {table.physical(gen)} RENAME TO {live}")
                     self.store.db.track(c, name, after)
-                _drop_stale_generations(c)
+                _drop_stale_generations(c, self.store.db.dialect)
         except BaseException:
             with self.store.db.transaction(commit=True) as c:
-                _drop_stale_generations(c)
+                _drop_stale_generations(c, self.store.db.dialect)
             raise
         self._reload()
         return after
@@ -208,7 +208,7 @@ class Projector:
         the tables of rebuilds that never finished)."""
         with self.store.db.transaction(commit=True) as c:
             if drop_stale:
-                _drop_stale_generations(c)
+                _drop_stale_generations(c, self.store.db.dialect)
             for table in ALL_TABLES:
                 table.create(c, self.store.db.dialect, gen)
         return Fold(
@@ -271,20 +271,19 @@ def _decoder(store: SQLiteEventStore) -> Callable[[bytes], Any]:
     return functools.partial(store.codec.decode_raw, nested=False)
 
 
-def _outdated(c: Cursor) -> list[str]:
+def _outdated(c: Cursor, dialect: Dialect) -> list[str]:
     """Live projection tables whose columns differ from their definition (made by an older
     synchub version); the fold cannot write to them until they are rebuilt."""
     stale = []
     for table in ALL_TABLES:
-        c.execute(f"SELECT name FROM pragma_table_info('{table.physical()}')")
+        c.execute(dialect.table_columns, (table.physical(),))
         if [r[0] for r in c.fetchall()] != table.column_names:
             stale.append(table.physical())
     return stale
 
 
-def _drop_stale_generations(c: Cursor) -> None:
-    c.execute(
-        "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'p\\_%\\_\\_g%' ESCAPE '\\'"
-    )
+def _drop_stale_generations(c: Cursor, dialect: Dialect) -> None:
+    """Drop the tables of rebuilds that never finished (`p_<name>__g<gen>`)."""
+    c.execute(dialect.tables_like, ("p\\_%\\_\\_g%",))
     for (name,) in c.fetchall():
         c.execute(f"DROP TABLE IF EXISTS {name}")

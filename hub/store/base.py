@@ -83,6 +83,12 @@ class Dialect:
     index_columns: str
     """A query with one parameter, a table's name: (index name, column name) of each of its
     indexes, the columns of an index in their order."""
+    table_columns: str
+    """A query with one parameter, a table's name: the name of each of its columns, in order
+    (no rows when there is no such table)."""
+    tables_like: str
+    """A query with one parameter, a LIKE pattern with `\\` as its escape character: the
+    names of the tables that match it."""
 
 
 class ScratchSession(Protocol):

@@ -23,6 +23,8 @@ SQLITE = Dialect(
         "SELECT il.name, ii.name FROM pragma_index_list(?) il, pragma_index_info(il.name) ii"
         " ORDER BY il.name, ii.seqno"
     ),
+    table_columns="SELECT name FROM pragma_table_info(?) ORDER BY cid",
+    tables_like="SELECT name FROM sqlite_master WHERE type='table' AND name LIKE ? ESCAPE '\\'",
 )
 
 _TRACK_ONE_ROW = (
