@@ -279,24 +279,7 @@ class Hub:
         self, exception_id: str, action: str, note: str = "", by: str | None = None
     ) -> dict[str, Any]:
         """Record an operator action (retry | resolve | ignore) and carry it out."""
-        self.projector.catch_up()
-        row = self.exception(exception_id)
-        if row is None:
-            raise SyncHubError(f"no exception {exception_id!r}: see `synchub exceptions list`")
-        if row["status"] not in (ExceptionStatus.OPEN, ExceptionStatus.RETRYING):
-            raise SyncHubError(f"exception {exception_id} is already {row['status']}")
-        payload = {
-            "exception_id": exception_id,
-            "action": action,
-            "note": note,
-            "by": by or _user(),
-            "at": now_micros(),
-        }
-        self.store.append_next(
-            exception_stream(exception_id),
-            EventType.EXCEPTION_ACTION,
-            self._encode("exception_action", payload),
-        )
+        row = record_exception_action(self.store, self.projector, exception_id, action, note, by)
         if action == "retry" and row["kind"] == ExceptionKind.QUARANTINE:
             self._reingest(row)
         self.projector.catch_up()
@@ -334,6 +317,46 @@ class Hub:
         """One exception (every column, `details` as stored), or None."""
         with self.store.db.transaction(commit=False) as c:
             return exc.by_id(c, exception_id)
+
+
+def record_exception_action(
+    store: SQLiteEventStore,
+    projector: Projector,
+    exception_id: str,
+    action: str,
+    note: str = "",
+    by: str | None = None,
+) -> dict[str, Any]:
+    """Append an operator's action (retry | resolve | ignore) on an open exception and return
+    the exception with it applied. Needs the store only: `resolve` and `ignore` are complete
+    once recorded (no connector, so no connector secret); a `retry` is carried out by
+    `Hub.act_on_exception`."""
+    projector.catch_up()
+    with store.db.transaction(commit=False) as c:
+        row = exc.by_id(c, exception_id)
+    if row is None:
+        raise SyncHubError(f"no exception {exception_id!r}: see `synchub exceptions list`")
+    if row["status"] not in (ExceptionStatus.OPEN, ExceptionStatus.RETRYING):
+        raise SyncHubError(f"exception {exception_id} is already {row['status']}")
+    payload = {
+        "exception_id": exception_id,
+        "action": action,
+        "note": note,
+        "by": by or _user(),
+        "at": now_micros(),
+    }
+    schema = hub_schema("exception_action")
+    store.codec.add(schema)
+    store.append_next(
+        exception_stream(exception_id),
+        EventType.EXCEPTION_ACTION,
+        store.codec.encode(schema, payload),
+    )
+    projector.catch_up()
+    with store.db.transaction(commit=False) as c:
+        after = exc.by_id(c, exception_id)
+    assert after is not None
+    return after
 
 
 def _user() -> str:

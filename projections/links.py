@@ -143,6 +143,11 @@ class Links:
 
     def link(self, system: str, obj: str, key: str, cid: str, role: str) -> None:
         """Link record system/obj/key to `cid` as a `role` (source | target) record."""
+        assert self.ctx.c is not None
+        old = self.rows.get(self.ctx.c, (system, obj, key))
+        if old is not None and old["canonical_id"] != cid:
+            # the entity it was linked to has one key fewer: target_key must read it afresh
+            self._target_keys.add((system, old["canonical_id"]))
         self.rows.put(
             (system, obj, key),
             {

@@ -226,8 +226,8 @@ class Projector:
         db = self.store.db
         with db.scratch_session() as session, db.scratch_session() as reads, paused_gc():
             writer = WriteBehind(session, reads)
-            fold.expect(head)
             try:
+                fold.expect(head)
                 c = writer.cursor()
                 while after < head:
                     events = self.store.read(after, head, REPLAY_PAGE)
@@ -240,8 +240,10 @@ class Projector:
                     if progress is not None:
                         progress(after, head)
                 fold.flush(c)
-            finally:
-                writer.close()
+            except BaseException:
+                writer.abort()  # what is queued is of no use: the fresh tables are dropped
+                raise
+            writer.close()
         return after
 
     # -- checksum -------------------------------------------------------------------------------

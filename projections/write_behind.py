@@ -26,6 +26,8 @@ from typing import Any
 
 from hub.store.base import Cursor, ScratchSession
 
+_READS = frozenset(("SELECT", "WITH"))
+"""Statements that return rows (their first word): run at once, after the queued writes."""
 _Job = tuple[str, Any, bool]
 """(statement, parameters, many)."""
 
@@ -36,6 +38,8 @@ class WriteBehind:
     def __init__(self, writer: ScratchSession, reader: ScratchSession, depth: int = 64) -> None:
         self.session = writer
         self._reader = reader.cursor()
+        self._isolated = reader.isolated_reads
+        self._aborted = False
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=depth)
         self._submitted = 0
         self._done = 0
@@ -70,16 +74,25 @@ class WriteBehind:
         are committed. They are fetched at once, so the read ends there: an open read would
         keep SQLite from checkpointing the writes after it, and the swap's commit would copy
         them all."""
-        self.wait(mark)
+        self.wait(mark if self._isolated else None)
         self._reader.execute(statement, parameters)
         return Rows(self._reader.fetchall())
 
     def close(self) -> None:
         """Wait for the queued statements, then stop the thread (raise a statement's error)."""
+        self._stop()
+        self._raise()
+
+    def abort(self) -> None:
+        """Stop the thread without running what is still queued, and raise nothing (the
+        caller is failing already: its error is the one to see)."""
+        self._aborted = True
+        self._stop()
+
+    def _stop(self) -> None:
         if self._thread.is_alive():
             self._jobs.put(None)
             self._thread.join()
-        self._raise()
 
     def _raise(self) -> None:
         if self._error is not None:
@@ -103,7 +116,7 @@ class WriteBehind:
                     break
                 batch.append(more)
             try:
-                if self._error is None:
+                if self._error is None and not self._aborted:
                     with self.session.transaction() as c:
                         for statement, parameters, many in batch:
                             if many:
@@ -147,14 +160,16 @@ class _Cursor:
         self._last: Rows | None = None
 
     def execute(self, statement: str, parameters: Sequence[Any] = (), /) -> Any:
-        if statement.lstrip()[:6].upper() == "SELECT":
+        if statement.split(None, 1)[0].upper() in _READS:
             self._last = self.writer.read(statement, parameters)
         else:
+            self._last = None  # nothing to fetch after a write
             self.writer.submit(statement, parameters, False)
         return self
 
     def executemany(self, statement: str, parameters: Iterable[Sequence[Any]], /) -> Any:
         rows = parameters if isinstance(parameters, list) else list(parameters)
+        self._last = None
         self.writer.submit(statement, rows, True)
         return self
 
@@ -167,7 +182,7 @@ class _Cursor:
         return self
 
     def fetchone(self) -> Any:
-        assert self._last is not None, "fetchone() before a SELECT"
+        assert self._last is not None, "fetchone() without a SELECT before it"
         return self._last.fetchone()
 
     def fetchall(self) -> list[Any]:

@@ -13,6 +13,7 @@ from rich.table import Table
 from hub import queries
 from hub.cli.app import DEFAULT, ConfigOpt, JsonOpt, exceptions_app, open_hub, reader
 from hub.cli.render import out, print_json
+from hub.engine import record_exception_action
 
 STATUSES = ("open", "retrying", "resolved", "ignored", "all")
 KINDS = ("quarantine", "mapping", "plan", "write")
@@ -89,8 +90,14 @@ def exceptions_show(
 
 
 def _act(exception_id: str, action: str, note: str, config: Path, as_json: bool) -> None:
-    with open_hub(config, existing=True) as hub:
-        row = hub.act_on_exception(exception_id, action, note)
+    """`retry` runs the failed step again, so it opens the hub with its connectors;
+    `resolve` and `ignore` only record the decision and need no connector (nor its secret)."""
+    if action == "retry":
+        with open_hub(config, existing=True) as hub:
+            row = hub.act_on_exception(exception_id, action, note)
+    else:
+        with reader(config) as (_, store, projector):
+            row = record_exception_action(store, projector, exception_id, action, note)
     if as_json:
         print_json(row)
         return

@@ -94,6 +94,11 @@ class Dialect:
 class ScratchSession(Protocol):
     """A connection for scratch work (Database.scratch_session)."""
 
+    isolated_reads: bool
+    """Whether a read on this session sees what other sessions committed without waiting for
+    their open transactions (SQLite in WAL mode, PostgreSQL); if not, a reader must wait until
+    no other session is writing."""
+
     def cursor(self) -> Cursor:
         """A cursor whose statements commit one by one (autocommit)."""
         ...

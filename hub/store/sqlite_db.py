@@ -21,6 +21,7 @@ SQLITE = Dialect(
     clustered=" WITHOUT ROWID",
     index_columns=(
         "SELECT il.name, ii.name FROM pragma_index_list(?) il, pragma_index_info(il.name) ii"
+        " WHERE il.origin = 'c' AND il.partial = 0 AND il.\"unique\" = 0"
         " ORDER BY il.name, ii.seqno"
     ),
     table_columns="SELECT name FROM pragma_table_info(?) ORDER BY cid",
@@ -36,8 +37,9 @@ _TRACK_ROWS = "INSERT OR IGNORE INTO tracking VALUES (?, ?)"
 
 
 class _SQLiteScratch:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, isolated_reads: bool) -> None:
         self.conn = conn
+        self.isolated_reads = isolated_reads
 
     def cursor(self) -> Cursor:
         return self.conn.cursor()
@@ -88,7 +90,8 @@ class SQLiteDatabase(Database):
         try:
             conn.execute("PRAGMA synchronous=OFF")
             conn.execute("PRAGMA secure_delete=FAST")  # see hub.store.sqlite.SECURE_DELETE_FAST
-            yield _SQLiteScratch(conn)
+            # an in-memory store shares one cache: a read meets a writer's table locks
+            yield _SQLiteScratch(conn, isolated_reads=not pool.is_sqlite_memory_mode)
         finally:
             if conn.in_transaction:
                 conn.rollback()

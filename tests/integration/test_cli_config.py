@@ -1,7 +1,8 @@
 """The config on the command line (issue 8): `--config`/`-c` before the command (as git, kubectl
 and docker users type it) and after it, the one after the command winning; commands that only
-read the store work when a connector's secret variable is not set, and those that reach the
-systems say which variable to set."""
+read the store (and `exceptions resolve`, which only records a decision) work when a
+connector's secret variable is not set, and those that reach the systems say which variable
+to set."""
 
 from __future__ import annotations
 
@@ -107,6 +108,12 @@ def test_reading_the_store_needs_no_connector_secret_and_sync_names_the_variable
         ]
         is None
     )
+    # deciding an exception only records the decision: no connector, no secret
+    done = runner.invoke(
+        app, ["-c", cfg, "exceptions", "resolve", exception["id"], "--note", "fixed", "--json"]
+    )
+    assert done.exit_code == 0, (done.output, done.exception)
+    assert json.loads(done.stdout)["status"] == "resolved"
     for args in (("sync", "--once"), ("run",)):  # they build the connectors: the variable is needed
         proc = firm.run(*args)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr

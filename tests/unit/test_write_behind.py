@@ -56,3 +56,48 @@ def test_a_failed_write_is_raised_by_the_next_call_and_nothing_after_it_runs(
         c.execute("SELECT count(*) FROM t")
         assert c.fetchone()[0] == 0  # the failed batch was rolled back as a whole
     store.close()
+
+
+def test_abort_drops_what_is_queued_and_raises_nothing(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    with store.db.scratch_session() as session, store.db.scratch_session() as reads:
+        writer = WriteBehind(session, reads)
+        c = writer.cursor()
+        c.execute("INSERT INTO t VALUES (1, 'x')")
+        c.execute("INSERT INTO t VALUES (1, 'again')")  # would fail: never reported
+        writer.abort()
+    store.close()
+
+
+def test_a_with_query_is_a_read_and_nothing_is_fetched_after_a_write(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    with store.db.scratch_session() as session, store.db.scratch_session() as reads:
+        writer = WriteBehind(session, reads)
+        c = writer.cursor()
+        c.execute("INSERT INTO t VALUES (1, 'x')")
+        c.execute("WITH n AS (SELECT count(*) AS k FROM t) SELECT k FROM n")
+        assert c.fetchone()[0] == 1
+        c.execute("INSERT INTO t VALUES (2, 'y')")
+        with pytest.raises(AssertionError):
+            c.fetchone()
+        writer.close()
+    store.close()
+
+
+def test_a_re_pointed_link_is_not_the_old_entitys_key_any_more() -> None:
+    from eventsourcing.sqlite import SQLiteCursor
+
+    from hub.store.sqlite_db import SQLITE
+    from projections.links import LINKS, TARGET, Links
+    from projections.tables import Context
+
+    c = SQLiteCursor(sqlite3.connect(":memory:").cursor())
+    LINKS.create(c, SQLITE)
+    ctx = Context(lambda name: f"p_{name}", SQLITE, fresh=False)
+    ctx.c = c
+    links = Links(ctx, on_link=lambda *key: None)
+    links.link("erp", "customer", "7", "Customer/a", TARGET)
+    links.flush(c)
+    links.link("erp", "customer", "7", "Customer/b", TARGET)  # no flush in between
+    assert links.target_key("erp", "Customer/a") is None
+    assert links.target_key("erp", "Customer/b") == "7"
