@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
+import difflib
 import json
 import time
 from typing import Any
@@ -45,13 +46,21 @@ def jsonable(value: Any) -> Any:
 
 def canonical_id(entity: str, natural_id: str) -> str:
     """`Entity/id`, with the entity name matched case-insensitively to a canonical entity."""
+    return f"{entity_name(entity)}/{natural_id}"
+
+
+def entity_name(entity: str) -> str:
+    """The canonical entity `entity` names, matched case-insensitively; SyncHubError (with
+    the closest name) when there is none."""
     names = {e.lower(): e for e in canonical_entities()}
     name = names.get(entity.lower())
     if name is None:
+        close = difflib.get_close_matches(entity.lower(), list(names), n=1)
+        hint = f" (did you mean {names[close[0]]!r}?)" if close else ""
         raise SyncHubError(
-            f"unknown entity {entity!r}; canonical entities: {', '.join(names.values())}"
+            f"unknown entity {entity!r}{hint}; canonical entities: {', '.join(names.values())}"
         )
-    return f"{name}/{natural_id}"
+    return name
 
 
 def event_dict(store: SQLiteEventStore, e: StoredEvent) -> dict[str, Any]:
@@ -94,6 +103,41 @@ def state(
         "fields": fields or {},
         "links": linked,
     }
+
+
+def states(
+    store: SQLiteEventStore,
+    entity: str,
+    *,
+    where: dict[str, str] | None = None,
+    position: int | None = None,
+    as_of: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Every `entity` now or as of a time or position (from the audit trail, no replay), by
+    canonical id; `where` keeps those whose field equals the given text (compared with the
+    field's value as `state` prints it: text as is, other values as JSON, e.g. `true`, `60`)."""
+    entity = entity_name(entity)
+    if as_of is not None:
+        position = store.position_at(as_of)
+    wanted = where or {}
+    rows = []
+    with store.db.transaction(commit=False) as c:
+        for cid, fields in audit.states_at(c, entity, position):
+            if all(_as_text(fields.get(f)) == v for f, v in wanted.items()):
+                rows.append({"canonical_id": cid, "fields": fields})
+    return {
+        "entity": entity,
+        "position": position if position is not None else store.head(),
+        "as_of": as_of.isoformat() if as_of else None,
+        "where": wanted,
+        "count": len(rows),
+        "entities": rows,
+    }
+
+
+def _as_text(value: Any) -> str:
+    """A field value as `--where` compares it: text as is, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def history(store: SQLiteEventStore, cid: str) -> list[dict[str, Any]]:

@@ -14,13 +14,23 @@ Rows are only ever inserted, in multi-row INSERTs at the flush.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from hub.store.base import Cursor
 from hub.store.rows import MultiRowInsert
 from projections.tables import Context, Table
 
-__all__ = ["AUDIT", "COLUMNS", "TABLES", "Lineage", "history", "row_count", "state_at"]
+__all__ = [
+    "AUDIT",
+    "COLUMNS",
+    "TABLES",
+    "Lineage",
+    "history",
+    "row_count",
+    "state_at",
+    "states_at",
+]
 
 AUDIT = Table(
     "audit",
@@ -85,6 +95,34 @@ def state_at(
             state = {}
         state.update(json.loads(new))
     return state
+
+
+def states_at(
+    c: Cursor, entity: str, position: int | None, *, table: str = _LIVE
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(canonical id, fields) of every `entity` that existed after `position` (None: now), by
+    canonical id; streamed, one entity's rows in memory at a time."""
+    sql = f"SELECT canonical_id, op, new FROM {table} WHERE entity=?"
+    params: list[Any] = [entity]
+    if position is not None:
+        sql += " AND position<=?"
+        params.append(position)
+    c.execute(sql + " ORDER BY canonical_id, position, seq", params)
+    current: str | None = None
+    state: dict[str, Any] | None = None
+    for cid, op, new in c:
+        if cid != current:
+            if current is not None and state is not None:
+                yield current, state
+            current, state = cid, None
+        if op == "delete":
+            state = None
+            continue
+        if state is None:
+            state = {}
+        state.update(json.loads(new))
+    if current is not None and state is not None:
+        yield current, state
 
 
 def row_count(c: Cursor) -> int:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -83,8 +85,22 @@ def state(
     entity: Annotated[
         str, typer.Argument(metavar="ENTITY", help="Canonical entity, e.g. TimeEntry.")
     ],
-    natural_id: Annotated[str, typer.Argument(metavar="ID", help="Its id, e.g. 42.")],
+    natural_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="Its id, e.g. 42 (or --all).")
+    ] = None,
     config: ConfigOpt = DEFAULT,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every entity of the type (instead of one ID).")
+    ] = False,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--where",
+            metavar="FIELD=VALUE",
+            help="With --all: only those whose field has this value (repeatable; text as is, "
+            "others as JSON: true, 60).",
+        ),
+    ] = None,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="ISO time: the state as it was then.")
     ] = None,
@@ -92,14 +108,20 @@ def state(
         int | None, typer.Option("--at", help="Event position: the state after it.")
     ] = None,
     as_json: JsonOpt = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="With --all: CSV, one row per entity, for scripts.")
+    ] = False,
 ) -> None:
-    """The canonical state of one entity, now or as of a time or position. Exit 3: it did not
-    exist then."""
+    """The canonical state of one entity, or of every entity of a type (--all), now or as of
+    a time or position. Exit 3: the entity did not exist then."""
     if as_of is not None and at is not None:
         raise typer.BadParameter("give --as-of or --at, not both")
+    if (natural_id is None) == (not every):
+        raise typer.BadParameter("give an ID, or --all for every entity of the type")
+    if (where or as_csv) and not every:
+        raise typer.BadParameter("--where and --csv go with --all")
     when_ = _parse_time(as_of) if as_of else None
     with reader(config) as (_s, store, _p):
-        cid = queries.canonical_id(entity, natural_id)
         head = store.head()
         if at is not None and not 0 <= at <= head:
             raise typer.BadParameter(
@@ -107,6 +129,13 @@ def state(
                 "`synchub events tail` shows the latest",
                 param_hint="'--at'",
             )
+        if every:
+            listing = queries.states(
+                store, entity, where=_conditions(where or []), position=at, as_of=when_
+            )
+            return _print_states(listing, as_json=as_json, as_csv=as_csv)
+        assert natural_id is not None
+        cid = queries.canonical_id(entity, natural_id)
         data = queries.state(store, cid, position=at, as_of=when_)
     if as_json:
         print_json(data)
@@ -129,6 +158,59 @@ def state(
                 for link in data["links"]
             )
         )
+
+
+def _conditions(where: list[str]) -> dict[str, str]:
+    out_: dict[str, str] = {}
+    for condition in where:
+        field, eq, value = condition.partition("=")
+        if not eq or not field:
+            raise typer.BadParameter(
+                f"{condition!r} is not FIELD=VALUE (e.g. --where approved=true)",
+                param_hint="'--where'",
+            )
+        out_[field.strip()] = value
+    return out_
+
+
+def _print_states(listing: dict[str, Any], *, as_json: bool, as_csv: bool) -> None:
+    """--all output: JSON (everything), CSV (canonical_id, natural_id, then every field
+    seen, values as --where compares them), or a table with the count."""
+    if as_json:
+        print_json(listing)
+        return
+    rows = listing["entities"]
+    fields = sorted({f for r in rows for f in r["fields"]})
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["canonical_id", "natural_id", *fields])
+        for r in rows:
+            values = [_cell(r["fields"].get(f)) for f in fields]
+            writer.writerow([r["canonical_id"], r["canonical_id"].split("/", 1)[1], *values])
+        return
+    when = f"as of {listing['as_of']}" if listing["as_of"] else f"at position {listing['position']}"
+    conditions = " ".join(f"{k}={v}" for k, v in listing["where"].items())
+    t = Table(
+        title=f"{listing['count']} {escape(listing['entity'])} ({when})"
+        + (f" where {escape(conditions)}" if conditions else ""),
+        header_style="bold",
+    )
+    t.add_column("id")
+    for f in fields:
+        t.add_column(escape(f), overflow="fold")
+    for r in rows:
+        t.add_row(
+            escape(r["canonical_id"].split("/", 1)[1]),
+            *(escape(_cell(r["fields"].get(f))) for f in fields),
+        )
+    out.print(t)
+
+
+def _cell(value: Any) -> str:
+    """A field value in a cell: text as is, nothing for a missing one, else JSON."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 @app.command()

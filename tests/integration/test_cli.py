@@ -431,3 +431,57 @@ def test_a_refused_reconciliation_is_reported_beside_what_the_pass_captured(
     text = " ".join(shown.stdout.split())
     assert "reconciliation refused: tracker: the 1 change(s) captured are stored" in text, text
     assert "would delete 4 of 6 records" in text and "--reconcile-force" in text, text
+
+
+def test_state_all_lists_every_entity_of_a_type_now_and_as_of_with_filters(firm: Firm) -> None:
+    import csv
+    import io
+
+    firm.write_entries("time_1.csv", entries(6))
+    firm.run("sync", "--once", check=True)
+    position = firm.json("status")["store"]["head"]
+    changed = entries(6)
+    changed[1]["text"] = "now approved #acme/web/t1 #approved"
+    firm.write_entries("time_1.csv", changed)
+    firm.run("sync", "--once", check=True)
+
+    now = firm.json("state", "timeentry", "--all")
+    assert now["entity"] == "TimeEntry"
+    assert [e["canonical_id"] for e in now["entities"]] == [f"TimeEntry/e{i}" for i in range(6)]
+    for e in now["entities"]:  # each equals what `state ENTITY ID` says
+        one = firm.json("state", "TimeEntry", e["canonical_id"].split("/")[1])
+        assert one["fields"] == e["fields"]
+    approved = firm.json("state", "TimeEntry", "--all", "--where", "approved=true")
+    assert [e["canonical_id"] for e in approved["entities"]] == [
+        "TimeEntry/e0",
+        "TimeEntry/e1",
+        "TimeEntry/e2",
+        "TimeEntry/e4",
+    ]
+    then = firm.json(
+        "state", "TimeEntry", "--all", "--at", str(position), "--where", "approved=true"
+    )
+    assert [e["canonical_id"] for e in then["entities"]] == [
+        "TimeEntry/e0",
+        "TimeEntry/e2",
+        "TimeEntry/e4",
+    ]
+    both = firm.json(
+        "state", "TimeEntry", "--all", "--where", "approved=true", "--where", "minutes=16"
+    )
+    assert [e["canonical_id"] for e in both["entities"]] == ["TimeEntry/e1"]
+
+    table = firm.run("state", "TimeEntry", "--all", columns=80)
+    assert table.returncode == 0 and "6 TimeEntry" in table.stdout
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+    done = firm.run("state", "TimeEntry", "--all", "--csv")
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert [r["natural_id"] for r in rows] == [f"e{i}" for i in range(6)]
+    assert rows[1]["approved"] == "true" and rows[1]["minutes"] == "16"
+
+    typo = firm.run("state", "TimeEntri", "--all")
+    assert typo.returncode == 1 and "did you mean 'TimeEntry'" in typo.stderr
+    neither = firm.run("state", "TimeEntry")
+    assert neither.returncode == 2 and "--all" in neither.stderr
+    bad = firm.run("state", "TimeEntry", "--all", "--where", "approved")
+    assert bad.returncode == 2 and "FIELD=VALUE" in bad.stderr

@@ -97,3 +97,26 @@ def test_decimals_are_stored_and_shown_as_plain_amounts() -> None:
     for value, text in ((Decimal("1E+2"), "100"), (Decimal("1.5E-7"), "0.00000015")):
         assert to_json(value) == jsonable(value) == text
     assert to_json({"amount": [Decimal("2.50")]}) == {"amount": ["2.50"]}
+
+
+def test_states_at_folds_each_entitys_changes_and_leaves_out_the_deleted() -> None:
+    from projections.audit import AUDIT, states_at
+
+    c = sqlite3.connect(":memory:").cursor()  # as the store's transactions give it
+    AUDIT.create(c, SQLITE)
+    lineage = ("tracker", "time_entries", "k", 1, None, None)
+    rows = [
+        (1, 1, "TimeEntry/a", "TimeEntry", "create", None, '{"m":1,"x":"a"}'),
+        (2, 1, "TimeEntry/b", "TimeEntry", "create", None, '{"m":2}'),
+        (3, 1, "TimeEntry/a", "TimeEntry", "update", '{"m":1}', '{"m":3}'),
+        (4, 1, "TimeEntry/b", "TimeEntry", "delete", None, None),
+        (5, 1, "Person/p", "Person", "create", None, '{"name":"P"}'),
+    ]
+    for r in rows:
+        c.execute(f"INSERT INTO p_audit VALUES ({','.join('?' * 13)})", (*r, *lineage))
+    assert list(states_at(c, "TimeEntry", None)) == [("TimeEntry/a", {"m": 3, "x": "a"})]
+    assert list(states_at(c, "TimeEntry", 3)) == [
+        ("TimeEntry/a", {"m": 3, "x": "a"}),
+        ("TimeEntry/b", {"m": 2}),
+    ]
+    assert list(states_at(c, "TimeEntry", 1)) == [("TimeEntry/a", {"m": 1, "x": "a"})]
