@@ -228,3 +228,31 @@ def test_hub_schemas_load() -> None:
         "connector_failed",
     ):
         assert hub_schema(name).name.startswith("synchub.hub.")
+
+
+def test_canonical_model_v2_has_the_operating_loops_entities_and_fields() -> None:
+    """Issue 9: the CRM, rate cards, staffing, payments and legal entities are canonical;
+    the v1 entities gain their legal entity and what the workflows need, as optional fields
+    (each new version reads the data of the one before: test above)."""
+    from hub.schemas import canonical_fields
+
+    fields = canonical_fields()
+    assert {"LegalEntity", "Contact", "Opportunity", "RateCard", "Assignment", "Payment"} <= set(
+        fields
+    )
+    for entity in ("Account", "Person", "Project", "Invoice", "Opportunity", "RateCard"):
+        assert "legal_entity_id" in fields[entity], entity
+    assert {"state", "amount", "currency", "probability", "expected_close", "service_line"} <= set(
+        fields["Opportunity"]
+    )
+    assert {"labor_category", "currency", "hourly_rate", "valid_from", "valid_to"} <= set(
+        fields["RateCard"]
+    )
+    assert {"labor_category", "approval_status", "approved_by", "approved_at"} <= set(
+        fields["TimeEntry"]
+    )
+    assert {"tax_profile", "currency"} <= set(fields["Account"])
+    assert {"billing_method", "service_line", "start_date"} <= set(fields["Project"])
+    for entity in fields:  # every field says what it is
+        for f in canonical_versions(entity)[-1].parsed["fields"]:
+            assert f.get("doc"), (entity, f["name"])
