@@ -80,21 +80,9 @@ def state_at(
 
     Returns None if the entity did not exist (or was deleted) at that position.
     """
-    sql = f"SELECT op, new FROM {table} WHERE canonical_id=?"
-    params: list[Any] = [canonical_id]
-    if position is not None:
-        sql += " AND position<=?"
-        params.append(position)
-    c.execute(sql + " ORDER BY position, seq", params)
-    state: dict[str, Any] | None = None
-    for op, new in c.fetchall():
-        if op == "delete":
-            state = None
-            continue
-        if state is None:
-            state = {}
-        state.update(json.loads(new))
-    return state
+    for _, fields in _states(c, "canonical_id", canonical_id, position, table):
+        return fields
+    return None
 
 
 def states_at(
@@ -102,8 +90,16 @@ def states_at(
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """(canonical id, fields) of every `entity` that existed after `position` (None: now), by
     canonical id; streamed, one entity's rows in memory at a time."""
-    sql = f"SELECT canonical_id, op, new FROM {table} WHERE entity=?"
-    params: list[Any] = [entity]
+    return _states(c, "entity", entity, position, table)
+
+
+def _states(
+    c: Cursor, column: str, value: str, position: int | None, table: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The entities whose audit rows have `column` = `value`, each folded from its changes up
+    to `position`: (canonical id, fields) of those that existed then, by canonical id."""
+    sql = f"SELECT canonical_id, op, new FROM {table} WHERE {column}=?"
+    params: list[Any] = [value]
     if position is not None:
         sql += " AND position<=?"
         params.append(position)
