@@ -365,7 +365,7 @@ def test_source_changed_envelope_sample() -> None:
 
 
 def test_canonical_record_with_decimal_date_and_timestamp() -> None:
-    (schema,) = [s for s in canonical_versions("TimeEntry") if "approved_at" in s.json]
+    schema = canonical_versions("TimeEntry")[-1]  # v3: approval time and the rate in force
     record = {
         "id": "t1",
         "person_id": "Person/u1",
@@ -378,6 +378,10 @@ def test_canonical_record_with_decimal_date_and_timestamp() -> None:
         "approved": True,
         "approved_by": "Person/m",
         "approved_at": dt.datetime(2026, 3, 1, tzinfo=dt.UTC),
+        "labor_category": "senior",
+        "approval_status": "approved",
+        "hourly_rate": decimal.Decimal("150.0000"),
+        "currency": "EUR",
     }
     check_payload(schema, encode(schema, record))
     (project,) = canonical_versions("Project")[-1:]
