@@ -79,9 +79,11 @@ class WriteBehind:
         return Rows(self._reader.fetchall())
 
     def close(self) -> None:
-        """Wait for the queued statements, then stop the thread (raise a statement's error)."""
+        """Wait for the queued statements, then stop the thread (raise a statement's error,
+        unless it was aborted)."""
         self._stop()
-        self._raise()
+        if not self._aborted:
+            self._raise()
 
     def abort(self) -> None:
         """Stop the thread without running what is still queued, and raise nothing (the
