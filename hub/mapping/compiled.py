@@ -77,10 +77,7 @@ _NAMESPACE: dict[str, Any] = {
     "_as_text": as_text,
     "_walk": _walk,
     "_deepcopy": copy.deepcopy,
-    "_folded_tags": text._folded_tags,
-    "_path_of": text._path_of,
-    "_TAG_sub": text._TAG.sub,
-    "_untag": text._untag,
+    "_scan": text.scan,
     "_to_int": convert.to_int,
     "_fresh": values._fresh,
 }
@@ -191,7 +188,7 @@ class _Emitter:
             out.append(f"{ind}if v is None:")
             out.append(f"{ind}    v = False")
             out.append(f"{ind}elif v.__class__ is str:")
-            out.append(f"{ind}    v = {args[0]!r} in _folded_tags(v)")
+            out.append(f"{ind}    v = {args[0]!r} in _scan(v)[1]")
             out.append(f"{ind}else:")
             out.append(f"{ind}    raise _GiveUp")
         elif name == "tag_path":
@@ -200,7 +197,7 @@ class _Emitter:
             long_enough = f"len({t}) > {index}" if index >= 0 else f"len({t}) >= {-index}"
             out.append(f"{ind}if v.__class__ is not str:")
             out.append(f"{ind}    raise _GiveUp")
-            out.append(f"{ind}{t} = _path_of(v)")
+            out.append(f"{ind}{t} = _scan(v)[2]")
             out.append(f"{ind}if {t} is None:")
             out.append(f"{ind}    v = None")
             out.append(f"{ind}elif {t}.__class__ is str:")
@@ -210,7 +207,7 @@ class _Emitter:
         elif name == "strip_tags":
             out.append(f"{ind}if v.__class__ is not str:")
             out.append(f"{ind}    raise _GiveUp")
-            out.append(f"{ind}v = ' '.join(_TAG_sub(_untag, v).split())")
+            out.append(f"{ind}v = _scan(v)[3]")
         elif name in _DIRECT:
             fn = self.const(STEPS[name].fn, "F")
             out.append(f"{ind}v = {fn}(v, {self.const(args, 'A')}, None)")
