@@ -38,9 +38,12 @@ class NewEvent(NamedTuple):
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """An event as stored: `position` is its place in the global order."""
+class StoredEvent(NamedTuple):
+    """An event as stored: `position` is its place in the global order.
+
+    A tuple in the column order of the store's SELECT, so a row becomes one without copying
+    each field (`StoredEvent._make`: half the cost of a frozen dataclass per event, measured).
+    """
 
     position: int
     stream: str

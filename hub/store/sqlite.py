@@ -255,7 +255,7 @@ class SQLiteEventStore(EventStore):
         cursor = raw.connection.cursor()
         cursor.row_factory = None  # plain tuples: half the cost of sqlite3.Row per event
         cursor.execute(sql + " ORDER BY rowid LIMIT ?", params)
-        return [StoredEvent(*r) for r in cursor.fetchall()]
+        return list(map(StoredEvent._make, cursor.fetchall()))
 
     def read_stream(
         self, stream: str, after_version: int = 0, upto_version: int | None = None
