@@ -1,4 +1,5 @@
-"""Tryton: the ERP (parties, employees, projects, tasks, timesheets, invoices) over JSON-RPC.
+"""Tryton over JSON-RPC: the ERP (parties, employees, projects, tasks, timesheets, invoices)
+and the CRM (`profile: crm`: parties, contacts, employees, opportunities).
 
 Built by the `synchub.connectors` entry point as `TrytonConnector(name, options, base_dir)`.
 `source()` polls the business objects (see `objects.OBJECTS`); `sink()` writes timesheet lines.
@@ -43,7 +44,12 @@ class TrytonConnector:
         """A source over the configured objects (all by default)."""
         o = self.options
         return TrytonSource(
-            self.name, self.client(), lag=o.lag, page_size=o.page_size, objects=o.objects
+            self.name,
+            self.client(),
+            lag=o.lag,
+            page_size=o.page_size,
+            objects=o.objects,
+            profile=o.profile,
         )
 
     def sink(self) -> TrytonSink:

@@ -264,18 +264,42 @@ class TrytonClient:
     ) -> list[dict[str, Any]]:
         return list(self.model(model, "read", list(ids), list(fields), context=context))
 
-    def create(self, model: str, values: Sequence[Mapping[str, Any]]) -> list[int]:
-        return [int(i) for i in self.model(model, "create", [dict(v) for v in values])]
+    def create(
+        self,
+        model: str,
+        values: Sequence[Mapping[str, Any]],
+        *,
+        context: Mapping[str, Any] | None = None,
+    ) -> list[int]:
+        created = self.model(model, "create", [dict(v) for v in values], context=context)
+        return [int(i) for i in created]
 
-    def write(self, model: str, ids: Sequence[int], values: Mapping[str, Any]) -> None:
-        self.model(model, "write", list(ids), dict(values))
+    def write(
+        self,
+        model: str,
+        ids: Sequence[int],
+        values: Mapping[str, Any],
+        *,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.model(model, "write", list(ids), dict(values), context=context)
 
-    def delete(self, model: str, ids: Sequence[int]) -> None:
-        self.model(model, "delete", list(ids))
+    def delete(
+        self, model: str, ids: Sequence[int], *, context: Mapping[str, Any] | None = None
+    ) -> None:
+        self.model(model, "delete", list(ids), context=context)
 
-    def button(self, model: str, name: str, ids: Sequence[int]) -> Any:
-        """Click button `name` on records `ids` (e.g. 'invoice' on project.work)."""
-        return self.model(model, name, list(ids))
+    def button(
+        self,
+        model: str,
+        name: str,
+        ids: Sequence[int],
+        *,
+        context: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Click button `name` on records `ids` (e.g. 'invoice' on project.work); `context`
+        e.g. `{"company": id}` acts in another of the user's companies."""
+        return self.model(model, name, list(ids), context=context)
 
     # -- wire -------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ SecretStr: it never appears in a repr, a log line or an error message.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -32,7 +32,15 @@ class TrytonOptions(BaseModel):
         None, gt=0, description="RPC calls per second at most (a token bucket); none: no limit"
     )
     page_size: int = Field(500, ge=1, le=10_000, description="records per search_read")
-    objects: list[str] | None = Field(None, description="source objects to read; default all")
+    profile: Literal["erp", "crm"] = Field(
+        "erp",
+        description="the kind of database: its objects are read by default (erp: parties, "
+        "employees, projects, tasks, timesheet lines, invoices; crm: parties, contacts, "
+        "employees, opportunities)",
+    )
+    objects: list[str] | None = Field(
+        None, description="source objects to read; default: the profile's"
+    )
 
     @field_validator("url")
     @classmethod

@@ -2,10 +2,12 @@
 
 - `ensure_installed(root)` creates `root/.services/tryton-venv` and pip-installs Tryton from
   PyPI on first use (~30 s), then answers from a stamp file.
-- `golden_database(root)` builds once, and caches under `root/.services/tryton-golden/`, a
-  SQLite database with the modules activated (`trytond-admin`, ~25-50 s) and the accounting
-  set-up of `golden.py` (company, chart, fiscal year, payment term, service product). The cache
-  key covers the package list, the installed versions, golden.py and the fiscal year.
+- `golden_database(root, kind)` builds once, and caches under `root/.services/tryton-golden/`,
+  a SQLite database with the modules activated (`trytond-admin`, ~20-50 s) and the set-up of its
+  script: `erp` (the default) is the ERP of `golden.py` (company, chart, fiscal year, payment
+  term, service product); `crm` the separate CRM database of `golden_crm.py` (sale_opportunity;
+  two legal entities, sales representatives, service-line products). The cache key covers the
+  package list, the installed versions, the modules, the script and the fiscal year.
 - `TrytonServer(python, dbdir, names)` serves the databases `<dbdir>/<name>.sqlite`;
   `add_database(name, template)` copies a template and loads it into the running server.
 
@@ -45,6 +47,7 @@ from hub.spi import ConnectorError
 __all__ = [
     "ADMIN_PASSWORD",
     "ADMIN_USER",
+    "GOLDEN",
     "MODULES",
     "PACKAGES",
     "LocalServerError",
@@ -64,6 +67,12 @@ PACKAGES = (
     "proteus",
 )
 MODULES = ("project_invoice", "timesheet", "sale_opportunity")
+"""The modules of the ERP database."""
+GOLDEN: dict[str, tuple[tuple[str, ...], str]] = {
+    "erp": (MODULES, "golden.py"),
+    "crm": (("sale_opportunity",), "golden_crm.py"),
+}
+"""Golden database kind → (modules activated, set-up script next to this module)."""
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin"
 """The admin password of the local test databases (never a real system's)."""
@@ -140,12 +149,16 @@ def ensure_installed(root: Path) -> Path:
 # -- golden database -----------------------------------------------------------------------
 
 
-def golden_database(root: Path, name: str = "erp") -> Path:
-    """A ready SQLite golden database file (built once per key; never modify the file)."""
+def golden_database(root: Path, kind: str = "erp") -> Path:
+    """A ready SQLite golden database file of `kind` (see GOLDEN; built once per key; never
+    modify the file)."""
+    if kind not in GOLDEN:
+        raise LocalServerError(f"no golden Tryton database {kind!r}; there are {sorted(GOLDEN)}")
+    root = root.resolve()  # trytond resolves the config's database path from its own cwd
     python = ensure_installed(root)
     year = dt.date.today().year
-    key = _golden_key(python, year)
-    target = root / ".services" / "tryton-golden" / key / f"{name}.sqlite"
+    key = _golden_key(python, kind, year)
+    target = root / ".services" / "tryton-golden" / key / f"{kind}.sqlite"
     if target.exists():
         return target
     with _lock(root):
@@ -154,16 +167,16 @@ def golden_database(root: Path, name: str = "erp") -> Path:
         target.parent.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix="build-", dir=target.parent.parent))
         try:
-            _build_golden(python, work, name, year, work.parent / "build.log")
-            _drop_journals(work / f"{name}.sqlite")
+            _build_golden(python, work, kind, year, work.parent / f"build-{kind}.log")
+            _drop_journals(work / f"{kind}.sqlite")
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(work / f"{name}.sqlite", target)
+            os.replace(work / f"{kind}.sqlite", target)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return target
 
 
-def _golden_key(python: Path, year: int) -> str:
+def _golden_key(python: Path, kind: str, year: int) -> str:
     freeze = subprocess.run(
         [str(python), "-m", "pip", "freeze", "--disable-pip-version-check"],
         capture_output=True,
@@ -175,16 +188,18 @@ def _golden_key(python: Path, year: int) -> str:
         for line in freeze.splitlines()
         if "tryton" in line.lower() or line.lower().startswith("proteus")
     )
-    golden = (Path(__file__).with_name("golden.py")).read_bytes()
+    modules, script = GOLDEN[kind]
+    body = (Path(__file__).with_name(script)).read_bytes()
     digest = hashlib.sha256(
-        json.dumps([list(PACKAGES), list(MODULES), versions, year]).encode() + golden
+        json.dumps([list(PACKAGES), list(modules), versions, year]).encode() + body
     ).hexdigest()
     return f"{year}-{digest[:16]}"
 
 
-def _build_golden(python: Path, work: Path, name: str, year: int, log: Path) -> None:
+def _build_golden(python: Path, work: Path, kind: str, year: int, log: Path) -> None:
+    modules, script = GOLDEN[kind]
     conf = _write_config(work / "trytond.conf", work, port=0)
-    (work / f"{name}.sqlite").touch()
+    (work / f"{kind}.sqlite").touch()
     passfile = work / "admin.pass"
     passfile.write_text(ADMIN_PASSWORD + "\n")
     env = {**os.environ, "TRYTONPASSFILE": str(passfile)}
@@ -195,22 +210,22 @@ def _build_golden(python: Path, work: Path, name: str, year: int, log: Path) -> 
             "-c",
             str(conf),
             "-d",
-            name,
+            kind,
             "--all",
             "-u",
-            *MODULES,
+            *modules,
             "--activate-dependencies",
             "--email",
             "admin@example.com",
         ],
         log,
-        "activate the Tryton modules (trytond-admin)",
+        f"activate the Tryton modules of the {kind} database (trytond-admin)",
         env,
     )
     _run(
-        [str(python), str(Path(__file__).with_name("golden.py")), str(conf), name, str(year)],
+        [str(python), str(Path(__file__).with_name(script)), str(conf), kind, str(year)],
         log,
-        "set up the golden database (golden.py)",
+        f"set up the golden {kind} database ({script})",
         env,
     )
 

@@ -2,7 +2,8 @@
 read (dotted names read a related record's field) and how a row becomes a record.
 
 `OBJECTS` maps an object name (`parties`, `employees`, `projects`, `tasks`, `timesheet_lines`,
-`invoices`) to its `TrytonObject`; `TrytonObject.schema()` is its Avro record schema. Keys are
+`invoices`, and the CRM's `opportunities` and `contacts` of crm_objects.py) to its
+`TrytonObject`; `PROFILES` names the objects read by default from an ERP or a CRM database; `TrytonObject.schema()` is its Avro record schema. Keys are
 Tryton ids as text; a many-to-one field is the target's id as text; decimals are text,
 durations seconds, dates ISO text. `follow` names the related records whose changes change a
 record (an employee's name is its party's): the source polls them too.
@@ -10,89 +11,24 @@ record (an employee's name is its party's): the source polls them too.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-from connectors.tryton.client import Domain
+from connectors.tryton.crm_objects import CRM_OBJECTS
 from connectors.tryton.lines import split_marker
-from hub.spi import ObjectSchema
+from connectors.tryton.objects_base import (
+    ARCHIVED_TOO,
+    Row,
+    TrytonObject,
+    date_text,
+    decimal_text,
+    first_id,
+    grand,
+    ref,
+    related,
+    seconds,
+)
 
-__all__ = ["ARCHIVED_TOO", "OBJECTS", "Row", "TrytonObject"]
-
-ARCHIVED_TOO = {"active_test": False}
-"""The context that reads archived (inactive) records too."""
-
-Row = Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class TrytonObject:
-    """One source object: which records of which model, and how a row becomes a record.
-
-    `fields` are the Avro fields (name, type) of the record, in order; `read` the Tryton field
-    names to read (dotted `party.name` reads a related record's field). `follow` lists the
-    (path, model) of the related records whose changes change the record (`("party",
-    "party.party")` for `party.name`): their stamps are polled too.
-    """
-
-    name: str
-    model: str
-    domain: Domain
-    read: tuple[str, ...]
-    fields: tuple[tuple[str, str], ...]
-    convert: Callable[[Row], dict[str, Any]]
-    context: Mapping[str, Any] = field(default_factory=dict)
-    follow: tuple[tuple[str, str], ...] = ()
-
-    def schema(self) -> ObjectSchema:
-        avro = []
-        for name, kind in self.fields:
-            if kind.endswith("?"):
-                avro.append({"name": name, "type": ["null", kind[:-1]], "default": None})
-            else:
-                avro.append({"name": name, "type": kind})
-        record = {"type": "record", "name": f"tryton_{self.name}", "fields": avro}
-        return ObjectSchema(object=self.name, key_field="id", schema=record)
-
-
-# -- value conversions ---------------------------------------------------------------------
-
-
-def _ref(value: Any) -> str | None:
-    """A many-to-one id as text (None stays None)."""
-    return None if value is None else str(value)
-
-
-def _decimal(value: Any) -> str | None:
-    return None if value is None else str(Decimal(value))
-
-
-def _date(value: Any) -> str | None:
-    return None if value is None else dt.date.isoformat(value)
-
-
-def _seconds(value: Any) -> float | None:
-    return None if value is None else float(dt.timedelta.total_seconds(value))
-
-
-def _related(row: Row, name: str, attr: str) -> Any:
-    """`attr` of the related record read as `name.attr` (Tryton answers `{name.: {...}}`)."""
-    related = row.get(f"{name}.")
-    return related.get(attr) if isinstance(related, Mapping) else None
-
-
-def _grand(row: Row, name: str, via: str, attr: str) -> Any:
-    """`attr` of the record related to the related one, read as `name.via.attr`."""
-    related = row.get(f"{name}.")
-    inner = related.get(f"{via}.") if isinstance(related, Mapping) else None
-    return inner.get(attr) if isinstance(inner, Mapping) else None
-
-
-def _first(values: Any) -> str | None:
-    return str(values[0]) if values else None
+__all__ = ["ARCHIVED_TOO", "OBJECTS", "PROFILES", "Row", "TrytonObject"]
 
 
 def _root(row: Row) -> str | None:
@@ -110,19 +46,33 @@ def _party(row: Row) -> dict[str, Any]:
         "name": row["name"],
         "code": row["code"],
         "active": bool(row["active"]),
+        "tax_identifier": related(row, "tax_identifier", "code"),
+        "tax_identifier_type": related(row, "tax_identifier", "type"),
+        "email": row["email"] or None,
+        "phone": row["phone"] or None,
+        "country": _first_country(row),
     }
+
+
+def _first_country(row: Row) -> str | None:
+    """The country code of the party's first address that has one (addresses by sequence)."""
+    for address in row.get("addresses.") or ():
+        code = related(address, "country", "code")
+        if code:
+            return str(code)
+    return None
 
 
 def _employee(row: Row) -> dict[str, Any]:
     return {
         "id": str(row["id"]),
-        "party": _ref(row["party"]),
-        "name": _related(row, "party", "name"),
-        "code": _related(row, "party", "code"),
-        "company": _ref(row["company"]),
+        "party": ref(row["party"]),
+        "name": related(row, "party", "name"),
+        "code": related(row, "party", "code"),
+        "company": ref(row["company"]),
         "active": bool(row["active"]),
-        "start_date": _date(row["start_date"]),
-        "end_date": _date(row["end_date"]),
+        "start_date": date_text(row["start_date"]),
+        "end_date": date_text(row["end_date"]),
     }
 
 
@@ -131,15 +81,15 @@ def _project(row: Row) -> dict[str, Any]:
         "id": str(row["id"]),
         "name": row["name"],
         "number": row["number"],
-        "parent": _ref(row["parent"]),
-        "party": _ref(row["party"]),
-        "customer_code": _related(row, "party", "code"),
-        "company": _ref(row["company"]),
-        "status": _related(row, "status", "name"),
+        "parent": ref(row["parent"]),
+        "party": ref(row["party"]),
+        "customer_code": related(row, "party", "code"),
+        "company": ref(row["company"]),
+        "status": related(row, "status", "name"),
         "project_invoice_method": row["project_invoice_method"],
-        "list_price": _decimal(row["list_price"]),
-        "effort_duration": _seconds(row["effort_duration"]),
-        "timesheet_work": _first(row["timesheet_works"]),
+        "list_price": decimal_text(row["list_price"]),
+        "effort_duration": seconds(row["effort_duration"]),
+        "timesheet_work": first_id(row["timesheet_works"]),
     }
 
 
@@ -148,15 +98,15 @@ def _task(row: Row) -> dict[str, Any]:
         "id": str(row["id"]),
         "name": row["name"],
         "number": row["number"],
-        "parent": _ref(row["parent"]),
+        "parent": ref(row["parent"]),
         "project": _root(row),
-        "project_name": _related(row, "parent", "name"),
-        "customer_code": _grand(row, "parent", "party", "code"),
-        "company": _ref(row["company"]),
-        "status": _related(row, "status", "name"),
-        "list_price": _decimal(row["list_price"]),
-        "effort_duration": _seconds(row["effort_duration"]),
-        "timesheet_work": _first(row["timesheet_works"]),
+        "project_name": related(row, "parent", "name"),
+        "customer_code": grand(row, "parent", "party", "code"),
+        "company": ref(row["company"]),
+        "status": related(row, "status", "name"),
+        "list_price": decimal_text(row["list_price"]),
+        "effort_duration": seconds(row["effort_duration"]),
+        "timesheet_work": first_id(row["timesheet_works"]),
     }
 
 
@@ -172,15 +122,15 @@ def _timesheet_line(row: Row) -> dict[str, Any]:
     description, marker = split_marker(row["description"])
     return {
         "id": str(row["id"]),
-        "employee": _ref(row["employee"]),
-        "date": _date(row["date"]),
-        "duration": _seconds(row["duration"]),
-        "work": _ref(row["work"]),
-        "task": _origin_id(_related(row, "work", "origin"), "project.work"),
+        "employee": ref(row["employee"]),
+        "date": date_text(row["date"]),
+        "duration": seconds(row["duration"]),
+        "work": ref(row["work"]),
+        "task": _origin_id(related(row, "work", "origin"), "project.work"),
         "description": description,
         "synchub_marker": marker,
-        "company": _ref(row["company"]),
-        "invoice_line": _ref(row["invoice_line"]),
+        "company": ref(row["company"]),
+        "invoice_line": ref(row["invoice_line"]),
         "invoiced": row["invoice_line"] is not None,
     }
 
@@ -190,15 +140,15 @@ def _invoice(row: Row) -> dict[str, Any]:
         "id": str(row["id"]),
         "type": row["type"],
         "number": row["number"],
-        "party": _ref(row["party"]),
-        "company": _ref(row["company"]),
+        "party": ref(row["party"]),
+        "company": ref(row["company"]),
         "state": row["state"],
-        "invoice_date": _date(row["invoice_date"]),
-        "currency": _related(row, "currency", "code"),
-        "untaxed_amount": _decimal(row["untaxed_amount"]),
-        "tax_amount": _decimal(row["tax_amount"]),
-        "total_amount": _decimal(row["total_amount"]),
-        "amount_to_pay": _decimal(row["amount_to_pay"]),
+        "invoice_date": date_text(row["invoice_date"]),
+        "currency": related(row, "currency", "code"),
+        "untaxed_amount": decimal_text(row["untaxed_amount"]),
+        "tax_amount": decimal_text(row["tax_amount"]),
+        "total_amount": decimal_text(row["total_amount"]),
+        "amount_to_pay": decimal_text(row["amount_to_pay"]),
     }
 
 
@@ -220,10 +170,34 @@ OBJECTS: dict[str, TrytonObject] = {
             "parties",
             "party.party",
             [],
-            ("name", "code", "active"),
-            (("id", "string"), ("name", "string?"), ("code", "string?"), ("active", "boolean")),
+            (
+                "name",
+                "code",
+                "active",
+                "tax_identifier.code",
+                "tax_identifier.type",
+                "email",
+                "phone",
+                "addresses.country.code",
+            ),
+            (
+                ("id", "string"),
+                ("name", "string?"),
+                ("code", "string?"),
+                ("active", "boolean"),
+                ("tax_identifier", "string?"),
+                ("tax_identifier_type", "string?"),
+                ("email", "string?"),
+                ("phone", "string?"),
+                ("country", "string?"),
+            ),
             _party,
             ARCHIVED_TOO,
+            (
+                ("contact_mechanisms", "party.contact_mechanism"),
+                ("identifiers", "party.identifier"),
+                ("addresses", "party.address"),
+            ),
         ),
         TrytonObject(
             "employees",
@@ -349,5 +323,13 @@ OBJECTS: dict[str, TrytonObject] = {
             ),
             _invoice,
         ),
+        *CRM_OBJECTS,
     )
 }
+"""Every object a Tryton source can read, by name."""
+
+PROFILES: dict[str, tuple[str, ...]] = {
+    "erp": ("parties", "employees", "projects", "tasks", "timesheet_lines", "invoices"),
+    "crm": ("parties", "contacts", "employees", "opportunities"),
+}
+"""The objects a source reads by default, per kind of database (option `profile`)."""

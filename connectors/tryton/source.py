@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from connectors.tryton.client import Domain, TrytonClient
-from connectors.tryton.objects import ARCHIVED_TOO, OBJECTS, Row, TrytonObject
+from connectors.tryton.objects import ARCHIVED_TOO, OBJECTS, PROFILES, Row, TrytonObject
 from hub.spi import JSON, Batch, Change, ConnectorError, ObjectSchema, OverlapCursor
 
 __all__ = ["OBJECTS", "TrytonObject", "TrytonSource"]
@@ -60,7 +60,8 @@ def _follow_name(obj: TrytonObject, path: str) -> str:
 
 
 class TrytonSource:
-    """Source over the objects of `OBJECTS` (or the subset named in `objects`).
+    """Source over the objects named in `objects`, by default those of `profile` (PROFILES:
+    `erp` or `crm`).
 
     The checkpoint is `{"version": 1, "objects": {name: OverlapCursor JSON}}` with stamps in
     epoch microseconds; `name` is an object, or `<object><<path>` for the related records it
@@ -75,6 +76,7 @@ class TrytonSource:
         lag: float = 60.0,
         page_size: int = 500,
         objects: list[str] | None = None,
+        profile: str = "erp",
     ) -> None:
         self.system = system
         self.client = client
@@ -86,7 +88,12 @@ class TrytonSource:
                 f"connector {system!r} (tryton) has no objects {unknown}; its objects are "
                 f"{sorted(OBJECTS)}"
             )
-        self.objects = [OBJECTS[n] for n in (objects or OBJECTS)]
+        if profile not in PROFILES:
+            raise ConnectorError(
+                f"connector {system!r} (tryton) has no profile {profile!r}; use one of "
+                f"{sorted(PROFILES)}"
+            )
+        self.objects = [OBJECTS[n] for n in (objects or PROFILES[profile])]
 
     def discover(self) -> list[ObjectSchema]:
         return [o.schema() for o in self.objects]
@@ -138,8 +145,9 @@ class TrytonSource:
     ) -> Iterator[Change]:
         """The object's rows changed through a related record, then the rows changed themselves
         (in that order: a related change made after the object's rows were read is caught)."""
+        first = cursors[obj.name].since() is None
         for path, model in obj.follow:
-            yield from self._follow(obj, path, model, cursors[_follow_name(obj, path)])
+            yield from self._follow(obj, path, model, cursors[_follow_name(obj, path)], first)
         yield from self._poll(obj, cursors[obj.name])
 
     def _poll(self, obj: TrytonObject, cursor: OverlapCursor) -> Iterator[Change]:
@@ -152,15 +160,16 @@ class TrytonSource:
                     yield self._change(obj, key, stamp, row)
 
     def _follow(
-        self, obj: TrytonObject, path: str, model: str, cursor: OverlapCursor
+        self, obj: TrytonObject, path: str, model: str, cursor: OverlapCursor, baseline: bool
     ) -> Iterator[Change]:
         """The rows of `obj` whose related record at `path` (of `model`) changed after `cursor`.
 
         A related record is admitted only after the rows pointing at it were yielded, so a
         checkpoint never covers a related change whose rows are still to come. On the first poll
-        of a relation the object's own pass reads every row anyway: only the mark is set.
+        of the object (`baseline`) its own pass reads every row anyway: only the mark is set.
+        (A relation with no record yet has no mark either: its first records, made after the
+        object's first poll, are followed like any change.)
         """
-        baseline = cursor.since() is None
         for related in self._pages(model, [], (), cursor.since(), ARCHIVED_TOO):
             fresh = [
                 (str(r["id"]), r["last_modified_at"])

@@ -30,7 +30,7 @@ TEXT = st.text(alphabet=st.sampled_from(list("ab/#. \t\n!?()[]{}'\"-_éÉ")), ma
 @settings(max_examples=3000, deadline=None)
 @given(TEXT)
 @example("Kick-off  #acme/web\n#billable meeting")
-@example("#...  (#Tag) #a#b #/ #x/ #x//y \"#q\" #!")
+@example('#...  (#Tag) #a#b #/ #x/ #x//y "#q" #!')
 def test_scan_is_the_reference(text: str) -> None:
     found = scan.__wrapped__(text)  # uncached: every example computes afresh
     assert found.tags == reference_tags(text) == find_tags(text)

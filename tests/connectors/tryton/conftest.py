@@ -73,6 +73,20 @@ def tryton_db(tryton_session: Session) -> TrytonDB:
     return TrytonDB(tryton_session.server.url, name, tryton_session.server.dbdir / f"{name}.sqlite")
 
 
+@pytest.fixture(scope="session")
+def crm_golden(tryton_session: Session) -> Path:
+    """The golden CRM database (built on first use, ~35 s, then cached like the ERP's)."""
+    return golden_database(ROOT, "crm")
+
+
+@pytest.fixture
+def crm_db(tryton_session: Session, crm_golden: Path) -> TrytonDB:
+    """A fresh CRM database (a copy of the golden one) on the session's server."""
+    name = f"crm{next(_names)}"
+    tryton_session.server.add_database(name, crm_golden)
+    return TrytonDB(tryton_session.server.url, name, tryton_session.server.dbdir / f"{name}.sqlite")
+
+
 class Erp:
     """Builds the professional-services world over RPC, as a user of Tryton would."""
 

@@ -72,6 +72,11 @@ def test_every_object_is_read_with_its_documented_shape(
         "name": "Globex",
         "code": str(customer),
         "active": True,
+        "tax_identifier": None,
+        "tax_identifier_type": None,
+        "email": None,
+        "phone": None,
+        "country": None,
     }
     project_tsw, design_tsw = erp.timesheet_work(project), erp.timesheet_work(design)
     assert records["projects", str(project)] == {

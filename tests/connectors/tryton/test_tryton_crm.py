@@ -1,0 +1,209 @@
+"""The Tryton connector on a separate CRM database (`profile: crm`, golden_crm.py): parties with
+identifiers and contact mechanisms, contacts, and opportunities through every state."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import pytest
+from fastavro.validation import validate
+
+from connectors.tryton import TrytonConnector, TrytonSource
+from hub.contracts.source import SourceContract
+from hub.spi import Change, ConnectorError, Source
+from tests.connectors.tryton.conftest import TrytonDB
+from tests.connectors.tryton.crm import Crm
+
+TODAY = dt.date.today()
+
+
+def crm_source(db: TrytonDB, tmp_path: Path, **options: Any) -> TrytonSource:
+    return TrytonConnector("crm", db.options(profile="crm", **options), tmp_path).source()
+
+
+def read(src: TrytonSource, checkpoint: Any = None) -> tuple[list[Change], Any]:
+    batches = list(src.read(checkpoint, 100))
+    found = [c for b in batches for c in b.changes]
+    return found, (batches[-1].checkpoint if batches else checkpoint)
+
+
+def latest(found: list[Change], obj: str, key: int) -> dict[str, Any]:
+    """The last record captured of `obj` `key` (one must have been)."""
+    records = [c.record for c in found if c.object == obj and c.key == str(key)]
+    assert records, f"no change of {obj} {key} in {[(c.object, c.key) for c in found]}"
+    record = records[-1]
+    assert record is not None
+    return dict(record)
+
+
+def test_the_crm_profile_reads_parties_contacts_employees_and_opportunities(
+    crm_db: TrytonDB, tmp_path: Path
+) -> None:
+    src = crm_source(crm_db, tmp_path)
+    assert [s.object for s in src.discover()] == [
+        "parties",
+        "contacts",
+        "employees",
+        "opportunities",
+    ]
+    crm = Crm(src.client)
+    customer = crm.customer(
+        "Globex SE",
+        vat=("eu_vat", "DE136695976"),
+        email="ap@globex.example",
+        phone="+49 30 1234567",
+        country=("DE", "Germany"),
+    )
+    deal = crm.deal(
+        customer,
+        "Data platform for Globex",
+        entity="EU",
+        service="DATA",
+        amount=Decimal("48000.00"),
+        probability=0.6,
+        close=TODAY + dt.timedelta(days=45),
+    )
+
+    found, _ = read(src)
+    schemas = {s.object: fastavro.parse_schema(s.schema) for s in src.discover()}
+    for change in found:
+        assert change.error is None, change.error
+        validate(dict(change.record or {}), schemas[change.object], raise_errors=True)
+    party = latest(found, "parties", customer)
+    assert party == {
+        "id": str(customer),
+        "name": "Globex SE",
+        "code": party["code"],
+        "active": True,
+        "tax_identifier": "DE136695976",
+        "tax_identifier_type": "eu_vat",
+        "email": "ap@globex.example",
+        "phone": "+49 30 1234567",
+        "country": "DE",
+    }
+    (contact_ids,) = [crm.c.read("party.party", [customer], ["contact_mechanisms"])[0]]
+    email_id, phone_id = sorted(contact_ids["contact_mechanisms"])
+    assert latest(found, "contacts", email_id) == {
+        "id": str(email_id),
+        "party": str(customer),
+        "type": "email",
+        "value": "ap@globex.example",
+        "name": None,
+        "active": True,
+    }
+    assert latest(found, "contacts", phone_id)["type"] == "phone"
+    number = crm.read(deal, "number")["number"]
+    assert latest(found, "opportunities", deal) == {
+        "id": str(deal),
+        "number": number,
+        "description": "Data platform for Globex",
+        "party": str(customer),
+        "contact": None,
+        "employee": str(crm.rep["EU"]),
+        "company": str(crm.company["EU"]),
+        "currency": "EUR",
+        "amount": "48000.00",
+        "probability": 0.6,
+        "start_date": TODAY.isoformat(),
+        "end_date": (TODAY + dt.timedelta(days=45)).isoformat(),
+        "state": "lead",
+        "service_line": "DATA",
+        "lost_reason": None,
+    }
+    reps = {latest(found, "employees", crm.rep[e])["company"] for e in ("US", "EU")}
+    assert reps == {str(crm.company["US"]), str(crm.company["EU"])}
+
+
+def test_every_state_of_a_deal_is_captured_and_an_idle_poll_yields_nothing(
+    crm_db: TrytonDB, tmp_path: Path
+) -> None:
+    src = crm_source(crm_db, tmp_path, objects=["opportunities"])
+    crm = Crm(src.client)
+    customer = crm.customer("Initech Inc", vat=("us_ein", "04-2103594"))
+    won = crm.deal(customer, "Cloud migration", service="CLOUD", amount=Decimal(9000))
+    lost = crm.deal(customer, "Second phase", entity="US")
+    seen: list[tuple[str, str]] = []
+    checkpoint: Any = None
+
+    def poll() -> None:
+        nonlocal checkpoint
+        found, checkpoint = read(src, checkpoint)
+        seen.extend((c.key, str((c.record or {})["state"])) for c in found)
+
+    poll()
+    crm.qualify(won)
+    poll()
+    crm.convert(won)
+    poll()
+    crm.close_sales(won)
+    poll()
+    crm.lose(lost, "Chose a competitor")
+    poll()
+
+    assert [s for k, s in seen if k == str(won)] == ["lead", "opportunity", "converted", "won"]
+    assert [s for k, s in seen if k == str(lost)] == ["lead", "lost"]
+    final, after = read(src, checkpoint)
+    assert final == [], "an idle poll captures nothing"
+    assert after == checkpoint
+    record = {c.key: c.record for c in read(src)[0]}  # from the start: the current state
+    assert record[str(won)] is not None and record[str(lost)] is not None
+    assert record[str(won)]["amount"] == str(crm.read(won, "amount")["amount"])
+    assert record[str(won)]["end_date"] == TODAY.isoformat()  # Tryton sets it when won
+    assert record[str(lost)]["lost_reason"] == "Chose a competitor"
+
+
+def test_a_contact_added_later_reaches_its_party_and_the_contacts(
+    crm_db: TrytonDB, tmp_path: Path
+) -> None:
+    """The party's email is its contact mechanism's: adding one directly (not through the
+    party) changes the party record (the source follows contact mechanisms)."""
+    src = crm_source(crm_db, tmp_path, objects=["parties", "contacts"])
+    crm = Crm(src.client)
+    customer = crm.customer("Umbrella Corp")
+    _, checkpoint = read(src)
+    (contact,) = crm.c.create(
+        "party.contact_mechanism",
+        [{"party": customer, "type": "email", "value": "billing@umbrella.example"}],
+    )
+    found, _ = read(src, checkpoint)
+    assert latest(found, "parties", customer)["email"] == "billing@umbrella.example"
+    assert latest(found, "contacts", contact)["value"] == "billing@umbrella.example"
+
+
+def test_an_unknown_profile_is_refused_with_the_known_ones(tmp_path: Path) -> None:
+    options = {"url": "http://127.0.0.1:9", "database": "crm", "password": "x", "profile": "hr"}
+    with pytest.raises(ConnectorError, match="profile") as err:
+        TrytonConnector("crm", options, tmp_path)
+    assert "crm" in str(err.value) and "erp" in str(err.value)
+
+
+class TestTrytonOpportunitySource(SourceContract):
+    """opportunities: Tryton assigns the ids; only a cancelled deal can be deleted, and hard
+    deletes show only in current_keys."""
+
+    object_name = "opportunities"
+    emits_deletes = False
+
+    @pytest.fixture(autouse=True)
+    def _database(self, crm_db: TrytonDB) -> None:
+        self.db = crm_db
+
+    def make_source(self, tmp_path: Path) -> Source:
+        source = crm_source(self.db, tmp_path, objects=["opportunities"])
+        self.crm = Crm(source.client)
+        self.customer = self.crm.customer("Contract Customer")
+        return source
+
+    def write(self, object: str, key: str, record: dict[str, Any]) -> str:
+        return str(self.crm.deal(self.customer, record["description"], hours=record["hours"]))
+
+    def remove(self, object: str, key: str) -> None:
+        self.crm.cancel(int(key))
+        self.crm.c.delete("sale.opportunity", [int(key)])
+
+    def sample(self, i: int) -> dict[str, Any]:
+        return {"description": f"deal {i}", "hours": 8.0 * (i + 1)}
