@@ -2,7 +2,8 @@
 and the CRM (`profile: crm`: parties, contacts, employees, opportunities).
 
 Built by the `synchub.connectors` entry point as `TrytonConnector(name, options, base_dir)`.
-`source()` polls the business objects (see `objects.OBJECTS`); `sink()` writes timesheet lines.
+`source()` polls the business objects (see `objects.OBJECTS`); `sink()` writes timesheet lines
+to an ERP, billing notes on parties and opportunities to a CRM (note_sink.py).
 Each side has its own logged-in client. See docs/connectors.md for the options.
 """
 
@@ -14,11 +15,12 @@ from typing import Any
 
 from connectors.tryton.client import TrytonClient
 from connectors.tryton.config import TrytonOptions, load_options
+from connectors.tryton.note_sink import TrytonNoteSink
 from connectors.tryton.objects import OBJECTS
 from connectors.tryton.sink import TrytonSink
 from connectors.tryton.source import TrytonSource
 
-__all__ = ["OBJECTS", "TrytonConnector", "TrytonSink", "TrytonSource"]
+__all__ = ["OBJECTS", "TrytonConnector", "TrytonNoteSink", "TrytonSink", "TrytonSource"]
 
 
 class TrytonConnector:
@@ -52,6 +54,8 @@ class TrytonConnector:
             profile=o.profile,
         )
 
-    def sink(self) -> TrytonSink:
-        """A sink writing timesheet lines."""
+    def sink(self) -> TrytonSink | TrytonNoteSink:
+        """A sink writing timesheet lines (an ERP), or billing notes (`profile: crm`)."""
+        if self.options.profile == "crm":
+            return TrytonNoteSink(self.name, self.client())
         return TrytonSink(self.name, self.client())

@@ -7,6 +7,8 @@
   converted, won, lost, cancelled), service line (the code of the first line's product: the
   service sold) and lost reason.
 - `contacts` (`party.contact_mechanism`): email, phone, ... of a party, archived ones too.
+- `billing_notes` (`ir.attachment` with a synchub marker): the notes the CRM sink writes
+  (notes.py), read back as the record they are on and the fields they show.
 
 Parties themselves (with their tax identifier, email and country) are the `parties` object of
 objects.py, shared with the ERP. Same conventions as there: keys are Tryton ids as text, a
@@ -18,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from connectors.tryton.lines import split_marker
+from connectors.tryton.notes import FIELDS, RESOURCES, note_fields
 from connectors.tryton.objects_base import (
     ARCHIVED_TOO,
     Row,
@@ -70,6 +74,19 @@ def _contact(row: Row) -> dict[str, Any]:
         "value": row["value"],
         "name": row["name"],
         "active": bool(row["active"]),
+    }
+
+
+def _billing_note(row: Row) -> dict[str, Any]:
+    model, _, number = str(row["resource"] or "").partition(",")
+    shown = note_fields(row["description"])
+    fields = shown[0] if shown else {name: None for name, _ in FIELDS}
+    return {
+        "id": str(row["id"]),
+        "resource": row["resource"],
+        **{name: number if model == m else None for name, m in RESOURCES.items()},
+        **fields,
+        "synchub_marker": shown[1] if shown else split_marker(row["description"])[1],
     }
 
 
@@ -128,5 +145,19 @@ CRM_OBJECTS: tuple[TrytonObject, ...] = (
         ),
         _contact,
         ARCHIVED_TOO,
+    ),
+    TrytonObject(
+        "billing_notes",
+        "ir.attachment",
+        [("description", "like", "%[synchub:%")],
+        ("resource", "description"),
+        (
+            ("id", "string"),
+            ("resource", "string?"),
+            *((name, "string?") for name in RESOURCES),
+            *((name, "string?") for name, _ in FIELDS),
+            ("synchub_marker", "string?"),
+        ),
+        _billing_note,
     ),
 )

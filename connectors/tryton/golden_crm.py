@@ -10,7 +10,8 @@ activated modules (trytond-admin -u sale_opportunity). Creates, idempotently:
   both companies; a record is created in the company its values or the context name);
 - a sales representative (employee) in each company, the admin's employees;
 - product category "Services" (accounting, no accounts: the CRM books nothing) and one hourly
-  service product per service line: DATA "Data platform" and CLOUD "Cloud migration";
+  service product per service line: DATA "Data platform" and CLOUD "Cloud migration", priced
+  150 USD an hour in the US entity and 130 EUR in the EU one;
 - sales invoiced and shipped manually (the CRM database has no chart of accounts: a sale
   confirmed with the default methods fails after the commit, in ir.error).
 
@@ -31,6 +32,8 @@ ENTITIES = (
     ("Acme Consulting US", "USD", "Sam Sales"),
     ("Acme Consulting EU GmbH", "EUR", "Eva Vertrieb"),
 )
+_LIST_PRICES = (Decimal(150), Decimal(130))
+"""The hourly list price of every service product in each of ENTITIES, in its currency."""
 _CURRENCIES = {
     "USD": ("U.S. Dollar", "$", Decimal(1)),
     "EUR": ("Euro", "€", Decimal("0.92")),
@@ -78,7 +81,7 @@ def main(config_file: str, database: str, year: int) -> None:
     admin.employee = employees[0]
     admin.company_filter = "all"
     admin.save()
-    _products(Model)
+    _products(Model, config.get_config(), companies)
     sale_config = Model.get("sale.configuration")(1)
     sale_config.sale_invoice_method = "manual"
     sale_config.sale_shipment_method = "manual"
@@ -114,8 +117,9 @@ def _employee(model: Any, name: str, company: Any) -> Any:
     return employee
 
 
-def _products(model: Any) -> None:
-    """One hourly service product per service line (its code is the line's)."""
+def _products(model: Any, conf: Any, companies: list[Any]) -> None:
+    """One hourly service product per service line (its code is the line's), with a list
+    price in each legal entity (a company-dependent value: 150 USD, 130 EUR)."""
     categories = model.get("product.category").find([("name", "=", "Services")])
     if categories:
         category = categories[0]
@@ -138,6 +142,11 @@ def _products(model: Any) -> None:
         (product,) = template.products
         product.suffix_code = code
         template.save()
+        for company, price in zip(companies, _LIST_PRICES, strict=True):
+            with conf.set_context(company=company.id):
+                priced = model.get("product.template")(template.id)
+                priced.list_price = price
+                priced.save()
 
 
 if __name__ == "__main__":

@@ -330,6 +330,6 @@ OBJECTS: dict[str, TrytonObject] = {
 
 PROFILES: dict[str, tuple[str, ...]] = {
     "erp": ("parties", "employees", "projects", "tasks", "timesheet_lines", "invoices"),
-    "crm": ("parties", "contacts", "employees", "opportunities"),
+    "crm": ("parties", "contacts", "employees", "opportunities", "billing_notes"),
 }
 """The objects a source reads by default, per kind of database (option `profile`)."""

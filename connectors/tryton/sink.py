@@ -25,13 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from connectors.tryton.client import (
-    TrytonClient,
-    TrytonError,
-    TrytonLoginError,
-    TrytonUnavailable,
-    TrytonUserError,
-)
+from connectors.tryton.client import TrytonClient, TrytonError, TrytonUserError
 from connectors.tryton.lines import (
     LINE_FIELDS,
     Line,
@@ -46,6 +40,7 @@ from connectors.tryton.lines import (
     tryton_id,
     with_marker,
 )
+from connectors.tryton.outcomes import outcome_of, refusal
 from hub.spi import Delta, Outcome
 
 __all__ = ["LINE_FIELDS", "TrytonSink", "create_marker", "marker", "split_marker", "with_marker"]
@@ -190,24 +185,8 @@ class TrytonSink:
             return Outcome(key, "rejected", delta.target_key, reason=str(e))
         except _Mismatch as e:
             return Outcome(key, "retryable", delta.target_key, reason=str(e))
-        except TrytonUserError as e:
-            return Outcome(
-                key,
-                "rejected",
-                delta.target_key,
-                reason=_refusal(e),
-                details={"tryton_message": e.message},
-            )
-        except TrytonUnavailable as e:
-            return Outcome(
-                key, "retryable", delta.target_key, reason=str(e), retry_after=e.retry_after
-            )
-        except TrytonLoginError as e:
-            return Outcome(key, "retryable", delta.target_key, reason=str(e))
         except TrytonError as e:
-            return Outcome(
-                key, "retryable" if e.retryable else "rejected", delta.target_key, reason=str(e)
-            )
+            return outcome_of(delta, e, _refusal)
         return Outcome(key, "applied", target, details=details)
 
     def _fields(self, delta: Delta) -> dict[str, Any]:
@@ -292,9 +271,5 @@ class TrytonSink:
 
 
 def _refusal(error: TrytonUserError) -> str:
-    """Tryton's message, and what to do about it."""
-    text = f"{error.message} {error.description}".lower()
-    hint = next((h for word, h in _HINTS if word in text), None)
-    hint = hint or "fix the record in Tryton or change the source record, then retry"
-    said = error.message + (f" ({error.description})" if error.description else "")
-    return f"Tryton refused: {said} — {hint}"
+    """Tryton's message, and what to do about it (the timesheet hints)."""
+    return refusal(error, _HINTS)

@@ -152,7 +152,7 @@ class SinkContract(ABC):
             key="update-1",
         )
         (updated,) = sink.apply([update])
-        assert updated.status == "applied"
+        assert updated.status == "applied", updated.reason
         assert updated.target_key == created.target_key
         assert self.count(sink) == 2
         self.assert_shows(sink, updated, self.fields(1))

@@ -12,9 +12,11 @@ import fastavro
 import pytest
 from fastavro.validation import validate
 
-from connectors.tryton import TrytonConnector, TrytonSource
+from connectors.tryton import TrytonConnector, TrytonNoteSink, TrytonSource
+from connectors.tryton.notes import note_fields
+from hub.contracts.sink import SinkContract
 from hub.contracts.source import SourceContract
-from hub.spi import Change, ConnectorError, Source
+from hub.spi import Change, ConnectorError, Delta, DeltaOp, Sink, Source
 from tests.connectors.tryton.conftest import TrytonDB
 from tests.connectors.tryton.crm import Crm
 
@@ -49,6 +51,7 @@ def test_the_crm_profile_reads_parties_contacts_employees_and_opportunities(
         "contacts",
         "employees",
         "opportunities",
+        "billing_notes",
     ]
     crm = Crm(src.client)
     customer = crm.customer(
@@ -207,3 +210,117 @@ class TestTrytonOpportunitySource(SourceContract):
 
     def sample(self, i: int) -> dict[str, Any]:
         return {"description": f"deal {i}", "hours": 8.0 * (i + 1)}
+
+
+NOTE_WRITES = tuple(f"model.ir.attachment.{m}" for m in ("create", "write", "delete"))
+
+
+class TestTrytonBillingNoteSink(SinkContract):
+    """billing_notes: one note per record on a CRM opportunity, rewritten in place, read back
+    through RPC and through the CRM source."""
+
+    object_name = "billing_notes"
+    entity = "Opportunity"
+
+    @pytest.fixture(autouse=True)
+    def _database(self, crm_db: TrytonDB) -> None:
+        self.db = crm_db
+
+    def make_sink(self, tmp_path: Path) -> Sink:
+        self.tmp = tmp_path
+        sink = TrytonConnector("crm", self.db.options(profile="crm"), tmp_path).sink()
+        assert isinstance(sink, TrytonNoteSink)
+        crm = Crm(sink.client)
+        customer = crm.customer("Billing Customer")
+        self.deals = [crm.deal(customer, f"deal {i}") for i in range(2)]
+        self.crm = crm
+        return sink
+
+    def reopen(self, sink: Sink, tmp_path: Path) -> Sink:
+        again = TrytonConnector("crm", self.db.options(profile="crm"), tmp_path).sink()
+        assert again is not None
+        return again
+
+    def fields(self, i: int) -> dict[str, Any]:
+        return {
+            "opportunity": str(self.deals[i % 2]),
+            "currency": "EUR",
+            "invoiced": f"{1000 * (i + 1)}.00",
+            "paid": "250.00",
+            "outstanding": f"{1000 * (i + 1) - 250}.00",
+            "last_invoice": f"EU2026-{i + 1:05d}",
+            "last_invoice_date": TODAY.isoformat(),
+        }
+
+    def read_back(self, sink: Sink, target_key: str) -> dict[str, Any] | None:
+        rows = self.crm.c.search_read(
+            "ir.attachment", [("id", "=", int(target_key))], ["resource", "description"]
+        )
+        if not rows:
+            return None
+        shown = note_fields(rows[0]["description"])
+        assert shown is not None, rows[0]["description"]
+        model, _, number = rows[0]["resource"].partition(",")
+        assert model == "sale.opportunity"
+        return {"opportunity": number, **shown[0]}
+
+    def captured(self, sink: Sink, target_key: str) -> dict[str, Any] | None:
+        source = crm_source(self.db, self.tmp, objects=["billing_notes"])
+        try:
+            for batch in source.read(None, 1000):
+                for change in batch.changes:
+                    if change.key == target_key:
+                        return dict(change.record or {})
+        finally:
+            source.close()
+        return None
+
+    def count(self, sink: Sink) -> int:
+        assert isinstance(sink, TrytonNoteSink)
+        return sum(sink.client.calls[m] for m in NOTE_WRITES)
+
+
+def test_a_billing_note_is_written_for_people_and_one_per_record(
+    crm_db: TrytonDB, tmp_path: Path
+) -> None:
+    sink = TrytonConnector("crm", crm_db.options(profile="crm"), tmp_path).sink()
+    assert isinstance(sink, TrytonNoteSink)
+    crm = Crm(sink.client)
+    customer = crm.customer("Globex SE")
+    deal = crm.deal(customer, "Data platform", entity="EU")
+    crm.win(deal)
+
+    def delta(op: DeltaOp, target: str | None, key: str, **fields: Any) -> Delta:
+        return Delta("crm", "billing_notes", "Opportunity/42", target, op, fields, key)
+
+    billing = {"opportunity": deal, "currency": "EUR", "invoiced": 9000, "paid": None}
+    (created,) = sink.apply([delta("create", None, "k1", **billing)])
+    assert created.status == "applied", created.reason
+    (row,) = crm.c.read(
+        "ir.attachment", [int(created.target_key or 0)], ["resource", "name", "description"]
+    )
+    assert row["resource"] == f"sale.opportunity,{deal}"
+    assert row["name"] == "Billing (synchub)"
+    lines = row["description"].splitlines()
+    assert lines[:4] == [
+        "Billing (from the ERP, kept up to date by synchub)",
+        "Currency: EUR",
+        "Invoiced: 9000.00",
+        "Paid: -",
+    ]
+    assert lines[-1].startswith("[synchub:")
+    # a create retried under another key (its answer was lost) finds the note: no second one
+    (again,) = sink.apply([delta("create", None, "k2", **{**billing, "paid": "1500"})])
+    assert again.target_key == created.target_key and again.details["existing"] is True
+    assert crm.c.search("ir.attachment", [("resource", "=", f"sale.opportunity,{deal}")]) == [
+        int(created.target_key or 0)
+    ]
+    # a person edits the note: the next update brings it back, and only the fields given change
+    crm.c.write("ir.attachment", [int(created.target_key or 0)], {"description": "scribbled"})
+    (updated,) = sink.apply([delta("update", created.target_key, "k3", outstanding="7500.5")])
+    assert updated.status == "applied", updated.reason
+    (row,) = crm.c.read("ir.attachment", [int(created.target_key or 0)], ["description"])
+    shown = note_fields(row["description"])
+    assert shown is not None and shown[0]["outstanding"] == "7500.50"
+    (bad,) = sink.apply([delta("create", None, "k4", currency="EUR")])
+    assert bad.status == "rejected" and "`opportunity`" in (bad.reason or "")
