@@ -82,6 +82,9 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     store: StoreSettings = StoreSettings()
     mapping: str | None = None
+    canonical_schemas: str | None = None
+    """A folder of the firm's own canonical schemas (hub.canonical_schemas); default
+    `canonical/` beside the config file, when it exists."""
     connectors: dict[str, ConnectorSettings] = {}
     ingest: IngestSettings = IngestSettings()
     outbound: OutboundSettings = OutboundSettings()
@@ -135,6 +138,15 @@ class Settings(BaseModel):
     @property
     def mapping_path(self) -> Path | None:
         return None if self.mapping is None else self.resolve(self.mapping)
+
+    @property
+    def canonical_schemas_path(self) -> Path | None:
+        """The folder of the firm's canonical schemas: `canonical_schemas`, else `canonical/`
+        beside the config file if there is one (None: the built-in schemas only)."""
+        if self.canonical_schemas is not None:
+            return self.resolve(self.canonical_schemas)
+        default = self.base_dir / "canonical"
+        return default if default.is_dir() else None
 
 
 def _expand(value: Any, where: str, *, missing: str | None = None) -> Any:
@@ -228,6 +240,10 @@ store:
 # The mapping document: source objects -> canonical entities -> target objects.
 # Deployed as a new version (an event) whenever its content changes. See docs/mappings.md.
 mapping: ./mapping.yaml
+
+# Your own canonical entities and fields: <folder>/<entity>/v<N>.avsc, deployed with the
+# mapping. Default: ./canonical if it exists. See docs/events-and-schemas.md.
+# canonical_schemas: ./canonical
 
 connectors:
   legacy_erp:                # a name of your choice; events and checkpoints use it

@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.canonical_schemas import CanonicalSchemas
 from hub.config import Settings
 from hub.errors import ConfigError, SyncHubError
 from hub.ingest import Ingestor, IngestReport, ReconcileRefused, now_micros
@@ -22,7 +23,7 @@ from hub.mapping import Mapping, load_mapping
 from hub.outbound import Executor, ExecutorReport, Planner, PlannerReport
 from hub.plugins import build_connector
 from hub.registry import SourceSchemas
-from hub.schemas import canonical_fields, hub_schema
+from hub.schemas import hub_schema
 from hub.spi import Connector, ReadsBack, Sink, Source
 from hub.store.sqlite import SQLiteEventStore
 from hub.store.streams import (
@@ -123,11 +124,20 @@ class Hub:
             return None
         if not path.exists():
             raise ConfigError(f"mapping file {path} (config key `mapping`) does not exist")
-        candidate = load_mapping(path, known_entities=canonical_fields())
+        schemas = self.canonical_schemas()
+        candidate = load_mapping(path, known_entities=schemas.fields())
         stream = mapping_stream(candidate.name)
         last = self.store.last(stream)
-        if last is not None and not force and self._digest(last) == candidate.digest:
-            return None
+        canonical = schemas.to_json()
+        if last is not None:
+            before = self.store.codec.decode(last.payload)
+            unchanged = (before["digest"], before.get("canonical", "")) == (
+                candidate.digest,
+                canonical,
+            )
+            if unchanged and not force:
+                return None
+            schemas.check_follows(CanonicalSchemas.from_json(before.get("canonical")))
         spec = json.dumps(candidate.spec, sort_keys=True)
         at = now_micros()
         return self.store.append_next(
@@ -141,13 +151,15 @@ class Hub:
                     "spec": spec,
                     "digest": candidate.digest,
                     "at": at,
+                    "canonical": canonical,
                 },
             ),
         )
 
-    def _digest(self, event: Any) -> str:
-        payload = self.store.codec.decode(event.payload)
-        return str(payload["digest"])
+    def canonical_schemas(self) -> CanonicalSchemas:
+        """The canonical schemas of the config (the built-in ones and the firm's own, checked:
+        SchemaError / IncompatibleSchemaError naming the file to fix)."""
+        return CanonicalSchemas.load(self.settings.canonical_schemas_path)
 
     def _encode(self, schema_name: str, record: dict[str, Any]) -> bytes:
         """`record` encoded with the hub schema `schema_name` (added to the codec)."""

@@ -27,6 +27,7 @@ from hub.store.streams import (
 )
 from projections import PROJECTIONS, Projector, audit, links, outbound
 from projections import exceptions as exc
+from projections.mappings import active_deployment
 
 
 def jsonable(value: Any) -> Any:
@@ -44,15 +45,25 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def canonical_id(entity: str, natural_id: str) -> str:
-    """`Entity/id`, with the entity name matched case-insensitively to a canonical entity."""
-    return f"{entity_name(entity)}/{natural_id}"
+def canonical_id(entity: str, natural_id: str, store: SQLiteEventStore | None = None) -> str:
+    """`Entity/id`, with the entity name matched case-insensitively to a canonical entity (of
+    those deployed in `store`, the firm's own included)."""
+    return f"{entity_name(entity, store)}/{natural_id}"
 
 
-def entity_name(entity: str) -> str:
-    """The canonical entity `entity` names, matched case-insensitively; SyncHubError (with
-    the closest name) when there is none."""
-    names = {e.lower(): e for e in canonical_entities()}
+def deployed_entities(store: SQLiteEventStore) -> list[str]:
+    """The canonical entities in force in `store`: synchub's and the firm's own deployed with
+    the active mapping."""
+    with store.db.transaction(commit=False) as c:
+        return active_deployment(c)[1].entities()
+
+
+def entity_name(entity: str, store: SQLiteEventStore | None = None) -> str:
+    """The canonical entity `entity` names, matched case-insensitively (among those deployed
+    in `store`, else the built-in ones); SyncHubError (with the closest name) when there is
+    none."""
+    known = deployed_entities(store) if store is not None else canonical_entities()
+    names = {e.lower(): e for e in known}
     name = names.get(entity.lower())
     if name is None:
         close = difflib.get_close_matches(entity.lower(), list(names), n=1)
@@ -116,7 +127,7 @@ def states(
     """Every `entity` now or as of a time or position (from the audit trail, no replay), by
     canonical id; `where` keeps those whose field equals the given text (compared with the
     field's value as `state` prints it: text as is, other values as JSON, e.g. `true`, `60`)."""
-    entity = entity_name(entity)
+    entity = entity_name(entity, store)
     if as_of is not None:
         position = store.position_at(as_of)
     wanted = where or {}

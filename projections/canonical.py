@@ -20,6 +20,7 @@ from collections.abc import Callable
 from collections.abc import Mapping as MappingT
 from typing import Any, NamedTuple
 
+from hub.canonical_schemas import BUILTIN, CanonicalSchemas
 from hub.errors import MappingError
 from hub.mapping import InboundRule, Mapping
 from hub.store.base import Cursor, StoredEvent
@@ -152,6 +153,7 @@ class Canonical:
         self.remap = remap
         self.mapping: Mapping | None = None
         self.types = FieldTypes()
+        self._schemas = BUILTIN
         self._owned: dict[InboundRule, frozenset[str]] = {}
         """Per rule of the active mapping: the fields its system may set (ownership)."""
         self._misses: list[tuple[str, str, str]] = []
@@ -397,9 +399,13 @@ class Canonical:
 
     # -- deployments ------------------------------------------------------------------------------
 
-    def activate(self, mapping: Mapping | None) -> None:
-        """Map with `mapping` from now on (None: no mapping is deployed)."""
+    def activate(self, mapping: Mapping | None, schemas: CanonicalSchemas = BUILTIN) -> None:
+        """Map with `mapping` from now on (None: no mapping is deployed), checking values
+        against the canonical `schemas` deployed with it."""
         self.mapping = mapping
+        if schemas is not self._schemas:
+            self.types = FieldTypes(schemas)
+            self._schemas = schemas
         self._owned.clear()
 
     def remap_all(self) -> None:

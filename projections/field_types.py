@@ -13,7 +13,7 @@ from typing import Any
 
 import fastavro.validation
 
-from hub.schemas import canonical_entities, canonical_schema
+from hub.canonical_schemas import BUILTIN, CanonicalSchemas
 from hub.values import to_json
 
 __all__ = ["FieldTypes"]
@@ -55,13 +55,14 @@ def _fast_converters(avro_type: Any) -> dict[type, Converter]:
 
 
 class FieldTypes:
-    """Per-entity canonical field types, for validating mapped values."""
+    """Per-entity canonical field types, for validating mapped values (`schemas`: those in
+    force, the firm's own included)."""
 
-    def __init__(self) -> None:
+    def __init__(self, schemas: CanonicalSchemas = BUILTIN) -> None:
         self.types: dict[str, dict[str, Any]] = {}
         self.fast: dict[str, dict[str, dict[type, Converter]]] = {}
-        for entity in canonical_entities():
-            parsed = canonical_schema(entity).parsed
+        for entity in schemas.entities():
+            parsed = schemas.schema(entity).parsed
             self.types[entity] = {f["name"]: f["type"] for f in parsed["fields"]}
             self.fast[entity] = {
                 name: _fast_converters(t) for name, t in self.types[entity].items()

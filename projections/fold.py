@@ -22,7 +22,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from hub.errors import MappingSpecError
+from hub.canonical_schemas import BUILTIN, CanonicalSchemas
+from hub.errors import MappingSpecError, SchemaError
 from hub.mapping import Lookup, Mapping
 from hub.store.base import Cursor, Dialect, StoredEvent
 from hub.store.streams import EventType
@@ -89,7 +90,7 @@ class Fold:
     def load(self, c: Cursor) -> None:
         """Load the state kept beside the tables (on start and after a rollback): the active
         mapping, the subjects of open exceptions, the links records wait for."""
-        self.canonical.activate(self.mappings.active(c))
+        self.canonical.activate(*self.mappings.active(c))
         self.exceptions.load(c)
         self.records.load(c)
 
@@ -151,9 +152,12 @@ class Fold:
         assert self.ctx.c is not None
         try:
             mapping = Mapping.from_dict(json.loads(d["spec"]), version=int(d["version"]))
-        except MappingSpecError:
+            schemas = CanonicalSchemas.from_json(d.get("canonical"))
+        except (MappingSpecError, SchemaError):
             return  # deploy validates first; an invalid historic spec changes nothing
-        self.deploy(self.ctx.c, mapping, e.position, spec=d["spec"], digest=d["digest"])
+        self.deploy(
+            self.ctx.c, mapping, e.position, spec=d["spec"], digest=d["digest"], schemas=schemas
+        )
 
     def deploy(
         self,
@@ -162,12 +166,14 @@ class Fold:
         position: int,
         spec: str | None = None,
         digest: str | None = None,
+        schemas: CanonicalSchemas = BUILTIN,
     ) -> None:
-        """Make `mapping` active at `position` and re-map every source record under it."""
+        """Make `mapping` (with the canonical `schemas`) active at `position` and re-map every
+        source record under it."""
         self.ctx.c = c
         self.ctx.position = position
-        self.mappings.deployed(mapping, spec, digest)
-        self.canonical.activate(mapping)
+        self.mappings.deployed(mapping, spec, digest, schemas)
+        self.canonical.activate(mapping, schemas)
         # Re-project every source record under the new version, in a deterministic order.
         # What waits for a link is found again: the new rules may need other links, or none.
         self.flush(c)

@@ -1,7 +1,8 @@
 """Deployed mapping versions, part of the canonical projection.
 
 One row per MappingDeployed event that the fold applied (a spec that does not load changes
-nothing): the version, its name, its spec and digest, and the position it was deployed at. The
+nothing): the version, its name, its spec and digest, the position it was deployed at, and the
+firm's own canonical schemas deployed with it (hub.canonical_schemas; '' for none). The
 latest is the active mapping. The coordinator (fold.py) records deployments here and re-maps
 every source record under the new version. Tracked with the canonical projection.
 """
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 import json
 
+from hub.canonical_schemas import BUILTIN, CanonicalSchemas
 from hub.mapping import Mapping
 from hub.store.base import Cursor
 from projections.tables import Context, Table
 
-__all__ = ["MAPPINGS", "TABLES", "active_mapping"]
+__all__ = ["MAPPINGS", "TABLES", "active_deployment", "active_mapping"]
 
 MAPPINGS = Table(
     "mappings",
@@ -24,6 +26,7 @@ MAPPINGS = Table(
         "spec TEXT NOT NULL",
         "digest TEXT NOT NULL",
         "position INTEGER NOT NULL",
+        "canonical TEXT NOT NULL",
     ),
     pk=("version",),
 )
@@ -33,9 +36,19 @@ TABLES = (MAPPINGS,)
 
 def active_mapping(c: Cursor, *, table: str = MAPPINGS.physical()) -> Mapping | None:
     """The latest deployed mapping version (`table`: a generation of mappings)."""
-    c.execute(f"SELECT version, spec FROM {table} ORDER BY version DESC LIMIT 1")
+    return active_deployment(c, table=table)[0]
+
+
+def active_deployment(
+    c: Cursor, *, table: str = MAPPINGS.physical()
+) -> tuple[Mapping | None, CanonicalSchemas]:
+    """The latest deployed mapping version and the canonical schemas deployed with it."""
+    c.execute(f"SELECT version, spec, canonical FROM {table} ORDER BY version DESC LIMIT 1")
     r = c.fetchone()
-    return None if r is None else Mapping.from_dict(json.loads(r[1]), version=int(r[0]))
+    if r is None:
+        return None, BUILTIN
+    mapping = Mapping.from_dict(json.loads(r[1]), version=int(r[0]))
+    return mapping, CanonicalSchemas.from_json(r[2])
 
 
 class Mappings:
@@ -46,13 +59,19 @@ class Mappings:
         self.rows = ctx.cache(MAPPINGS)
         self.table = ctx.table(MAPPINGS)
 
-    def active(self, c: Cursor) -> Mapping | None:
-        """See active_mapping, in this fold's tables."""
-        return active_mapping(c, table=self.table)
+    def active(self, c: Cursor) -> tuple[Mapping | None, CanonicalSchemas]:
+        """See active_deployment, in this fold's tables."""
+        return active_deployment(c, table=self.table)
 
-    def deployed(self, mapping: Mapping, spec: str | None, digest: str | None) -> None:
-        """Record `mapping` as deployed at the current position (`spec`, `digest`: as the
-        MappingDeployed event has them, else computed)."""
+    def deployed(
+        self,
+        mapping: Mapping,
+        spec: str | None,
+        digest: str | None,
+        schemas: CanonicalSchemas = BUILTIN,
+    ) -> None:
+        """Record `mapping` as deployed at the current position with the canonical `schemas`
+        (`spec`, `digest`: as the MappingDeployed event has them, else computed)."""
         self.rows.put(
             mapping.version,
             {
@@ -61,6 +80,7 @@ class Mappings:
                 "spec": spec if spec is not None else json.dumps(mapping.spec, sort_keys=True),
                 "digest": digest if digest is not None else mapping.digest,
                 "position": self.ctx.position,
+                "canonical": schemas.to_json(),
             },
         )
 

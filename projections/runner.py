@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
+from hub.canonical_schemas import BUILTIN, CanonicalSchemas
 from hub.crashpoints import crashpoint
 from hub.mapping import Mapping
 from hub.perf import paused_gc
@@ -172,22 +173,32 @@ class Projector:
         self._reload()
         return after
 
-    def preview(self, candidate: Mapping, progress: Progress | None = None) -> list[dict[str, Any]]:
+    def preview(
+        self,
+        candidate: Mapping,
+        progress: Progress | None = None,
+        schemas: CanonicalSchemas = BUILTIN,
+    ) -> list[dict[str, Any]]:
         """What the canonical state would be under `candidate`, deployed now: the field-level
         differences from the live state (see preview.canonical_diff)."""
-        return self.dry_run(candidate, progress).differences
+        return self.dry_run(candidate, progress, schemas).differences
 
-    def dry_run(self, candidate: Mapping, progress: Progress | None = None) -> Preview:
-        """What deploying `candidate` now would change: canonical fields, and the records each
-        target would be written (see preview.target_writes). Replays into scratch tables;
-        changes nothing."""
+    def dry_run(
+        self,
+        candidate: Mapping,
+        progress: Progress | None = None,
+        schemas: CanonicalSchemas = BUILTIN,
+    ) -> Preview:
+        """What deploying `candidate` (with the canonical `schemas`) now would change:
+        canonical fields, and the records each target would be written (see
+        preview.target_writes). Replays into scratch tables; changes nothing."""
         self.catch_up()
         gen = f"preview{time.time_ns()}"
         fold = self._fresh_fold(gen)
         try:
             after = self._replay(fold, self.position(), progress)
             with self.store.db.transaction(commit=True) as c:
-                fold.deploy(c, candidate, after)
+                fold.deploy(c, candidate, after, schemas=schemas)
                 fold.flush(c)
                 live, scratch = CANONICAL.physical(), CANONICAL.physical(gen)
                 return Preview(

@@ -11,11 +11,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from hub.canonical_schemas import CanonicalSchemas
 from hub.cli.app import DEFAULT, ConfigOpt, JsonOpt, app, reader
 from hub.cli.render import PREVIEW_ROWS, more, out, print_json, progress_bar
 from hub.errors import SyncHubError
 from hub.mapping import load_mapping
-from hub.schemas import canonical_fields
 from projections import PROJECTIONS
 
 
@@ -90,15 +90,18 @@ def _preview(config: Path, mapping_path: Path | None, as_json: bool) -> None:
                 "no mapping to preview: pass --mapping FILE or set `mapping` in the config"
             )
         current = projector.fold.mapping
+        schemas = CanonicalSchemas.load(settings.canonical_schemas_path)
         candidate = load_mapping(
             path,
             version=(current.version if current else 0) + 1,
-            known_entities=canonical_fields(),
+            known_entities=schemas.fields(),
         )
         with progress_bar("replaying under the candidate", as_json) as bar:
             task = bar.add_task("preview", total=store.head())
             preview = projector.dry_run(
-                candidate, progress=lambda d, t: bar.update(task, completed=d, total=t)
+                candidate,
+                progress=lambda d, t: bar.update(task, completed=d, total=t),
+                schemas=schemas,
             )
     diff, writes = preview.differences, preview.writes
     if as_json:

@@ -135,7 +135,7 @@ def state(
             )
             return _print_states(listing, as_json=as_json, as_csv=as_csv)
         assert natural_id is not None
-        cid = queries.canonical_id(entity, natural_id)
+        cid = queries.canonical_id(entity, natural_id, store)
         data = queries.state(store, cid, position=at, as_of=when_)
     if as_json:
         print_json(data)
@@ -225,7 +225,7 @@ def history(
     """Every field change of one entity, with lineage (system, record, position, mapping).
     Exit 3: no history."""
     with reader(config) as (_s, store, _p):
-        cid = queries.canonical_id(entity, natural_id)
+        cid = queries.canonical_id(entity, natural_id, store)
         rows = queries.history(store, cid)
     if as_json:
         print_json(rows)

@@ -245,8 +245,11 @@ def schema_and_records(draw: Any) -> tuple[Schema, list[bytes]]:
     records = draw(st.lists(values(top, {}), min_size=1, max_size=3))
     try:
         return schema, [encode(schema, r) for r in records]
-    except ValueError as exc:  # fastavro's writer: see _is_named (a record branch can hold one)
-        if "Scale provided" not in str(exc):
+    except ValueError as exc:
+        # fastavro's writer picks a union branch by trying to prepare the value for it and
+        # fails instead of trying the next one: a Decimal of another scale (see _is_named), or
+        # a text in a union whose date branch comes first (it parses '' as an ISO date)
+        if "Scale provided" not in str(exc) and "isoformat" not in str(exc):
             raise
         reject()
 
