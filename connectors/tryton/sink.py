@@ -1,6 +1,6 @@
-"""The Tryton Sink: writes timesheet lines, one delta at a time, verified by reading back.
+"""The Tryton ERP Sink: timesheet lines and projects, one delta at a time, each read back.
 
-Contract details for `timesheet_lines` (the only writable object):
+Contract details for `timesheet_lines` (projects: see projects.py):
 
 - Fields: `employee` (company.employee id), `work` (timesheet.work id) or `task` (a
   project.work id: the line goes on that task's timesheet work), `date` (ISO date), `hours`
@@ -41,10 +41,12 @@ from connectors.tryton.lines import (
     with_marker,
 )
 from connectors.tryton.outcomes import outcome_of, refusal
+from connectors.tryton.projects import Mismatch, ProjectWriter, project_read_back
 from hub.spi import Delta, Outcome
 
 __all__ = ["LINE_FIELDS", "TrytonSink", "create_marker", "marker", "split_marker", "with_marker"]
 
+LINES = "timesheet_lines"
 LINE_MODEL = "timesheet.line"
 _READ = ("employee", "work", "date", "duration", "description", "company")
 _HINTS = (
@@ -73,13 +75,14 @@ class _Mismatch(Exception):
 
 
 class TrytonSink:
-    """Sink for `timesheet_lines`; see the module docstring for the contract details."""
+    """Sink for `timesheet_lines` (see the module docstring) and `projects` (projects.py)."""
 
-    objects = ("timesheet_lines",)
+    objects = ("timesheet_lines", "projects")
 
     def __init__(self, system: str, client: TrytonClient) -> None:
         self.system = system
         self.client = client
+        self._projects = ProjectWriter(client)
         self._found: dict[str, int] | None = None
         self._batch: Sequence[Delta] = ()
         self._created: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -102,7 +105,7 @@ class TrytonSink:
         (searched once, when the batch's first valid create needs it)."""
         if self._found is not None:
             return self._found
-        creates = [d for d in self._batch if d.op == "create"]
+        creates = [d for d in self._batch if d.op == "create" and d.object == LINES]
         marks = [create_marker(d) for d in creates] + [marker(d.idempotency_key) for d in creates]
         if not marks:
             return {}
@@ -149,7 +152,9 @@ class TrytonSink:
         the line's timesheet work's origin, `work`, `employee`, `company`, `date` as captured.
         An empty description is left out: a line created without one reads back as None,
         whether the delta said None or an empty text."""
-        if object not in self.objects:
+        if object == "projects":
+            return project_read_back(record)
+        if object != LINES:
             return None
         out = {k: record[k] for k in ("employee", "work", "company", "date") if k in record}
         if record.get("task") is not None:
@@ -175,7 +180,9 @@ class TrytonSink:
                     f"object {delta.object!r} cannot be written to Tryton by synchub; the "
                     f"writable objects are {list(self.objects)}"
                 )
-            if delta.op == "create":
+            if delta.object == "projects":
+                target, details = self._project(delta)
+            elif delta.op == "create":
                 target, details = self._create(delta)
             elif delta.op == "update":
                 target, details = self._update(delta)
@@ -183,11 +190,18 @@ class TrytonSink:
                 target, details = self._delete(delta)
         except Refused as e:
             return Outcome(key, "rejected", delta.target_key, reason=str(e))
-        except _Mismatch as e:
+        except (_Mismatch, Mismatch) as e:
             return Outcome(key, "retryable", delta.target_key, reason=str(e))
         except TrytonError as e:
             return outcome_of(delta, e, _refusal)
         return Outcome(key, "applied", target, details=details)
+
+    def _project(self, delta: Delta) -> tuple[str, dict[str, Any]]:
+        if delta.op == "create":
+            return self._projects.create(delta)
+        if delta.op == "update":
+            return self._projects.update(delta)
+        return self._projects.delete(delta)
 
     def _fields(self, delta: Delta) -> dict[str, Any]:
         """The delta's fields with `task` (a project.work id) turned into its timesheet work."""

@@ -338,7 +338,7 @@ def test_a_refused_login_is_retryable_and_keeps_the_password_secret(
             delta("update", {"description": "x [synchub:0123456789abcdef]"}, "k", "5"),
             "must not end with a [synchub:...] marker",
         ),
-        (Delta("erp", "projects", "P/1", None, "create", {}, "k"), "cannot be written"),
+        (Delta("erp", "invoices", "Invoice/1", None, "create", {}, "k"), "cannot be written"),
     ],
 )
 def test_deltas_that_cannot_be_written_are_rejected_before_any_call(d: Delta, reason: str) -> None:
