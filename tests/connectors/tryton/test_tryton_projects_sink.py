@@ -125,3 +125,35 @@ def test_a_project_is_created_once_with_its_tasks_and_tasks_are_only_added(
     assert bad.status == "rejected" and "no product with code 'NOPE'" in (bad.reason or "")
     (bad,) = sink.apply([delta("create", None, "k5", name="X", invoice_method="barter")])
     assert bad.status == "rejected" and "invoice_method must be one of" in (bad.reason or "")
+
+
+def test_a_project_of_the_eu_legal_entity_is_made_and_captured_there(
+    tryton_db: TrytonDB, tmp_path: Path
+) -> None:
+    """The golden ERP has two legal entities; a project names its company, and the source
+    (which sees both) captures it in that company."""
+    sink = TrytonConnector("erp", tryton_db.options(), tmp_path).sink()
+    erp = Erp(sink.client)
+    (eu,) = erp.c.search("company.company", [("party.name", "=", "Acme Consulting EU GmbH")])
+    (row,) = erp.c.read("company.company", [eu], ["currency.code"])
+    assert row["currency."]["code"] == "EUR" and eu != erp.company
+    customer = erp.customer("Initech GmbH")
+    fields = {"name": "EU rollout", "party": customer, "company": eu, "product": "CONSULT-H"}
+    (created,) = sink.apply([delta("create", None, "k1", **fields, tasks=["Plan"])])
+    assert created.status == "applied", created.reason
+    source = TrytonConnector("erp", tryton_db.options(objects=["projects", "tasks"]), tmp_path)
+    found = {
+        (c.object, c.key): c.record for b in source.source().read(None, 100) for c in b.changes
+    }
+    project = found["projects", created.target_key]
+    assert project is not None and project["company"] == str(eu)
+    tasks = [
+        r
+        for (o, _), r in found.items()
+        if o == "tasks" and r and r["project"] == created.target_key
+    ]
+    assert [t["name"] for t in tasks] == ["Plan"] and tasks[0]["company"] == str(eu)
+    price = erp.c.read(
+        "product.product", [erp.product], ["list_price_used"], context={"company": eu}
+    )
+    assert price[0]["list_price_used"] == 130  # the EU entity's price, in EUR

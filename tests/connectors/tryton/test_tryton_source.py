@@ -190,7 +190,7 @@ def test_a_late_commit_inside_the_lag_is_read_exactly_once(
 def test_an_update_is_a_new_version_and_read_again(tryton_db: TrytonDB, tmp_path: Path) -> None:
     src = source(tryton_db, tmp_path, objects=["parties"])
     erp = Erp(src.client)
-    (acme,) = erp.c.search("party.party", [])
+    (acme,) = erp.c.search("party.party", [("name", "=", "Acme Consulting")])
     globex = erp.customer("Globex")
     _, checkpoint = read(src)
     erp.c.write("party.party", [globex], {"name": "Globex Corp"})
