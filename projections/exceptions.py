@@ -163,6 +163,14 @@ def open_of(c: Cursor, kind: str, subject: str) -> OpenException | None:
     return None if r is None else OpenException(r[0], r[1], r[2])
 
 
+def latest_of(c: Cursor, kind: str, subject: str) -> OpenException | None:
+    """The exception of `kind` about `subject` whatever its status (open, retrying, resolved,
+    ignored), if there ever was one."""
+    c.execute(f"SELECT id, status, message FROM {_LIVE} WHERE id=?", (exception_id(kind, subject),))
+    r = c.fetchone()
+    return None if r is None else OpenException(r[0], r[1], r[2])
+
+
 def open_plans(c: Cursor) -> list[tuple[str, str]]:
     """(canonical id, status) of every open or retrying `plan` exception, by id."""
     c.execute(

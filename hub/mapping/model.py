@@ -120,6 +120,10 @@ class OutboundRule:
     require: Fields = ()
     feedback: tuple[str, str, str] | None = None
     """(system, object, tag) to mark refused entities with, on the record they came from."""
+    unwanted: str = "delete"
+    """What becomes of a record written before once the entity is not wanted any more (`when`
+    falsy, or the entity deleted): `delete` it, `keep` it as it is (no more writes), or open
+    an `exception` for a person to decide (e.g. a project provisioned for a deal since lost)."""
 
     def refusals(self, canonical: Record, natural_id: str, lookup: Lookup) -> list[str]:
         """The `require` checks the record fails, as messages (empty: it may be written).
@@ -319,6 +323,7 @@ class _Compiler:
                 self.fields(tgt.fields, f"{at}.fields"),
                 self.fields(tgt.require, f"{at}.require"),
                 feedback,
+                tgt.unwanted,
             )
             reads = [("when", when)] if when is not None else []
             reads += [(f"fields.{n}", p) for n, p in rule.fields]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pydantic
 import yaml
@@ -73,6 +73,7 @@ class TargetDoc(_Doc):
     object: Name
     entity: Name
     when: Rule | None = None
+    unwanted: Literal["delete", "keep", "exception"] = "delete"
     require: dict[str, Rule] = Field(default_factory=dict)
     feedback: FeedbackDoc | None = None
     fields: Annotated[dict[Name, Rule], Field(min_length=1)]

@@ -240,6 +240,10 @@ class Planner:
         if desired is None:
             if applied_key is None:
                 return events + self._settle(c, target, obj, cid, ob, "it is not to be written")
+            if rule.unwanted == "keep":
+                return events + self._settle(c, target, obj, cid, ob, "its record is kept")
+            if rule.unwanted == "exception":
+                return events + self._unwanted(c, rule, entity, applied_key, mapping.version)
             op, delta, desired_state = "delete", {}, {"__deleted__": applied_key}
         else:
             known = self._known(c, target, obj, target_key, ob)
@@ -261,6 +265,32 @@ class Planner:
         if planned is None:  # the same delta already failed: only the refusal is over
             return events + self._settle(c, target, obj, cid, None, "it passes its checks")
         return [*events, planned]
+
+    def _unwanted(
+        self,
+        c: Cursor,
+        rule: OutboundRule,
+        entity: canonical.Entity,
+        target_key: str,
+        version: int,
+    ) -> list[PlannedEvent]:
+        """A record written before for an entity not wanted any more, under `unwanted:
+        exception`: a plan exception for a person to decide, opened once (resolving or ignoring
+        it is the decision: it is not opened again for the same reason)."""
+        target, obj, cid = rule.system, rule.object, entity.canonical_id
+        why = "it was deleted" if entity.deleted else "its `when` is false now"
+        reason = (
+            f"{rule.entity} {entity.natural_id} is not to be written to {target}/{obj} any more "
+            f"({why}), but {target} record {target_key} was written for it; synchub leaves it "
+            f"as it is (unwanted: exception): close or delete it in {target}, or bring the "
+            f"{rule.entity} back, then resolve this exception"
+        )
+        subject = outbound_stream(target, obj, cid)
+        message, _ = exceptions.plan_failure_text(target, obj, cid, "when", reason)
+        latest = exceptions.latest_of(c, ExceptionKind.PLAN, subject)
+        if latest is not None and latest.message == message:
+            return []  # open already, or a person decided already
+        return [self._plan_failed(target, obj, cid, "when", "unwanted: exception", reason, version)]
 
     def _settle(
         self, c: Cursor, target: str, obj: str, cid: str, ob: OutboundState | None, why: str
