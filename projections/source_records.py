@@ -44,7 +44,7 @@ SOURCE_RECORDS = Table(
         "captured_at INTEGER",
     ),
     pk=("stream",),
-    indexes=(("system", "object", "key"),),
+    indexes=(("system", "object", "key"), ("position",)),
 )
 
 WAITING = Table(
@@ -95,6 +95,22 @@ def live_records(c: Cursor, *, table: str = _LIVE) -> list[SourceRecord]:
     """Every source record not deleted, by stream (`table`: a generation of source_records)."""
     c.execute(f"SELECT {', '.join(_COLUMNS)} FROM {table} WHERE deleted=0 ORDER BY stream")
     return [_record(r) for r in c.fetchall()]
+
+
+def live_of(c: Cursor, system: str, obj: str) -> list[SourceRecord]:
+    """Every source record of system/obj not deleted, by key."""
+    c.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM {_LIVE} WHERE system=? AND object=? AND deleted=0"
+        " ORDER BY key",
+        (system, obj),
+    )
+    return [_record(r) for r in c.fetchall()]
+
+
+def captured_since(c: Cursor, since: int) -> bool:
+    """Whether any source record was captured after position `since`."""
+    c.execute(f"SELECT 1 FROM {_LIVE} WHERE position > ? LIMIT 1", (since,))
+    return c.fetchone() is not None
 
 
 def drifted_since(c: Cursor, since: int) -> list[tuple[str, int]]:

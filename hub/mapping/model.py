@@ -121,6 +121,9 @@ class OutboundRule:
     feedback: tuple[str, str, str] | None = None
     """(system, object, tag) to mark refused entities with, on the record they came from."""
     unwanted: str = "delete"
+    match: tuple[tuple[str, ...], ...] = ()
+    """Before a create: rules (lists of target fields) to find the existing target record it
+    would duplicate (hub.outbound.matching)."""
     """What becomes of a record written before once the entity is not wanted any more (`when`
     falsy, or the entity deleted): `delete` it, `keep` it as it is (no more writes), or open
     an `exception` for a person to decide (e.g. a project provisioned for a deal since lost)."""
@@ -324,7 +327,17 @@ class _Compiler:
                 self.fields(tgt.require, f"{at}.require"),
                 feedback,
                 tgt.unwanted,
+                tuple(tuple(rule) for rule in tgt.match),
             )
+            for j, match_rule in enumerate(tgt.match):
+                unknown = [f for f in match_rule if f not in tgt.fields]
+                if unknown:
+                    self.problems.append(
+                        f"{at}.match[{j}]: {', '.join(map(repr, unknown))} "
+                        f"{'is not a field' if len(unknown) == 1 else 'are not fields'} of "
+                        f"this rule: match on the target fields it writes "
+                        f"({', '.join(tgt.fields)})"
+                    )
             reads = [("when", when)] if when is not None else []
             reads += [(f"fields.{n}", p) for n, p in rule.fields]
             reads += [(f"require.{n}", p) for n, p in rule.require]

@@ -74,6 +74,7 @@ class TargetDoc(_Doc):
     entity: Name
     when: Rule | None = None
     unwanted: Literal["delete", "keep", "exception"] = "delete"
+    match: list[Annotated[list[Name], Field(min_length=1)]] = Field(default_factory=list)
     require: dict[str, Rule] = Field(default_factory=dict)
     feedback: FeedbackDoc | None = None
     fields: Annotated[dict[Name, Rule], Field(min_length=1)]

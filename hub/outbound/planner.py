@@ -39,6 +39,8 @@ from hub.ingest import now_micros
 from hub.mapping import Mapping, OutboundRule
 from hub.outbound.feedback import Feedback, PlannedEvent
 from hub.outbound.lookup import TableLookup
+from hub.outbound.matching import Matcher, describe
+from hub.outbound.plan_events import PlanEvents
 from hub.schemas import hub_schema
 from hub.spi import ReadsBack, same_value
 from hub.store.base import Cursor, NewEvent
@@ -46,10 +48,8 @@ from hub.store.sqlite import SQLiteEventStore
 from hub.store.streams import (
     IN_FLIGHT,
     EventType,
-    ExceptionKind,
     ExceptionStatus,
     OutboundStatus,
-    exception_stream,
     outbound_stream,
     parse_outbound_stream,
     source_stream,
@@ -108,12 +108,11 @@ class Planner:
         self.targets = targets
         self.readers = dict(readers or {})
         self.feedback = Feedback(targets, self._planned_event)
+        self._matcher: Matcher | None = None
+        """Finds the records a create would duplicate (hub.outbound.matching), per pass."""
         self._planned = hub_schema("delta_planned")
-        self._failed = hub_schema("plan_failed")
-        self._action = hub_schema("exception_action")
         store.codec.add(self._planned)
-        store.codec.add(self._failed)
-        store.codec.add(self._action)
+        self.events = PlanEvents(store)
 
     def plan(self, mapping: Mapping | None) -> PlannerReport:
         """Plan deltas for canonical rows changed since the last plan under this mapping version."""
@@ -127,17 +126,20 @@ class Planner:
         high = since
         with self.store.db.transaction(commit=False) as c:
             lookup = TableLookup(c)
+            self._matcher = Matcher(c, self.readers)
             rows = canonical.changed_since(c, since)
             # Target records that changed at the target (drift, or our own echo): re-examine
             # the entities they are linked to, so the system of record's state is restored.
             again = source_records.drifted_since(c, since)
             # Writes that settled (applied or failed): a newer state may have waited for them.
             again += outbound.settled_since(c, since)
-            # Open plan exceptions: re-checked when anything changed, or on an operator's retry.
+            # Open plan exceptions: re-checked when anything changed (a canonical entity, or a
+            # record captured anywhere: a target's duplicates merged), or on an operator's retry.
+            changed = bool(rows) or source_records.captured_since(c, since)
             recheck = [
                 (cid, 0)
                 for cid, status in exceptions.open_plans(c)
-                if rows or status == ExceptionStatus.RETRYING
+                if changed or status == ExceptionStatus.RETRYING
             ]
             seen = {r.canonical_id for r in rows}
             for cid, position in again + recheck:
@@ -220,7 +222,9 @@ class Planner:
                 to_json(rule.apply(fields, natural_id, lookup)) if wanted and not refusals else None
             )
         except MappingError as e:
-            return self._failure(c, target, obj, cid, e.field, e.rule, str(e), mapping.version)
+            return self.events.failure(
+                c, target, obj, cid, e.field, e.rule, str(e), mapping.version
+            )
         events: list[PlannedEvent] = []
         if rule.feedback is not None and not deleted:  # an entry not wanted any more: unflag
             events += self.feedback.flag(
@@ -231,7 +235,7 @@ class Planner:
                 f"{rule.entity} {natural_id} may not be written to {target}/{obj}: "
                 + "; ".join(f"not satisfied: {r}" for r in refusals)
             )
-            return events + self._failure(
+            return events + self.events.failure(
                 c, target, obj, cid, "require", "; ".join(refusals), reason, mapping.version
             )
         if ob is not None and ob.status in IN_FLIGHT:
@@ -239,11 +243,13 @@ class Planner:
         target_key = applied_key or lookup.target_key(target, cid)
         if desired is None:
             if applied_key is None:
-                return events + self._settle(c, target, obj, cid, ob, "it is not to be written")
+                return events + self.events.settle(
+                    c, target, obj, cid, ob, "it is not to be written"
+                )
             if rule.unwanted == "keep":
-                return events + self._settle(c, target, obj, cid, ob, "its record is kept")
+                return events + self.events.settle(c, target, obj, cid, ob, "its record is kept")
             if rule.unwanted == "exception":
-                return events + self._unwanted(c, rule, entity, applied_key, mapping.version)
+                return events + self.events.unwanted(c, rule, entity, applied_key, mapping.version)
             op, delta, desired_state = "delete", {}, {"__deleted__": applied_key}
         else:
             known = self._known(c, target, obj, target_key, ob)
@@ -252,90 +258,38 @@ class Planner:
                 for f, cf in rule.source_fields().items()
                 if cf is not None and mapping.owner(rule.entity, cf) == target
             }
+            adopted = None
+            if known is None and target_key is None and rule.match:
+                assert self._matcher is not None  # set by plan()
+                found = self._matcher.find(target, obj, rule.match, desired, cid)
+                if found.problem:
+                    reason = describe(found, rule.entity, natural_id, target, obj)
+                    return events + self.events.failure(
+                        c,
+                        target,
+                        obj,
+                        cid,
+                        "match",
+                        " / ".join(found.rule),
+                        reason,
+                        mapping.version,
+                    )
+                if found.adopt is not None:
+                    adopted = target_key = found.adopt
+                    known = self._known(c, target, obj, target_key, ob) or {}
             delta = minimal_delta(desired, known, owned)
             op = "create" if known is None and target_key is None else "update"
             desired_state = desired
-            if not delta:
-                return events + self._settle(
+            if not delta and adopted is None:
+                return events + self.events.settle(
                     c, target, obj, cid, ob, f"{target} holds what it should"
                 )
         planned = self._planned_event(
             ob, target, obj, cid, target_key, op, delta, desired_state, mapping
         )
         if planned is None:  # the same delta already failed: only the refusal is over
-            return events + self._settle(c, target, obj, cid, None, "it passes its checks")
+            return events + self.events.settle(c, target, obj, cid, None, "it passes its checks")
         return [*events, planned]
-
-    def _unwanted(
-        self,
-        c: Cursor,
-        rule: OutboundRule,
-        entity: canonical.Entity,
-        target_key: str,
-        version: int,
-    ) -> list[PlannedEvent]:
-        """A record written before for an entity not wanted any more, under `unwanted:
-        exception`: a plan exception for a person to decide, opened once (resolving or ignoring
-        it is the decision: it is not opened again for the same reason)."""
-        target, obj, cid = rule.system, rule.object, entity.canonical_id
-        why = "it was deleted" if entity.deleted else "its `when` is false now"
-        reason = (
-            f"{rule.entity} {entity.natural_id} is not to be written to {target}/{obj} any more "
-            f"({why}), but {target} record {target_key} was written for it; synchub leaves it "
-            f"as it is (unwanted: exception): close or delete it in {target}, or bring the "
-            f"{rule.entity} back, then resolve this exception"
-        )
-        subject = outbound_stream(target, obj, cid)
-        message, _ = exceptions.plan_failure_text(target, obj, cid, "when", reason)
-        latest = exceptions.latest_of(c, ExceptionKind.PLAN, subject)
-        if latest is not None and latest.message == message:
-            return []  # open already, or a person decided already
-        return [self._plan_failed(target, obj, cid, "when", "unwanted: exception", reason, version)]
-
-    def _settle(
-        self, c: Cursor, target: str, obj: str, cid: str, ob: OutboundState | None, why: str
-    ) -> list[PlannedEvent]:
-        """Resolve the open `plan` exception of this target record and, when its last write
-        failed (`ob`), the `write` exception: nothing needs writing any more."""
-        subject = outbound_stream(target, obj, cid)
-        kinds = [ExceptionKind.PLAN]
-        if ob is not None and ob.status == OutboundStatus.FAILED:
-            kinds.append(ExceptionKind.WRITE)
-        out: list[PlannedEvent] = []
-        for kind in kinds:
-            row = exceptions.open_of(c, kind, subject)
-            if row is None:
-                continue
-            payload = self.store.codec.encode(
-                self._action,
-                {
-                    "exception_id": row.id,
-                    "action": "resolve",
-                    "note": f"auto: nothing to write to {target}/{obj} any more ({why})",
-                    "by": "synchub",
-                    "at": now_micros(),
-                },
-            )
-            out.append((exception_stream(row.id), EventType.EXCEPTION_ACTION, payload))
-        return out
-
-    def _failure(
-        self,
-        c: Cursor,
-        target: str,
-        obj: str,
-        cid: str,
-        field: str,
-        rule: str,
-        reason: str,
-        version: int,
-    ) -> list[PlannedEvent]:
-        """A PlanFailed event, unless the same problem is already open (not retrying)."""
-        row = exceptions.open_of(c, ExceptionKind.PLAN, outbound_stream(target, obj, cid))
-        message, _ = exceptions.plan_failure_text(target, obj, cid, field, reason)
-        if row is not None and row.status == ExceptionStatus.OPEN and row.message == message:
-            return []
-        return [self._plan_failed(target, obj, cid, field, rule, reason, version)]
 
     def _planned_event(
         self,
@@ -380,24 +334,6 @@ class Planner:
             },
         )
         return outbound_stream(target, obj, cid), EventType.DELTA_PLANNED, payload
-
-    def _plan_failed(
-        self, target: str, obj: str, cid: str, field: str, rule: str, reason: str, version: int
-    ) -> PlannedEvent:
-        payload = self.store.codec.encode(
-            self._failed,
-            {
-                "target": target,
-                "object": obj,
-                "canonical_id": cid,
-                "field": field,
-                "rule": rule,
-                "reason": reason,
-                "mapping_version": version,
-                "at": now_micros(),
-            },
-        )
-        return outbound_stream(target, obj, cid), EventType.PLAN_FAILED, payload
 
     def _known(
         self, c: Cursor, target: str, obj: str, target_key: str | None, ob: OutboundState | None
