@@ -1,6 +1,6 @@
-"""The Tryton ERP Sink: timesheet lines and projects, one delta at a time, each read back.
+"""The Tryton ERP Sink: timesheet lines, projects and customers, one delta at a time, read back.
 
-Contract details for `timesheet_lines` (projects: see projects.py):
+Contract details for `timesheet_lines` (projects: projects.py; customers: parties.py):
 
 - Fields: `employee` (company.employee id), `work` (timesheet.work id) or `task` (a
   project.work id: the line goes on that task's timesheet work), `date` (ISO date), `hours`
@@ -41,6 +41,7 @@ from connectors.tryton.lines import (
     with_marker,
 )
 from connectors.tryton.outcomes import outcome_of, refusal
+from connectors.tryton.parties import PartyWriter, party_read_back
 from connectors.tryton.projects import Mismatch, ProjectWriter, project_read_back
 from hub.spi import Delta, Outcome
 
@@ -77,12 +78,13 @@ class _Mismatch(Exception):
 class TrytonSink:
     """Sink for `timesheet_lines` (see the module docstring) and `projects` (projects.py)."""
 
-    objects = ("timesheet_lines", "projects")
+    objects = ("timesheet_lines", "projects", "parties")
 
     def __init__(self, system: str, client: TrytonClient) -> None:
         self.system = system
         self.client = client
         self._projects = ProjectWriter(client)
+        self._parties = PartyWriter(client)
         self._found: dict[str, int] | None = None
         self._batch: Sequence[Delta] = ()
         self._created: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -154,6 +156,8 @@ class TrytonSink:
         whether the delta said None or an empty text."""
         if object == "projects":
             return project_read_back(record)
+        if object == "parties":
+            return party_read_back(record)
         if object != LINES:
             return None
         out = {k: record[k] for k in ("employee", "work", "company", "date") if k in record}
@@ -180,8 +184,8 @@ class TrytonSink:
                     f"object {delta.object!r} cannot be written to Tryton by synchub; the "
                     f"writable objects are {list(self.objects)}"
                 )
-            if delta.object == "projects":
-                target, details = self._project(delta)
+            if delta.object in ("projects", "parties"):
+                target, details = self._other(delta)
             elif delta.op == "create":
                 target, details = self._create(delta)
             elif delta.op == "update":
@@ -196,12 +200,14 @@ class TrytonSink:
             return outcome_of(delta, e, _refusal)
         return Outcome(key, "applied", target, details=details)
 
-    def _project(self, delta: Delta) -> tuple[str, dict[str, Any]]:
+    def _other(self, delta: Delta) -> tuple[str, dict[str, Any]]:
+        """A delta of `projects` (projects.py) or `parties` (parties.py)."""
+        writer = self._projects if delta.object == "projects" else self._parties
         if delta.op == "create":
-            return self._projects.create(delta)
+            return writer.create(delta)
         if delta.op == "update":
-            return self._projects.update(delta)
-        return self._projects.delete(delta)
+            return writer.update(delta)
+        return writer.delete(delta)
 
     def _fields(self, delta: Delta) -> dict[str, Any]:
         """The delta's fields with `task` (a project.work id) turned into its timesheet work."""
