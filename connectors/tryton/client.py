@@ -14,7 +14,7 @@ timeout or HTTP 429/502/503/504 with backoff and `Retry-After`; calls that write
 twice: the sink finds such a line by its marker, and the hub's outbound retries the write. An
 optional rate limit (`rate_limit`, requests per second) spaces all calls.
 
-Errors:
+Errors (errors.py):
 
     ConnectorError
     └── TrytonError                 base; `retryable` says whether trying again can help
@@ -35,18 +35,26 @@ The password and the session token never appear in a message, a repr or a log li
 from __future__ import annotations
 
 import base64
-import html
 import json
-import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from connectors._kit.http import HttpClient, NoAnswer, RateLimit, RetryPolicy, parse_retry_after
+from connectors._kit.http import HttpClient, NoAnswer, RateLimit, RetryPolicy
 from connectors.tryton.codec import decode, encode
-from hub.spi import ConnectorError
+from connectors.tryton.errors import (
+    SessionExpired,
+    TrytonError,
+    TrytonLoginError,
+    TrytonRequestError,
+    TrytonServerError,
+    TrytonUnavailable,
+    TrytonUserError,
+    http_error,
+    rpc_error,
+)
 
 __all__ = [
     "Domain",
@@ -69,50 +77,6 @@ _READS = frozenset({"read", "search", "search_read", "search_count", "fields_get
 _OTHER_READS = frozenset(
     {"common.db.login", "common.server.version", "common.db.list", "model.res.user.get_preferences"}
 )
-
-
-class TrytonError(ConnectorError):
-    """A Tryton call failed; `retryable` says whether the same call may succeed later."""
-
-    retryable = False
-
-
-class TrytonUserError(TrytonError):
-    """Tryton refused the call for a business reason (its UserError or UserWarning)."""
-
-    def __init__(self, method: str, message: str, description: str = "") -> None:
-        text = f"{message} ({description})" if description else message
-        super().__init__(f"Tryton refused {method}: {text}")
-        self.message = message
-        self.description = description
-
-
-class TrytonUnavailable(TrytonError):
-    """Tryton could not be reached or asked to come back later; nothing was done."""
-
-    retryable = True
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class TrytonServerError(TrytonError):
-    """Tryton raised an unexpected exception while handling the call."""
-
-    retryable = True
-
-
-class TrytonRequestError(TrytonError):
-    """The call itself is wrong (permissions, arguments); `status` is the HTTP status if any."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class TrytonLoginError(TrytonRequestError):
-    """Tryton refused the login (user, password or database)."""
 
 
 class TrytonClient:
@@ -205,7 +169,7 @@ class TrytonClient:
             self.login()
         try:
             return self._post(method, list(params))
-        except _SessionExpired:
+        except SessionExpired:
             self.login()
             return self._post(method, list(params))
 
@@ -325,7 +289,7 @@ class TrytonClient:
                 f"cannot reach Tryton at {self._where} for {method}: {e.cause}: {e.detail}{tries}"
             ) from None
         if response.status_code != 200:
-            raise _http_error(method, self._where, response, self._http.redact)
+            raise http_error(method, self._where, response, self._http.redact)
         try:
             data = json.loads(response.content, object_hook=decode)
         except ValueError:
@@ -335,7 +299,7 @@ class TrytonClient:
             ) from None
         error = data.get("error") if isinstance(data, dict) else None
         if error:
-            raise _rpc_error(method, error, self._http.redact)
+            raise rpc_error(method, error, self._http.redact)
         return data.get("result")
 
 
@@ -344,72 +308,3 @@ def _reads_only(method: str) -> bool:
     return method in _OTHER_READS or (
         method.startswith("model.") and method.rsplit(".", 1)[-1] in _READS
     )
-
-
-class _SessionExpired(TrytonRequestError):
-    """HTTP 401 on a call: log in again and repeat."""
-
-
-def _http_error(
-    method: str, url: str, response: httpx.Response, redact: Callable[[str], str]
-) -> TrytonError:
-    status = response.status_code
-    text = redact(_body_text(response))
-    if status == 401 and method != "common.db.login":
-        return _SessionExpired(f"{method}: session expired (HTTP 401)")
-    if status == 429 or status >= 500:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return TrytonUnavailable(
-            f"{method} on {url}: HTTP {status} {response.reason_phrase}: {text}", retry_after
-        )
-    hints = {
-        401: "wrong user or password",
-        403: "the method is not exposed over RPC, or the user lacks the access right",
-        404: "unknown database: check `database`",
-        422: "the arguments do not fit the method",
-    }
-    hint = hints.get(status, "the request was refused")
-    return TrytonRequestError(f"{method} on {url}: HTTP {status} ({hint}): {text}", status)
-
-
-def _body_text(response: httpx.Response) -> str:
-    """The answer's text for a message: an HTML error page becomes its plain text."""
-    text = response.text
-    if "html" in response.headers.get("content-type", "") or text.lstrip().startswith("<"):
-        text = html.unescape(re.sub(r"<title>.*?</title>|<[^>]*>", " ", text, flags=re.S))
-    return " ".join(text.split())[:300]
-
-
-def _rpc_error(method: str, error: Any, redact: Callable[[str], str]) -> TrytonError:
-    """Turn the `error` member of a JSON-RPC answer into a typed exception (its texts
-    redacted)."""
-    error = _redacted(error, redact)
-    if isinstance(error, list | tuple) and len(error) == 2:
-        kind, args = error
-        if kind == "UserError" and isinstance(args, list | tuple) and args:
-            return TrytonUserError(
-                method, str(args[0]), str(args[1] or "") if len(args) > 1 else ""
-            )
-        if kind == "UserWarning" and isinstance(args, list | tuple) and len(args) >= 2:
-            description = str(args[2] or "") if len(args) > 2 else ""
-            return TrytonUserError(method, str(args[1]), description)
-        if kind == "ConcurrencyException":
-            return TrytonUnavailable(f"{method}: record modified concurrently: {args}")
-        if kind == "LoginException":
-            return TrytonRequestError(f"{method}: Tryton asks for a login parameter: {args}")
-        last = str(args).strip().splitlines()[-1:] if args else []
-        return TrytonServerError(
-            f"{method}: Tryton raised an error: {kind}" + (f" ({last[0]})" if last else "")
-        )
-    return TrytonServerError(f"{method}: Tryton answered with an error: {error!r}")
-
-
-def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
-    """`value` (decoded JSON) with every text in it redacted."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, list | tuple):
-        return [_redacted(v, redact) for v in value]
-    if isinstance(value, dict):
-        return {k: _redacted(v, redact) for k, v in value.items()}
-    return value
