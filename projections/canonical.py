@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from hub.canonical_schemas import BUILTIN, CanonicalSchemas
 from hub.errors import MappingError
 from hub.mapping import InboundRule, Mapping
+from hub.mapping.runtime import StepFailure
 from hub.store.base import Cursor, StoredEvent
 from hub.store.streams import EventType, ExceptionKind, source_stream
 from hub.values import dumps
@@ -101,6 +102,18 @@ def entity_count(c: Cursor) -> int:
     """How many entities there are (deleted ones included)."""
     c.execute(f"SELECT count(*) FROM {CANONICAL.physical()}")
     return int(c.fetchone()[0])
+
+
+def referencing(c: Cursor, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
+    """The fields of every live `entity` whose `field` is `canonical_id` (reads the entity's
+    rows: fine for deals per customer; no index on fields inside the JSON)."""
+    c.execute(f"SELECT fields FROM {CANONICAL.physical()} WHERE entity=? AND deleted=0", (entity,))
+    out = []
+    for (text,) in c.fetchall():
+        fields = json.loads(text)
+        if fields.get(field) == canonical_id:
+            out.append(fields)
+    return out
 
 
 def fields_of(c: Cursor, canonical_id: str) -> dict[str, Any] | None:
@@ -185,6 +198,12 @@ class Canonical:
 
     def target_key(self, system: str, canonical_id: str) -> str | None:
         return self.links.target_key(system, canonical_id)
+
+    def referencing(self, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
+        raise StepFailure(
+            "referenced_by is for targets (what refers to an entity is known once every "
+            "source is mapped): use it in a target rule's when, require or fields"
+        )
 
     def canonical_field(self, canonical_id: str, field: str) -> Any:
         assert self.ctx.c is not None

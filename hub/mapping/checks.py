@@ -111,6 +111,18 @@ def field_of(value: Any, args: Args, ctx: Context) -> Any:
     return ctx.lookup.canonical_field(as_text(value), args[0])
 
 
+def referenced_by(value: Any, args: Args, ctx: Context) -> int:
+    """How many live ENTITY (args[0]) entities have FIELD (args[1]) equal to the canonical id
+    in the value, and, when given, FIELD2 (args[2]) equal to VALUE2 (args[3]). Handles None
+    (0). Targets only: what refers to an entity is the outbound side's question."""
+    if value is None:
+        return 0
+    found = ctx.lookup.referencing(args[0], args[1], as_text(value))
+    if len(args) > 2:
+        found = [f for f in found if equals(f.get(args[2]), (args[3],), ctx)]
+    return len(found)
+
+
 def slug(value: Any, args: Args, ctx: Context) -> str:
     """Lower-case text with every run of characters other than a-z, 0-9 and '/' as '-'."""
     text = _SLUG.sub("-", as_text(value).lower())

@@ -220,6 +220,20 @@ class Mapping:
         owner, overrides = self._owners.get(entity, (None, {}))
         return overrides.get(field, owner)
 
+    def references(self) -> dict[str, set[str]]:
+        """Entity → its fields that target rules follow back with `referenced_by` (an
+        Opportunity's `account_id` when an Account's `when` counts its won deals): when such
+        an entity changes, the entity its field names must be planned again too."""
+        out: dict[str, set[str]] = {}
+        for rule in self._outbound:
+            pipelines = [rule.when] if rule.when is not None else []
+            pipelines += [p for _, p in rule.fields] + [p for _, p in rule.require]
+            for pipeline in pipelines:
+                for name, _, args, _ in pipeline.steps:
+                    if name == "referenced_by":
+                        out.setdefault(str(args[0]), set()).add(str(args[1]))
+        return out
+
     def entities(self) -> list[str]:
         """Every entity the document names (ownership, sources, targets), sorted."""
         names = set(self._owners)

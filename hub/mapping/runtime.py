@@ -44,6 +44,11 @@ class Lookup(Protocol):
         None when the entity does not exist or is deleted."""
         ...
 
+    def referencing(self, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
+        """The fields of every live `entity` whose `field` is `canonical_id` (targets only:
+        an inbound lookup raises StepFailure)."""
+        ...
+
 
 class Context:
     """One record being mapped: its fields, key, system, object, and the identity lookup."""

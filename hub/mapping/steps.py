@@ -230,6 +230,17 @@ STEPS: dict[str, StepDef] = {
             Param("FIELD", "text"),
         ),
         _step(
+            "referenced_by",
+            checks.referenced_by,
+            "how many ENTITY have FIELD = this canonical id (and FIELD2 = VALUE2)",
+            Param("ENTITY", "text"),
+            Param("FIELD", "text"),
+            Param("FIELD2", "text", optional=True),
+            Param("VALUE2", "json", optional=True),
+            handles_none=True,
+            entity_param=0,
+        ),
+        _step(
             "canonical",
             values.canonical,
             "canonical id ENTITY/value",

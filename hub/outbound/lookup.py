@@ -38,3 +38,6 @@ class TableLookup:
 
     def target_key(self, system: str, canonical_id: str) -> str | None:
         return links.first_key(self.c, canonical_id, system)
+
+    def referencing(self, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
+        return canonical.referencing(self.c, entity, field, canonical_id)

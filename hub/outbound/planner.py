@@ -141,6 +141,15 @@ class Planner:
                 for cid, status in exceptions.open_plans(c)
                 if changed or status == ExceptionStatus.RETRYING
             ]
+            # Entities a changed entity refers to, when target rules count what refers to them
+            # (`referenced_by`: an Account is written once one of its deals is won).
+            followed = mapping.references()
+            again += [
+                (str(r.fields[f]), r.position)
+                for r in rows
+                for f in followed.get(r.entity, ())
+                if isinstance(r.fields.get(f), str)
+            ]
             seen = {r.canonical_id for r in rows}
             for cid, position in again + recheck:
                 high = max(high, position)

@@ -56,6 +56,13 @@ class FakeLookup:
             return None
         return entity if field == "*" else entity.get(field)
 
+    def referencing(self, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
+        return [
+            e
+            for cid, e in self.entities.items()
+            if cid.startswith(entity + "/") and e.get(field) == canonical_id
+        ]
+
 
 LOOKUP = FakeLookup(
     links={("Person", "erp", "employees", "42"): "Person/e-42"},
@@ -598,6 +605,7 @@ EXAMPLES = {
     "not": "not",
     "exists": "exists",
     "field_of": "field_of status",
+    "referenced_by": "referenced_by Opportunity account_id state won",
 }
 
 
@@ -609,10 +617,15 @@ BOOLEAN_CHECKS = {"equals", "gt", "not_future", "is_set", "not", "exists"}
 
 
 @pytest.mark.parametrize(
-    "step", sorted(set(STEPS) - {"default", "required", "has_tag"} - BOOLEAN_CHECKS)
+    "step",
+    sorted(set(STEPS) - {"default", "required", "has_tag", "referenced_by"} - BOOLEAN_CHECKS),
 )
 def test_none_passes_through(step: str) -> None:
     assert run(f"a | {EXAMPLES[step]}") is None
+
+
+def test_referenced_by_counts_nothing_for_none() -> None:
+    assert run(f"a | {EXAMPLES['referenced_by']}") == 0
 
 
 def test_unknown_step_and_argument_counts() -> None:
@@ -974,6 +987,9 @@ class HashLookup:
     def canonical_field(self, canonical_id: str, field: str) -> Any:
         return {"status": "open"} if hash(canonical_id) % 2 else None
 
+    def referencing(self, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
+        return [{field: canonical_id, "state": "won"}] if hash(canonical_id) % 2 else []
+
 
 SOURCES = ["v", "v.a", "v.0", "w", "'lit'", "{v}-{w}", "$key", "3"]
 
@@ -1320,3 +1336,18 @@ def test_feedback_tag_must_be_a_tag() -> None:
             ],
         }
         assert f"targets[0].feedback.tag: {tag!r} is not a tag" in spec_problems(spec), tag
+
+
+def test_referenced_by_counts_the_entities_that_name_it() -> None:
+    lookup = FakeLookup()
+    lookup.entities = {
+        "Opportunity/1": {"account_id": "Account/acme", "state": "won"},
+        "Opportunity/2": {"account_id": "Account/acme", "state": "lost"},
+        "Opportunity/3": {"account_id": "Account/hooli", "state": "won"},
+        "Invoice/9": {"account_id": "Account/acme", "state": "won"},
+    }
+    count = "a | referenced_by Opportunity account_id"
+    won = "a | referenced_by Opportunity account_id state won"
+    assert run(count, {"a": "Account/acme"}, lookup=lookup) == 2
+    assert run(won, {"a": "Account/acme"}, lookup=lookup) == 1
+    assert run(won, {"a": "Account/initech"}, lookup=lookup) == 0

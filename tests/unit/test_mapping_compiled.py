@@ -224,6 +224,9 @@ class Lookup:
         fields = {"status": "open", "name": canonical_id}
         return fields if field == "*" else fields.get(field)
 
+    def referencing(self, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
+        return [{field: canonical_id, "state": "won"}] * (len(canonical_id) % 3)
+
 
 # -- comparing -------------------------------------------------------------------------------
 
