@@ -1,0 +1,229 @@
+"""Deal to project on real Tryton databases (a CRM and a two-entity ERP on the session's server):
+a deal won in the CRM makes its customer an ERP customer (the existing one adopted by tax
+identifier, never duplicated; a new one created) and a project with the tasks of its service
+line in the deal's legal entity; prospects and open deals stay in the CRM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hub import queries
+from hub.config import load_settings
+from hub.engine import Hub
+from tests.connectors.tryton.conftest import (  # noqa: F401
+    TrytonDB,
+    crm_db,
+    crm_golden,
+    tryton_db,
+    tryton_session,
+)
+from tests.connectors.tryton.crm import Crm
+
+TASKS = {"DATA": ["Discovery", "Build", "Run"], "CLOUD": ["Assess", "Migrate"]}
+
+
+def mapping(crm_companies: dict[str, int], erp_companies: dict[str, int]) -> dict[str, Any]:
+    """The deal-to-project rules; company ids differ per database, so they are looked up."""
+    crm_entity = {str(i): e.lower() for e, i in crm_companies.items()}
+    erp_company = {e.lower(): i for e, i in erp_companies.items()}
+    return {
+        "name": "deal-to-project",
+        "entities": {"Account": {"owner": "crm"}, "Opportunity": {"owner": "crm"}},
+        "sources": [
+            {
+                "system": "crm",
+                "object": "parties",
+                "entity": "Account",
+                "id": "code",
+                "fields": {
+                    "name": "name",
+                    "country": "country",
+                    "vat_id": "tax_identifier",
+                    "active": "active",
+                },
+            },
+            {
+                "system": "crm",
+                "object": "opportunities",
+                "entity": "Opportunity",
+                "id": "$key",
+                "fields": {
+                    "name": "description",
+                    "account_id": "party | link Account crm parties",
+                    "state": "state",
+                    "amount": "amount | decimal 4",
+                    "currency": "currency",
+                    "probability": "probability | mul 100 | round 0 | int",
+                    "service_line": "service_line",
+                    "legal_entity_id": f"company | map {json.dumps(crm_entity)}",
+                },
+            },
+        ],
+        "targets": [
+            {
+                "system": "erp",
+                "object": "parties",
+                "entity": "Account",
+                "when": (
+                    "$key | canonical Account | referenced_by Opportunity account_id state won"
+                    " | gt 0"
+                ),
+                "unwanted": "keep",
+                "match": [["vat"], ["name", "country"]],
+                "fields": {
+                    "name": "name",
+                    "vat": "vat_id",
+                    "vat_type": 'country | map {"US": "us_ein"} "eu_vat"',
+                    "country": "country",
+                },
+            },
+            {
+                "system": "erp",
+                "object": "projects",
+                "entity": "Opportunity",
+                "when": "state | equals won",
+                "unwanted": "exception",
+                "fields": {
+                    "name": "name",
+                    "party": "account_id | target_key erp",
+                    "company": f"legal_entity_id | map {json.dumps(erp_company)}",
+                    "product": "'CONSULT-H'",
+                    "list_price": 'service_line | map {"DATA": 150, "CLOUD": 160}',
+                    "tasks": f"service_line | map {json.dumps(TASKS)}",
+                },
+            },
+        ],
+    }
+
+
+class Loop:
+    def __init__(self, tmp: Path, crm_db: TrytonDB, erp_db: TrytonDB) -> None:
+        self.crm = Crm(crm_db.client())
+        self.erp = erp_db.client()
+        for code, name in (("DE", "Germany"), ("US", "United States")):
+            if not self.erp.search("country.country", [("code", "=", code)]):
+                self.erp.create("country.country", [{"code": code, "name": name}])
+        erp_companies = {
+            "US": self.erp.search("company.company", [("party.name", "=", "Acme Consulting")])[0],
+            "EU": self.erp.search(
+                "company.company", [("party.name", "=", "Acme Consulting EU GmbH")]
+            )[0],
+        }
+        self.erp_companies = erp_companies
+        self.config = tmp / "synchub.yaml"
+        (tmp / "mapping.yaml").write_text(
+            yaml.safe_dump(mapping(self.crm.company, erp_companies), sort_keys=False)
+        )
+        self.config.write_text(
+            yaml.safe_dump(
+                {
+                    "store": {"path": "./synchub.db"},
+                    "mapping": "./mapping.yaml",
+                    "connectors": {
+                        "crm": {"type": "tryton", "profile": "crm", **crm_db.options(), "lag": 60},
+                        "erp": {
+                            "type": "tryton",
+                            **erp_db.options(),
+                            "objects": ["parties", "projects", "tasks"],
+                            "lag": 60,
+                        },
+                    },
+                    "ingest": {"reconcile_every": 0},
+                    "outbound": {"max_wait": 5, "base_delay": 0.05},
+                }
+            )
+        )
+
+    def sync(self) -> Any:
+        hub = Hub(load_settings(self.config))
+        try:
+            return hub.sync_once()
+        finally:
+            hub.close()
+
+    def head(self) -> int:
+        hub = Hub(load_settings(self.config))
+        try:
+            return hub.store.head()
+        finally:
+            hub.close()
+
+    def exceptions(self) -> list[dict[str, Any]]:
+        hub = Hub(load_settings(self.config))
+        try:
+            hub.projector.catch_up()
+            return queries.exceptions(hub.store)
+        finally:
+            hub.close()
+
+    def assert_idle(self, passes: int = 3) -> None:
+        for n in range(passes):
+            before = self.head()
+            report = self.sync()
+            assert report.errors == [], report.errors
+            assert report.planned.planned == 0, f"idle pass {n + 1} planned writes"
+            assert report.executed.attempted == 0, f"idle pass {n + 1} wrote"
+            assert self.head() == before, f"idle pass {n + 1} appended events"
+
+    def projects(self) -> dict[str, dict[str, Any]]:
+        rows = self.erp.search_read(
+            "project.work",
+            [("type", "=", "project")],
+            ["name", "party", "company", "children", "list_price"],
+        )
+        out = {}
+        for row in rows:
+            tasks = self.erp.read("project.work", row["children"], ["name"])
+            out[row["name"]] = {**row, "tasks": sorted(t["name"] for t in tasks)}
+        return out
+
+
+@pytest.fixture
+def loop(tmp_path: Path, crm_db: TrytonDB, tryton_db: TrytonDB) -> Loop:  # noqa: F811
+    return Loop(tmp_path, crm_db, tryton_db)
+
+
+def test_a_won_deal_becomes_an_erp_customer_and_a_project_with_its_tasks(loop: Loop) -> None:
+    crm, erp = loop.crm, loop.erp
+    (known,) = erp.create(  # a customer the ERP has had for years
+        "party.party",
+        [
+            {
+                "name": "GLOBEX SE",
+                "identifiers": [("create", [{"type": "eu_vat", "code": "DE136695976"}])],
+            }
+        ],
+    )
+    globex = crm.customer("Globex SE", vat=("eu_vat", "DE136695976"), country=("DE", "Germany"))
+    initech = crm.customer("Initech Inc", country=("US", "United States"))
+    hooli = crm.customer("Hooli", country=("US", "United States"))
+    data = crm.deal(globex, "Data platform for Globex", entity="EU", service="DATA")
+    cloud = crm.deal(initech, "Cloud migration for Initech", entity="US", service="CLOUD")
+    crm.deal(hooli, "Hooli pilot", entity="US", service="DATA")  # stays a lead
+    crm.win(data)
+    crm.win(cloud)
+
+    for _ in range(3):  # customers first, then the projects that name them
+        report = loop.sync()
+        assert report.errors == [], report.errors
+
+    parties = erp.search_read("party.party", [], ["name"])
+    names = [p["name"] for p in parties]
+    assert names.count("GLOBEX SE") + names.count("Globex SE") == 1, names  # adopted
+    assert "Initech Inc" in names and "Hooli" not in names
+    projects = loop.projects()
+    assert set(projects) == {"Data platform for Globex", "Cloud migration for Initech"}
+    eu, us = loop.erp_companies["EU"], loop.erp_companies["US"]
+    globex_project = projects["Data platform for Globex"]
+    assert globex_project["party"] == known and globex_project["company"] == eu
+    assert globex_project["tasks"] == sorted(TASKS["DATA"])
+    cloud_project = projects["Cloud migration for Initech"]
+    assert cloud_project["company"] == us and cloud_project["tasks"] == sorted(TASKS["CLOUD"])
+    assert str(cloud_project["list_price"]) == "160.0000"
+    assert [x for x in loop.exceptions() if x["status"] == "open"] == []
+    loop.assert_idle()
