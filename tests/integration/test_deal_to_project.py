@@ -102,9 +102,9 @@ def mapping(crm_companies: dict[str, int], erp_companies: dict[str, int]) -> dic
 
 
 class Loop:
-    def __init__(self, tmp: Path, crm_db: TrytonDB, erp_db: TrytonDB) -> None:
-        self.crm = Crm(crm_db.client())
-        self.erp = erp_db.client()
+    def __init__(self, tmp: Path, crm_database: TrytonDB, erp_database: TrytonDB) -> None:
+        self.crm = Crm(crm_database.client())
+        self.erp = erp_database.client()
         for code, name in (("DE", "Germany"), ("US", "United States")):
             if not self.erp.search("country.country", [("code", "=", code)]):
                 self.erp.create("country.country", [{"code": code, "name": name}])
@@ -125,10 +125,15 @@ class Loop:
                     "store": {"path": "./synchub.db"},
                     "mapping": "./mapping.yaml",
                     "connectors": {
-                        "crm": {"type": "tryton", "profile": "crm", **crm_db.options(), "lag": 60},
+                        "crm": {
+                            "type": "tryton",
+                            "profile": "crm",
+                            **crm_database.options(),
+                            "lag": 60,
+                        },
                         "erp": {
                             "type": "tryton",
-                            **erp_db.options(),
+                            **erp_database.options(),
                             "objects": ["parties", "projects", "tasks"],
                             "lag": 60,
                         },

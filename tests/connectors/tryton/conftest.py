@@ -57,6 +57,21 @@ class TrytonDB:
     def client(self) -> TrytonClient:
         return TrytonClient(self.url, self.database, ADMIN_USER, ADMIN_PASSWORD)
 
+    def captured(self, tmp: Path, obj: str, key: str, **options: Any) -> dict[str, Any] | None:
+        """The record `obj` `key` as a fresh source of this database captures it (for the sink
+        contract's read_back check); `options` as a config section's (e.g. profile)."""
+        from connectors.tryton import TrytonConnector
+
+        source = TrytonConnector("db", self.options(objects=[obj], **options), tmp).source()
+        try:
+            for batch in source.read(None, 1000):
+                for change in batch.changes:
+                    if change.key == key:
+                        return dict(change.record or {})
+        finally:
+            source.close()
+        return None
+
 
 @pytest.fixture(scope="session")
 def tryton_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:

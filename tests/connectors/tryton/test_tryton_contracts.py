@@ -104,16 +104,7 @@ class TestTrytonTimesheetLineSink(SinkContract):
         }
 
     def captured(self, sink: Sink, target_key: str) -> dict[str, Any] | None:
-        options = self.db.options(objects=["timesheet_lines"])
-        source = TrytonConnector("erp", options, self.tmp).source()
-        try:
-            for batch in source.read(None, 1000):
-                for change in batch.changes:
-                    if change.key == target_key:
-                        return dict(change.record or {})
-        finally:
-            source.close()
-        return None
+        return self.db.captured(self.tmp, "timesheet_lines", target_key)
 
     def count(self, sink: Sink) -> int:
         assert isinstance(sink, TrytonSink)

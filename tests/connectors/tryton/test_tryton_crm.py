@@ -265,15 +265,7 @@ class TestTrytonBillingNoteSink(SinkContract):
         return {"opportunity": number, **shown[0]}
 
     def captured(self, sink: Sink, target_key: str) -> dict[str, Any] | None:
-        source = crm_source(self.db, self.tmp, objects=["billing_notes"])
-        try:
-            for batch in source.read(None, 1000):
-                for change in batch.changes:
-                    if change.key == target_key:
-                        return dict(change.record or {})
-        finally:
-            source.close()
-        return None
+        return self.db.captured(self.tmp, "billing_notes", target_key, profile="crm")
 
     def count(self, sink: Sink) -> int:
         assert isinstance(sink, TrytonNoteSink)

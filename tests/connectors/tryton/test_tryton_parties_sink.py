@@ -79,15 +79,7 @@ class TestTrytonPartySink(SinkContract):
         }
 
     def captured(self, sink: Sink, target_key: str) -> dict[str, Any] | None:
-        source = TrytonConnector("erp", self.db.options(objects=["parties"]), self.tmp).source()
-        try:
-            for batch in source.read(None, 1000):
-                for change in batch.changes:
-                    if change.key == target_key:
-                        return dict(change.record or {})
-        finally:
-            source.close()
-        return None
+        return self.db.captured(self.tmp, "parties", target_key)
 
     def count(self, sink: Sink) -> int:
         assert isinstance(sink, TrytonSink)
