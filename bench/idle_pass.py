@@ -7,7 +7,9 @@ For each N (default 100 and 1,000): a fresh copy of the golden database, seeded 
 bench/tryton_sink.py does; a Hub over a MemorySource of N approved entries and the real Tryton
 connector as both source (timesheet_lines, captured back) and sink. One pass posts the N lines
 and reads them back (not timed). After the source's overlap window (`lag`, 2 s here) has
-passed, `--passes` idle passes are timed, each checked to append no event.
+passed, `--passes` idle passes are timed, each checked to append no event: as `run` makes
+them between reconciliations (`reconcile=False`; the ratio is theirs) and as `sync --once`
+does (with a reconciliation, which lists every key of the source: O(N) by design).
 
 The ratio compares the idle pass at the largest N with the smallest one (the fixed baseline of
 the same run): 1.0 means independent of N.
@@ -78,15 +80,17 @@ def measure(server: TrytonServer, golden: Path, tmp: Path, n: int, passes: int) 
         post_s = time.perf_counter() - start
         lines = len(client.search("timesheet.line", []))
         time.sleep(LAG + 1)  # out of the overlap window: what a long-running sync sees
-        seconds, appended, planned, written = [], [], [], []
+        seconds: dict[bool, list[float]] = {False: [], True: []}
+        appended, planned, written = [], [], []
         for _ in range(passes):
-            head = hub.store.head()
-            start = time.perf_counter()
-            report = hub.sync_once()
-            seconds.append(time.perf_counter() - start)
-            appended.append(hub.store.head() - head)
-            planned.append(report.planned.planned)
-            written.append(report.executed.attempted)
+            for reconcile in (False, True):  # as `run` between reconciliations; as `sync --once`
+                head = hub.store.head()
+                start = time.perf_counter()
+                report = hub.sync_once(reconcile=reconcile)
+                seconds[reconcile].append(time.perf_counter() - start)
+                appended.append(hub.store.head() - head)
+                planned.append(report.planned.planned)
+                written.append(report.executed.attempted)
     finally:
         hub.close()
         client.close()
@@ -95,8 +99,9 @@ def measure(server: TrytonServer, golden: Path, tmp: Path, n: int, passes: int) 
         "lines": lines,
         "posted": posting.executed.applied,
         "post_s": post_s,
-        "idle_s": statistics.median(seconds),
-        "idle_max_s": max(seconds),
+        "idle_s": statistics.median(seconds[False]),
+        "idle_max_s": max(seconds[False]),
+        "reconciling_s": statistics.median(seconds[True]),
         "appended": sum(appended),
         "planned": sum(planned),
         "written": sum(written),
@@ -123,7 +128,8 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     table = Table(title=f"Idle passes after posting N lines to Tryton ({args.passes} each)")
-    for col in ("N", "posted", "posting pass s", "idle pass ms", "max ms", "events", "writes"):
+    cols = ("N", "posted", "posting s", "idle ms", "max ms", "+reconcile ms", "events", "writes")
+    for col in cols:
         table.add_column(col, justify="right")
     problems = []
     for r in results:
@@ -133,6 +139,7 @@ def main() -> int:
             f"{r['post_s']:.2f}",
             f"{r['idle_s'] * 1000:.1f}",
             f"{r['idle_max_s'] * 1000:.1f}",
+            f"{r['reconciling_s'] * 1000:.1f}",
             str(r["appended"]),
             str(r["written"]),
         )
@@ -156,6 +163,9 @@ def main() -> int:
             "baseline_per_s": round(1 / small["idle_s"], 2),
             "ratio": round(small["idle_s"] / large["idle_s"], 3),
             "idle_ms": {str(r["n"]): round(r["idle_s"] * 1000, 1) for r in results},
+            "reconciling_idle_ms": {
+                str(r["n"]): round(r["reconciling_s"] * 1000, 1) for r in results
+            },
             "events_appended": {str(r["n"]): r["appended"] for r in results},
             "verified": not problems,
             "peak_rss_mb": peak_rss_mb(),
