@@ -123,6 +123,32 @@ def referenced_by(value: Any, args: Args, ctx: Context) -> int:
     return len(found)
 
 
+def sum_of(value: Any, args: Args, ctx: Context) -> Decimal:
+    """The exact sum of SUMFIELD (args[2]) over the live ENTITY (args[0]) entities whose FIELD
+    (args[1]) is the canonical id in the value, and, when given, FIELD2 (args[3]) equals
+    VALUE2 (args[4]); missing values count as nothing. Handles None (0). Targets only."""
+    if value is None:
+        return Decimal(0)
+    found = ctx.lookup.referencing(args[0], args[1], as_text(value))
+    if len(args) > 3:
+        found = [f for f in found if equals(f.get(args[3]), (args[4],), ctx)]
+    total = Decimal(0)
+    for fields in found:
+        amount = fields.get(args[2])
+        if amount is None or isinstance(amount, bool):
+            continue
+        try:
+            number = Decimal(str(amount))
+        except ArithmeticError:
+            raise StepFailure(
+                f"{args[0]}.{args[2]} of a referencing entity is {show(amount)}, not a number"
+            ) from None
+        if not number.is_finite():
+            raise StepFailure(f"{args[0]}.{args[2]} is {show(amount)}: not a finite number")
+        total += number
+    return total
+
+
 def slug(value: Any, args: Args, ctx: Context) -> str:
     """Lower-case text with every run of characters other than a-z, 0-9 and '/' as '-'."""
     text = _SLUG.sub("-", as_text(value).lower())

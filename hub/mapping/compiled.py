@@ -69,7 +69,7 @@ _DIRECT = frozenset(
         "is_set", "not",
     )
 )  # fmt: skip
-_WITH_LOOKUP = frozenset(("link", "target_key", "exists", "field_of", "referenced_by"))
+_WITH_LOOKUP = frozenset(("link", "target_key", "exists", "field_of", "referenced_by", "sum_of"))
 
 _NAMESPACE: dict[str, Any] = {
     "_GiveUp": _GiveUp,

@@ -221,7 +221,7 @@ class Mapping:
         return overrides.get(field, owner)
 
     def references(self) -> dict[str, set[str]]:
-        """Entity → its fields that target rules follow back with `referenced_by` (an
+        """Entity → its fields that target rules follow back with `referenced_by` or `sum_of` (an
         Opportunity's `account_id` when an Account's `when` counts its won deals): when such
         an entity changes, the entity its field names must be planned again too."""
         out: dict[str, set[str]] = {}
@@ -230,7 +230,7 @@ class Mapping:
             pipelines += [p for _, p in rule.fields] + [p for _, p in rule.require]
             for pipeline in pipelines:
                 for name, _, args, _ in pipeline.steps:
-                    if name == "referenced_by":
+                    if name in ("referenced_by", "sum_of"):
                         out.setdefault(str(args[0]), set()).add(str(args[1]))
         return out
 

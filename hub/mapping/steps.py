@@ -241,6 +241,18 @@ STEPS: dict[str, StepDef] = {
             entity_param=0,
         ),
         _step(
+            "sum_of",
+            checks.sum_of,
+            "sum of SUMFIELD over ENTITY with FIELD = this canonical id (and FIELD2 = VALUE2)",
+            Param("ENTITY", "text"),
+            Param("FIELD", "text"),
+            Param("SUMFIELD", "text"),
+            Param("FIELD2", "text", optional=True),
+            Param("VALUE2", "json", optional=True),
+            handles_none=True,
+            entity_param=0,
+        ),
+        _step(
             "canonical",
             values.canonical,
             "canonical id ENTITY/value",

@@ -606,6 +606,7 @@ EXAMPLES = {
     "exists": "exists",
     "field_of": "field_of status",
     "referenced_by": "referenced_by Opportunity account_id state won",
+    "sum_of": "sum_of Invoice account_id total state posted",
 }
 
 
@@ -618,7 +619,9 @@ BOOLEAN_CHECKS = {"equals", "gt", "not_future", "is_set", "not", "exists"}
 
 @pytest.mark.parametrize(
     "step",
-    sorted(set(STEPS) - {"default", "required", "has_tag", "referenced_by"} - BOOLEAN_CHECKS),
+    sorted(
+        set(STEPS) - {"default", "required", "has_tag", "referenced_by", "sum_of"} - BOOLEAN_CHECKS
+    ),
 )
 def test_none_passes_through(step: str) -> None:
     assert run(f"a | {EXAMPLES[step]}") is None
@@ -626,6 +629,7 @@ def test_none_passes_through(step: str) -> None:
 
 def test_referenced_by_counts_nothing_for_none() -> None:
     assert run(f"a | {EXAMPLES['referenced_by']}") == 0
+    assert run(f"a | {EXAMPLES['sum_of']}") == Decimal(0)
 
 
 def test_unknown_step_and_argument_counts() -> None:
@@ -1351,3 +1355,21 @@ def test_referenced_by_counts_the_entities_that_name_it() -> None:
     assert run(count, {"a": "Account/acme"}, lookup=lookup) == 2
     assert run(won, {"a": "Account/acme"}, lookup=lookup) == 1
     assert run(won, {"a": "Account/initech"}, lookup=lookup) == 0
+
+
+def test_sum_of_adds_a_field_of_the_entities_that_name_it_exactly() -> None:
+    lookup = FakeLookup()
+    lookup.entities = {
+        "Invoice/1": {"account_id": "Account/acme", "total": "1000.10", "state": "posted"},
+        "Invoice/2": {"account_id": "Account/acme", "total": 250.2, "state": "paid"},
+        "Invoice/3": {"account_id": "Account/acme", "total": None, "state": "posted"},
+        "Invoice/4": {"account_id": "Account/hooli", "total": "9", "state": "posted"},
+    }
+    assert run("a | sum_of Invoice account_id total", {"a": "Account/acme"}, lookup=lookup) == (
+        Decimal("1250.30")
+    )
+    posted = "a | sum_of Invoice account_id total state posted"
+    assert run(posted, {"a": "Account/acme"}, lookup=lookup) == Decimal("1000.10")
+    lookup.entities["Invoice/5"] = {"account_id": "Account/acme", "total": "n/a"}
+    with pytest.raises(MappingError, match=r"Invoice\.total of a referencing entity is 'n/a'"):
+        run("a | sum_of Invoice account_id total", {"a": "Account/acme"}, lookup=lookup)
