@@ -199,6 +199,9 @@ class Canonical:
     def target_key(self, system: str, canonical_id: str) -> str | None:
         return self.links.target_key(system, canonical_id)
 
+    def object_key(self, system: str, object: str, canonical_id: str) -> str | None:
+        return self.links.object_key(system, object, canonical_id)
+
     def referencing(self, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
         raise StepFailure(
             "referenced_by is for targets (what refers to an entity is known once every "

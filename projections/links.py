@@ -24,6 +24,7 @@ __all__ = [
     "linked",
     "linked_elsewhere",
     "links_of",
+    "object_key",
     "sources",
 ]
 
@@ -85,6 +86,19 @@ def linked(c: Cursor, system: str, obj: str, key: str) -> str | None:
     c.execute(
         f"SELECT canonical_id FROM {_LIVE} WHERE system=? AND object=? AND key=?",
         (system, obj, str(key)),
+    )
+    r = c.fetchone()
+    return None if r is None else str(r[0])
+
+
+def object_key(
+    c: Cursor, canonical_id: str, system: str, obj: str, *, table: str = _LIVE
+) -> str | None:
+    """The key of the record of system/obj linked to `canonical_id` (in any role), if any."""
+    c.execute(
+        f"SELECT key FROM {table} WHERE canonical_id=? AND system=? AND object=?"
+        " ORDER BY key LIMIT 1",
+        (canonical_id, system, obj),
     )
     r = c.fetchone()
     return None if r is None else str(r[0])
@@ -181,6 +195,13 @@ class Links:
             # pages than catch-up): the first key by object and key, not the first linked
             self.flush(c)
         return first_key(c, canonical_id, system, table=self.table)
+
+    def object_key(self, system: str, obj: str, canonical_id: str) -> str | None:
+        """See object_key (the module's), in this fold's table."""
+        c = self.ctx.c
+        assert c is not None
+        self.rows.flush(c)
+        return object_key(c, canonical_id, system, obj, table=self.table)
 
     def sources_of(self, canonical_id: str) -> list[RecordKey]:
         """See sources."""

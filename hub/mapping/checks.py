@@ -119,8 +119,14 @@ def referenced_by(value: Any, args: Args, ctx: Context) -> int:
         return 0
     found = ctx.lookup.referencing(args[0], args[1], as_text(value))
     if len(args) > 2:
-        found = [f for f in found if equals(f.get(args[2]), (args[3],), ctx)]
+        found = [f for f in found if _matches(f.get(args[2]), args[3], ctx)]
     return len(found)
+
+
+def _matches(value: Any, wanted: Any, ctx: Context) -> bool:
+    """`value` equals `wanted` (as `equals` compares), or one of it when it is a list."""
+    options = wanted if isinstance(wanted, list) else [wanted]
+    return any(equals(value, (option,), ctx) for option in options)
 
 
 def sum_of(value: Any, args: Args, ctx: Context) -> Decimal:
@@ -131,7 +137,7 @@ def sum_of(value: Any, args: Args, ctx: Context) -> Decimal:
         return Decimal(0)
     found = ctx.lookup.referencing(args[0], args[1], as_text(value))
     if len(args) > 3:
-        found = [f for f in found if equals(f.get(args[3]), (args[4],), ctx)]
+        found = [f for f in found if _matches(f.get(args[3]), args[4], ctx)]
     total = Decimal(0)
     for fields in found:
         amount = fields.get(args[2])

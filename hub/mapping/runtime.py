@@ -44,6 +44,10 @@ class Lookup(Protocol):
         None when the entity does not exist or is deleted."""
         ...
 
+    def object_key(self, system: str, object: str, canonical_id: str) -> str | None:
+        """The key of `canonical_id`'s record of system/object (any role), if it has one."""
+        ...
+
     def referencing(self, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
         """The fields of every live `entity` whose `field` is `canonical_id` (targets only:
         an inbound lookup raises StepFailure)."""

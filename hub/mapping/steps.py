@@ -180,8 +180,9 @@ STEPS: dict[str, StepDef] = {
         _step(
             "target_key",
             values.target_key,
-            "key SYSTEM uses for a canonical id",
+            "key SYSTEM (its OBJECT record, if given) uses for a canonical id",
             Param("SYSTEM", "text"),
+            Param("OBJECT", "text", optional=True),
         ),
         _step(
             "tag_prefix",

@@ -58,13 +58,20 @@ def link(value: Any, args: Args, ctx: Context) -> str:
 
 
 def target_key(value: Any, args: Args, ctx: Context) -> str:
-    """The key target system args[0] uses for the canonical id in value."""
+    """The key system args[0] uses for the canonical id in value: of its record of object
+    args[1] when given (an entity can have records of several objects in one system, e.g. a
+    CRM party and a billing note), else of its first record by object and key."""
     canonical_id = as_text(value)
-    found = ctx.lookup.target_key(args[0], canonical_id)
+    if len(args) > 1:
+        found = ctx.lookup.object_key(args[0], args[1], canonical_id)
+        where = f"{args[0]}/{args[1]}"
+    else:
+        found = ctx.lookup.target_key(args[0], canonical_id)
+        where = args[0]
     if found is None:
         raise StepFailure(
-            f"{args[0]} has no record for {canonical_id} yet: write {canonical_id} to "
-            f"{args[0]} first (a target rule for its entity), or fix the link",
+            f"{where} has no record for {canonical_id} yet: write {canonical_id} to "
+            f"{where} first (a target rule for its entity), or fix the link",
             missing=(args[0], canonical_id),
         )
     return found

@@ -39,5 +39,8 @@ class TableLookup:
     def target_key(self, system: str, canonical_id: str) -> str | None:
         return links.first_key(self.c, canonical_id, system)
 
+    def object_key(self, system: str, object: str, canonical_id: str) -> str | None:
+        return links.object_key(self.c, canonical_id, system, object)
+
     def referencing(self, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
         return canonical.referencing(self.c, entity, field, canonical_id)

@@ -55,7 +55,7 @@ from hub.store.streams import (
     source_stream,
 )
 from hub.values import dumps, to_json
-from projections import canonical, exceptions, outbound, source_records
+from projections import canonical, exceptions, links, outbound, source_records
 from projections.outbound import OutboundState
 
 
@@ -249,7 +249,9 @@ class Planner:
             )
         if ob is not None and ob.status in IN_FLIGHT:
             return events  # one write at a time: planned again once this one settles
-        target_key = applied_key or lookup.target_key(target, cid)
+        # A record of this very object linked to the entity (captured back, or adopted): not
+        # just any record of the system (an Account's CRM party is no billing note of it).
+        target_key = applied_key or links.object_key(c, cid, target, obj)
         if desired is None:
             if applied_key is None:
                 return events + self.events.settle(

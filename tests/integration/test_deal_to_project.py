@@ -33,7 +33,11 @@ def mapping(crm_companies: dict[str, int], erp_companies: dict[str, int]) -> dic
     erp_company = {e.lower(): i for e, i in erp_companies.items()}
     return {
         "name": "deal-to-project",
-        "entities": {"Account": {"owner": "crm"}, "Opportunity": {"owner": "crm"}},
+        "entities": {
+            "Account": {"owner": "crm"},
+            "Opportunity": {"owner": "crm"},
+            "Invoice": {"owner": "erp"},
+        },
         "sources": [
             {
                 "system": "crm",
@@ -63,8 +67,40 @@ def mapping(crm_companies: dict[str, int], erp_companies: dict[str, int]) -> dic
                     "legal_entity_id": f"company | map {json.dumps(crm_entity)}",
                 },
             },
+            {
+                "system": "erp",
+                "object": "invoices",
+                "entity": "Invoice",
+                "id": "$key",
+                "fields": {
+                    "number": "number",
+                    "account_id": "party | link Account erp parties",
+                    "issue_date": "invoice_date | date",
+                    "currency": "currency",
+                    "total": "total_amount | decimal 4",
+                    "outstanding_amount": "amount_to_pay | decimal 4",
+                    "status": "state",
+                },
+            },
         ],
         "targets": [
+            {
+                "system": "crm",
+                "object": "billing_notes",
+                "entity": "Account",
+                "when": "$key | canonical Account | referenced_by Invoice account_id | gt 0",
+                "fields": {
+                    "party": "$key | canonical Account | target_key crm parties",
+                    "invoiced": (
+                        "$key | canonical Account | sum_of Invoice account_id total status"
+                        ' ["posted", "paid"]'
+                    ),
+                    "outstanding": (
+                        "$key | canonical Account | sum_of Invoice account_id"
+                        ' outstanding_amount status ["posted", "paid"]'
+                    ),
+                },
+            },
             {
                 "system": "erp",
                 "object": "parties",
@@ -134,7 +170,7 @@ class Loop:
                         "erp": {
                             "type": "tryton",
                             **erp_database.options(),
-                            "objects": ["parties", "projects", "tasks"],
+                            "objects": ["parties", "projects", "tasks", "invoices"],
                             "lag": 60,
                         },
                     },
@@ -193,7 +229,9 @@ def loop(tmp_path: Path, crm_db: TrytonDB, tryton_db: TrytonDB) -> Loop:  # noqa
     return Loop(tmp_path, crm_db, tryton_db)
 
 
-def test_a_won_deal_becomes_an_erp_customer_and_a_project_with_its_tasks(loop: Loop) -> None:
+def provision(loop: Loop) -> dict[str, int]:
+    """Customers and deals in the CRM, one customer already in the ERP; Globex's EU deal and
+    Initech's US deal won, Hooli's a lead; synced until settled. → ids by name."""
     crm, erp = loop.crm, loop.erp
     (known,) = erp.create(  # a customer the ERP has had for years
         "party.party",
@@ -212,11 +250,15 @@ def test_a_won_deal_becomes_an_erp_customer_and_a_project_with_its_tasks(loop: L
     crm.deal(hooli, "Hooli pilot", entity="US", service="DATA")  # stays a lead
     crm.win(data)
     crm.win(cloud)
-
     for _ in range(3):  # customers first, then the projects that name them
         report = loop.sync()
         assert report.errors == [], report.errors
+    return {"known": known, "globex": globex, "initech": initech, "hooli": hooli}
 
+
+def test_a_won_deal_becomes_an_erp_customer_and_a_project_with_its_tasks(loop: Loop) -> None:
+    ids = provision(loop)
+    erp = loop.erp
     parties = erp.search_read("party.party", [], ["name"])
     names = [p["name"] for p in parties]
     assert names.count("GLOBEX SE") + names.count("Globex SE") == 1, names  # adopted
@@ -225,10 +267,55 @@ def test_a_won_deal_becomes_an_erp_customer_and_a_project_with_its_tasks(loop: L
     assert set(projects) == {"Data platform for Globex", "Cloud migration for Initech"}
     eu, us = loop.erp_companies["EU"], loop.erp_companies["US"]
     globex_project = projects["Data platform for Globex"]
-    assert globex_project["party"] == known and globex_project["company"] == eu
+    assert globex_project["party"] == ids["known"] and globex_project["company"] == eu
     assert globex_project["tasks"] == sorted(TASKS["DATA"])
     cloud_project = projects["Cloud migration for Initech"]
     assert cloud_project["company"] == us and cloud_project["tasks"] == sorted(TASKS["CLOUD"])
     assert str(cloud_project["list_price"]) == "160.0000"
     assert [x for x in loop.exceptions() if x["status"] == "open"] == []
+    loop.assert_idle()
+
+
+def test_an_invoice_posted_in_the_erp_shows_on_the_crm_customer(loop: Loop) -> None:
+    ids = provision(loop)
+    erp, eu = loop.erp, loop.erp_companies["EU"]
+    ctx = {"company": eu}
+    project = loop.projects()["Data platform for Globex"]
+    (party,) = erp.create("party.party", [{"name": "Eva Berater"}], context=ctx)
+    (employee,) = erp.create("company.employee", [{"party": party, "company": eu}], context=ctx)
+    (task,) = erp.search("project.work", [("parent", "=", project["id"]), ("name", "=", "Build")])
+    (work,) = erp.read("project.work", [task], ["timesheet_works"])[0]["timesheet_works"]
+    import datetime as dt
+
+    erp.create(
+        "timesheet.line",
+        [
+            {
+                "employee": employee,
+                "work": work,
+                "company": eu,
+                "date": dt.date.today(),
+                "duration": dt.timedelta(hours=8),
+            }
+        ],
+        context=ctx,
+    )
+    erp.button("project.work", "invoice", [project["id"]], context=ctx)
+    invoices = erp.search("account.invoice", [("company", "=", eu)], context=ctx)
+    erp.button("account.invoice", "post", invoices, context=ctx)
+    (posted,) = erp.read("account.invoice", invoices, ["state", "total_amount"], context=ctx)
+    assert posted["state"] == "posted"
+    for _ in range(2):
+        assert loop.sync().errors == []
+    notes = loop.crm.c.search_read(
+        "ir.attachment",
+        [("resource", "=", f"party.party,{ids['globex']}")],
+        ["name", "description"],
+    )
+    assert [n["name"] for n in notes] == ["Billing (synchub)"]
+    text = notes[0]["description"]
+    total = f"{posted['total_amount']:.2f}"
+    assert f"Invoiced: {total}" in text and f"Outstanding: {total}" in text, text
+    others = loop.crm.c.search("ir.attachment", [("resource", "like", "party.party,%")])
+    assert len(others) == 1  # only the invoiced customer has a note
     loop.assert_idle()

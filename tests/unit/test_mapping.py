@@ -56,6 +56,9 @@ class FakeLookup:
             return None
         return entity if field == "*" else entity.get(field)
 
+    def object_key(self, system: str, object: str, canonical_id: str) -> str | None:
+        return self.keys.get((f"{system}/{object}", canonical_id))
+
     def referencing(self, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
         return [
             e
@@ -994,6 +997,9 @@ class HashLookup:
     def referencing(self, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
         return [{field: canonical_id, "state": "won"}] if hash(canonical_id) % 2 else []
 
+    def object_key(self, system: str, object: str, canonical_id: str) -> str | None:
+        return f"{object}-{canonical_id}" if hash(canonical_id) % 2 else None
+
 
 SOURCES = ["v", "v.a", "v.0", "w", "'lit'", "{v}-{w}", "$key", "3"]
 
@@ -1370,6 +1376,16 @@ def test_sum_of_adds_a_field_of_the_entities_that_name_it_exactly() -> None:
     )
     posted = "a | sum_of Invoice account_id total state posted"
     assert run(posted, {"a": "Account/acme"}, lookup=lookup) == Decimal("1000.10")
+    either = 'a | sum_of Invoice account_id total state ["posted", "paid"]'
+    assert run(either, {"a": "Account/acme"}, lookup=lookup) == Decimal("1250.30")
     lookup.entities["Invoice/5"] = {"account_id": "Account/acme", "total": "n/a"}
     with pytest.raises(MappingError, match=r"Invoice\.total of a referencing entity is 'n/a'"):
         run("a | sum_of Invoice account_id total", {"a": "Account/acme"}, lookup=lookup)
+
+
+def test_target_key_of_one_object_when_a_system_holds_several_records_of_the_entity() -> None:
+    lookup = FakeLookup(keys={("crm", "Account/5"): "1", ("crm/parties", "Account/5"): "5"})
+    assert run("a | target_key crm", {"a": "Account/5"}, lookup=lookup) == "1"
+    assert run("a | target_key crm parties", {"a": "Account/5"}, lookup=lookup) == "5"
+    with pytest.raises(MappingError, match="crm/notes has no record for Account/5 yet"):
+        run("a | target_key crm notes", {"a": "Account/5"}, lookup=lookup)

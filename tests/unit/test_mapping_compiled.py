@@ -224,6 +224,9 @@ class Lookup:
         fields = {"status": "open", "name": canonical_id}
         return fields if field == "*" else fields.get(field)
 
+    def object_key(self, system: str, object: str, canonical_id: str) -> str | None:
+        return f"{object}:{canonical_id}" if len(canonical_id) % 2 else None
+
     def referencing(self, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
         return [{field: canonical_id, "state": "won"}] * (len(canonical_id) % 3)
 
