@@ -73,6 +73,38 @@ class TrytonDB:
         return None
 
 
+class TrytonSinkCase:
+    """What the Tryton sink contract classes share: a fresh ERP database per test (a CRM one
+    when `profile` is crm: override `_database`), the sink of it, the same sink after a
+    restart, the record as the source captures it, and the writes counted by RPC method."""
+
+    profile = "erp"
+    writes: tuple[str, ...] = ()
+    """The RPC methods that write (e.g. model.party.party.create)."""
+    db: TrytonDB
+    tmp: Path
+
+    @pytest.fixture(autouse=True)
+    def _database(self, tryton_db: TrytonDB) -> None:
+        self.db = tryton_db
+
+    def open_sink(self, tmp_path: Path) -> Any:
+        from connectors.tryton import TrytonConnector
+
+        self.tmp = tmp_path
+        return TrytonConnector("db", self.db.options(profile=self.profile), tmp_path).sink()
+
+    def reopen(self, sink: Any, tmp_path: Path) -> Any:
+        return self.open_sink(tmp_path)
+
+    def captured(self, sink: Any, target_key: str) -> dict[str, Any] | None:
+        obj: str = self.object_name
+        return self.db.captured(self.tmp, obj, target_key, profile=self.profile)
+
+    def count(self, sink: Any) -> int:
+        return sum(sink.client.calls[m] for m in self.writes)
+
+
 @pytest.fixture(scope="session")
 def tryton_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     python = ensure_installed(ROOT)

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from connectors.tryton import TrytonConnector, TrytonSink
+from connectors.tryton import TrytonConnector
 from connectors.tryton.sink import split_marker
 from hub.contracts.sink import SinkContract
 from hub.contracts.source import SourceContract
 from hub.spi import Sink, Source
-from tests.connectors.tryton.conftest import Erp, TrytonDB
+from tests.connectors.tryton.conftest import Erp, TrytonDB, TrytonSinkCase
 
 TODAY = dt.date.today()
 WRITES = (
@@ -53,29 +53,20 @@ class TestTrytonTimesheetLineSource(SourceContract):
         return {"hours": 0.25 * (i + 1), "description": None if i % 3 == 0 else f"work {i}"}
 
 
-class TestTrytonTimesheetLineSink(SinkContract):
+class TestTrytonTimesheetLineSink(TrytonSinkCase, SinkContract):
     """timesheet_lines: created, updated, deleted and read back through RPC."""
 
     object_name = "timesheet_lines"
     entity = "TimeEntry"
-
-    @pytest.fixture(autouse=True)
-    def _database(self, tryton_db: TrytonDB) -> None:
-        self.db = tryton_db
+    writes = WRITES
 
     def make_sink(self, tmp_path: Path) -> Sink:
-        self.tmp = tmp_path
-        sink = TrytonConnector("erp", self.db.options(), tmp_path).sink()
+        sink = self.open_sink(tmp_path)
         self.erp = Erp(sink.client)  # builds no timesheet lines: `count` stays the sink's
         self.employee = self.erp.employee()
         _, tasks = self.erp.project(self.erp.customer())
         self.works = [self.erp.timesheet_work(t) for t in tasks]
         return sink
-
-    def reopen(self, sink: Sink, tmp_path: Path) -> Sink:
-        again = TrytonConnector("erp", self.db.options(), tmp_path).sink()  # same database
-        assert again is not None
-        return again
 
     def fields(self, i: int) -> dict[str, Any]:
         return {
@@ -102,10 +93,3 @@ class TestTrytonTimesheetLineSink(SinkContract):
             "hours": row["duration"].total_seconds() / 3600,
             "description": split_marker(row["description"])[0],
         }
-
-    def captured(self, sink: Sink, target_key: str) -> dict[str, Any] | None:
-        return self.db.captured(self.tmp, "timesheet_lines", target_key)
-
-    def count(self, sink: Sink) -> int:
-        assert isinstance(sink, TrytonSink)
-        return sum(sink.client.calls[m] for m in WRITES)

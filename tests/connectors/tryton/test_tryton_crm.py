@@ -17,7 +17,7 @@ from connectors.tryton.notes import note_fields
 from hub.contracts.sink import SinkContract
 from hub.contracts.source import SourceContract
 from hub.spi import Change, ConnectorError, Delta, DeltaOp, Sink, Source
-from tests.connectors.tryton.conftest import TrytonDB
+from tests.connectors.tryton.conftest import TrytonDB, TrytonSinkCase
 from tests.connectors.tryton.crm import Crm
 
 TODAY = dt.date.today()
@@ -215,31 +215,27 @@ class TestTrytonOpportunitySource(SourceContract):
 NOTE_WRITES = tuple(f"model.ir.attachment.{m}" for m in ("create", "write", "delete"))
 
 
-class TestTrytonBillingNoteSink(SinkContract):
+class TestTrytonBillingNoteSink(TrytonSinkCase, SinkContract):
     """billing_notes: one note per record on a CRM opportunity, rewritten in place, read back
     through RPC and through the CRM source."""
 
     object_name = "billing_notes"
     entity = "Opportunity"
+    profile = "crm"
+    writes = NOTE_WRITES
 
     @pytest.fixture(autouse=True)
     def _database(self, crm_db: TrytonDB) -> None:
         self.db = crm_db
 
     def make_sink(self, tmp_path: Path) -> Sink:
-        self.tmp = tmp_path
-        sink = TrytonConnector("crm", self.db.options(profile="crm"), tmp_path).sink()
+        sink = self.open_sink(tmp_path)
         assert isinstance(sink, TrytonNoteSink)
         crm = Crm(sink.client)
         customer = crm.customer("Billing Customer")
         self.deals = [crm.deal(customer, f"deal {i}") for i in range(2)]
         self.crm = crm
         return sink
-
-    def reopen(self, sink: Sink, tmp_path: Path) -> Sink:
-        again = TrytonConnector("crm", self.db.options(profile="crm"), tmp_path).sink()
-        assert again is not None
-        return again
 
     def fields(self, i: int) -> dict[str, Any]:
         return {
@@ -263,13 +259,6 @@ class TestTrytonBillingNoteSink(SinkContract):
         model, _, number = rows[0]["resource"].partition(",")
         assert model == "sale.opportunity"
         return {"opportunity": number, **shown[0]}
-
-    def captured(self, sink: Sink, target_key: str) -> dict[str, Any] | None:
-        return self.db.captured(self.tmp, "billing_notes", target_key, profile="crm")
-
-    def count(self, sink: Sink) -> int:
-        assert isinstance(sink, TrytonNoteSink)
-        return sum(sink.client.calls[m] for m in NOTE_WRITES)
 
 
 def test_a_billing_note_is_written_for_people_and_one_per_record(

@@ -6,12 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from connectors.tryton import TrytonConnector, TrytonSink
+from connectors.tryton import TrytonConnector
 from hub.contracts.sink import SinkContract
 from hub.spi import Delta, DeltaOp, Sink
-from tests.connectors.tryton.conftest import Erp, TrytonDB
+from tests.connectors.tryton.conftest import Erp, TrytonDB, TrytonSinkCase
 
 WRITES = tuple(f"model.party.party.{m}" for m in ("create", "write", "delete"))
 VATS = ("DE136695976", "DE129273398", "DE813495425")
@@ -24,25 +22,16 @@ def countries(erp: Erp) -> None:
             erp.c.create("country.country", [{"code": code, "name": name}])
 
 
-class TestTrytonPartySink(SinkContract):
+class TestTrytonPartySink(TrytonSinkCase, SinkContract):
     object_name = "parties"
     entity = "Account"
-
-    @pytest.fixture(autouse=True)
-    def _database(self, tryton_db: TrytonDB) -> None:
-        self.db = tryton_db
+    writes = WRITES
 
     def make_sink(self, tmp_path: Path) -> Sink:
-        self.tmp = tmp_path
-        sink = TrytonConnector("erp", self.db.options(), tmp_path).sink()
+        sink = self.open_sink(tmp_path)
         self.erp = Erp(sink.client)
         countries(self.erp)
         return sink
-
-    def reopen(self, sink: Sink, tmp_path: Path) -> Sink:
-        again = TrytonConnector("erp", self.db.options(), tmp_path).sink()
-        assert again is not None
-        return again
 
     def fields(self, i: int) -> dict[str, Any]:
         return {
@@ -77,13 +66,6 @@ class TestTrytonPartySink(SinkContract):
             "email": row["email"] or None,
             "country": (address.get("country.") or {}).get("code"),
         }
-
-    def captured(self, sink: Sink, target_key: str) -> dict[str, Any] | None:
-        return self.db.captured(self.tmp, "parties", target_key)
-
-    def count(self, sink: Sink) -> int:
-        assert isinstance(sink, TrytonSink)
-        return sum(sink.client.calls[m] for m in WRITES)
 
     def test_a_delete_with_a_target_key_removes_the_record(self, tmp_path: Path) -> None:
         """Customers are never deleted by synchub: the delete is refused, saying why."""

@@ -6,35 +6,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from connectors.tryton import TrytonConnector, TrytonSink
+from connectors.tryton import TrytonConnector
 from hub.contracts.sink import SinkContract
 from hub.spi import Delta, DeltaOp, Sink
-from tests.connectors.tryton.conftest import Erp, TrytonDB
+from tests.connectors.tryton.conftest import Erp, TrytonDB, TrytonSinkCase
 
 WRITES = tuple(f"model.project.work.{m}" for m in ("create", "write", "delete"))
 
 
-class TestTrytonProjectSink(SinkContract):
+class TestTrytonProjectSink(TrytonSinkCase, SinkContract):
     object_name = "projects"
     entity = "Project"
-
-    @pytest.fixture(autouse=True)
-    def _database(self, tryton_db: TrytonDB) -> None:
-        self.db = tryton_db
+    writes = WRITES
 
     def make_sink(self, tmp_path: Path) -> Sink:
-        self.tmp = tmp_path
-        sink = TrytonConnector("erp", self.db.options(), tmp_path).sink()
+        sink = self.open_sink(tmp_path)
         self.erp = Erp(sink.client)
         self.customers = [self.erp.customer(f"Customer {i}") for i in range(2)]
         return sink
-
-    def reopen(self, sink: Sink, tmp_path: Path) -> Sink:
-        again = TrytonConnector("erp", self.db.options(), tmp_path).sink()
-        assert again is not None
-        return again
 
     def fields(self, i: int) -> dict[str, Any]:
         return {
@@ -59,13 +48,6 @@ class TestTrytonProjectSink(SinkContract):
             "invoice_method": row["project_invoice_method"],
             "list_price": float(row["list_price"]),
         }
-
-    def captured(self, sink: Sink, target_key: str) -> dict[str, Any] | None:
-        return self.db.captured(self.tmp, "projects", target_key)
-
-    def count(self, sink: Sink) -> int:
-        assert isinstance(sink, TrytonSink)
-        return sum(sink.client.calls[m] for m in WRITES)
 
 
 def delta(op: DeltaOp, target: str | None, key: str, **fields: Any) -> Delta:
