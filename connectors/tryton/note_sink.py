@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from connectors.tryton.client import TrytonClient, TrytonError
+from connectors.tryton.client import TrytonClient
 from connectors.tryton.lines import Refused, create_marker, target_id
 from connectors.tryton.notes import AMOUNTS, FIELDS, RESOURCES, note_fields, note_text, resource_of
-from connectors.tryton.outcomes import outcome_of
+from connectors.tryton.outcomes import Mismatch, attempt
 from hub.spi import Delta, Outcome
 
 __all__ = ["NOTE_MODEL", "NOTE_NAME", "TrytonNoteSink"]
@@ -31,10 +31,6 @@ NOTE_MODEL = "ir.attachment"
 NOTE_NAME = "Billing (synchub)"
 _READ = ("resource", "description")
 _KNOWN = frozenset(name for name, _ in FIELDS) | frozenset(RESOURCES)
-
-
-class _Mismatch(Exception):
-    """Tryton answered success but the note does not read back as written."""
 
 
 class TrytonNoteSink:
@@ -69,31 +65,24 @@ class TrytonNoteSink:
     # -- one delta --------------------------------------------------------------------------
 
     def _apply(self, delta: Delta) -> Outcome:
-        key = delta.idempotency_key
-        try:
-            if delta.object not in self.objects:
-                raise Refused(
-                    f"object {delta.object!r} cannot be written to a Tryton CRM by synchub; "
-                    f"the writable objects are {list(self.objects)}"
-                )
-            unknown = sorted(set(delta.fields) - _KNOWN)
-            if unknown:
-                raise Refused(
-                    f"unknown billing_notes fields {unknown}; the fields are {sorted(_KNOWN)}"
-                )
-            if delta.op == "create":
-                target, details = self._create(delta)
-            elif delta.op == "update":
-                target, details = self._update(delta)
-            else:
-                target, details = self._delete(delta)
-        except Refused as e:
-            return Outcome(key, "rejected", delta.target_key, reason=str(e))
-        except _Mismatch as e:
-            return Outcome(key, "retryable", delta.target_key, reason=str(e))
-        except TrytonError as e:
-            return outcome_of(delta, e)
-        return Outcome(key, "applied", target, details=details)
+        return attempt(delta, self._write)
+
+    def _write(self, delta: Delta) -> tuple[str, dict[str, Any]]:
+        if delta.object not in self.objects:
+            raise Refused(
+                f"object {delta.object!r} cannot be written to a Tryton CRM by synchub; "
+                f"the writable objects are {list(self.objects)}"
+            )
+        unknown = sorted(set(delta.fields) - _KNOWN)
+        if unknown:
+            raise Refused(
+                f"unknown billing_notes fields {unknown}; the fields are {sorted(_KNOWN)}"
+            )
+        if delta.op == "create":
+            return self._create(delta)
+        if delta.op == "update":
+            return self._update(delta)
+        return self._delete(delta)
 
     def _create(self, delta: Delta) -> tuple[str, dict[str, Any]]:
         mark = create_marker(delta)
@@ -131,7 +120,7 @@ class TrytonNoteSink:
             return str(note), {"already_deleted": True}
         self.client.delete(NOTE_MODEL, [note])
         if self._read(note) is not None:
-            raise _Mismatch(
+            raise Mismatch(
                 f"Tryton answered success to deleting billing note {note} but it still exists; "
                 "will retry"
             )
@@ -155,7 +144,7 @@ class TrytonNoteSink:
     def _verify(self, note: int, resource: str, message: str) -> None:
         current = self._read(note)
         if current is None or (current["resource"], current["description"]) != (resource, message):
-            raise _Mismatch(
+            raise Mismatch(
                 f"Tryton answered success but billing note {note} does not read back as "
                 "written; will retry"
             )

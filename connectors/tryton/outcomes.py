@@ -1,12 +1,15 @@
-"""How a Tryton error becomes a write's Outcome (shared by the timesheet and the note sinks).
+"""How one write attempt becomes its Outcome (shared by the ERP and the CRM sinks).
 
-Tryton's refusals (UserError) are `rejected` with Tryton's message and what to do about it;
-transport errors, timeouts, 5xx, server crashes and a lost session are `retryable`.
+`attempt(delta, write)` runs a writer: what it returns is `applied`; a delta it cannot write
+as given (`Refused`) is `rejected`; a write Tryton answered but does not hold (`Mismatch`) is
+`retryable`. Tryton's refusals (UserError) are `rejected` with Tryton's message and what to do
+about it; transport errors, timeouts, 5xx, server crashes and a lost session are `retryable`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from connectors.tryton.client import (
     TrytonError,
@@ -14,9 +17,35 @@ from connectors.tryton.client import (
     TrytonUnavailable,
     TrytonUserError,
 )
+from connectors.tryton.lines import Refused
 from hub.spi import Delta, Outcome
 
-__all__ = ["outcome_of", "refusal"]
+__all__ = ["Mismatch", "attempt", "outcome_of", "refusal"]
+
+
+class Mismatch(Exception):
+    """Tryton answered success but the record does not read back as written."""
+
+
+Write = Callable[[Delta], tuple[str, dict[str, Any]]]
+"""Writes one delta: (the target key, details for the WriteAttempted event)."""
+
+
+def attempt(
+    delta: Delta, write: Write, explain: Callable[[TrytonUserError], str] | None = None
+) -> Outcome:
+    """The outcome of writing `delta` with `write` (`explain`: Tryton's refusals in words)."""
+    key = delta.idempotency_key
+    try:
+        target, details = write(delta)
+    except Refused as e:
+        return Outcome(key, "rejected", delta.target_key, reason=str(e))
+    except Mismatch as e:
+        return Outcome(key, "retryable", delta.target_key, reason=str(e))
+    except TrytonError as e:
+        return outcome_of(delta, e, explain or refusal)
+    return Outcome(key, "applied", target, details=details)
+
 
 Hints = tuple[tuple[str, str], ...]
 _DEFAULT_HINT = "fix the record in Tryton or change the source record, then retry"

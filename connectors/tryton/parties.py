@@ -21,7 +21,7 @@ from typing import Any
 
 from connectors.tryton.client import TrytonClient
 from connectors.tryton.lines import Refused, create_marker, target_id
-from connectors.tryton.projects import Mismatch
+from connectors.tryton.outcomes import Mismatch
 from hub.spi import Delta
 
 __all__ = ["PARTY_FIELDS", "PartyWriter", "party_read_back"]
@@ -146,7 +146,7 @@ class PartyWriter:
         if "vat" in wanted and wanted["vat"] and _vat(current) != wanted["vat"]:
             values["identifiers"] = self._vat_ops(current, wanted)
             changed.append("vat")
-        ops = self._mechanism_ops(party, current, wanted)
+        ops = self._mechanism_ops(current, wanted)
         if ops:
             values["contact_mechanisms"] = ops
             changed += [t for t in ("email", "phone") if t in wanted and current[t] != wanted[t]]
@@ -164,9 +164,7 @@ class PartyWriter:
             return [("write", [tax["id"]], {"code": wanted["vat"], "type": wanted.get("vat_type")})]
         return [("create", [{"code": wanted["vat"], "type": wanted.get("vat_type")}])]
 
-    def _mechanism_ops(
-        self, party: int, current: Mapping[str, Any], wanted: Mapping[str, Any]
-    ) -> list[Any]:
+    def _mechanism_ops(self, current: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[Any]:
         kinds = [
             t for t in ("email", "phone") if t in wanted and wanted[t] and current[t] != wanted[t]
         ]

@@ -27,6 +27,7 @@ from typing import Any
 
 from connectors.tryton.client import TrytonClient
 from connectors.tryton.lines import Refused, create_marker, split_marker, target_id, tryton_id
+from connectors.tryton.outcomes import Mismatch
 from hub.spi import Delta
 
 __all__ = ["PROJECT_FIELDS", "ProjectWriter", "project_read_back"]
@@ -53,10 +54,6 @@ _READ = (
     "comment",
     "children",
 )
-
-
-class Mismatch(Exception):
-    """Tryton answered success but the project does not read back as written."""
 
 
 def project_read_back(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -40,9 +40,9 @@ from connectors.tryton.lines import (
     tryton_id,
     with_marker,
 )
-from connectors.tryton.outcomes import outcome_of, refusal
+from connectors.tryton.outcomes import Mismatch, attempt, refusal
 from connectors.tryton.parties import PartyWriter, party_read_back
-from connectors.tryton.projects import Mismatch, ProjectWriter, project_read_back
+from connectors.tryton.projects import ProjectWriter, project_read_back
 from hub.spi import Delta, Outcome
 
 __all__ = ["LINE_FIELDS", "TrytonSink", "create_marker", "marker", "split_marker", "with_marker"]
@@ -69,10 +69,6 @@ _HINTS = (
         "of another company): fix the employee in Tryton or in the mapping",
     ),
 )
-
-
-class _Mismatch(Exception):
-    """Tryton answered success but the record does not read back as written."""
 
 
 class TrytonSink:
@@ -177,28 +173,21 @@ class TrytonSink:
     # -- one delta --------------------------------------------------------------------------
 
     def _apply(self, delta: Delta) -> Outcome:
-        key = delta.idempotency_key
-        try:
-            if delta.object not in self.objects:
-                raise Refused(
-                    f"object {delta.object!r} cannot be written to Tryton by synchub; the "
-                    f"writable objects are {list(self.objects)}"
-                )
-            if delta.object in ("projects", "parties"):
-                target, details = self._other(delta)
-            elif delta.op == "create":
-                target, details = self._create(delta)
-            elif delta.op == "update":
-                target, details = self._update(delta)
-            else:
-                target, details = self._delete(delta)
-        except Refused as e:
-            return Outcome(key, "rejected", delta.target_key, reason=str(e))
-        except (_Mismatch, Mismatch) as e:
-            return Outcome(key, "retryable", delta.target_key, reason=str(e))
-        except TrytonError as e:
-            return outcome_of(delta, e, _refusal)
-        return Outcome(key, "applied", target, details=details)
+        return attempt(delta, self._write, _refusal)
+
+    def _write(self, delta: Delta) -> tuple[str, dict[str, Any]]:
+        if delta.object not in self.objects:
+            raise Refused(
+                f"object {delta.object!r} cannot be written to Tryton by synchub; the "
+                f"writable objects are {list(self.objects)}"
+            )
+        if delta.object in ("projects", "parties"):
+            return self._other(delta)
+        if delta.op == "create":
+            return self._create(delta)
+        if delta.op == "update":
+            return self._update(delta)
+        return self._delete(delta)
 
     def _other(self, delta: Delta) -> tuple[str, dict[str, Any]]:
         """A delta of `projects` (projects.py) or `parties` (parties.py)."""
@@ -255,7 +244,7 @@ class TrytonSink:
             return str(line_id), {"already_deleted": True}
         self.client.delete(LINE_MODEL, [line_id])
         if self.client.search(LINE_MODEL, [("id", "=", line_id)]):
-            raise _Mismatch(
+            raise Mismatch(
                 f"Tryton answered success to deleting timesheet line {line_id} but it still "
                 "exists; will retry"
             )
@@ -283,7 +272,7 @@ class TrytonSink:
     def _verify(self, line_id: int, values: Mapping[str, Any]) -> None:
         problem = difference(self._read(line_id), values, line_id)
         if problem is not None:
-            raise _Mismatch(problem)
+            raise Mismatch(problem)
 
     def _read(self, line_id: int) -> dict[str, Any] | None:
         rows = self.client.search_read(LINE_MODEL, [("id", "=", line_id)], _READ)
