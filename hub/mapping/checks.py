@@ -13,6 +13,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from hub.mapping.convert import to_decimal
 from hub.mapping.runtime import Context, StepFailure, as_text, show
 
 Args = tuple[Any, ...]
@@ -115,44 +116,42 @@ def referenced_by(value: Any, args: Args, ctx: Context) -> int:
     """How many live ENTITY (args[0]) entities have FIELD (args[1]) equal to the canonical id
     in the value, and, when given, FIELD2 (args[2]) equal to VALUE2 (args[3]). Handles None
     (0). Targets only: what refers to an entity is the outbound side's question."""
-    if value is None:
-        return 0
-    found = ctx.lookup.referencing(args[0], args[1], as_text(value))
-    if len(args) > 2:
-        found = [f for f in found if _matches(f.get(args[2]), args[3], ctx)]
-    return len(found)
-
-
-def _matches(value: Any, wanted: Any, ctx: Context) -> bool:
-    """`value` equals `wanted` (as `equals` compares), or one of it when it is a list."""
-    options = wanted if isinstance(wanted, list) else [wanted]
-    return any(equals(value, (option,), ctx) for option in options)
+    return len(_referring(value, args[0], args[1], args[2:], ctx))
 
 
 def sum_of(value: Any, args: Args, ctx: Context) -> Decimal:
     """The exact sum of SUMFIELD (args[2]) over the live ENTITY (args[0]) entities whose FIELD
     (args[1]) is the canonical id in the value, and, when given, FIELD2 (args[3]) equals
-    VALUE2 (args[4]); missing values count as nothing. Handles None (0). Targets only."""
-    if value is None:
-        return Decimal(0)
-    found = ctx.lookup.referencing(args[0], args[1], as_text(value))
-    if len(args) > 3:
-        found = [f for f in found if _matches(f.get(args[3]), args[4], ctx)]
+    VALUE2 (args[4]); missing values count as nothing, others convert as `decimal` does (a
+    non-numeric one is an error). Handles None (0). Targets only."""
     total = Decimal(0)
-    for fields in found:
+    for fields in _referring(value, args[0], args[1], args[3:], ctx):
         amount = fields.get(args[2])
-        if amount is None or isinstance(amount, bool):
+        if amount is None:
             continue
         try:
-            number = Decimal(str(amount))
-        except ArithmeticError:
+            total += to_decimal(amount, (), ctx)
+        except StepFailure as exc:
             raise StepFailure(
-                f"{args[0]}.{args[2]} of a referencing entity is {show(amount)}, not a number"
+                f"{args[0]}.{args[2]} of a referencing entity: {exc.message}"
             ) from None
-        if not number.is_finite():
-            raise StepFailure(f"{args[0]}.{args[2]} is {show(amount)}: not a finite number")
-        total += number
     return total
+
+
+def _referring(
+    value: Any, entity: str, field: str, where: tuple[Any, ...], ctx: Context
+) -> list[dict[str, Any]]:
+    """The fields of the live `entity` entities whose `field` is the canonical id in `value`
+    (none for None), and, with `where` = (FIELD2, VALUE2), whose FIELD2 equals VALUE2 (as
+    `equals` compares) or one of it when VALUE2 is a list."""
+    if value is None:
+        return []
+    found = ctx.lookup.referencing(entity, field, as_text(value))
+    if not where:
+        return found
+    name, wanted = where
+    options = wanted if isinstance(wanted, list) else [wanted]
+    return [f for f in found if any(equals(f.get(name), (o,), ctx) for o in options)]
 
 
 def slug(value: Any, args: Args, ctx: Context) -> str:

@@ -1378,8 +1378,15 @@ def test_sum_of_adds_a_field_of_the_entities_that_name_it_exactly() -> None:
     assert run(posted, {"a": "Account/acme"}, lookup=lookup) == Decimal("1000.10")
     either = 'a | sum_of Invoice account_id total state ["posted", "paid"]'
     assert run(either, {"a": "Account/acme"}, lookup=lookup) == Decimal("1250.30")
+    lookup.entities["Invoice/6"] = {"account_id": "Account/acme", "total": True}
+    with pytest.raises(MappingError, match=r"Invoice\.total of a referencing entity: cannot convert True \(bool\) to a decimal"):
+        run("a | sum_of Invoice account_id total", {"a": "Account/acme"}, lookup=lookup)
+    del lookup.entities["Invoice/6"]
     lookup.entities["Invoice/5"] = {"account_id": "Account/acme", "total": "n/a"}
-    with pytest.raises(MappingError, match=r"Invoice\.total of a referencing entity is 'n/a'"):
+    with pytest.raises(
+        MappingError,
+        match=r"Invoice\.total of a referencing entity: cannot convert 'n/a' \(str\) to a decimal",
+    ):
         run("a | sum_of Invoice account_id total", {"a": "Account/acme"}, lookup=lookup)
 
 
