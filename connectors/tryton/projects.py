@@ -210,9 +210,7 @@ class ProjectWriter:
         current = self._read(project, ctx)
         if current is None:
             raise Mismatch(f"Tryton answered success but project {project} cannot be read back")
-        wrong = sorted(
-            k for k, v in values.items() if k not in ("children",) and current.get(k) != v
-        )
+        wrong = sorted(k for k, v in values.items() if k != "children" and current.get(k) != v)
         names = {row["name"] for row in self._children(current["children"], ctx)}
         if wrong or not set(tasks) <= names:
             raise Mismatch(

@@ -35,8 +35,10 @@ _PUNCTUATION = re.compile(r"[^\w\s]")
 
 def normalised(value: Any) -> str | None:
     """A value as matching compares it (None: nothing to match on)."""
-    if value is None or isinstance(value, bool):
-        return None if value is None else str(value).lower()
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
     text = unicodedata.normalize("NFKC", str(value)).casefold()
     text = " ".join(_PUNCTUATION.sub("", text).split())
     return text or None
