@@ -1379,7 +1379,10 @@ def test_sum_of_adds_a_field_of_the_entities_that_name_it_exactly() -> None:
     either = 'a | sum_of Invoice account_id total state ["posted", "paid"]'
     assert run(either, {"a": "Account/acme"}, lookup=lookup) == Decimal("1250.30")
     lookup.entities["Invoice/6"] = {"account_id": "Account/acme", "total": True}
-    with pytest.raises(MappingError, match=r"Invoice\.total of a referencing entity: cannot convert True \(bool\) to a decimal"):
+    with pytest.raises(
+        MappingError,
+        match=r"Invoice\.total of a referencing entity: cannot convert True \(bool\) to a decimal",
+    ):
         run("a | sum_of Invoice account_id total", {"a": "Account/acme"}, lookup=lookup)
     del lookup.entities["Invoice/6"]
     lookup.entities["Invoice/5"] = {"account_id": "Account/acme", "total": "n/a"}
