@@ -104,15 +104,20 @@ def entity_count(c: Cursor) -> int:
     return int(c.fetchone()[0])
 
 
-def referencing(c: Cursor, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
-    """The fields of every live `entity` whose `field` is `canonical_id` (reads the entity's
-    rows: fine for deals per customer; no index on fields inside the JSON)."""
-    c.execute(f"SELECT fields FROM {CANONICAL.physical()} WHERE entity=? AND deleted=0", (entity,))
+def referencing(
+    c: Cursor, entity: str, field: str, canonical_id: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """(canonical id, fields) of every live `entity` whose `field` is `canonical_id` (reads the
+    entity's rows: fine for deals per customer; no index on fields inside the JSON)."""
+    c.execute(
+        f"SELECT canonical_id, fields FROM {CANONICAL.physical()} WHERE entity=? AND deleted=0",
+        (entity,),
+    )
     out = []
-    for (text,) in c.fetchall():
+    for cid, text in c.fetchall():
         fields = json.loads(text)
         if fields.get(field) == canonical_id:
-            out.append(fields)
+            out.append((cid, fields))
     return out
 
 
@@ -202,10 +207,13 @@ class Canonical:
     def object_key(self, system: str, object: str, canonical_id: str) -> str | None:
         return self.links.object_key(system, object, canonical_id)
 
-    def referencing(self, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
+    def referencing(
+        self, entity: str, field: str, canonical_id: str
+    ) -> list[tuple[str, dict[str, Any]]]:
         raise StepFailure(
-            "referenced_by is for targets (what refers to an entity is known once every "
-            "source is mapped): use it in a target rule's when, require or fields"
+            "referenced_by, sum_of and in_force are for targets (what refers to an entity is "
+            "known once every source is mapped): use them in a target rule's with, when, "
+            "require or fields"
         )
 
     def canonical_field(self, canonical_id: str, field: str) -> Any:

@@ -61,6 +61,7 @@ def _desired(
     if rule is None:
         return None
     try:
+        fields = dict(rule.extended(fields, natural_id, lookup))
         if not rule.wants(fields, lookup, natural_id):
             return None
         refusals = rule.refusals(fields, natural_id, lookup)

@@ -43,12 +43,65 @@ def equals(value: Any, args: Args, ctx: Context) -> bool:
 
 
 def gt(value: Any, args: Args, ctx: Context) -> bool:
-    """Whether the number is greater than args[0]; None is not. Handles None."""
+    """Whether the number is greater than N (args[0]: a number, or `{field}`: that field of
+    the record); None is not. Handles None."""
     if value is None:
         return False
+    return bool(_number(value) > _bound(args[0], ctx))
+
+
+def le(value: Any, args: Args, ctx: Context) -> bool:
+    """Whether the number is at most N (args[0]: a number, or `{field}`: that field of the
+    record, where None means no limit: true); None is not. Handles None."""
+    if value is None:
+        return False
+    if arg_value(args[0], ctx) is None:
+        return True
+    return bool(_number(value) <= _bound(args[0], ctx))
+
+
+def _number(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or _nan(value):
         raise StepFailure(f"needs a number but got {show(value)}: convert it first (e.g. 'int')")
-    return bool(value > args[0])
+    return value
+
+
+def _bound(arg: Any, ctx: Context) -> Any:
+    """A comparison's N: the number, or the record's field a `{field}` argument names (a
+    number, or numeric text as `decimal` reads it)."""
+    bound = arg_value(arg, ctx)
+    if isinstance(bound, int | float | Decimal) and not isinstance(bound, bool):
+        return bound
+    if bound is None:
+        raise StepFailure(f"the bound {arg} is empty: give the record a value for it")
+    try:
+        return to_decimal(bound, (), ctx)
+    except StepFailure as exc:
+        raise StepFailure(f"the bound {arg}: {exc.message}") from None
+
+
+_FIELD_REF = re.compile(r"^\{(\$key|[A-Za-z_][\w]*(?:\.[\w]+)*)\}$")
+
+
+def is_field_ref(arg: Any) -> bool:
+    """Whether a step argument is written `{field}`: the current record's field, read when the
+    step runs (a `with` value included)."""
+    return isinstance(arg, str) and _FIELD_REF.match(arg) is not None
+
+
+def arg_value(arg: Any, ctx: Context) -> Any:
+    """A step argument's value for this record: `{field}` (or `{a.b}`, `{$key}`) is read from
+    the record; anything else is itself."""
+    match = _FIELD_REF.match(arg) if isinstance(arg, str) else None
+    if match is None:
+        return arg
+    name = match.group(1)
+    if name == "$key":
+        return ctx.key
+    value: Any = ctx.record
+    for part in name.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def not_future(value: Any, args: Args, ctx: Context) -> bool:
@@ -114,15 +167,16 @@ def field_of(value: Any, args: Args, ctx: Context) -> Any:
 
 def referenced_by(value: Any, args: Args, ctx: Context) -> int:
     """How many live ENTITY (args[0]) entities have FIELD (args[1]) equal to the canonical id
-    in the value, and, when given, FIELD2 (args[2]) equal to VALUE2 (args[3]). Handles None
-    (0). Targets only: what refers to an entity is the outbound side's question."""
+    in the value, and, when given, FIELD2 (args[2]) equal to VALUE2 (args[3]) (and FIELD3 to
+    VALUE3). Handles None (0). Targets only: what refers to an entity is the outbound side's
+    question."""
     return len(_referring(value, args[0], args[1], args[2:], ctx))
 
 
 def sum_of(value: Any, args: Args, ctx: Context) -> Decimal:
     """The exact sum of SUMFIELD (args[2]) over the live ENTITY (args[0]) entities whose FIELD
-    (args[1]) is the canonical id in the value, and, when given, FIELD2 (args[3]) equals
-    VALUE2 (args[4]); missing values count as nothing, others convert as `decimal` does (a
+    (args[1]) is the value (a canonical id, or any value of FIELD), and, when given, FIELD2
+    (args[3]) equals VALUE2 (args[4]) (and FIELD3 VALUE3); missing values count as nothing, others convert as `decimal` does (a
     non-numeric one is an error). Handles None (0). Targets only."""
     total = Decimal(0)
     for fields in _referring(value, args[0], args[1], args[3:], ctx):
@@ -141,17 +195,63 @@ def sum_of(value: Any, args: Args, ctx: Context) -> Decimal:
 def _referring(
     value: Any, entity: str, field: str, where: tuple[Any, ...], ctx: Context
 ) -> list[dict[str, Any]]:
-    """The fields of the live `entity` entities whose `field` is the canonical id in `value`
-    (none for None), and, with `where` = (FIELD2, VALUE2), whose FIELD2 equals VALUE2 (as
-    `equals` compares) or one of it when VALUE2 is a list."""
+    """The fields of the live `entity` entities whose `field` is `value` (none for None), and,
+    with `where` = (FIELD2, VALUE2, ...), whose FIELD2 equals VALUE2 (as `equals` compares; one
+    of it when VALUE2 is a list; `{field}`: the current record's field)."""
     if value is None:
         return []
     found = ctx.lookup.referencing(entity, field, as_text(value))
-    if not where:
-        return found
-    name, wanted = where
-    options = wanted if isinstance(wanted, list) else [wanted]
-    return [f for f in found if any(equals(f.get(name), (o,), ctx) for o in options)]
+    return [f for _, f in found if matches(f, where, ctx)]
+
+
+def matches(fields: dict[str, Any], where: tuple[Any, ...], ctx: Context) -> bool:
+    """Whether `fields` satisfy every (FIELD, VALUE) pair of `where` (see `_referring`)."""
+    for i in range(0, len(where), 2):
+        wanted = arg_value(where[i + 1], ctx)
+        options = wanted if isinstance(wanted, list) else [wanted]
+        if not any(equals(fields.get(where[i]), (o,), ctx) for o in options):
+            return False
+    return True
+
+
+def in_force(value: Any, args: Args, ctx: Context) -> str | None:
+    """The canonical id of the live ENTITY (args[0]) in force on the date in the value: among
+    those whose FIELD (args[1]) equals VALUE (args[2]) and every further FIELD VALUE pair
+    (`{field}`: the current record's field), the ones with `valid_from` (None: always) on or
+    before the date and `valid_to` (None: open-ended) on or after it; of several, the latest
+    `valid_from`. None when none is. Handles None (None). Targets only."""
+    if value is None:
+        return None
+    day = _day(value)
+    entity, field = args[0], args[1]
+    key = arg_value(args[2], ctx)
+    if key is None:
+        return None
+    best: tuple[dt.date, str] | None = None
+    for cid, fields in ctx.lookup.referencing(entity, field, as_text(key)):
+        if not matches(fields, args[3:], ctx):
+            continue
+        start, end = fields.get("valid_from"), fields.get("valid_to")
+        since = _day(start) if start is not None else dt.date.min
+        if since > day or (end is not None and _day(end) < day):
+            continue
+        if best is None or (since, cid) > best:
+            best = (since, cid)
+    return None if best is None else best[1]
+
+
+def _day(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        moment = _parse_moment(value)
+        if isinstance(moment, dt.datetime):
+            return moment.date()
+        if isinstance(moment, dt.date):
+            return moment
+    raise StepFailure(f"needs a date but got {show(value)}: convert it first (e.g. 'date')")
 
 
 def slug(value: Any, args: Args, ctx: Context) -> str:

@@ -66,10 +66,12 @@ _DIRECT = frozenset(
     (
         "float", "decimal", "bool", "date", "datetime", "div", "mul", "round", "regex", "split",
         "tags", "tag_prefix", "max_len", "required", "slug", "equals", "gt", "not_future",
-        "is_set", "not",
+        "is_set", "not", "le",
     )
 )  # fmt: skip
-_WITH_LOOKUP = frozenset(("link", "target_key", "exists", "field_of", "referenced_by", "sum_of"))
+_WITH_LOOKUP = frozenset(
+    ("link", "target_key", "exists", "field_of", "referenced_by", "sum_of", "in_force")
+)
 
 _NAMESPACE: dict[str, Any] = {
     "_GiveUp": _GiveUp,

@@ -20,6 +20,7 @@ from hub.mapping.pipeline import Pipeline, compile_pipeline
 from hub.mapping.record import MappedRecord, natural_id_of, truthy
 from hub.mapping.runtime import Context, Lookup
 from hub.mapping.spec import (
+    CheckDoc,
     MappingDoc,
     canonical_json,
     digest_of,
@@ -32,6 +33,8 @@ __all__ = ["InboundRule", "MappedRecord", "Mapping", "OutboundRule", "load_mappi
 
 Record = abc.Mapping[str, Any]
 Fields = tuple[tuple[str, Pipeline], ...]
+Checks = tuple[tuple[str, Pipeline, Pipeline | None], ...]
+"""`require` checks: (what must hold, its pipeline, the `when` it applies under or None)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -117,7 +120,7 @@ class OutboundRule:
     entity: str
     when: Pipeline | None
     fields: Fields
-    require: Fields = ()
+    require: Checks = ()
     feedback: tuple[str, str, str] | None = None
     """(system, object, tag) to mark refused entities with, on the record they came from."""
     unwanted: str = "delete"
@@ -127,14 +130,37 @@ class OutboundRule:
     """What becomes of a record written before once the entity is not wanted any more (`when`
     falsy, or the entity deleted): `delete` it, `keep` it as it is (no more writes), or open
     an `exception` for a person to decide (e.g. a project provisioned for a deal since lost)."""
+    let: Fields = ()
+    """`with`: named values computed first, in order; later pipelines read them as fields."""
+
+    def extended(self, canonical: Record, natural_id: str, lookup: Lookup) -> Record:
+        """The canonical record with the rule's `with` values added (itself without any);
+        MappingError names the `with` value that fails."""
+        if not self.let:
+            return canonical
+        record = dict(canonical)
+        ctx = Context(record, natural_id, self.system, self.object, lookup)
+        for name, pipeline in self.let:
+            record[name] = pipeline.evaluate(ctx, f"with.{name}")
+        return record
+
+    def pipelines(self) -> list[Pipeline]:
+        """Every pipeline of the rule (with, when, require, fields)."""
+        out = [p for _, p in self.let]
+        out += [self.when] if self.when is not None else []
+        for _, check, only in self.require:
+            out += [check] if only is None else [only, check]
+        return out + [p for _, p in self.fields]
 
     def refusals(self, canonical: Record, natural_id: str, lookup: Lookup) -> list[str]:
         """The `require` checks the record fails, as messages (empty: it may be written).
         A check that cannot even be evaluated fails with its error."""
         ctx = Context(canonical, natural_id, self.system, self.object, lookup)
         failed = []
-        for name, pipeline in self.require:
+        for name, pipeline, only in self.require:
             try:
+                if only is not None and not only.evaluate(ctx, name):
+                    continue
                 ok = bool(pipeline.evaluate(ctx, name))
             except MappingError as exc:
                 failed.append(f"{name} ({exc})")
@@ -226,9 +252,7 @@ class Mapping:
         an entity changes, the entity its field names must be planned again too."""
         out: dict[str, set[str]] = {}
         for rule in self._outbound:
-            pipelines = [rule.when] if rule.when is not None else []
-            pipelines += [p for _, p in rule.fields] + [p for _, p in rule.require]
-            for pipeline in pipelines:
+            for pipeline in rule.pipelines():
                 for name, _, args, _ in pipeline.steps:
                     if name in ("referenced_by", "sum_of"):
                         out.setdefault(str(args[0]), set()).add(str(args[1]))
@@ -338,10 +362,11 @@ class _Compiler:
                 tgt.entity,
                 when,
                 self.fields(tgt.fields, f"{at}.fields"),
-                self.fields(tgt.require, f"{at}.require"),
+                self.checks(tgt.require, f"{at}.require"),
                 feedback,
                 tgt.unwanted,
                 tuple(tuple(rule) for rule in tgt.match),
+                self.fields(tgt.let, f"{at}.with"),
             )
             for j, match_rule in enumerate(tgt.match):
                 unknown = [f for f in match_rule if f not in tgt.fields]
@@ -352,12 +377,16 @@ class _Compiler:
                         f"this rule: match on the target fields it writes "
                         f"({', '.join(tgt.fields)})"
                     )
-            reads = [("when", when)] if when is not None else []
+            reads = [(f"with.{n}", p) for n, p in rule.let]
+            reads += [("when", when)] if when is not None else []
             reads += [(f"fields.{n}", p) for n, p in rule.fields]
-            reads += [(f"require.{n}", p) for n, p in rule.require]
+            for n, check, only in rule.require:
+                reads += [(f"require.{n}", check)] + ([(f"require.{n}", only)] if only else [])
+            computed = set(tgt.let)
             for where, pipeline in reads:
                 for read in (pipeline.source_field, *pipeline.template_fields):
-                    self.canonical_field(tgt.entity, read, f"{at}.{where}")
+                    if read is None or read.split(".")[0] not in computed:
+                        self.canonical_field(tgt.entity, read, f"{at}.{where}")
             rules.append(rule)
         return tuple(rules)
 
@@ -367,6 +396,17 @@ class _Compiler:
             for field_name in entity.fields:
                 self.canonical_field(name, field_name, f"entities.{name}.fields.{field_name}")
         return {name: (e.owner, dict(e.fields)) for name, e in doc.entities.items()}
+
+    def checks(self, rules: dict[str, str | CheckDoc], at: str) -> Checks:
+        out: list[tuple[str, Pipeline, Pipeline | None]] = []
+        for name, rule in rules.items():
+            if isinstance(rule, CheckDoc):
+                where = f"{at}.{name}"
+                check = self.pipeline(rule.check, f"{where}.check")
+                out.append((name, check, self.pipeline(rule.when, f"{where}.when")))
+            else:
+                out.append((name, self.pipeline(rule, f"{at}.{name}"), None))
+        return tuple(out)
 
     def fields(self, rules: dict[str, str], at: str) -> Fields:
         return tuple((name, self.pipeline(text, f"{at}.{name}")) for name, text in rules.items())

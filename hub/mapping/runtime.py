@@ -48,9 +48,11 @@ class Lookup(Protocol):
         """The key of `canonical_id`'s record of system/object (any role), if it has one."""
         ...
 
-    def referencing(self, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
-        """The fields of every live `entity` whose `field` is `canonical_id` (targets only:
-        an inbound lookup raises StepFailure)."""
+    def referencing(
+        self, entity: str, field: str, canonical_id: str
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """(canonical id, fields) of every live `entity` whose `field` is `canonical_id` (any
+        text value of the field, in fact; targets only: an inbound lookup raises StepFailure)."""
         ...
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from hub.errors import MappingSpecError
 
 __all__ = [
+    "CheckDoc",
     "EntityDoc",
     "MappingDoc",
     "SourceDoc",
@@ -66,16 +67,28 @@ class FeedbackDoc(_Doc):
     tag: Name
 
 
+class CheckDoc(_Doc):
+    """A `require` check that applies only to some records: `check` must hold when `when` does
+    (e.g. a working-time cap of one legal entity)."""
+
+    when: Rule
+    check: Rule
+
+
 class TargetDoc(_Doc):
     """Outbound rule: one canonical entity → one target object."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=True)
 
     system: Name
     object: Name
     entity: Name
+    let: dict[Name, Rule] = Field(default_factory=dict, alias="with")
+    """Named values computed first, in order, readable as fields by the later pipelines."""
     when: Rule | None = None
     unwanted: Literal["delete", "keep", "exception"] = "delete"
     match: list[Annotated[list[Name], Field(min_length=1)]] = Field(default_factory=list)
-    require: dict[str, Rule] = Field(default_factory=dict)
+    require: dict[str, Rule | CheckDoc] = Field(default_factory=dict)
     feedback: FeedbackDoc | None = None
     fields: Annotated[dict[Name, Rule], Field(min_length=1)]
 
@@ -231,9 +244,10 @@ def _describe(error: Any) -> str:
 def _is_rule(loc: tuple[Any, ...]) -> bool:
     if loc[:1] not in (("sources",), ("targets",)):
         return False
-    return (len(loc) == 4 and loc[2] in ("fields", "require")) or loc[-1] in (
+    return (len(loc) == 4 and loc[2] in ("fields", "require", "with")) or loc[-1] in (
         "id",
         "when",
+        "check",
         "delete",
     )
 
@@ -246,7 +260,7 @@ def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
         model = TargetDoc
     elif parent[:1] == ("entities",):
         model = EntityDoc
-    return list(model.model_fields)
+    return [f.alias or name for name, f in model.model_fields.items()]
 
 
 def _short(value: Any) -> str:

@@ -23,12 +23,13 @@ __all__ = ["STEPS", "CompiledStep", "Param", "StepDef", "compile_step", "parse_a
 
 StepFn = Callable[[Any, tuple[Any, ...], Context], Any]
 CompiledStep = tuple[str, StepFn, tuple[Any, ...], bool]
-ArgKind = Literal["text", "json", "int", "count", "number", "object"]
+ArgKind = Literal["text", "json", "int", "count", "number", "bound", "object"]
 
 _KIND_WORDS = {
     "int": "an integer",
     "count": "a whole number >= 0",
     "number": "a finite number",
+    "bound": "a finite number or {field}",
     "object": 'a JSON object like {"A": true}',
 }
 
@@ -70,6 +71,27 @@ def _nonzero(args: tuple[Any, ...]) -> tuple[Any, ...]:
 def _with_decimal(args: tuple[Any, ...]) -> tuple[Any, ...]:
     number = args[0]
     return (number, Decimal(repr(number)) if isinstance(number, float) else Decimal(number))
+
+
+_WHERE = (
+    Param("FIELD2", "text", optional=True),
+    Param("VALUE2", "json", optional=True),
+    Param("FIELD3", "text", optional=True),
+    Param("VALUE3", "json", optional=True),
+)
+"""Further (FIELD, VALUE) conditions of a step that selects entities; `{field}` in VALUE is the
+current record's field."""
+
+
+def _pairs(fixed: int) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """Checks that the arguments after the first `fixed` come in FIELD VALUE pairs."""
+
+    def prepare(args: tuple[Any, ...]) -> tuple[Any, ...]:
+        if (len(args) - fixed) % 2:
+            raise ValueError(f"{args[-1]!r} has no value: conditions come as FIELD VALUE pairs")
+        return args
+
+    return prepare
 
 
 def _regex(args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -201,8 +223,15 @@ STEPS: dict[str, StepDef] = {
         _step(
             "gt",
             checks.gt,
-            "whether the number is greater than N",
-            Param("N", "number"),
+            "whether the number is greater than N (or the record's {field})",
+            Param("N", "bound"),
+            handles_none=True,
+        ),
+        _step(
+            "le",
+            checks.le,
+            "whether the number is at most N (or the record's {field}; None: no limit)",
+            Param("N", "bound"),
             handles_none=True,
         ),
         _step(
@@ -233,24 +262,35 @@ STEPS: dict[str, StepDef] = {
         _step(
             "referenced_by",
             checks.referenced_by,
-            "how many ENTITY have FIELD = this canonical id (and FIELD2 = VALUE2)",
+            "how many ENTITY have FIELD = this canonical id (and FIELD2 = VALUE2 ...)",
             Param("ENTITY", "text"),
             Param("FIELD", "text"),
-            Param("FIELD2", "text", optional=True),
-            Param("VALUE2", "json", optional=True),
+            *_WHERE,
             handles_none=True,
+            prepare=_pairs(2),
             entity_param=0,
         ),
         _step(
             "sum_of",
             checks.sum_of,
-            "sum of SUMFIELD over ENTITY with FIELD = this canonical id (and FIELD2 = VALUE2)",
+            "sum of SUMFIELD over ENTITY with FIELD = this value (and FIELD2 = VALUE2 ...)",
             Param("ENTITY", "text"),
             Param("FIELD", "text"),
             Param("SUMFIELD", "text"),
-            Param("FIELD2", "text", optional=True),
-            Param("VALUE2", "json", optional=True),
+            *_WHERE,
             handles_none=True,
+            prepare=_pairs(3),
+            entity_param=0,
+        ),
+        _step(
+            "in_force",
+            checks.in_force,
+            "id of the ENTITY with FIELD = VALUE ... valid on this date (latest valid_from)",
+            Param("ENTITY", "text"),
+            Param("FIELD", "text"),
+            Param("VALUE", "json"),
+            *_WHERE,
+            prepare=_pairs(1),
             entity_param=0,
         ),
         _step(
@@ -320,6 +360,9 @@ def _convert(step: StepDef, param: Param, raw: str) -> Any:
         "number": (isinstance(value, int) and not isinstance(value, bool))
         or (isinstance(value, float) and math.isfinite(value)),
         "object": isinstance(value, dict),
+        "bound": checks.is_field_ref(value)
+        or (isinstance(value, int) and not isinstance(value, bool))
+        or (isinstance(value, float) and math.isfinite(value)),
     }[param.kind]
     if not ok:
         raise ValueError(

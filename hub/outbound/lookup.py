@@ -42,5 +42,7 @@ class TableLookup:
     def object_key(self, system: str, object: str, canonical_id: str) -> str | None:
         return links.object_key(self.c, canonical_id, system, object)
 
-    def referencing(self, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
+    def referencing(
+        self, entity: str, field: str, canonical_id: str
+    ) -> list[tuple[str, dict[str, Any]]]:
         return canonical.referencing(self.c, entity, field, canonical_id)

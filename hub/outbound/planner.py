@@ -220,11 +220,14 @@ class Planner:
     ) -> list[PlannedEvent]:
         """The events planning one rule for one entity produces (often none)."""
         cid, natural_id = entity.canonical_id, entity.natural_id
-        fields, deleted = entity.fields, entity.deleted
+        fields: collections.abc.Mapping[str, Any] = entity.fields
+        deleted = entity.deleted
         target, obj = rule.system, rule.object
         ob = outbound.state_of(c, target, obj, cid)
         applied_key = ob.applied_key if ob is not None else None
         try:
+            if not deleted:
+                fields = rule.extended(fields, natural_id, lookup)
             wanted = not deleted and rule.wants(fields, lookup, natural_id)
             refusals = rule.refusals(fields, natural_id, lookup) if wanted else []
             desired = (

@@ -59,9 +59,11 @@ class FakeLookup:
     def object_key(self, system: str, object: str, canonical_id: str) -> str | None:
         return self.keys.get((f"{system}/{object}", canonical_id))
 
-    def referencing(self, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
+    def referencing(
+        self, entity: str, field: str, canonical_id: str
+    ) -> list[tuple[str, dict[str, Any]]]:
         return [
-            e
+            (cid, e)
             for cid, e in self.entities.items()
             if cid.startswith(entity + "/") and e.get(field) == canonical_id
         ]
@@ -610,6 +612,8 @@ EXAMPLES = {
     "field_of": "field_of status",
     "referenced_by": "referenced_by Opportunity account_id state won",
     "sum_of": "sum_of Invoice account_id total state posted",
+    "le": "le 600",
+    "in_force": "in_force RateCard labor_category senior currency EUR",
 }
 
 
@@ -617,7 +621,7 @@ def test_every_step_has_an_example() -> None:
     assert set(EXAMPLES) == set(STEPS)
 
 
-BOOLEAN_CHECKS = {"equals", "gt", "not_future", "is_set", "not", "exists"}
+BOOLEAN_CHECKS = {"equals", "gt", "le", "not_future", "is_set", "not", "exists"}
 
 
 @pytest.mark.parametrize(
@@ -994,8 +998,10 @@ class HashLookup:
     def canonical_field(self, canonical_id: str, field: str) -> Any:
         return {"status": "open"} if hash(canonical_id) % 2 else None
 
-    def referencing(self, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
-        return [{field: canonical_id, "state": "won"}] if hash(canonical_id) % 2 else []
+    def referencing(
+        self, entity: str, field: str, canonical_id: str
+    ) -> list[tuple[str, dict[str, Any]]]:
+        return [(f"{entity}/1", {field: canonical_id, "state": "won"})] if hash(canonical_id) % 2 else []
 
     def object_key(self, system: str, object: str, canonical_id: str) -> str | None:
         return f"{object}-{canonical_id}" if hash(canonical_id) % 2 else None

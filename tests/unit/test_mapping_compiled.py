@@ -227,8 +227,10 @@ class Lookup:
     def object_key(self, system: str, object: str, canonical_id: str) -> str | None:
         return f"{object}:{canonical_id}" if len(canonical_id) % 2 else None
 
-    def referencing(self, entity: str, field: str, canonical_id: str) -> list[dict[str, Any]]:
-        return [{field: canonical_id, "state": "won"}] * (len(canonical_id) % 3)
+    def referencing(
+        self, entity: str, field: str, canonical_id: str
+    ) -> list[tuple[str, dict[str, Any]]]:
+        return [(f"{entity}/1", {field: canonical_id, "state": "won"})] * (len(canonical_id) % 3)
 
 
 # -- comparing -------------------------------------------------------------------------------

@@ -1,0 +1,202 @@
+"""Target-rule features for business rules: `with` values, conditional `require` checks,
+`{field}` arguments, `le` and `in_force` (effective-dated entities)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from hub.errors import MappingError, MappingSpecError
+from hub.mapping import Mapping
+from tests.unit.test_mapping import FakeLookup, run, spec_error
+
+RATES = {
+    "RateCard/eu/senior/EUR/2026-01-01": {
+        "legal_entity_id": "LegalEntity/eu",
+        "labor_category": "senior",
+        "currency": "EUR",
+        "hourly_rate": "130",
+        "valid_from": "2026-01-01",
+        "valid_to": None,
+    },
+    "RateCard/eu/senior/EUR/2026-07-01": {
+        "legal_entity_id": "LegalEntity/eu",
+        "labor_category": "senior",
+        "currency": "EUR",
+        "hourly_rate": "140",
+        "valid_from": "2026-07-01",
+        "valid_to": "2026-12-31",
+    },
+    "RateCard/us/senior/USD/2026-01-01": {
+        "legal_entity_id": "LegalEntity/us",
+        "labor_category": "senior",
+        "currency": "USD",
+        "hourly_rate": "150",
+        "valid_from": None,
+        "valid_to": None,
+    },
+}
+
+
+def rates() -> FakeLookup:
+    lookup = FakeLookup()
+    lookup.entities = dict(RATES)
+    return lookup
+
+
+RATE = "date | in_force RateCard legal_entity_id {legal} labor_category senior currency {cur}"
+
+
+@pytest.mark.parametrize(
+    ("day", "legal", "cur", "expected"),
+    [
+        ("2026-03-02", "LegalEntity/eu", "EUR", "RateCard/eu/senior/EUR/2026-01-01"),
+        ("2026-07-01", "LegalEntity/eu", "EUR", "RateCard/eu/senior/EUR/2026-07-01"),
+        (dt.date(2026, 12, 31), "LegalEntity/eu", "EUR", "RateCard/eu/senior/EUR/2026-07-01"),
+        # past the later card's end the earlier, open-ended one is in force again
+        ("2027-01-04", "LegalEntity/eu", "EUR", "RateCard/eu/senior/EUR/2026-01-01"),
+        ("2025-12-31", "LegalEntity/eu", "EUR", None),  # before any card
+        ("2020-01-01", "LegalEntity/us", "USD", "RateCard/us/senior/USD/2026-01-01"),
+        ("2026-03-02", "LegalEntity/eu", "USD", None),  # no rate in that currency
+    ],
+)
+def test_in_force_picks_the_latest_card_valid_on_the_date(
+    day: Any, legal: str, cur: str, expected: str | None
+) -> None:
+    record = {"date": day, "legal": legal, "cur": cur}
+    assert run(RATE, record, lookup=rates()) == expected
+
+
+def test_in_force_then_field_of_gives_the_rate() -> None:
+    record = {"date": "2026-08-03", "legal": "LegalEntity/eu", "cur": "EUR"}
+    assert run(RATE + " | field_of hourly_rate", record, lookup=rates()) == "140"
+
+
+def test_in_force_handles_none_and_refuses_what_is_no_date() -> None:
+    assert run(RATE, {"legal": "LegalEntity/eu", "cur": "EUR"}, lookup=rates()) is None
+    assert run(RATE, {"date": "2026-03-02", "cur": "EUR"}, lookup=rates()) is None
+    with pytest.raises(MappingError, match=r"step 'in_force' needs a date but got 'soon'"):
+        run(RATE, {"date": "soon", "legal": "LegalEntity/eu", "cur": "EUR"}, lookup=rates())
+
+
+def test_conditions_come_in_pairs() -> None:
+    assert "'currency' has no value: conditions come as FIELD VALUE pairs" in spec_error(
+        "date | in_force RateCard labor_category senior currency"
+    )
+    assert "has no value" in spec_error("a | sum_of TimeEntry person_id minutes date")
+
+
+def test_sum_of_with_field_arguments_sums_one_person_day() -> None:
+    lookup = FakeLookup()
+    lookup.entities = {
+        "TimeEntry/1": {"person_id": "Person/ana", "date": "2026-11-30", "minutes": 360},
+        "TimeEntry/2": {"person_id": "Person/ana", "date": "2026-11-30", "minutes": 300},
+        "TimeEntry/3": {"person_id": "Person/ana", "date": "2026-12-01", "minutes": 480},
+        "TimeEntry/4": {"person_id": "Person/bo", "date": "2026-11-30", "minutes": 600},
+    }
+    day = "person_id | sum_of TimeEntry person_id minutes date {date}"
+    record = {"person_id": "Person/ana", "date": dt.date(2026, 11, 30)}
+    assert run(day, record, lookup=lookup) == Decimal(660)
+    assert run(day + " | div 60 | le 10", record, lookup=lookup) is False
+    assert run(day + " | div 60 | le {cap}", {**record, "cap": "11"}, lookup=lookup) is True
+    assert run(day + " | le {cap}", record, lookup=lookup) is True  # no cap: no limit
+
+
+def test_le_and_gt_read_their_bound_from_the_record() -> None:
+    assert run("a | le 10", {"a": 10}) is True
+    assert run("a | le 10", {"a": Decimal("10.01")}) is False
+    assert run("a | le 10", {}) is False
+    assert run("a | gt {b}", {"a": 3, "b": 2}) is True
+    assert run("a | gt {b}", {"a": 3, "b": "3.5"}) is False
+    with pytest.raises(MappingError, match=r"the bound \{b\} is empty"):
+        run("a | gt {b}", {"a": 3})
+    with pytest.raises(MappingError, match=r"the bound \{b\}: cannot convert 'x'"):
+        run("a | le {b}", {"a": 3, "b": "x"})
+    assert "N must be a finite number or {field}" in spec_error("a | le ten")
+
+
+DOC: dict[str, Any] = {
+    "name": "billing",
+    "entities": {"TimeEntry": {"owner": "tracker"}},
+    "targets": [
+        {
+            "system": "erp",
+            "object": "timesheet_lines",
+            "entity": "TimeEntry",
+            "with": {
+                "legal": "project_id | field_of legal_entity_id",
+                "cap": "legal | field_of max_hours_per_day",
+                "day_hours": "person_id | sum_of TimeEntry person_id minutes date {date} | div 60",
+            },
+            "require": {
+                "the project belongs to a legal entity": "legal | is_set",
+                "at most the legal entity's hours per person per day": {
+                    "when": "cap | is_set",
+                    "check": "day_hours | le {cap}",
+                },
+            },
+            "fields": {"hours": "minutes | div 60 | round 2", "entity": "legal"},
+        }
+    ],
+}
+
+
+def billing_lookup() -> FakeLookup:
+    lookup = FakeLookup()
+    lookup.entities = {
+        "Project/p-eu": {"legal_entity_id": "LegalEntity/eu"},
+        "Project/p-us": {"legal_entity_id": "LegalEntity/us"},
+        "LegalEntity/eu": {"max_hours_per_day": "10"},
+        "LegalEntity/us": {"max_hours_per_day": None},
+        "TimeEntry/1": {"person_id": "Person/ana", "date": "2026-11-30", "minutes": 420},
+        "TimeEntry/2": {"person_id": "Person/ana", "date": "2026-11-30", "minutes": 240},
+    }
+    return lookup
+
+
+def entry(project: str) -> dict[str, Any]:
+    return {"person_id": "Person/ana", "date": "2026-11-30", "minutes": 240, "project_id": project}
+
+
+def test_with_values_feed_the_checks_and_the_fields() -> None:
+    rule = Mapping.from_dict(DOC).outbound("TimeEntry")[0]
+    lookup = billing_lookup()
+    eu = rule.extended(entry("Project/p-eu"), "2", lookup)
+    assert eu["legal"] == "LegalEntity/eu" and eu["day_hours"] == 11
+    assert rule.refusals(eu, "2", lookup) == ["at most the legal entity's hours per person per day"]
+    us = rule.extended(entry("Project/p-us"), "2", lookup)
+    assert rule.refusals(us, "2", lookup) == []  # the US entity has no cap: the check is off
+    assert rule.apply(us, "2", lookup) == {"hours": Decimal("4.00"), "entity": "LegalEntity/us"}
+    nowhere = rule.extended(entry("Project/gone"), "2", lookup)
+    assert rule.refusals(nowhere, "2", lookup) == ["the project belongs to a legal entity"]
+    # `with` values are not canonical fields: the rule reads them without a schema complaint
+    Mapping.from_dict(
+        DOC, known_entities={"TimeEntry": ["person_id", "date", "minutes", "project_id"]}
+    )
+
+
+def test_a_failing_with_value_names_itself() -> None:
+    doc = {**DOC, "targets": [{**DOC["targets"][0], "with": {"n": "minutes | int"}}]}
+    rule = Mapping.from_dict(doc).outbound("TimeEntry")[0]
+    with pytest.raises(MappingError, match=r"^field with\.n: step 'int'"):
+        rule.extended({"minutes": "lots"}, "1", billing_lookup())
+
+
+def test_conditional_checks_are_checked_like_the_rest() -> None:
+    bad = {
+        **DOC,
+        "targets": [{**DOC["targets"][0], "require": {"x": {"when": "cap | is_set", "chek": "a"}}}],
+    }
+    with pytest.raises(MappingSpecError, match=r"targets\[0\]\.require\.x"):
+        Mapping.from_dict(bad)
+    wrong = {
+        **DOC,
+        "targets": [
+            {**DOC["targets"][0], "require": {"x": {"when": "cap | is_set", "check": "a | nope"}}}
+        ],
+    }
+    with pytest.raises(MappingSpecError, match=r"targets\[0\]\.require\.x\.check: unknown step"):
+        Mapping.from_dict(wrong)
