@@ -16,7 +16,7 @@ module maps one record at a time and is the mapping rules' Lookup over the fold'
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from collections.abc import Mapping as MappingT
 from typing import Any, NamedTuple
 
@@ -104,21 +104,14 @@ def entity_count(c: Cursor) -> int:
     return int(c.fetchone()[0])
 
 
-def referencing(
-    c: Cursor, entity: str, field: str, canonical_id: str
-) -> list[tuple[str, dict[str, Any]]]:
-    """(canonical id, fields) of every live `entity` whose `field` is `canonical_id` (reads the
-    entity's rows: fine for deals per customer; no index on fields inside the JSON)."""
+def live_entities(c: Cursor, entity: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(canonical id, fields) of every live `entity`."""
     c.execute(
         f"SELECT canonical_id, fields FROM {CANONICAL.physical()} WHERE entity=? AND deleted=0",
         (entity,),
     )
-    out = []
     for cid, text in c.fetchall():
-        fields = json.loads(text)
-        if fields.get(field) == canonical_id:
-            out.append((cid, fields))
-    return out
+        yield cid, json.loads(text)
 
 
 def fields_of(c: Cursor, canonical_id: str) -> dict[str, Any] | None:

@@ -2,7 +2,8 @@
 read (dotted names read a related record's field) and how a row becomes a record.
 
 `OBJECTS` maps an object name (`parties`, `employees`, `projects`, `tasks`, `timesheet_lines`,
-`invoices`, and the CRM's `opportunities` and `contacts` of crm_objects.py) to its
+`invoices`, the CRM's `opportunities` and `contacts` of crm_objects.py, and the ERP's
+`companies` and `periods` of accounting_objects.py) to its
 `TrytonObject`; `PROFILES` names the objects read by default from an ERP or a CRM database; `TrytonObject.schema()` is its Avro record schema. Keys are
 Tryton ids as text; a many-to-one field is the target's id as text; decimals are text,
 durations seconds, dates ISO text. `follow` names the related records whose changes change a
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.tryton.accounting_objects import ACCOUNTING_OBJECTS
 from connectors.tryton.crm_objects import CRM_OBJECTS
 from connectors.tryton.lines import split_marker
 from connectors.tryton.objects_base import (
@@ -324,6 +326,7 @@ OBJECTS: dict[str, TrytonObject] = {
             _invoice,
         ),
         *CRM_OBJECTS,
+        *ACCOUNTING_OBJECTS,
     )
 }
 """Every object a Tryton source can read, by name."""

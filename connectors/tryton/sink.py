@@ -199,21 +199,28 @@ class TrytonSink:
         return writer.delete(delta)
 
     def _fields(self, delta: Delta) -> dict[str, Any]:
-        """The delta's fields with `task` (a project.work id) turned into its timesheet work."""
+        """The delta's fields with `task` (a project.work id) turned into its timesheet work,
+        and, without a `company`, the company of that work: a line is booked in the legal
+        entity of the work it is on, whatever company the connection acts in."""
         fields = dict(delta.fields)
-        if "task" not in fields:
-            return fields
-        if "work" in fields:
-            raise Refused("give either `work` (timesheet.work id) or `task` (project.work id)")
-        task = tryton_id("task", fields.pop("task"))
-        rows = self.client.read("project.work", [task], ["timesheet_works"])
-        works = rows[0]["timesheet_works"] if rows else []
-        if not works:
-            raise Refused(
-                f"task {task} has no timesheet work in Tryton: tick 'Timesheet Available' on the "
-                "task (or its project) so time can be booked on it"
-            )
-        fields["work"] = works[0]
+        if "task" in fields:
+            if "work" in fields:
+                raise Refused("give either `work` (timesheet.work id) or `task` (project.work id)")
+            task = tryton_id("task", fields.pop("task"))
+            rows = self.client.read("project.work", [task], ["timesheet_works", "company"])
+            works = rows[0]["timesheet_works"] if rows else []
+            if not works:
+                raise Refused(
+                    f"task {task} has no timesheet work in Tryton: tick 'Timesheet Available' on "
+                    "the task (or its project) so time can be booked on it"
+                )
+            fields["work"] = works[0]
+            fields.setdefault("company", rows[0]["company"])
+        elif "work" in fields and "company" not in fields and delta.op == "create":
+            work = tryton_id("work", fields["work"])
+            rows = self.client.read("timesheet.work", [work], ["company"])
+            if rows:
+                fields["company"] = rows[0]["company"]
         return fields
 
     def _create(self, delta: Delta) -> tuple[str, dict[str, Any]]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from hub.errors import MappingError, MappingSpecError
 from hub.mapping.compiled import CompiledRule, compile_inbound
+from hub.mapping.checks import is_field_ref
 from hub.mapping.pipeline import Pipeline, compile_pipeline
 from hub.mapping.record import MappedRecord, natural_id_of, truthy
 from hub.mapping.runtime import Context, Lookup
@@ -258,6 +259,22 @@ class Mapping:
                         out.setdefault(str(args[0]), set()).add(str(args[1]))
         return out
 
+    def siblings(self) -> dict[str, list[tuple[str, tuple[Any, ...]]]]:
+        """Entity → (FIELD, conditions) of the `sum_of`/`referenced_by` steps its own target
+        rules run over entities of the same kind (a person's hours that day, over the day's
+        entries): when one such entity changes, those sharing its FIELD and conditions
+        (`{field}` read from it) must be planned again too, since their checks read it."""
+        out: dict[str, list[tuple[str, tuple[Any, ...]]]] = {}
+        for rule in self._outbound:
+            for pipeline in rule.pipelines():
+                for name, _, args, _ in pipeline.steps:
+                    if name in ("referenced_by", "sum_of") and args[0] == rule.entity:
+                        where = args[2:] if name == "referenced_by" else args[3:]
+                        pair = (str(args[1]), tuple(where))
+                        if pair not in out.setdefault(rule.entity, []):
+                            out[rule.entity].append(pair)
+        return out
+
     def entities(self) -> list[str]:
         """Every entity the document names (ownership, sources, targets), sorted."""
         names = set(self._owners)
@@ -366,7 +383,7 @@ class _Compiler:
                 feedback,
                 tgt.unwanted,
                 tuple(tuple(rule) for rule in tgt.match),
-                self.fields(tgt.let, f"{at}.with"),
+                self.ordered(self.fields(tgt.let, f"{at}.with"), f"{at}.with"),
             )
             for j, match_rule in enumerate(tgt.match):
                 unknown = [f for f in match_rule if f not in tgt.fields]
@@ -408,6 +425,23 @@ class _Compiler:
                 out.append((name, self.pipeline(rule, f"{at}.{name}"), None))
         return tuple(out)
 
+    def ordered(self, let: Fields, at: str) -> Fields:
+        """`with` values in an order where each comes after the ones it reads (a document's
+        key order is not kept: the deployed mapping is canonical JSON); a cycle is a problem."""
+        names = {name for name, _ in let}
+        needs = {name: reads(p) & names for name, p in let}
+        done: list[tuple[str, Pipeline]] = []
+        pending = list(let)
+        while pending:
+            ready = [(n, p) for n, p in pending if needs[n] <= {d for d, _ in done}]
+            if not ready:
+                cycle = ", ".join(sorted(n for n, _ in pending))
+                self.problems.append(f"{at}: {cycle} read each other in a circle: break it")
+                return tuple(done)
+            done += ready
+            pending = [item for item in pending if item not in ready]
+        return tuple(done)
+
     def fields(self, rules: dict[str, str], at: str) -> Fields:
         return tuple((name, self.pipeline(text, f"{at}.{name}")) for name, text in rules.items())
 
@@ -426,6 +460,14 @@ class _Compiler:
         self.problems.append(
             f"{at}: unknown entity {name!r}{hint}: use one of {', '.join(sorted(self.known))}"
         )
+
+
+def reads(pipeline: Pipeline) -> set[str]:
+    """The record fields a pipeline reads (top-level names): its source, its template's
+    placeholders and its `{field}` arguments."""
+    names = [pipeline.source_field, *pipeline.template_fields]
+    names += [a for _, _, args, _ in pipeline.steps for a in args if is_field_ref(a)]
+    return {str(n).strip("{}").split(".")[0] for n in names if n}
 
 
 _BROKEN = compile_pipeline("null")  # stands in for a pipeline that failed; never evaluated

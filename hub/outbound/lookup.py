@@ -14,6 +14,9 @@ class TableLookup:
 
     def __init__(self, c: Cursor) -> None:
         self.c = c
+        self._by_field: dict[tuple[str, str], dict[Any, list[tuple[str, dict[str, Any]]]]] = {}
+        """(entity, field) → field value → the live entities with it: the canonical state does
+        not change while a pass plans, so each entity is read once per pass, not per record."""
 
     def canonical_id(self, entity: str, system: str, object: str, key: str) -> str | None:
         cid = self.linked(system, object, key)
@@ -45,4 +48,12 @@ class TableLookup:
     def referencing(
         self, entity: str, field: str, canonical_id: str
     ) -> list[tuple[str, dict[str, Any]]]:
-        return canonical.referencing(self.c, entity, field, canonical_id)
+        index = self._by_field.get((entity, field))
+        if index is None:
+            index = {}
+            for cid, fields in canonical.live_entities(self.c, entity):
+                value = fields.get(field)
+                if isinstance(value, str):
+                    index.setdefault(value, []).append((cid, fields))
+            self._by_field[(entity, field)] = index
+        return index.get(canonical_id, [])

@@ -37,6 +37,8 @@ from hub.crashpoints import crashpoint
 from hub.errors import MappingError
 from hub.ingest import now_micros
 from hub.mapping import Mapping, OutboundRule
+from hub.mapping.checks import matches
+from hub.mapping.runtime import Context
 from hub.outbound.feedback import Feedback, PlannedEvent
 from hub.outbound.lookup import TableLookup
 from hub.outbound.matching import Matcher, describe
@@ -150,6 +152,9 @@ class Planner:
                 for f in followed.get(r.entity, ())
                 if isinstance(r.fields.get(f), str)
             ]
+            # Entities whose checks add up entities of their own kind (a person's day): the
+            # others of the group a changed one is in.
+            again += self._siblings(lookup, mapping, rows)
             seen = {r.canonical_id for r in rows}
             for cid, position in again + recheck:
                 high = max(high, position)
@@ -184,6 +189,25 @@ class Planner:
             with self.store.db.transaction(commit=True) as c:
                 self.store.db.track(c, name, high)
         return report
+
+    @staticmethod
+    def _siblings(
+        lookup: TableLookup, mapping: Mapping, rows: list[canonical.Entity]
+    ) -> list[tuple[str, int]]:
+        groups = mapping.siblings()
+        out: list[tuple[str, int]] = []
+        for r in rows:
+            for field_name, where in groups.get(r.entity, ()):
+                value = r.fields.get(field_name)
+                if not isinstance(value, str):
+                    continue
+                ctx = Context(r.fields, r.natural_id, "", "", lookup)
+                out += [
+                    (cid, r.position)
+                    for cid, fields in lookup.referencing(r.entity, field_name, value)
+                    if cid != r.canonical_id and matches(fields, where, ctx)
+                ]
+        return out
 
     def _collect(
         self,

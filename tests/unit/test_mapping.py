@@ -1001,7 +1001,11 @@ class HashLookup:
     def referencing(
         self, entity: str, field: str, canonical_id: str
     ) -> list[tuple[str, dict[str, Any]]]:
-        return [(f"{entity}/1", {field: canonical_id, "state": "won"})] if hash(canonical_id) % 2 else []
+        return (
+            [(f"{entity}/1", {field: canonical_id, "state": "won"})]
+            if hash(canonical_id) % 2
+            else []
+        )
 
     def object_key(self, system: str, object: str, canonical_id: str) -> str | None:
         return f"{object}-{canonical_id}" if hash(canonical_id) % 2 else None

@@ -200,3 +200,14 @@ def test_conditional_checks_are_checked_like_the_rest() -> None:
     }
     with pytest.raises(MappingSpecError, match=r"targets\[0\]\.require\.x\.check: unknown step"):
         Mapping.from_dict(wrong)
+
+
+def test_with_values_are_computed_in_the_order_they_read_each_other() -> None:
+    let = {"cap": "legal | field_of max_hours_per_day", "legal": "project_id | field_of x"}
+    doc = {**DOC, "targets": [{**DOC["targets"][0], "with": let, "require": {}}]}
+    rule = Mapping.from_dict(doc).outbound("TimeEntry")[0]
+    assert [name for name, _ in rule.let] == ["legal", "cap"]
+    circle = {"a": "b | is_set", "b": "a | is_set"}
+    doc = {**DOC, "targets": [{**DOC["targets"][0], "with": circle}]}
+    with pytest.raises(MappingSpecError, match=r"with: a, b read each other in a circle"):
+        Mapping.from_dict(doc)

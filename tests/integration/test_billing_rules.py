@@ -1,0 +1,208 @@
+"""Time to billing's regional rules against real Tryton (two legal entities) and TimeTagger: the
+EU entity's 10-hour day, and closed accounting periods, both read from the ERP's own data (its
+companies and periods) and checked per entry before it is posted; the US entity has no cap."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from connectors.timetagger.client import TimeTaggerClient
+from connectors.timetagger.localserver import TimeTaggerServer
+from tests.connectors.timetagger.conftest import timetagger_python, timetagger_server  # noqa: F401
+from tests.connectors.tryton.conftest import TrytonDB, tryton_db, tryton_session  # noqa: F401
+from tests.integration.test_workflows import MAPPING, Firm
+
+US, EU = 1, 2
+LEGAL = '{"1": "us", "2": "eu"}'
+CAP = "at most the legal entity's hours per person per day"
+PERIOD = "the accounting period is open"
+
+
+def billing_mapping() -> dict[str, Any]:
+    """The demo's mapping with the ERP's companies and periods, and the regional checks."""
+    doc: dict[str, Any] = yaml.safe_load(MAPPING.read_text())
+    doc["entities"].update({"LegalEntity": {"owner": "erp"}, "Period": {"owner": "erp"}})
+    doc["sources"] += [
+        {
+            "system": "erp",
+            "object": "companies",
+            "entity": "LegalEntity",
+            "id": f"id | map {LEGAL}",
+            "fields": {
+                "name": "name",
+                "currency": "currency",
+                "timezone": "timezone",
+                "max_hours_per_day": 'id | map {"1": null, "2": 10} | decimal 2',  # the EU working-time cap
+                "active": "true",
+            },
+        },
+        {
+            "system": "erp",
+            "object": "periods",
+            "entity": "Period",
+            "id": "$key",
+            "fields": {
+                "legal_entity_id": f"company | map {LEGAL} | canonical LegalEntity",
+                "name": "name",
+                "valid_from": "start_date | date",
+                "valid_to": "end_date | date",
+                "status": 'state | map {"open": "open"} "closed"',
+            },
+        },
+    ]
+    (project,) = [s for s in doc["sources"] if s["object"] == "projects"]
+    project["fields"]["legal_entity_id"] = f"company | map {LEGAL} | canonical LegalEntity"
+    (lines,) = [t for t in doc["targets"] if t["object"] == "timesheet_lines"]
+    lines["with"] = {
+        "legal": "project_id | field_of legal_entity_id",
+        "cap": "legal | field_of max_hours_per_day",
+    }
+    lines["require"][PERIOD] = (
+        "date | in_force Period legal_entity_id {legal} | field_of status | equals open"
+    )
+    lines["require"][CAP] = {
+        "when": "cap | is_set",
+        "check": "person_id | sum_of TimeEntry person_id minutes date {date} approved true "
+        "| div 60 | le {cap}",
+    }
+    return doc
+
+
+class TwoEntityFirm(Firm):
+    """The demo firm (US) plus an EU customer, project and consultant (erik)."""
+
+    def __init__(self, tmp: Path, erp: TrytonDB, tt: TimeTaggerServer) -> None:
+        super().__init__(tmp, erp, tt)
+        c = self.erp
+        (product,) = c.search("product.product", [("code", "=", "CONSULT-H")])
+        (erik,) = c.create("party.party", [{"name": "Erik Ek", "code": "erik"}])
+        c.create("company.employee", [{"party": erik, "company": EU}])
+        (customer,) = c.create("party.party", [{"name": "Initech GmbH", "code": "initech"}])
+        task = {"name": "Build", "type": "task", "company": EU, "product": product}
+        task |= {"list_price": Decimal(130), "timesheet_available": True}
+        c.create(
+            "project.work",
+            [
+                {
+                    "name": "Data hub",
+                    "type": "project",
+                    "company": EU,
+                    "party": customer,
+                    "project_invoice_method": "timesheet",
+                    "product": product,
+                    "list_price": Decimal(130),
+                    "children": [("create", [task])],
+                }
+            ],
+        )
+        token = tt.token(f"erik-{uuid.uuid4().hex[:6]}")
+        self.tokens["erik"] = token
+        self.clients["erik"] = TimeTaggerClient(tt.url, token)
+        (self.tmp / "mapping.yaml").write_text(yaml.safe_dump(billing_mapping()))
+        config = yaml.safe_load(self.config.read_text())
+        config["connectors"]["tracker"]["accounts"] = self.tokens
+        config["connectors"]["erp"]["objects"] = [
+            "employees", "projects", "tasks", "timesheet_lines", "companies", "periods",
+        ]  # fmt: skip
+        self.config.write_text(yaml.safe_dump(config))
+
+    def book(self, person: str, hours: float, tag: str, day: dt.date) -> str:
+        """An approved entry of `hours` on `day` (from 08:00 UTC); → its key."""
+        t1 = int(dt.datetime.combine(day, dt.time(8), dt.UTC).timestamp())
+        key = uuid.uuid4().hex[:12]
+        record = {"key": key, "t1": t1, "t2": t1 + int(hours * 3600), "mt": t1, "st": 0.0}
+        self.clients[person].put_records([{**record, "ds": f"work #{tag} #approved"}])
+        return key
+
+    def change_hours(self, person: str, key: str, hours: float) -> None:
+        rec = self.records(person)[key]
+        ds = rec["ds"].replace("#sync-error", "").strip()
+        changed = {**rec, "t2": rec["t1"] + int(hours * 3600), "mt": rec["mt"] + 1000, "ds": ds}
+        self.clients[person].put_records([changed])
+
+    def posted(self, code: str) -> list[float]:
+        """Hours of the timesheet lines of consultant `code`, sorted."""
+        hours = [
+            round(ln["duration"].total_seconds() / 3600, 2)
+            for ln in self.lines()
+            if ln["employee."]["party."]["code"] == code
+        ]
+        return sorted(hours)
+
+    def flagged(self, person: str) -> set[str]:
+        return {k for k, r in self.records(person).items() if "#sync-error" in r["ds"]}
+
+    def period_of(self, day: dt.date, company: int) -> int:
+        (period,) = self.erp.search(
+            "account.period",
+            [
+                ("company", "=", company),
+                ("start_date", "<=", day),
+                ("end_date", ">=", day),
+                ("type", "=", "standard"),
+            ],
+        )
+        return int(period)
+
+
+@pytest.fixture
+def firm(tmp_path: Path, tryton_db: TrytonDB, timetagger_server: TimeTaggerServer) -> TwoEntityFirm:  # noqa: F811
+    return TwoEntityFirm(tmp_path, tryton_db, timetagger_server)
+
+
+def test_the_eu_day_is_capped_at_ten_hours_and_the_us_day_is_not(firm: TwoEntityFirm) -> None:
+    day = dt.date.today()
+    firm.sync()
+    first = firm.book("erik", 6, "initech/data-hub/build", day)
+    firm.sync()
+    second = firm.book("erik", 5, "initech/data-hub/build", day)  # 11 h that day in the EU
+    firm.book("alice", 6, "acme/website-relaunch/build", day)
+    firm.book("alice", 5.5, "acme/website-relaunch/build", day)  # 11.5 h in the US: no cap
+    report = firm.sync()
+    assert report.errors == []
+    assert firm.posted("erik") == [6.0]
+    assert firm.posted("alice") == [5.5, 6.0]
+    # the day is over the cap: every entry of it is flagged for the consultant to fix the day;
+    # the one posted before the day went over stays posted
+    assert firm.flagged("erik") == {first, second}
+    refusals = [x for x in firm.exceptions() if CAP in x["message"]]
+    assert len(refusals) == 2 and all(x["kind"] == "plan" for x in refusals)
+    firm.assert_idle()
+
+    firm.change_hours("erik", second, 3)  # the consultant fixes the day: 9 h
+    firm.sync()
+    firm.sync()
+    assert firm.posted("erik") == [3.0, 6.0]
+    assert firm.flagged("erik") == set()
+    assert [x for x in firm.exceptions() if CAP in x["message"]] == []
+    firm.assert_idle()
+
+
+def test_a_closed_period_refuses_postings_until_it_is_reopened(firm: TwoEntityFirm) -> None:
+    day = dt.date.today()
+    period = firm.period_of(day, EU)
+    firm.erp.button("account.period", "close", [period])
+    firm.sync()
+    eu = firm.book("erik", 2, "initech/data-hub/build", day)
+    firm.book("alice", 2, "acme/website-relaunch/build", day)  # the US period is open
+    firm.sync()
+    assert firm.posted("erik") == [] and firm.posted("alice") == [2.0]
+    assert firm.flagged("erik") == {eu}
+    (refusal,) = [x for x in firm.exceptions() if PERIOD in x["message"]]
+    assert refusal["kind"] == "plan"
+    firm.assert_idle()
+
+    firm.erp.button("account.period", "reopen", [period])  # the accountant reopens it
+    firm.sync()
+    firm.sync()
+    assert firm.posted("erik") == [2.0]
+    assert firm.flagged("erik") == set()
+    assert [x for x in firm.exceptions() if PERIOD in x["message"]] == []
+    firm.assert_idle()
