@@ -216,15 +216,20 @@ class TrytonSink:
                 )
             fields["work"] = works[0]
             fields.setdefault("company", rows[0]["company"])
-        elif "work" in fields and "company" not in fields and delta.op == "create":
-            work = tryton_id("work", fields["work"])
-            rows = self.client.read("timesheet.work", [work], ["company"])
-            if rows:
-                fields["company"] = rows[0]["company"]
         return fields
 
+    def _in_company(self, line: Line) -> Line:
+        """A new line without a company is booked in its timesheet work's company (read once
+        the line's values are known to be valid)."""
+        if "company" in line.values or "work" not in line.values:
+            return line
+        rows = self.client.read("timesheet.work", [line.values["work"]], ["company"])
+        if rows and rows[0]["company"] is not None:
+            line.values["company"] = rows[0]["company"]
+        return line
+
     def _create(self, delta: Delta) -> tuple[str, dict[str, Any]]:
-        line = desired(self._fields(delta), create=True)
+        line = self._in_company(desired(self._fields(delta), create=True))
         mark = create_marker(delta)
         found = self._existing()
         for earlier in (mark, marker(delta.idempotency_key)):

@@ -60,6 +60,13 @@ def le(value: Any, args: Args, ctx: Context) -> bool:
     return bool(_number(value) <= _bound(args[0], ctx))
 
 
+def minus(value: Any, args: Args, ctx: Context) -> Decimal:
+    """The exact difference value - N (args[0]: a number, or `{field}`: that field of the
+    record, None counting as 0), as `decimal` converts both."""
+    bound = Decimal(0) if arg_value(args[0], ctx) is None else _bound(args[0], ctx)
+    return to_decimal(value, (), ctx) - to_decimal(bound, (), ctx)
+
+
 def _number(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or _nan(value):
         raise StepFailure(f"needs a number but got {show(value)}: convert it first (e.g. 'int')")
@@ -190,6 +197,20 @@ def sum_of(value: Any, args: Args, ctx: Context) -> Decimal:
                 f"{args[0]}.{args[2]} of a referencing entity: {exc.message}"
             ) from None
     return total
+
+
+def latest_of(value: Any, args: Args, ctx: Context) -> str | None:
+    """The canonical id of the live ENTITY (args[0]) whose FIELD (args[1]) is the value (and the
+    further FIELD VALUE pairs, args[3:]) with the greatest ORDERFIELD (args[2]; ties: the greatest
+    id; entities without it come last): a customer's last invoice. Handles None (None)."""
+    if value is None:
+        return None
+    found = [
+        (fields.get(args[2]) is not None, as_text(fields.get(args[2]) or ""), cid)
+        for cid, fields in ctx.lookup.referencing(args[0], args[1], as_text(value))
+        if matches(fields, args[3:], ctx)
+    ]
+    return max(found)[2] if found else None
 
 
 def _referring(

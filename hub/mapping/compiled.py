@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hub.mapping import convert, text, values
+from hub.mapping.checks import is_field_ref
 from hub.mapping.pipeline import Pipeline, _walk
 from hub.mapping.record import MappedRecord, natural_id_of
 from hub.mapping.runtime import Context, Lookup, as_text
@@ -66,11 +67,11 @@ _DIRECT = frozenset(
     (
         "float", "decimal", "bool", "date", "datetime", "div", "mul", "round", "regex", "split",
         "tags", "tag_prefix", "max_len", "required", "slug", "equals", "gt", "not_future",
-        "is_set", "not", "le",
+        "is_set", "not", "le", "minus",
     )
 )  # fmt: skip
 _WITH_LOOKUP = frozenset(
-    ("link", "target_key", "exists", "field_of", "referenced_by", "sum_of", "in_force")
+    ("link", "target_key", "exists", "field_of", "referenced_by", "sum_of", "in_force", "latest_of")
 )
 
 _NAMESPACE: dict[str, Any] = {
@@ -210,10 +211,10 @@ class _Emitter:
             out.append(f"{ind}if v.__class__ is not str:")
             out.append(f"{ind}    raise _GiveUp")
             out.append(f"{ind}v = _scan(v)[3]")
-        elif name in _DIRECT:
+        elif name in _DIRECT and not any(is_field_ref(a) for a in args):
             fn = self.const(STEPS[name].fn, "F")
             out.append(f"{ind}v = {fn}(v, {self.const(args, 'A')}, None)")
-        elif name in _WITH_LOOKUP:
+        elif name in _WITH_LOOKUP or name in _DIRECT:  # a `{field}` argument reads the record
             self.needs_ctx = True
             fn = self.const(STEPS[name].fn, "F")
             out.append(f"{ind}v = {fn}(v, {self.const(args, 'A')}, ctx)")

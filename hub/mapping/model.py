@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from hub.errors import MappingError, MappingSpecError
-from hub.mapping.compiled import CompiledRule, compile_inbound
 from hub.mapping.checks import is_field_ref
+from hub.mapping.compiled import CompiledRule, compile_inbound
 from hub.mapping.pipeline import Pipeline, compile_pipeline
 from hub.mapping.record import MappedRecord, natural_id_of, truthy
 from hub.mapping.runtime import Context, Lookup
@@ -184,8 +184,14 @@ class OutboundRule:
 
     def source_fields(self) -> dict[str, str | None]:
         """Target field → the canonical field its pipeline starts from (None: a literal,
-        template or $variable)."""
-        return {name: pipeline.source_field for name, pipeline in self.fields}
+        template, $variable or `with` value)."""
+        computed = {name for name, _ in self.let}
+        return {
+            name: None
+            if (pipeline.source_field or "").split(".")[0] in computed
+            else (pipeline.source_field)
+            for name, pipeline in self.fields
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -255,7 +261,7 @@ class Mapping:
         for rule in self._outbound:
             for pipeline in rule.pipelines():
                 for name, _, args, _ in pipeline.steps:
-                    if name in ("referenced_by", "sum_of"):
+                    if name in ("referenced_by", "sum_of", "latest_of"):
                         out.setdefault(str(args[0]), set()).add(str(args[1]))
         return out
 

@@ -27,6 +27,10 @@ from tests.connectors.tryton.crm import Crm
 TASKS = {"DATA": ["Discovery", "Build", "Run"], "CLOUD": ["Assess", "Migrate"]}
 
 
+BILLED = 'status ["posted", "paid"] currency {currency}'
+"""The invoices a billing note adds up: issued ones, in the currency of the last."""
+
+
 def mapping(crm_companies: dict[str, int], erp_companies: dict[str, int]) -> dict[str, Any]:
     """The deal-to-project rules; company ids differ per database, so they are looked up."""
     crm_entity = {str(i): e.lower() for e, i in crm_companies.items()}
@@ -79,6 +83,7 @@ def mapping(crm_companies: dict[str, int], erp_companies: dict[str, int]) -> dic
                     "currency": "currency",
                     "total": "total_amount | decimal 4",
                     "outstanding_amount": "amount_to_pay | decimal 4",
+                    "paid_amount": "total_amount | minus {amount_to_pay} | decimal 4",
                     "status": "state",
                 },
             },
@@ -89,16 +94,22 @@ def mapping(crm_companies: dict[str, int], erp_companies: dict[str, int]) -> dic
                 "object": "billing_notes",
                 "entity": "Account",
                 "when": "$key | canonical Account | referenced_by Invoice account_id | gt 0",
+                "with": {
+                    "account": "$key | canonical Account",
+                    "last": "account | latest_of Invoice account_id issue_date status"
+                    ' ["posted", "paid"]',
+                    "currency": "last | field_of currency",  # amounts in the last one's
+                },
                 "fields": {
-                    "party": "$key | canonical Account | target_key crm parties",
-                    "invoiced": (
-                        "$key | canonical Account | sum_of Invoice account_id total status"
-                        ' ["posted", "paid"]'
-                    ),
+                    "party": "account | target_key crm parties",
+                    "currency": "currency",
+                    "invoiced": f"account | sum_of Invoice account_id total {BILLED}",
+                    "paid": f"account | sum_of Invoice account_id paid_amount {BILLED}",
                     "outstanding": (
-                        "$key | canonical Account | sum_of Invoice account_id"
-                        ' outstanding_amount status ["posted", "paid"]'
+                        f"account | sum_of Invoice account_id outstanding_amount {BILLED}"
                     ),
+                    "last_invoice": "last | field_of number",
+                    "last_invoice_date": "last | field_of issue_date",
                 },
             },
             {
@@ -303,7 +314,12 @@ def test_an_invoice_posted_in_the_erp_shows_on_the_crm_customer(loop: Loop) -> N
     erp.button("project.work", "invoice", [project["id"]], context=ctx)
     invoices = erp.search("account.invoice", [("company", "=", eu)], context=ctx)
     erp.button("account.invoice", "post", invoices, context=ctx)
-    (posted,) = erp.read("account.invoice", invoices, ["state", "total_amount"], context=ctx)
+    (posted,) = erp.read(
+        "account.invoice",
+        invoices,
+        ["state", "total_amount", "number", "invoice_date"],
+        context=ctx,
+    )
     assert posted["state"] == "posted"
     for _ in range(2):
         assert loop.sync().errors == []
@@ -312,10 +328,13 @@ def test_an_invoice_posted_in_the_erp_shows_on_the_crm_customer(loop: Loop) -> N
         [("resource", "=", f"party.party,{ids['globex']}")],
         ["name", "description"],
     )
-    assert [n["name"] for n in notes] == ["Billing (synchub)"]
+    assert [n["name"] for n in notes] == ["Billing (synchub)"], [x["message"] for x in loop.exceptions()]
     text = notes[0]["description"]
     total = f"{posted['total_amount']:.2f}"
     assert f"Invoiced: {total}" in text and f"Outstanding: {total}" in text, text
+    assert "Currency: EUR" in text and "Paid: 0.00" in text, text
+    assert f"Last invoice: {posted['number']}" in text, text
+    assert f"Last invoice date: {posted['invoice_date'].isoformat()}" in text, text
     others = loop.crm.c.search("ir.attachment", [("resource", "like", "party.party,%")])
     assert len(others) == 1  # only the invoiced customer has a note
     loop.assert_idle()

@@ -613,6 +613,8 @@ EXAMPLES = {
     "referenced_by": "referenced_by Opportunity account_id state won",
     "sum_of": "sum_of Invoice account_id total state posted",
     "le": "le 600",
+    "latest_of": "latest_of Invoice account_id issue_date",
+    "minus": "minus 1",
     "in_force": "in_force RateCard labor_category senior currency EUR",
 }
 
@@ -627,7 +629,9 @@ BOOLEAN_CHECKS = {"equals", "gt", "le", "not_future", "is_set", "not", "exists"}
 @pytest.mark.parametrize(
     "step",
     sorted(
-        set(STEPS) - {"default", "required", "has_tag", "referenced_by", "sum_of"} - BOOLEAN_CHECKS
+        set(STEPS)
+        - {"default", "required", "has_tag", "referenced_by", "sum_of", "latest_of"}
+        - BOOLEAN_CHECKS
     ),
 )
 def test_none_passes_through(step: str) -> None:

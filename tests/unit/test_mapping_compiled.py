@@ -55,6 +55,8 @@ def every_step_mapping() -> dict[str, Any]:
             "chain": "a | strip_tags | slug | canonical Project",
             "money": "b | decimal 2 | mul 3 | div 7 | round 2",
             "checks": "b | int | gt 10 | not",
+            "bounds": "b | decimal | le {a} | not",
+            "minus_field": "b | minus {a}",
             "has": "c | has_tag Billable",
             "link_b": "b | link Person erp employees",
             "target": "b | canonical Person | target_key erp",

@@ -211,3 +211,31 @@ def test_with_values_are_computed_in_the_order_they_read_each_other() -> None:
     doc = {**DOC, "targets": [{**DOC["targets"][0], "with": circle}]}
     with pytest.raises(MappingSpecError, match=r"with: a, b read each other in a circle"):
         Mapping.from_dict(doc)
+
+
+def test_latest_of_finds_the_last_invoice_and_minus_subtracts_exactly() -> None:
+    lookup = FakeLookup()
+    lookup.entities = {
+        "Invoice/1": {"account_id": "Account/a", "issue_date": "2026-11-02", "status": "paid"},
+        "Invoice/2": {"account_id": "Account/a", "issue_date": "2026-11-30", "status": "posted"},
+        "Invoice/3": {"account_id": "Account/a", "issue_date": "2026-12-01", "status": "draft"},
+        "Invoice/4": {"account_id": "Account/a", "issue_date": None, "status": "posted"},
+        "Invoice/5": {"account_id": "Account/b", "issue_date": "2027-01-01", "status": "posted"},
+    }
+    last = 'a | latest_of Invoice account_id issue_date status ["posted", "paid"]'
+    assert run(last, {"a": "Account/a"}, lookup=lookup) == "Invoice/2"
+    assert run(
+        "a | latest_of Invoice account_id issue_date", {"a": "Account/a"}, lookup=lookup
+    ) == ("Invoice/3")
+    assert run(last, {"a": "Account/c"}, lookup=lookup) is None
+    assert run(last, {}, lookup=lookup) is None
+    assert run("t | minus {p}", {"t": "975.00", "p": "500.5"}) == Decimal("474.50")
+    assert run("t | minus {p}", {"t": 10}) == Decimal(10)  # nothing to pay: None counts as 0
+    assert run("t | minus 0.25", {"t": "1"}) == Decimal("0.75")
+
+
+def test_a_field_from_a_with_value_is_not_a_canonical_field() -> None:
+    """Ownership is by canonical field: a target field computed from a `with` value (named
+    like a canonical field or not) is never taken as the target's own field."""
+    rule = Mapping.from_dict(DOC).outbound("TimeEntry")[0]
+    assert rule.source_fields() == {"hours": "minutes", "entity": None}

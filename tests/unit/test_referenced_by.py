@@ -95,6 +95,6 @@ def test_referenced_by_in_a_source_rule_is_a_mapping_exception_saying_why(
         crm.put("customers", "acme", {"code": "acme", "name": "Acme", "country": "DE", "vat": None})
         hub.sync_once()
         (x,) = queries.exceptions(hub.store, "open")
-        assert x["kind"] == "mapping" and "referenced_by is for targets" in x["message"]
+        assert x["kind"] == "mapping" and "are for targets" in x["message"]
     finally:
         hub.close()
