@@ -328,7 +328,9 @@ def test_an_invoice_posted_in_the_erp_shows_on_the_crm_customer(loop: Loop) -> N
         [("resource", "=", f"party.party,{ids['globex']}")],
         ["name", "description"],
     )
-    assert [n["name"] for n in notes] == ["Billing (synchub)"], [x["message"] for x in loop.exceptions()]
+    assert [n["name"] for n in notes] == ["Billing (synchub)"], [
+        x["message"] for x in loop.exceptions()
+    ]
     text = notes[0]["description"]
     total = f"{posted['total_amount']:.2f}"
     assert f"Invoiced: {total}" in text and f"Outstanding: {total}" in text, text
