@@ -200,8 +200,9 @@ class TrytonSink:
 
     def _fields(self, delta: Delta) -> dict[str, Any]:
         """The delta's fields with `task` (a project.work id) turned into its timesheet work,
-        and, without a `company`, the company of that work: a line is booked in the legal
-        entity of the work it is on, whatever company the connection acts in."""
+        and, for a new line without a `company`, the company of that work: a line is booked in
+        the legal entity of the work it is on, whatever company the connection acts in (an
+        update never moves a line to another company)."""
         fields = dict(delta.fields)
         if "task" in fields:
             if "work" in fields:
@@ -215,7 +216,8 @@ class TrytonSink:
                     "the task (or its project) so time can be booked on it"
                 )
             fields["work"] = works[0]
-            fields.setdefault("company", rows[0]["company"])
+            if delta.op == "create":
+                fields.setdefault("company", rows[0]["company"])
         return fields
 
     def _in_company(self, line: Line) -> Line:

@@ -7,7 +7,8 @@ path of each bad item. Applying a rule evaluates precompiled field pipelines
 field, the rule and the offending value.
 
 Modules: `spec` (document shape), `lexer` and `pipeline` (pipelines), `steps` (the step
-table) with `convert`, `text` and `values` (the step functions), `model` (compiled rules),
+table) with `convert`, `text`, `values` and `checks` (the step functions), `rules` (compiled
+rules), `compiler` (document → rules), `model` (the Mapping),
 `record` (a rule's result), `compiled` (inbound rules generated into plain Python functions,
 which `InboundRule.apply` runs; the interpreter stays their fallback, see its docstring).
 """

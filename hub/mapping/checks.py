@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from hub.mapping.convert import to_decimal
-from hub.mapping.runtime import Context, StepFailure, as_text, show
+from hub.mapping.runtime import Context, StepFailure, as_text, path_steps, show, walk
 
 Args = tuple[Any, ...]
 _SLUG = re.compile(r"[^a-z0-9/]+")
@@ -103,12 +103,7 @@ def arg_value(arg: Any, ctx: Context) -> Any:
     if match is None:
         return arg
     name = match.group(1)
-    if name == "$key":
-        return ctx.key
-    value: Any = ctx.record
-    for part in name.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
+    return ctx.key if name == "$key" else walk(ctx.record, path_steps(name))
 
 
 def not_future(value: Any, args: Args, ctx: Context) -> bool:
@@ -183,8 +178,9 @@ def referenced_by(value: Any, args: Args, ctx: Context) -> int:
 def sum_of(value: Any, args: Args, ctx: Context) -> Decimal:
     """The exact sum of SUMFIELD (args[2]) over the live ENTITY (args[0]) entities whose FIELD
     (args[1]) is the value (a canonical id, or any value of FIELD), and, when given, FIELD2
-    (args[3]) equals VALUE2 (args[4]) (and FIELD3 VALUE3); missing values count as nothing, others convert as `decimal` does (a
-    non-numeric one is an error). Handles None (0). Targets only."""
+    (args[3]) equals VALUE2 (args[4]) (and FIELD3 VALUE3); missing values count as nothing,
+    others convert as `decimal` does (a non-numeric one is an error). Handles None (0).
+    Targets only."""
     total = Decimal(0)
     for fields in _referring(value, args[0], args[1], args[3:], ctx):
         amount = fields.get(args[2])
@@ -206,11 +202,21 @@ def latest_of(value: Any, args: Args, ctx: Context) -> str | None:
     if value is None:
         return None
     found = [
-        (fields.get(args[2]) is not None, as_text(fields.get(args[2]) or ""), cid)
+        (_order_key(fields.get(args[2])), cid)
         for cid, fields in ctx.lookup.referencing(args[0], args[1], as_text(value))
         if matches(fields, args[3:], ctx)
     ]
-    return max(found)[2] if found else None
+    return max(found)[1] if found else None
+
+
+def _order_key(value: Any) -> tuple[int, int, Decimal, str]:
+    """How `latest_of` orders values: missing first, then numbers by value (2 < 10), then
+    texts (ISO dates and times order as text)."""
+    if value is None:
+        return (0, 0, Decimal(0), "")
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return (1, 0, Decimal(str(value)), "")
+    return (1, 1, Decimal(0), as_text(value))
 
 
 def _referring(

@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from hub.mapping import convert, text, values
 from hub.mapping.checks import is_field_ref
-from hub.mapping.pipeline import Pipeline, _walk
+from hub.mapping.pipeline import Pipeline
 from hub.mapping.record import MappedRecord, natural_id_of
-from hub.mapping.runtime import Context, Lookup, as_text
+from hub.mapping.runtime import Context, Lookup, as_text, walk
 from hub.mapping.steps import STEPS
 
 if TYPE_CHECKING:
-    from hub.mapping.model import InboundRule
+    from hub.mapping.rules import InboundRule
 
 __all__ = ["CompiledRule", "compile_inbound"]
 
@@ -78,7 +78,7 @@ _NAMESPACE: dict[str, Any] = {
     "_GiveUp": _GiveUp,
     "_Context": Context,
     "_as_text": as_text,
-    "_walk": _walk,
+    "_walk": walk,
     "_deepcopy": copy.deepcopy,
     "_scan": text.scan,
     "_to_int": convert.to_int,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,9 @@ from hub.mapping.runtime import (
     MissingTargetKeyError,
     StepFailure,
     as_text,
+    path_steps,
     show,
+    walk,
 )
 from hub.mapping.steps import CompiledStep, compile_step, parse_arg
 
@@ -151,19 +153,8 @@ def _field(path: str) -> Getter:
         raise ValueError(f"field path {path!r} has an empty part: write it like 'customer.code'")
     if len(parts) == 1:
         return lambda ctx: ctx.record.get(path)
-    steps = tuple((part, int(part) if part.isdigit() else None) for part in parts)
-    return lambda ctx: _walk(ctx.record, steps)
-
-
-def _walk(value: Any, steps: tuple[tuple[str, int | None], ...]) -> Any:
-    for key, index in steps:
-        if type(value) is dict or isinstance(value, Mapping):
-            value = value.get(key)
-        elif index is not None and isinstance(value, list):
-            value = value[index] if index < len(value) else None
-        else:
-            return None
-    return value
+    steps = path_steps(path)
+    return lambda ctx: walk(ctx.record, steps)
 
 
 def _template(text: str) -> tuple[Getter, tuple[str, ...], tuple[tuple[str, bool], ...]]:

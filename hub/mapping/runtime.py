@@ -24,7 +24,9 @@ __all__ = [
     "MissingTargetKeyError",
     "StepFailure",
     "as_text",
+    "path_steps",
     "show",
+    "walk",
 ]
 
 
@@ -140,3 +142,24 @@ def as_text(value: Any) -> str:
         f"cannot use {show(value)} as text: it has no single text form; "
         "pick one item with a dotted path (e.g. 'lines.0.code')"
     )
+
+
+PathSteps = tuple[tuple[str, int | None], ...]
+
+
+def path_steps(path: str) -> PathSteps:
+    """A dotted field path (`customer.code`, `lines.0.amount`) as `walk` follows it."""
+    return tuple((part, int(part) if part.isdigit() else None) for part in path.split("."))
+
+
+def walk(value: Any, steps: PathSteps) -> Any:
+    """The value at a field path: dict keys, list indexes for digits; None when anything on
+    the way is missing."""
+    for key, index in steps:
+        if type(value) is dict or isinstance(value, Mapping):
+            value = value.get(key)
+        elif index is not None and isinstance(value, list):
+            value = value[index] if index < len(value) else None
+        else:
+            return None
+    return value

@@ -2,7 +2,7 @@
 
 Shape errors become one MappingSpecError listing each bad item by its path in the document
 (`sources[2].fields.minutes`) with how to fix it. Meaning (entities, steps, duplicates) is
-checked when the document is compiled, in `hub.mapping.model`.
+checked when the document is compiled, in `hub.mapping.compiler`.
 """
 
 from __future__ import annotations

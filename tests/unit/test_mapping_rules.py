@@ -234,6 +234,18 @@ def test_latest_of_finds_the_last_invoice_and_minus_subtracts_exactly() -> None:
     assert run("t | minus 0.25", {"t": "1"}) == Decimal("0.75")
 
 
+def test_latest_of_orders_numbers_by_value_not_as_text() -> None:
+    lookup = FakeLookup()
+    lookup.entities = {
+        "Invoice/a": {"account_id": "Account/a", "sequence": 9},
+        "Invoice/b": {"account_id": "Account/a", "sequence": 10},
+        "Invoice/c": {"account_id": "Account/a", "sequence": Decimal("2.5")},
+        "Invoice/d": {"account_id": "Account/a", "sequence": None},
+    }
+    got = run("a | latest_of Invoice account_id sequence", {"a": "Account/a"}, lookup=lookup)
+    assert got == "Invoice/b"  # as text "9" > "10"
+
+
 def test_a_field_from_a_with_value_is_not_a_canonical_field() -> None:
     """Ownership is by canonical field: a target field computed from a `with` value (named
     like a canonical field or not) is never taken as the target's own field."""
