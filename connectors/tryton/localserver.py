@@ -62,11 +62,12 @@ PACKAGES = (
     "trytond-project-invoice",
     "trytond-timesheet",
     "trytond-sale-opportunity",
+    "trytond-product-price-list-dates",
     "trytond-party",
     "trytond-company",
     "proteus",
 )
-MODULES = ("project_invoice", "timesheet", "sale_opportunity")
+MODULES = ("project_invoice", "timesheet", "sale_opportunity", "product_price_list_dates")
 """The modules of the ERP database."""
 GOLDEN: dict[str, tuple[tuple[str, ...], str]] = {
     "erp": (MODULES, "golden.py"),

@@ -3,8 +3,9 @@ read (dotted names read a related record's field) and how a row becomes a record
 
 `OBJECTS` maps an object name (`parties`, `employees`, `projects`, `tasks`, `timesheet_lines`,
 `invoices`, the CRM's `opportunities` and `contacts` of crm_objects.py, and the ERP's
-`companies` and `periods` of accounting_objects.py) to its
-`TrytonObject`; `PROFILES` names the objects read by default from an ERP or a CRM database; `TrytonObject.schema()` is its Avro record schema. Keys are
+`companies` and `periods` of accounting_objects.py, and its `rates` of rate_objects.py) to
+its `TrytonObject`; `PROFILES` names the objects read by default from an ERP or a CRM
+database; `TrytonObject.schema()` is its Avro record schema. Keys are
 Tryton ids as text; a many-to-one field is the target's id as text; decimals are text,
 durations seconds, dates ISO text. `follow` names the related records whose changes change a
 record (an employee's name is its party's): the source polls them too.
@@ -29,6 +30,7 @@ from connectors.tryton.objects_base import (
     related,
     seconds,
 )
+from connectors.tryton.rate_objects import RATE_OBJECTS
 
 __all__ = ["ARCHIVED_TOO", "OBJECTS", "PROFILES", "Row", "TrytonObject"]
 
@@ -109,6 +111,7 @@ def _task(row: Row) -> dict[str, Any]:
         "list_price": decimal_text(row["list_price"]),
         "effort_duration": seconds(row["effort_duration"]),
         "timesheet_work": first_id(row["timesheet_works"]),
+        "product_code": related(row, "product", "code"),
     }
 
 
@@ -245,7 +248,7 @@ OBJECTS: dict[str, TrytonObject] = {
             "tasks",
             "project.work",
             [("type", "=", "task")],
-            (*_WORK_READ, "path", "parent.name", "parent.party.code"),
+            (*_WORK_READ, "path", "parent.name", "parent.party.code", "product.code"),
             (
                 ("id", "string"),
                 ("name", "string?"),
@@ -259,6 +262,7 @@ OBJECTS: dict[str, TrytonObject] = {
                 ("list_price", "string?"),
                 ("effort_duration", "double?"),
                 ("timesheet_work", "string?"),
+                ("product_code", "string?"),
             ),
             _task,
             follow=(("parent", "project.work"),),
@@ -327,6 +331,7 @@ OBJECTS: dict[str, TrytonObject] = {
         ),
         *CRM_OBJECTS,
         *ACCOUNTING_OBJECTS,
+        *RATE_OBJECTS,
     )
 }
 """Every object a Tryton source can read, by name."""

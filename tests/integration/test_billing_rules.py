@@ -1,6 +1,7 @@
 """Time to billing's regional rules against real Tryton (two legal entities) and TimeTagger: the
-EU entity's 10-hour day, and closed accounting periods, both read from the ERP's own data (its
-companies and periods) and checked per entry before it is posted; the US entity has no cap."""
+EU entity's 10-hour day, closed accounting periods and rate cards, all read from the ERP's own
+data (its companies, periods and price lists) and checked per entry before it is posted; the
+US entity has no cap."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import yaml
 
 from connectors.timetagger.client import TimeTaggerClient
 from connectors.timetagger.localserver import TimeTaggerServer
+from hub import queries
 from tests.connectors.timetagger.conftest import timetagger_python, timetagger_server  # noqa: F401
 from tests.connectors.tryton.conftest import TrytonDB, tryton_db, tryton_session  # noqa: F401
 from tests.integration.test_workflows import MAPPING, Firm
@@ -23,12 +25,15 @@ US, EU = 1, 2
 LEGAL = '{"1": "us", "2": "eu"}'
 CAP = "at most the legal entity's hours per person per day"
 PERIOD = "the accounting period is open"
+RATE = "the task's labor category has a rate in force on the day, in the entity's currency"
 
 
 def billing_mapping() -> dict[str, Any]:
     """The demo's mapping with the ERP's companies and periods, and the regional checks."""
     doc: dict[str, Any] = yaml.safe_load(MAPPING.read_text())
-    doc["entities"].update({"LegalEntity": {"owner": "erp"}, "Period": {"owner": "erp"}})
+    doc["entities"].update(
+        {"LegalEntity": {"owner": "erp"}, "Period": {"owner": "erp"}, "RateCard": {"owner": "erp"}}
+    )
     doc["sources"] += [
         {
             "system": "erp",
@@ -56,14 +61,36 @@ def billing_mapping() -> dict[str, Any]:
                 "status": 'state | map {"open": "open"} "closed"',
             },
         },
+        {
+            "system": "erp",
+            "object": "rates",
+            "entity": "RateCard",
+            "id": "$key",
+            "fields": {
+                "legal_entity_id": f"company | map {LEGAL} | canonical LegalEntity",
+                "labor_category": "product_code | lower",
+                "currency": "currency",
+                "hourly_rate": "rate | decimal 4",
+                "valid_from": 'start_date | default "1900-01-01" | date',  # none: always
+                "valid_to": "end_date | date",
+                "changed_by": "changed_by",
+            },
+        },
     ]
+    (task,) = [s for s in doc["sources"] if s["object"] == "tasks"]
+    task["fields"]["labor_category"] = "product_code | lower"
     (project,) = [s for s in doc["sources"] if s["object"] == "projects"]
     project["fields"]["legal_entity_id"] = f"company | map {LEGAL} | canonical LegalEntity"
     (lines,) = [t for t in doc["targets"] if t["object"] == "timesheet_lines"]
     lines["with"] = {
         "legal": "project_id | field_of legal_entity_id",
         "cap": "legal | field_of max_hours_per_day",
+        "category": "task_id | field_of labor_category",
+        "currency": "legal | field_of currency",
+        "rate": "date | in_force RateCard legal_entity_id {legal} labor_category {category}"
+        " currency {currency}",
     }
+    lines["require"][RATE] = {"when": "category | is_set", "check": "rate | is_set"}
     lines["require"][PERIOD] = (
         "date | in_force Period legal_entity_id {legal} | field_of status | equals open"
     )
@@ -102,6 +129,17 @@ class TwoEntityFirm(Firm):
                 }
             ],
         )
+        self.rate_lists = {
+            company: c.create(
+                "product.price_list",
+                [{"name": f"Rates {company}", "company": company, "price": "list_price"}],
+            )[0]
+            for company in (US, EU)
+        }
+        self.product = product
+        today = dt.date.today()
+        self.rate(US, "150", dt.date(today.year, 1, 1))
+        self.rate(EU, "130", today)  # in the EU, none is in force before today
         token = tt.token(f"erik-{uuid.uuid4().hex[:6]}")
         self.tokens["erik"] = token
         self.clients["erik"] = TimeTaggerClient(tt.url, token)
@@ -109,9 +147,16 @@ class TwoEntityFirm(Firm):
         config = yaml.safe_load(self.config.read_text())
         config["connectors"]["tracker"]["accounts"] = self.tokens
         config["connectors"]["erp"]["objects"] = [
-            "employees", "projects", "tasks", "timesheet_lines", "companies", "periods",
+            "employees", "projects", "tasks", "timesheet_lines", "companies", "periods", "rates",
         ]  # fmt: skip
         self.config.write_text(yaml.safe_dump(config))
+
+    def rate(self, company: int, formula: str, start: dt.date, end: dt.date | None = None) -> int:
+        """A rate card line for consulting hours in `company`'s price list; → its id."""
+        values = {"price_list": self.rate_lists[company], "product": self.product}
+        values |= {"formula": formula, "start_date": start, "end_date": end}
+        (line,) = self.erp.create("product.price_list.line", [values])
+        return int(line)
 
     def book(self, person: str, hours: float, tag: str, day: dt.date) -> str:
         """An approved entry of `hours` on `day` (from 08:00 UTC); → its key."""
@@ -206,3 +251,42 @@ def test_a_closed_period_refuses_postings_until_it_is_reopened(firm: TwoEntityFi
     assert firm.flagged("erik") == set()
     assert [x for x in firm.exceptions() if PERIOD in x["message"]] == []
     firm.assert_idle()
+
+
+def test_time_needs_a_rate_in_force_on_its_day_and_rate_changes_are_audited(
+    firm: TwoEntityFirm,
+) -> None:
+    today = dt.date.today()
+    yesterday = today - dt.timedelta(days=1)  # the EU rate card starts today
+    if yesterday.year != today.year:
+        pytest.skip("the golden ERP's fiscal year starts today: no earlier day to book")
+    firm.sync()
+    early = firm.book("erik", 4, "initech/data-hub/build", yesterday)
+    firm.book("erik", 3, "initech/data-hub/build", today)
+    firm.sync()
+    assert firm.posted("erik") == [3.0]
+    assert firm.flagged("erik") == {early}
+    (refusal,) = [x for x in firm.exceptions() if RATE in x["message"]]
+    assert refusal["kind"] == "plan"
+    firm.assert_idle()
+
+    earlier = firm.rate(EU, "125", dt.date(today.year, 1, 1), yesterday)
+    firm.sync()
+    firm.sync()
+    assert firm.posted("erik") == [3.0, 4.0]
+    assert firm.flagged("erik") == set()
+    assert [x for x in firm.exceptions() if RATE in x["message"]] == []
+    firm.assert_idle()
+
+    firm.erp.write("product.price_list.line", [earlier], {"formula": "127.50"})
+    firm.sync()
+    hub = firm.hub()
+    try:
+        changes = queries.history(hub.store, f"RateCard/{earlier}")
+    finally:
+        hub.close()
+    rates = [(h["old"], h["new"]) for h in changes if h["field"] == "hourly_rate"]
+    assert rates == [(None, "125.0000"), ("125.0000", "127.5000")]
+    assert {h["new"] for h in changes if h["field"] == "changed_by"} == {"admin"}
+    assert {h["new"] for h in changes if h["field"] == "valid_to"} == {yesterday.isoformat()}
+    firm.assert_idle()  # a rate change does not re-post time already posted

@@ -106,6 +106,7 @@ def test_every_object_is_read_with_its_documented_shape(
         "list_price": "120",
         "effort_duration": 28800.0,
         "timesheet_work": str(design_tsw),
+        "product_code": "CONSULT-H",  # its labor category
     }
     line_record = records["timesheet_lines", str(line)]
     assert line_record is not None and line_record["invoice_line"] is not None
@@ -144,6 +145,57 @@ def test_every_object_is_read_with_its_documented_shape(
         "timesheet_lines",
         "invoices",
     }
+
+
+def test_rates_are_the_price_list_lines_of_service_products(
+    tryton_db: TrytonDB, tmp_path: Path
+) -> None:
+    """A rate card line: company and currency from its price list, labor category from its
+    product, in force from start to end date, and who last wrote it; a formula that is not a
+    plain number gives no rate (the mapping then quarantines it)."""
+    src = source(tryton_db, tmp_path, objects=["rates"])
+    erp = Erp(src.client)
+    (price_list,) = src.client.create(
+        "product.price_list", [{"name": "Rates", "company": erp.company, "price": "list_price"}]
+    )
+    line = {"price_list": price_list, "product": erp.product}
+    first, second, derived = src.client.create(
+        "product.price_list.line",
+        [
+            {**line, "formula": "150", "start_date": dt.date(2026, 1, 1)},
+            {**line, "formula": "160.50", "start_date": dt.date(2026, 7, 1)},
+            {**line, "formula": "unit_price * 1.1"},
+        ],
+    )
+    src.client.write("product.price_list.line", [first], {"end_date": dt.date(2026, 6, 30)})
+
+    found, checkpoint = read(src)
+    records = {c.key: c.record for c in found if c.object == "rates"}
+    common = {"price_list": "Rates", "company": str(erp.company), "currency": "USD"}
+    common |= {"product": str(erp.product), "product_code": "CONSULT-H"}
+    common |= {"changed_by": "admin"}
+    assert records[str(first)] == {
+        **common,
+        "id": str(first),
+        "formula": "150",
+        "rate": "150",
+        "start_date": "2026-01-01",
+        "end_date": "2026-06-30",
+    }
+    assert records[str(second)] == {
+        **common,
+        "id": str(second),
+        "formula": "160.50",
+        "rate": "160.50",
+        "start_date": "2026-07-01",
+        "end_date": None,
+    }
+    assert records[str(derived)]["rate"] is None
+    assert records[str(derived)]["formula"] == "unit_price * 1.1"
+
+    src.client.write("product.price_list.line", [second], {"formula": "165"})
+    again, _ = read(src, checkpoint)
+    assert [(c.key, (c.record or {})["rate"]) for c in again] == [(str(second), "165")]
 
 
 def _set_stamp(db: TrytonDB, table: str, row_id: int, stamp: dt.datetime) -> None:
