@@ -1,10 +1,12 @@
 """Deal to project on real Tryton databases (a CRM and a two-entity ERP on the session's server):
 a deal won in the CRM makes its customer an ERP customer (the existing one adopted by tax
 identifier, never duplicated; a new one created) and a project with the tasks of its service
-line in the deal's legal entity; prospects and open deals stay in the CRM."""
+line in the deal's legal entity, priced at the rate card in force on its start date; prospects
+and open deals stay in the CRM."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,9 @@ from tests.connectors.tryton.conftest import (  # noqa: F401
 from tests.connectors.tryton.crm import Crm
 
 TASKS = {"DATA": ["Discovery", "Build", "Run"], "CLOUD": ["Assess", "Migrate"]}
+LABOR = {"DATA": "consult-h", "CLOUD": "consult-h"}
+"""Service line → the labor category a project's hourly rate comes from."""
+RATED = "a rate card is in force on the project's start date for its labor category"
 
 
 BILLED = 'status ["posted", "paid"] currency {currency}'
@@ -33,14 +38,16 @@ BILLED = 'status ["posted", "paid"] currency {currency}'
 
 def mapping(crm_companies: dict[str, int], erp_companies: dict[str, int]) -> dict[str, Any]:
     """The deal-to-project rules; company ids differ per database, so they are looked up."""
-    crm_entity = {str(i): e.lower() for e, i in crm_companies.items()}
-    erp_company = {e.lower(): i for e, i in erp_companies.items()}
+    crm_entity = {str(i): f"LegalEntity/{e.lower()}" for e, i in crm_companies.items()}
+    erp_entity = {str(i): f"LegalEntity/{e.lower()}" for e, i in erp_companies.items()}
+    erp_company = {f"LegalEntity/{e.lower()}": i for e, i in erp_companies.items()}
     return {
         "name": "deal-to-project",
         "entities": {
             "Account": {"owner": "crm"},
             "Opportunity": {"owner": "crm"},
             "Invoice": {"owner": "erp"},
+            "RateCard": {"owner": "erp"},
         },
         "sources": [
             {
@@ -69,6 +76,22 @@ def mapping(crm_companies: dict[str, int], erp_companies: dict[str, int]) -> dic
                     "probability": "probability | mul 100 | round 0 | int",
                     "service_line": "service_line",
                     "legal_entity_id": f"company | map {json.dumps(crm_entity)}",
+                    "expected_close": "end_date | date",  # a won deal's: the day it was won
+                },
+            },
+            {
+                "system": "erp",
+                "object": "rates",
+                "entity": "RateCard",
+                "id": "$key",
+                "fields": {
+                    "legal_entity_id": f"company | map {json.dumps(erp_entity)}",
+                    "labor_category": "product_code | lower",
+                    "currency": "currency",
+                    "hourly_rate": "rate | decimal 4",
+                    "valid_from": 'start_date | default "1900-01-01" | date',
+                    "valid_to": "end_date | date",
+                    "changed_by": "changed_by",
                 },
             },
             {
@@ -135,12 +158,18 @@ def mapping(crm_companies: dict[str, int], erp_companies: dict[str, int]) -> dic
                 "entity": "Opportunity",
                 "when": "state | equals won",
                 "unwanted": "exception",
+                "with": {
+                    "labor": f"service_line | map {json.dumps(LABOR)}",
+                    "rate": "expected_close | in_force RateCard legal_entity_id"
+                    " {legal_entity_id} labor_category {labor} currency {currency}",
+                },
+                "require": {RATED: "rate | is_set"},
                 "fields": {
                     "name": "name",
                     "party": "account_id | target_key erp",
                     "company": f"legal_entity_id | map {json.dumps(erp_company)}",
                     "product": "'CONSULT-H'",
-                    "list_price": 'service_line | map {"DATA": 150, "CLOUD": 160}',
+                    "list_price": "rate | field_of hourly_rate",
                     "tasks": f"service_line | map {json.dumps(TASKS)}",
                 },
             },
@@ -162,6 +191,14 @@ class Loop:
             )[0],
         }
         self.erp_companies = erp_companies
+        (self.product,) = self.erp.search("product.product", [("code", "=", "CONSULT-H")])
+        self.rate_lists = {
+            entity: self.erp.create(
+                "product.price_list",
+                [{"name": f"Rates {entity}", "company": company, "price": "list_price"}],
+            )[0]
+            for entity, company in erp_companies.items()
+        }
         self.config = tmp / "synchub.yaml"
         (tmp / "mapping.yaml").write_text(
             yaml.safe_dump(mapping(self.crm.company, erp_companies), sort_keys=False)
@@ -181,7 +218,7 @@ class Loop:
                         "erp": {
                             "type": "tryton",
                             **erp_database.options(),
-                            "objects": ["parties", "projects", "tasks", "invoices"],
+                            "objects": ["parties", "projects", "tasks", "invoices", "rates"],
                             "lag": 60,
                         },
                     },
@@ -190,6 +227,12 @@ class Loop:
                 }
             )
         )
+
+    def rate(self, entity: str, formula: str, start: dt.date, end: dt.date | None = None) -> None:
+        """A rate card line for consulting hours in legal entity `entity`."""
+        values = {"price_list": self.rate_lists[entity], "product": self.product}
+        values |= {"formula": formula, "start_date": start, "end_date": end}
+        self.erp.create("product.price_list.line", [values])
 
     def sync(self) -> Any:
         hub = Hub(load_settings(self.config))
@@ -235,15 +278,44 @@ class Loop:
         return out
 
 
+def pay(erp: Any, invoice: int, company: int) -> None:
+    """Pay `invoice` in full by bank transfer (Tryton's `account.invoice.pay` wizard), with a
+    payment method of the company's (made on first use)."""
+    ctx = {**erp.context, "company": company}
+    methods = erp.search("account.invoice.payment.method", [("company", "=", company)])
+    if not methods:
+        (journal,) = erp.search("account.journal", [("type", "=", "cash")], limit=1)
+        (cash,) = erp.search(
+            "account.account", [("company", "=", company), ("code", "=", "1.1.1")], context=ctx
+        )
+        values = {"name": "Bank", "company": company, "journal": journal}
+        values |= {"credit_account": cash, "debit_account": cash}
+        methods = erp.create("account.invoice.payment.method", [values], context=ctx)
+    wizard = {**ctx, "active_model": "account.invoice", "active_id": invoice}
+    wizard["active_ids"] = [invoice]
+    session = erp.call("wizard.account.invoice.pay.create", wizard)[0]
+    try:
+        form = erp.call("wizard.account.invoice.pay.execute", session, {}, "start", wizard)
+        defaults = form["view"]["defaults"]
+        keep = ("payee", "amount", "currency", "company", "invoice_account", "date")
+        start = {k: defaults[k] for k in keep} | {"payment_method": methods[0]}
+        start["description"] = "Bank transfer"
+        erp.call("wizard.account.invoice.pay.execute", session, {"start": start}, "choice", wizard)
+    finally:
+        erp.call("wizard.account.invoice.pay.delete", session, wizard)
+
+
 @pytest.fixture
 def loop(tmp_path: Path, crm_db: TrytonDB, tryton_db: TrytonDB) -> Loop:  # noqa: F811
     return Loop(tmp_path, crm_db, tryton_db)
 
 
 def provision(loop: Loop) -> dict[str, int]:
-    """Customers and deals in the CRM, one customer already in the ERP; Globex's EU deal and
-    Initech's US deal won, Hooli's a lead; synced until settled. → ids by name."""
+    """Customers and deals in the CRM, one customer already in the ERP, the EU's rate card (the
+    US has none yet); Globex's EU deal and Initech's US deal won, Hooli's a lead; synced until
+    settled. → ids by name."""
     crm, erp = loop.crm, loop.erp
+    loop.rate("EU", "135", dt.date(dt.date.today().year, 1, 1))
     (known,) = erp.create(  # a customer the ERP has had for years
         "party.party",
         [
@@ -275,12 +347,22 @@ def test_a_won_deal_becomes_an_erp_customer_and_a_project_with_its_tasks(loop: L
     assert names.count("GLOBEX SE") + names.count("Globex SE") == 1, names  # adopted
     assert "Initech Inc" in names and "Hooli" not in names
     projects = loop.projects()
-    assert set(projects) == {"Data platform for Globex", "Cloud migration for Initech"}
+    assert set(projects) == {"Data platform for Globex"}  # no US rate card yet
     eu, us = loop.erp_companies["EU"], loop.erp_companies["US"]
     globex_project = projects["Data platform for Globex"]
     assert globex_project["party"] == ids["known"] and globex_project["company"] == eu
     assert globex_project["tasks"] == sorted(TASKS["DATA"])
-    cloud_project = projects["Cloud migration for Initech"]
+    assert str(globex_project["list_price"]) == "135.0000"
+    (missing,) = [x for x in loop.exceptions() if RATED in x["message"]]
+    assert missing["kind"] == "plan"
+    loop.assert_idle()
+
+    today = dt.date.today()  # the US rate card: the deal was won today, at 160
+    loop.rate("US", "150", dt.date(today.year, 1, 1), today - dt.timedelta(days=1))
+    loop.rate("US", "160", today)
+    loop.sync()
+    loop.sync()
+    cloud_project = loop.projects()["Cloud migration for Initech"]
     assert cloud_project["company"] == us and cloud_project["tasks"] == sorted(TASKS["CLOUD"])
     assert str(cloud_project["list_price"]) == "160.0000"
     assert [x for x in loop.exceptions() if x["status"] == "open"] == []
@@ -296,7 +378,6 @@ def test_an_invoice_posted_in_the_erp_shows_on_the_crm_customer(loop: Loop) -> N
     (employee,) = erp.create("company.employee", [{"party": party, "company": eu}], context=ctx)
     (task,) = erp.search("project.work", [("parent", "=", project["id"]), ("name", "=", "Build")])
     (work,) = erp.read("project.work", [task], ["timesheet_works"])[0]["timesheet_works"]
-    import datetime as dt
 
     erp.create(
         "timesheet.line",
@@ -339,4 +420,20 @@ def test_an_invoice_posted_in_the_erp_shows_on_the_crm_customer(loop: Loop) -> N
     assert f"Last invoice date: {posted['invoice_date'].isoformat()}" in text, text
     others = loop.crm.c.search("ir.attachment", [("resource", "like", "party.party,%")])
     assert len(others) == 1  # only the invoiced customer has a note
+    loop.assert_idle()
+
+    pay(erp, posted["id"], eu)  # the customer pays: the note is updated in place
+    (paid,) = erp.read("account.invoice", [posted["id"]], ["state"], context=ctx)
+    assert paid["state"] == "paid"
+    for _ in range(2):
+        assert loop.sync().errors == []
+    notes = loop.crm.c.search_read(
+        "ir.attachment",
+        [("resource", "=", f"party.party,{ids['globex']}")],
+        ["name", "description"],
+    )
+    assert [n["name"] for n in notes] == ["Billing (synchub)"]
+    text = notes[0]["description"]
+    assert f"Paid: {total}" in text and "Outstanding: 0.00" in text, text
+    assert f"Invoiced: {total}" in text, text
     loop.assert_idle()
