@@ -44,6 +44,7 @@ __all__ = [
     "Sink",
     "Source",
     "SourceOp",
+    "WholeRecords",
     "same_value",
 ]
 
@@ -137,6 +138,19 @@ class ReadsBack(Protocol):
     """
 
     def read_back(self, object: str, record: Mapping[str, Any]) -> dict[str, Any] | None: ...
+
+
+@runtime_checkable
+class WholeRecords(Protocol):
+    """A Sink that wants the whole desired record, not the minimal delta, for some objects.
+
+    A sink that writes one target record to several places (a tag's metadata into the
+    accounts of the people on a project) cannot complete a place that lacks the record from
+    the changed fields alone. For an object in `whole_record_objects`, a delta's `fields` are
+    every field the mapping gives the record; writing them must stay idempotent by state.
+    """
+
+    whole_record_objects: frozenset[str]
 
 
 class Connector(Protocol):

@@ -90,6 +90,7 @@ class Pending(NamedTuple):
     retry_after: float | None
     last_attempt_at: int | None
     applied_key: str | None
+    desired: str
 
 
 class OutboundState(NamedTuple):

@@ -26,7 +26,9 @@ Objects and ops:
   the `applied` outcome's reason says the description was shortened.
 - `taginfo` (alias `tags`): the setting "taginfo #<tag>", a JSON object; the delta's fields are
   merged into it along with `synchub_key` = the idempotency key, which marks it as applied.
-  Delete → `status: "deleted"` (TimeTagger's app cannot read a null taginfo).
+  Delete → `status: "deleted"` (TimeTagger's app cannot read a null taginfo). A `people` field
+  (a list of account names; not written) publishes the tag to those accounts only: the others
+  get it deleted where they hold it (a consultant taken off a project loses its tag).
 
 Outcomes: 429 / 5xx / network → `retryable` (with Retry-After); other 4xx and items TimeTagger
 fails → `rejected` with its message; bad deltas → `rejected` saying what to fix.
@@ -34,8 +36,9 @@ fails → `rejected` with its message; bad deltas → `rejected` saying what to 
 Several accounts (person → client): a `records` delta goes to the account its target key names
 (`alice/<record key>`), or for a create without one, the account its `person` field names (the
 field is not written); outcomes carry `<person>/<record key>`. A `taginfo` delta is written to
-every account: `applied` when every account holds it, else `rejected` (if any account refused)
-or `retryable`, naming the accounts; a retry rewrites only where it is missing. With one account
+every account (or, with `people`, as above): `applied` when every account holds what it should,
+else `rejected` (if any account refused, or `people` names someone without an account) or
+`retryable`, naming the accounts; a retry rewrites only where it is missing. With one account
 a `person` field must be null or the configured person.
 """
 
@@ -57,6 +60,7 @@ from hub.spi import Delta, Outcome
 
 __all__ = [
     "OBJECTS",
+    "PEOPLE",
     "PERSON",
     "RECORD_FIELDS",
     "STALE",
@@ -69,6 +73,7 @@ __all__ = [
 from connectors.timetagger.writes import (
     AFTER_RESET,
     OBJECTS,
+    PEOPLE,
     PERSON,
     RECORD_FIELDS,
     STALE,
@@ -97,6 +102,7 @@ class TimeTaggerSink:
     ) -> None:
         self.system = name
         self.person = person
+        self.whole_record_objects = frozenset({"taginfo", "tags"})  # `people` fans a tag out
         self.several = not isinstance(accounts, TimeTaggerClient)
         self.writers: dict[str | None, _Writer]
         if isinstance(accounts, TimeTaggerClient):
@@ -133,9 +139,14 @@ class TimeTaggerSink:
                     continue
                 groups.setdefault((person, delta.object), []).append(local)
             else:
+                try:
+                    routed = self._fan_out(delta)
+                except Refusal as e:
+                    answers[key] = _rejected(delta, str(e))
+                    continue
                 everywhere.append(delta)
-                for person in self.writers:
-                    groups.setdefault((person, delta.object), []).append(delta)
+                for person, local in routed.items():
+                    groups.setdefault((person, delta.object), []).append(local)
         results: dict[str | None, dict[str, Outcome]] = {person: {} for person in self.writers}
         for (person, obj), group in groups.items():
             results[person].update(self.writers[person].apply(obj, group))
@@ -156,8 +167,40 @@ class TimeTaggerSink:
         for writer in self.writers.values():
             writer.client.close()
 
+    def _fan_out(self, delta: Delta) -> dict[str | None, Delta]:
+        """Account → the taginfo delta as written there: the delta itself, or with a `people`
+        field, the delta without it for the people named and a delete for the others."""
+        if PEOPLE not in delta.fields:
+            return {person: delta for person in self.writers}
+        fields = dict(delta.fields)
+        people = fields.pop(PEOPLE)
+        if people is None:
+            people = []
+        if not isinstance(people, list) or not all(isinstance(p, str) for p in people):
+            raise Refusal(
+                f"{delta.canonical_id}: `{PEOPLE}` must be a list of account names (person "
+                f"handles), got {people!r}: map it with e.g. `values_of Assignment ... | id_part`"
+            )
+        named = set(people)
+        return {
+            person: replace(
+                delta,
+                fields=fields,
+                op=delta.op if person in named or delta.op == "delete" else "delete",
+            )
+            for person in self.writers
+        }
+
     def _everywhere(self, delta: Delta, outcomes: Mapping[str | None, Outcome]) -> Outcome:
         """One outcome for a delta written to every account (person → its outcome there)."""
+        unknown = sorted(set(delta.fields.get(PEOPLE) or ()) - {str(p) for p in self.writers})
+        if unknown and delta.op != "delete":
+            return _rejected(
+                delta,
+                f"no TimeTagger account for {unknown} of `{PEOPLE}` (the others hold the tag): "
+                "add their API tokens under the tracker connector's `accounts`, or end their "
+                "assignment",
+            )
         if not self.several:
             return outcomes[self.person]
         details = {str(person): dict(o.details) for person, o in outcomes.items()}

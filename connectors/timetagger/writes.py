@@ -29,6 +29,7 @@ from hub.spi import Delta
 __all__ = [
     "AFTER_RESET",
     "OBJECTS",
+    "PEOPLE",
     "PERSON",
     "RECORD_FIELDS",
     "STALE",
@@ -48,6 +49,8 @@ OBJECTS = ["records", "taginfo", "tags"]
 RECORD_FIELDS = ("t1", "t2", "ds", "add_tags", "remove_tags")
 PERSON = "person"
 """The records field naming whose account a record is in (routing only: it is not written)."""
+PEOPLE = "people"
+"""The taginfo field naming the accounts a tag is published to (routing only: not written)."""
 STALE = "stale write: TimeTagger kept a newer version"
 SYNCHUB_KEY = "synchub_key"
 AFTER_RESET = "modified after a reset"

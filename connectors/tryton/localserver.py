@@ -63,11 +63,18 @@ PACKAGES = (
     "trytond-timesheet",
     "trytond-sale-opportunity",
     "trytond-product-price-list-dates",
+    "trytond-project-plan",
     "trytond-party",
     "trytond-company",
     "proteus",
 )
-MODULES = ("project_invoice", "timesheet", "sale_opportunity", "product_price_list_dates")
+MODULES = (
+    "project_invoice",
+    "project_plan",
+    "timesheet",
+    "sale_opportunity",
+    "product_price_list_dates",
+)
 """The modules of the ERP database."""
 GOLDEN: dict[str, tuple[tuple[str, ...], str]] = {
     "erp": (MODULES, "golden.py"),

@@ -3,7 +3,8 @@ read (dotted names read a related record's field) and how a row becomes a record
 
 `OBJECTS` maps an object name (`parties`, `employees`, `projects`, `tasks`, `timesheet_lines`,
 `invoices`, the CRM's `opportunities` and `contacts` of crm_objects.py, and the ERP's
-`companies` and `periods` of accounting_objects.py, and its `rates` of rate_objects.py) to
+`companies` and `periods` of accounting_objects.py, its `rates` of rate_objects.py and its
+`assignments` of staffing_objects.py) to
 its `TrytonObject`; `PROFILES` names the objects read by default from an ERP or a CRM
 database; `TrytonObject.schema()` is its Avro record schema. Keys are
 Tryton ids as text; a many-to-one field is the target's id as text; decimals are text,
@@ -31,6 +32,7 @@ from connectors.tryton.objects_base import (
     seconds,
 )
 from connectors.tryton.rate_objects import RATE_OBJECTS
+from connectors.tryton.staffing_objects import STAFFING_OBJECTS
 
 __all__ = ["ARCHIVED_TOO", "OBJECTS", "PROFILES", "Row", "TrytonObject"]
 
@@ -332,6 +334,7 @@ OBJECTS: dict[str, TrytonObject] = {
         *CRM_OBJECTS,
         *ACCOUNTING_OBJECTS,
         *RATE_OBJECTS,
+        *STAFFING_OBJECTS,
     )
 }
 """Every object a Tryton source can read, by name."""

@@ -209,6 +209,18 @@ def latest_of(value: Any, args: Args, ctx: Context) -> str | None:
     return max(found)[1] if found else None
 
 
+def values_of(value: Any, args: Args, ctx: Context) -> list[Any]:
+    """The distinct values of OUTFIELD (args[2]) of the live ENTITY (args[0]) entities whose
+    FIELD (args[1]) is the value (and the further FIELD VALUE pairs, args[3:]), sorted as
+    text, without nulls: the people assigned to a project. Handles None ([])."""
+    found: dict[str, Any] = {}
+    for fields in _referring(value, args[0], args[1], args[3:], ctx):
+        out = fields.get(args[2])
+        if out is not None:
+            found.setdefault(as_text(out), out)
+    return [found[k] for k in sorted(found)]
+
+
 def _order_key(value: Any) -> tuple[int, int, Decimal, str]:
     """How `latest_of` orders values: missing first, then numbers by value (2 < 10), then
     texts (ISO dates and times order as text)."""

@@ -67,12 +67,15 @@ _DIRECT = frozenset(
     (
         "float", "decimal", "bool", "date", "datetime", "div", "mul", "round", "regex", "split",
         "tags", "tag_prefix", "max_len", "required", "slug", "equals", "gt", "not_future",
-        "is_set", "not", "le", "minus",
+        "is_set", "not", "le", "minus", "id_part",
     )
 )  # fmt: skip
 _WITH_LOOKUP = frozenset(
-    ("link", "target_key", "exists", "field_of", "referenced_by", "sum_of", "in_force", "latest_of")
-)
+    (
+        "link", "target_key", "exists", "field_of", "referenced_by", "sum_of", "in_force",
+        "latest_of", "values_of",
+    )
+)  # fmt: skip
 
 _NAMESPACE: dict[str, Any] = {
     "_GiveUp": _GiveUp,

@@ -103,20 +103,39 @@ class Mapping:
         (`{field}` read from it) must be planned again too, since their checks read it."""
         out: dict[str, list[tuple[str, tuple[Any, ...]]]] = {}
         for rule, name, args in self._lookups():
-            if name != "latest_of" and args[0] == rule.entity:
+            if name in ("referenced_by", "sum_of") and args[0] == rule.entity:
                 where = args[2:] if name == "referenced_by" else args[3:]
                 pair = (str(args[1]), tuple(where))
                 if pair not in out.setdefault(rule.entity, []):
                     out[rule.entity].append(pair)
         return out
 
+    def dependents(self) -> dict[str, list[tuple[str, str, str]]]:
+        """Entity K → (FIELD of K, entity E, field F of E) for each lookup step over K that a
+        target rule of E runs first on its field F (a Task's `project_id | values_of
+        Assignment project_id ...`): when a K changes, the E entities whose F equals the K's
+        FIELD must be planned again, since their lookup reads it."""
+        out: dict[str, list[tuple[str, str, str]]] = {}
+        for rule in self._outbound:
+            computed = {name for name, _ in rule.let}
+            for pipeline in rule.pipelines():
+                source = pipeline.source_field
+                if source is None or source in computed or not pipeline.steps:
+                    continue
+                name, _, args, _ = pipeline.steps[0]
+                if name in _LOOKUP_STEPS:
+                    found = (str(args[1]), rule.entity, source)
+                    if found not in out.setdefault(str(args[0]), []):
+                        out[str(args[0])].append(found)
+        return out
+
     def _lookups(self) -> Iterator[tuple[OutboundRule, str, tuple[Any, ...]]]:
         """(rule, step name, args) of every step of the target rules that reads other
-        entities by a field of theirs (`referenced_by`, `sum_of`, `latest_of`)."""
+        entities by a field of theirs (`referenced_by`, `sum_of`, `latest_of`, `values_of`)."""
         for rule in self._outbound:
             for pipeline in rule.pipelines():
                 for name, _, args, _ in pipeline.steps:
-                    if name in ("referenced_by", "sum_of", "latest_of"):
+                    if name in _LOOKUP_STEPS:
                         yield rule, name, tuple(args)
 
     def entities(self) -> list[str]:
@@ -125,6 +144,10 @@ class Mapping:
         names.update(rule.entity for rule in self._inbound.values())
         names.update(rule.entity for rule in self._outbound)
         return sorted(names)
+
+
+_LOOKUP_STEPS = ("referenced_by", "sum_of", "latest_of", "values_of")
+"""The steps that read other entities by a field of theirs."""
 
 
 def load_mapping(

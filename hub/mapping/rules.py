@@ -112,12 +112,12 @@ class OutboundRule:
     feedback: tuple[str, str, str] | None = None
     """(system, object, tag) to mark refused entities with, on the record they came from."""
     unwanted: str = "delete"
-    match: tuple[tuple[str, ...], ...] = ()
-    """Before a create: rules (lists of target fields) to find the existing target record it
-    would duplicate (hub.outbound.matching)."""
     """What becomes of a record written before once the entity is not wanted any more (`when`
     falsy, or the entity deleted): `delete` it, `keep` it as it is (no more writes), or open
     an `exception` for a person to decide (e.g. a project provisioned for a deal since lost)."""
+    match: tuple[tuple[str, ...], ...] = ()
+    """Before a create: rules (lists of target fields) to find the existing target record it
+    would duplicate (hub.outbound.matching)."""
     let: Fields = ()
     """`with`: named values computed first, in order; later pipelines read them as fields."""
 

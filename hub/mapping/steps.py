@@ -295,6 +295,18 @@ STEPS: dict[str, StepDef] = {
             entity_param=0,
         ),
         _step(
+            "values_of",
+            checks.values_of,
+            "distinct OUTFIELD values of ENTITY with FIELD = this value (and FIELD2 = VALUE2 ...)",
+            Param("ENTITY", "text"),
+            Param("FIELD", "text"),
+            Param("OUTFIELD", "text"),
+            *_WHERE,
+            handles_none=True,
+            prepare=_pairs(3),
+            entity_param=0,
+        ),
+        _step(
             "minus",
             checks.minus,
             "the number minus N (or the record's {field}; None: 0), exactly",
@@ -311,6 +323,7 @@ STEPS: dict[str, StepDef] = {
             prepare=_pairs(1),
             entity_param=0,
         ),
+        _step("id_part", values.id_part, "the id in a canonical id (Person/a → a); each of a list"),
         _step(
             "canonical",
             values.canonical,

@@ -82,6 +82,18 @@ def canonical(value: Any, args: Args, ctx: Context) -> str:
     return f"{args[0]}/{as_text(value)}"
 
 
+def id_part(value: Any, args: Args, ctx: Context) -> Any:
+    """The id in a canonical id, without its entity (`Person/alice` → `alice`); of each one,
+    for a list. A value without an entity is an error."""
+    if isinstance(value, list):
+        return [id_part(v, args, ctx) for v in value]
+    text_ = as_text(value)
+    entity, slash, local = text_.partition("/")
+    if not slash or not entity or not local:
+        raise StepFailure(f"{show(value)} is not a canonical id (ENTITY/id)")
+    return local
+
+
 def _fresh(value: Any) -> Any:
     """A copy of a mutable constant, so no caller can change the mapping's own data."""
     return copy.deepcopy(value) if isinstance(value, dict | list) else value

@@ -22,7 +22,7 @@ from hub.config import OutboundSettings
 from hub.crashpoints import crashpoint
 from hub.ingest import now_micros
 from hub.schemas import hub_schema
-from hub.spi import Sink
+from hub.spi import Sink, WholeRecords
 from hub.store.base import NewEvent
 from hub.store.sqlite import SQLiteEventStore
 from hub.store.streams import EventType, OutboundStatus, outbound_stream
@@ -156,6 +156,7 @@ class Executor:
 
     def _attempt(self, target: str, rows: Sequence[Pending], report: ExecutorReport) -> None:
         sink = self.sinks[target]
+        whole = sink.whole_record_objects if isinstance(sink, WholeRecords) else frozenset()
         deltas = [
             Delta(
                 target=r.target,
@@ -163,7 +164,9 @@ class Executor:
                 canonical_id=r.canonical_id,
                 target_key=r.target_key or r.applied_key,
                 op=r.op,  # type: ignore[arg-type]
-                fields=json.loads(r.fields),
+                fields=json.loads(
+                    r.desired if r.object in whole and r.op != "delete" else r.fields
+                ),
                 idempotency_key=r.idempotency_key,
                 attempt=r.attempts + 1,
             )

@@ -155,6 +155,9 @@ class Planner:
             # Entities whose checks add up entities of their own kind (a person's day): the
             # others of the group a changed one is in.
             again += self._siblings(lookup, mapping, rows)
+            # Entities whose lookups start from a field of theirs (a task's project_id): those
+            # whose field names what a changed entity names (its assignment's project).
+            again += self._dependents(lookup, mapping, rows)
             seen = {r.canonical_id for r in rows}
             for cid, position in again + recheck:
                 high = max(high, position)
@@ -189,6 +192,21 @@ class Planner:
             with self.store.db.transaction(commit=True) as c:
                 self.store.db.track(c, name, high)
         return report
+
+    @staticmethod
+    def _dependents(
+        lookup: TableLookup, mapping: Mapping, rows: list[canonical.Entity]
+    ) -> list[tuple[str, int]]:
+        followers = mapping.dependents()
+        out: list[tuple[str, int]] = []
+        for r in rows:
+            for field_name, entity, source in followers.get(r.entity, ()):
+                value = r.fields.get(field_name)
+                if isinstance(value, str):
+                    out += [
+                        (cid, r.position) for cid, _ in lookup.referencing(entity, source, value)
+                    ]
+        return out
 
     @staticmethod
     def _siblings(

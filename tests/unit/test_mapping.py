@@ -615,6 +615,8 @@ EXAMPLES = {
     "le": "le 600",
     "latest_of": "latest_of Invoice account_id issue_date",
     "minus": "minus 1",
+    "values_of": "values_of Assignment project_id person_id",
+    "id_part": "id_part",
     "in_force": "in_force RateCard labor_category senior currency EUR",
 }
 
@@ -630,7 +632,7 @@ BOOLEAN_CHECKS = {"equals", "gt", "le", "not_future", "is_set", "not", "exists"}
     "step",
     sorted(
         set(STEPS)
-        - {"default", "required", "has_tag", "referenced_by", "sum_of", "latest_of"}
+        - {"default", "required", "has_tag", "referenced_by", "sum_of", "latest_of", "values_of"}
         - BOOLEAN_CHECKS
     ),
 )
@@ -641,6 +643,7 @@ def test_none_passes_through(step: str) -> None:
 def test_referenced_by_counts_nothing_for_none() -> None:
     assert run(f"a | {EXAMPLES['referenced_by']}") == 0
     assert run(f"a | {EXAMPLES['sum_of']}") == Decimal(0)
+    assert run(f"a | {EXAMPLES['values_of']}") == []
 
 
 def test_unknown_step_and_argument_counts() -> None:

@@ -251,3 +251,21 @@ def test_a_field_from_a_with_value_is_not_a_canonical_field() -> None:
     like a canonical field or not) is never taken as the target's own field."""
     rule = Mapping.from_dict(DOC).outbound("TimeEntry")[0]
     assert rule.source_fields() == {"hours": "minutes", "entity": None}
+
+
+def test_values_of_lists_the_people_assigned_and_id_part_strips_the_entity() -> None:
+    lookup = FakeLookup()
+    lookup.entities = {
+        "Assignment/1": {"project_id": "Project/p", "person_id": "Person/bob", "active": True},
+        "Assignment/2": {"project_id": "Project/p", "person_id": "Person/alice", "active": True},
+        "Assignment/3": {"project_id": "Project/p", "person_id": "Person/bob", "active": True},
+        "Assignment/4": {"project_id": "Project/p", "person_id": "Person/carl", "active": False},
+        "Assignment/5": {"project_id": "Project/q", "person_id": "Person/dora", "active": True},
+        "Assignment/6": {"project_id": "Project/p", "person_id": None, "active": True},
+    }
+    people = "p | values_of Assignment project_id person_id active true | id_part"
+    assert run(people, {"p": "Project/p"}, lookup=lookup) == ["alice", "bob"]
+    assert run(people, {"p": "Project/x"}, lookup=lookup) == []
+    assert run("p | id_part", {"p": "Person/a/b"}) == "a/b"
+    with pytest.raises(MappingError, match="is not a canonical id"):
+        run("p | id_part", {"p": "alice"})

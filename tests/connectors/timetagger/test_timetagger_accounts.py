@@ -377,3 +377,45 @@ def test_account_tokens_never_show_in_reprs_or_errors() -> None:
     shown += str(unknown.value)
     assert "no account 'carol'" in str(unknown.value)
     assert not [s for s in secrets.values() if s in shown]
+
+
+def test_a_tag_with_people_is_published_to_them_only_and_taken_back_when_they_leave(
+    team: Team,
+) -> None:
+    """`people` (the consultants assigned to a project) routes a taginfo: written to their
+    accounts, deleted where someone no longer on it holds it, never written elsewhere."""
+    sink = team.connector().sink()
+    fields = {"name": "Acme website", "status": "open"}
+    alice_only = delta(
+        "create", {**fields, "people": ["alice"]}, obj="taginfo", key="p1", target_key="acme/web"
+    )
+    outcome = one(sink, alice_only)
+    assert outcome.status == "applied", outcome.reason
+    expected = {**fields, "synchub_key": "p1"}
+    assert (team["alice"].setting("taginfo #acme/web") or {})["value"] == expected
+    assert team["bob"].setting("taginfo #acme/web") is None  # not written where not assigned
+    assert one(sink, alice_only).status == "applied" and sink.writes == 1  # idempotent
+
+    bob_only = delta(
+        "update", {**fields, "people": ["bob"]}, obj="taginfo", key="p2", target_key="acme/web"
+    )
+    assert one(sink, bob_only).status == "applied"
+    assert (team["bob"].setting("taginfo #acme/web") or {})["value"] == {
+        **fields,
+        "synchub_key": "p2",
+    }
+    alice_now = (team["alice"].setting("taginfo #acme/web") or {})["value"]
+    assert alice_now["status"] == "deleted"  # taken off the project: the tag is withdrawn
+
+    stranger = delta(
+        "update",
+        {**fields, "people": ["bob", "zoe"]},
+        obj="taginfo",
+        key="p3",
+        target_key="acme/web",
+    )
+    refused = one(sink, stranger)
+    assert refused.status == "rejected"
+    assert "no TimeTagger account for ['zoe']" in (refused.reason or "")
+    bad = delta("update", {**fields, "people": "bob"}, obj="taginfo", key="p4", target_key="x")
+    assert "`people` must be a list of account names" in (one(sink, bad).reason or "")
