@@ -1416,3 +1416,12 @@ def test_target_key_of_one_object_when_a_system_holds_several_records_of_the_ent
     assert run("a | target_key crm parties", {"a": "Account/5"}, lookup=lookup) == "5"
     with pytest.raises(MappingError, match="crm/notes has no record for Account/5 yet"):
         run("a | target_key crm notes", {"a": "Account/5"}, lookup=lookup)
+
+
+def test_every_step_is_documented_in_the_mapping_guide() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "mappings.md").read_text()
+    named = set()
+    for line in guide.splitlines():
+        if line.startswith("| `"):  # a row of a steps table: `name ARGS`, `name2 ARGS` | ...
+            named |= {cell.split()[0] for cell in line.split("|")[1].split("`")[1::2]}
+    assert set(STEPS) - named == set()
