@@ -181,6 +181,14 @@ class TwoEntityFirm(Firm):
         ]
         return sorted(hours)
 
+    def move(self, person: str, key: str, days: int) -> None:
+        """Move an entry `days` days (negative: earlier), unflagged."""
+        rec = self.records(person)[key]
+        ds = rec["ds"].replace("#sync-error", "").strip()
+        shift = days * 86400
+        moved = {**rec, "t1": rec["t1"] + shift, "t2": rec["t2"] + shift, "ds": ds}
+        self.clients[person].put_records([{**moved, "mt": rec["mt"] + 1000}])
+
     def flagged(self, person: str) -> set[str]:
         return {k for k, r in self.records(person).items() if "#sync-error" in r["ds"]}
 
@@ -228,6 +236,20 @@ def test_the_eu_day_is_capped_at_ten_hours_and_the_us_day_is_not(firm: TwoEntity
     assert firm.flagged("erik") == set()
     assert [x for x in firm.exceptions() if CAP in x["message"]] == []
     firm.assert_idle()
+
+    if (day - dt.timedelta(days=1)).year == day.year:  # the day before is in the fiscal year
+        third = firm.book("erik", 2, "initech/data-hub/build", day)  # 11 h again
+        firm.sync()
+        assert firm.flagged("erik") == {first, second, third}
+        before = day - dt.timedelta(days=1)
+        firm.rate(EU, "125", dt.date(day.year, 1, 1), before)  # a rate is in force then too
+        firm.move("erik", third, -1)  # booked on the wrong day: moved to the day before
+        firm.sync()
+        firm.sync()
+        assert firm.posted("erik") == [2.0, 3.0, 6.0]
+        assert firm.flagged("erik") == set()  # the day it left is under the cap again
+        assert [x for x in firm.exceptions() if CAP in x["message"]] == []
+        firm.assert_idle()
 
 
 def test_a_closed_period_refuses_postings_until_it_is_reopened(firm: TwoEntityFirm) -> None:
