@@ -147,6 +147,15 @@ def in_flight(c: Cursor, targets: Sequence[str]) -> list[Pending]:
     return [Pending(*r) for r in c.fetchall()]
 
 
+def has_in_flight(c: Cursor, target: str, canonical_id: str) -> bool:
+    """Whether a write of `canonical_id` to `target` (any object) is pending or retrying."""
+    c.execute(
+        f"SELECT 1 FROM {_LIVE} WHERE target=? AND canonical_id=? AND status IN (?, ?) LIMIT 1",
+        (target, canonical_id, *IN_FLIGHT),
+    )
+    return c.fetchone() is not None
+
+
 def state_of(c: Cursor, target: str, obj: str, canonical_id: str) -> OutboundState | None:
     """The row of target record target/obj for `canonical_id`, or None."""
     c.execute(

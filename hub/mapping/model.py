@@ -129,6 +129,21 @@ class Mapping:
                         out[str(args[0])].append(found)
         return out
 
+    def key_dependents(self) -> list[tuple[str, str]]:
+        """(entity E, field F) of the target rules of E with a pipeline `F | target_key ...`:
+        when the entity an E's F names is written, that E is planned again (it may have
+        waited for the key)."""
+        out: list[tuple[str, str]] = []
+        for rule in self._outbound:
+            computed = {name for name, _ in rule.let}
+            for pipeline in rule.pipelines():
+                source = pipeline.source_field
+                if source is None or source in computed or not pipeline.steps:
+                    continue
+                if pipeline.steps[0][0] == "target_key" and (rule.entity, source) not in out:
+                    out.append((rule.entity, source))
+        return out
+
     def _lookups(self) -> Iterator[tuple[OutboundRule, str, tuple[Any, ...]]]:
         """(rule, step name, args) of every step of the target rules that reads other
         entities by a field of theirs (`referenced_by`, `sum_of`, `latest_of`, `values_of`)."""

@@ -36,9 +36,8 @@ from typing import Any
 from hub.crashpoints import crashpoint
 from hub.errors import MappingError
 from hub.ingest import now_micros
-from hub.mapping import Mapping, OutboundRule
-from hub.mapping.checks import matches
-from hub.mapping.runtime import Context
+from hub.mapping import Mapping, MissingTargetKeyError, OutboundRule
+from hub.outbound import replan
 from hub.outbound.feedback import Feedback, PlannedEvent
 from hub.outbound.lookup import TableLookup
 from hub.outbound.matching import Matcher, describe
@@ -115,6 +114,10 @@ class Planner:
         self._planned = hub_schema("delta_planned")
         store.codec.add(self._planned)
         self.events = PlanEvents(store)
+        self._waiting: list[tuple[str, str, str, MissingTargetKeyError, int]] | None = None
+        """During a pass: the entities whose target key of another entity is not known yet."""
+        self._planned_now: set[tuple[str, str]] = set()
+        """During a pass: (target, canonical id) of the writes planned in it."""
 
     def plan(self, mapping: Mapping | None) -> PlannerReport:
         """Plan deltas for canonical rows changed since the last plan under this mapping version."""
@@ -134,7 +137,8 @@ class Planner:
             # the entities they are linked to, so the system of record's state is restored.
             again = source_records.drifted_since(c, since)
             # Writes that settled (applied or failed): a newer state may have waited for them.
-            again += outbound.settled_since(c, since)
+            settled = outbound.settled_since(c, since)
+            again += settled
             # Open plan exceptions: re-checked when anything changed (a canonical entity, or a
             # record captured anywhere: a target's duplicates merged), or on an operator's retry.
             changed = bool(rows) or source_records.captured_since(c, since)
@@ -143,21 +147,12 @@ class Planner:
                 for cid, status in exceptions.open_plans(c)
                 if changed or status == ExceptionStatus.RETRYING
             ]
-            # Entities a changed entity refers to, when target rules count what refers to them
-            # (`referenced_by`: an Account is written once one of its deals is won).
-            followed = mapping.references()
-            again += [
-                (str(r.fields[f]), r.position)
-                for r in rows
-                for f in followed.get(r.entity, ())
-                if isinstance(r.fields.get(f), str)
-            ]
-            # Entities whose checks add up entities of their own kind (a person's day): the
-            # others of the group a changed one is in.
-            again += self._siblings(lookup, mapping, rows)
-            # Entities whose lookups start from a field of theirs (a task's project_id): those
-            # whose field names what a changed entity names (its assignment's project).
-            again += self._dependents(lookup, mapping, rows)
+            # Entities that read a changed one (replan.py), and those that waited for a
+            # target key of an entity whose write settled.
+            again += replan.referred(mapping, rows)
+            again += replan.siblings(lookup, mapping, rows)
+            again += replan.dependents(lookup, mapping, rows)
+            again += replan.waiting_for(lookup, mapping, settled)
             seen = {r.canonical_id for r in rows}
             for cid, position in again + recheck:
                 high = max(high, position)
@@ -167,6 +162,7 @@ class Planner:
                 entity = canonical.entity(c, cid)
                 if entity is not None:
                     rows.append(entity)
+            self._waiting, self._planned_now = [], set()
             for row in rows:
                 high = max(high, row.position)
                 report.examined += 1
@@ -178,6 +174,13 @@ class Planner:
                         report.unchanged += 1
                         continue
                     self._collect(planned_events, events, versions, report)
+            for target, obj, cid, error, version in self._waiting:
+                if not self._written_soon(c, error.system, error.canonical_id):
+                    failed = self.events.failure(
+                        c, target, obj, cid, error.field, error.rule, str(error), version
+                    )
+                    self._collect(failed, events, versions, report)
+            self._waiting = None
             # Records that could not even be mapped are invalid entries too: flagged at their
             # source, and unflagged once they map again (see feedback.py).
             flags = self.feedback.unmappable(c, lookup, mapping, since)
@@ -193,39 +196,13 @@ class Planner:
                 self.store.db.track(c, name, high)
         return report
 
-    @staticmethod
-    def _dependents(
-        lookup: TableLookup, mapping: Mapping, rows: list[canonical.Entity]
-    ) -> list[tuple[str, int]]:
-        followers = mapping.dependents()
-        out: list[tuple[str, int]] = []
-        for r in rows:
-            for field_name, entity, source in followers.get(r.entity, ()):
-                value = r.fields.get(field_name)
-                if isinstance(value, str):
-                    out += [
-                        (cid, r.position) for cid, _ in lookup.referencing(entity, source, value)
-                    ]
-        return out
-
-    @staticmethod
-    def _siblings(
-        lookup: TableLookup, mapping: Mapping, rows: list[canonical.Entity]
-    ) -> list[tuple[str, int]]:
-        groups = mapping.siblings()
-        out: list[tuple[str, int]] = []
-        for r in rows:
-            for field_name, where in groups.get(r.entity, ()):
-                value = r.fields.get(field_name)
-                if not isinstance(value, str):
-                    continue
-                ctx = Context(r.fields, r.natural_id, "", "", lookup)
-                out += [
-                    (cid, r.position)
-                    for cid, fields in lookup.referencing(r.entity, field_name, value)
-                    if cid != r.canonical_id and matches(fields, where, ctx)
-                ]
-        return out
+    def _written_soon(self, c: Cursor, target: str, canonical_id: str) -> bool:
+        """Whether `canonical_id` has a write to `target` planned in this pass or in flight:
+        an entity waiting for its target key then waits quietly (no exception), and is planned
+        again when that write settles (replan.waiting_for)."""
+        if (target, canonical_id) in self._planned_now:
+            return True
+        return outbound.has_in_flight(c, target, canonical_id)
 
     def _collect(
         self,
@@ -245,6 +222,7 @@ class Planner:
             if type_ == EventType.DELTA_PLANNED:
                 written = parse_outbound_stream(stream)
                 assert written is not None  # planned events are in outbound streams
+                self._planned_now.add((written.target, written.canonical_id))
                 report.planned += 1
                 report.by_target[written.target] = report.by_target.get(written.target, 0) + 1
             elif type_ == EventType.EXCEPTION_ACTION:
@@ -275,6 +253,13 @@ class Planner:
             desired = (
                 to_json(rule.apply(fields, natural_id, lookup)) if wanted and not refusals else None
             )
+        except MissingTargetKeyError as e:
+            if self._waiting is None:
+                return self.events.failure(
+                    c, target, obj, cid, e.field, e.rule, str(e), mapping.version
+                )
+            self._waiting.append((target, obj, cid, e, mapping.version))
+            return []  # decided once the pass has planned everything: see _written_soon
         except MappingError as e:
             return self.events.failure(
                 c, target, obj, cid, e.field, e.rule, str(e), mapping.version

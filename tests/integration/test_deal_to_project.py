@@ -336,6 +336,9 @@ def provision(loop: Loop) -> dict[str, int]:
     for _ in range(3):  # customers first, then the projects that name them
         report = loop.sync()
         assert report.errors == [], report.errors
+        # a project waiting for its customer to be written waits quietly: no exception
+        waiting = [x for x in loop.exceptions() if "has no record for" in x["message"]]
+        assert waiting == [], waiting
     return {"known": known, "globex": globex, "initech": initech, "hooli": hooli}
 
 
@@ -366,6 +369,30 @@ def test_a_won_deal_becomes_an_erp_customer_and_a_project_with_its_tasks(loop: L
     assert cloud_project["company"] == us and cloud_project["tasks"] == sorted(TASKS["CLOUD"])
     assert str(cloud_project["list_price"]) == "160.0000"
     assert [x for x in loop.exceptions() if x["status"] == "open"] == []
+    loop.assert_idle()
+
+
+def test_an_ambiguous_customer_is_an_exception_and_its_project_says_what_it_waits_for(
+    loop: Loop,
+) -> None:
+    """Two ERP customers match the deal's customer: a person decides (never a guess), and the
+    project, with no customer to name, is an exception too — not a silent wait."""
+    erp = loop.erp
+    (de,) = erp.search("country.country", [("code", "=", "DE")])
+    twin = {"name": "Umbrella GmbH", "addresses": [("create", [{"country": de}])]}
+    erp.create("party.party", [twin, twin])
+    umbrella = loop.crm.customer("Umbrella GmbH", country=("DE", "Germany"))
+    loop.rate("EU", "135", dt.date(dt.date.today().year, 1, 1))
+    deal = loop.crm.deal(umbrella, "Umbrella analytics", entity="EU", service="DATA")
+    loop.crm.win(deal)
+    for _ in range(2):
+        assert loop.sync().errors == []
+    open_ = loop.exceptions()
+    (ambiguous,) = [x for x in open_ if "all match it" in x["message"]]
+    assert ambiguous["kind"] == "plan" and ambiguous["object"] == "parties"
+    (waiting,) = [x for x in open_ if "has no record for" in x["message"]]
+    assert waiting["kind"] == "plan" and waiting["object"] == "projects"
+    assert "Umbrella analytics" not in loop.projects()
     loop.assert_idle()
 
 
