@@ -16,7 +16,7 @@ from hub.mapping import Mapping
 from hub.store.base import Cursor
 from projections.tables import Context, Table
 
-__all__ = ["MAPPINGS", "TABLES", "active_deployment", "active_mapping"]
+__all__ = ["MAPPINGS", "TABLES", "active_deployment", "active_mapping", "mapping_at"]
 
 MAPPINGS = Table(
     "mappings",
@@ -37,6 +37,20 @@ TABLES = (MAPPINGS,)
 def active_mapping(c: Cursor, *, table: str = MAPPINGS.physical()) -> Mapping | None:
     """The latest deployed mapping version (`table`: a generation of mappings)."""
     return active_deployment(c, table=table)[0]
+
+
+def mapping_at(c: Cursor, position: int | None) -> Mapping | None:
+    """The mapping version in force after `position` (None: now): the last one deployed at or
+    before it."""
+    if position is None:
+        return active_mapping(c)
+    c.execute(
+        f"SELECT version, spec FROM {MAPPINGS.physical()} WHERE position<=?"
+        " ORDER BY version DESC LIMIT 1",
+        (position,),
+    )
+    r = c.fetchone()
+    return None if r is None else Mapping.from_dict(json.loads(r[1]), version=int(r[0]))
 
 
 def active_deployment(

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -77,6 +78,17 @@ def say_upgraded(projector: Projector) -> None:
 def more(total: int, what: str) -> None:
     if total > PREVIEW_ROWS:
         out.print(f"[dim]… and {total - PREVIEW_ROWS} more {what}: --json lists them all[/]")
+
+
+def parse_time(text: str) -> dt.datetime:
+    """An ISO 8601 time from the command line (UTC when it names no zone)."""
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO 8601 time (e.g. 2026-11-25T14:30:00Z)"
+        ) from None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def short_time(iso: str | None) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
 import sys
 from typing import Annotated, Any
@@ -14,7 +13,8 @@ from rich.table import Table
 
 from hub import queries
 from hub.cli.app import DEFAULT, ConfigOpt, JsonOpt, app, reader
-from hub.cli.render import checkpoint_lines, out, print_json, short_time
+from hub.cli.render import checkpoint_lines, out, parse_time, print_json, short_time
+from hub.cli.valuation_commands import history_lines
 
 # -- status ------------------------------------------------------------------------------------
 
@@ -70,16 +70,6 @@ def status(config: ConfigOpt = DEFAULT, as_json: JsonOpt = False) -> None:
 # -- state / history -----------------------------------------------------------------------------
 
 
-def _parse_time(text: str) -> dt.datetime:
-    try:
-        t = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r} is not an ISO 8601 time (e.g. 2026-11-25T14:30:00Z)"
-        ) from None
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
-
-
 @app.command()
 def state(
     entity: Annotated[
@@ -120,7 +110,7 @@ def state(
         raise typer.BadParameter("give an ID, or --all for every entity of the type")
     if (where or as_csv) and not every:
         raise typer.BadParameter("--where and --csv go with --all")
-    when_ = _parse_time(as_of) if as_of else None
+    when_ = parse_time(as_of) if as_of else None
     with reader(config) as (_s, store, _p):
         head = store.head()
         if at is not None and not 0 <= at <= head:
@@ -227,6 +217,7 @@ def history(
     with reader(config) as (_s, store, _p):
         cid = queries.canonical_id(entity, natural_id, store)
         rows = queries.history(store, cid)
+        valued = [] if as_json else history_lines(store, cid)
     if as_json:
         print_json(rows)
         raise typer.Exit(0 if rows else 3)
@@ -246,6 +237,7 @@ def history(
                 )
             old = "" if r["old"] is None else f"{json.dumps(r['old'])} → "
             out.print(f"  {escape(r['field'])}: {escape(old + json.dumps(r['new']))}")
+        _print_lines(valued)
         return
     t = Table(title=f"history of {escape(cid)}", header_style="bold")
     for col in ("pos", "op", "field", "mapping"):
@@ -264,3 +256,11 @@ def history(
             short_time(r["source_time"]),
         )
     out.print(t)
+    _print_lines(valued)
+
+
+def _print_lines(lines: list[str]) -> None:
+    if lines:
+        out.print()
+    for line in lines:
+        out.print(line)

@@ -12,6 +12,7 @@ from hub.mapping.checks import is_field_ref
 from hub.mapping.pipeline import Pipeline, compile_pipeline
 from hub.mapping.rules import Checks, Fields, InboundRule, OutboundRule
 from hub.mapping.spec import CheckDoc, MappingDoc
+from hub.mapping.valuation import ValuationRule
 
 __all__ = ["Compiler", "reads"]
 
@@ -123,6 +124,37 @@ class Compiler:
             for where, pipeline in located:  # canonical fields, `{field}` arguments included
                 for read in sorted(reads(pipeline) - computed):
                     self.canonical_field(tgt.entity, read, f"{at}.{where}")
+            rules.append(rule)
+        return tuple(rules)
+
+    def valuations(self, doc: MappingDoc) -> tuple[ValuationRule, ...]:
+        rules: list[ValuationRule] = []
+        first: dict[str, int] = {}
+        for i, val in enumerate(doc.valuations):
+            at = f"valuations[{i}]"
+            self.entity(val.entity, f"{at}.entity")
+            if val.entity in first:
+                self.problems.append(
+                    f"{at}: {val.entity} is already valued by valuations[{first[val.entity]}]:"
+                    " merge the two rules into one"
+                )
+                continue
+            first[val.entity] = i
+            rule = ValuationRule(
+                val.entity,
+                self.ordered(self.fields(val.let, f"{at}.with"), f"{at}.with"),
+                None if val.when is None else self.pipeline(val.when, f"{at}.when"),
+                self.pipeline(val.hours, f"{at}.hours"),
+                self.pipeline(val.rate, f"{at}.rate"),
+                val.rate_field,
+                val.currency_field,
+            )
+            located = [(f"with.{n}", p) for n, p in rule.let]
+            located += [("when", rule.when)] if rule.when is not None else []
+            located += [("hours", rule.hours), ("rate", rule.rate)]
+            for where, pipeline in located:
+                for read in sorted(reads(pipeline) - set(val.let)):
+                    self.canonical_field(val.entity, read, f"{at}.{where}")
             rules.append(rule)
         return tuple(rules)
 

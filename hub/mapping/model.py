@@ -24,8 +24,16 @@ from hub.mapping.spec import (
     read_document,
     summarize,
 )
+from hub.mapping.valuation import ValuationRule
 
-__all__ = ["InboundRule", "MappedRecord", "Mapping", "OutboundRule", "load_mapping"]
+__all__ = [
+    "InboundRule",
+    "MappedRecord",
+    "Mapping",
+    "OutboundRule",
+    "ValuationRule",
+    "load_mapping",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +48,7 @@ class Mapping:
     _inbound: dict[tuple[str, str], InboundRule] = field(repr=False)
     _outbound: tuple[OutboundRule, ...] = field(repr=False)
     _owners: dict[str, tuple[str | None, dict[str, str]]] = field(repr=False)
+    _valuations: tuple[ValuationRule, ...] = field(repr=False, default=())
 
     @classmethod
     def from_dict(
@@ -60,10 +69,12 @@ class Mapping:
         inbound = compiler.inbound(doc)
         outbound = compiler.outbound(doc)
         owners = compiler.owners(doc)
+        valuations = compiler.valuations(doc)
         if compiler.problems:
             raise MappingSpecError(summarize(doc.name, compiler.problems))
         snapshot = _snapshot(spec)
-        return cls(doc.name, version, digest_of(snapshot), snapshot, inbound, outbound, owners)
+        digest = digest_of(snapshot)
+        return cls(doc.name, version, digest, snapshot, inbound, outbound, owners, valuations)
 
     @property
     def spec_json(self) -> str:
@@ -81,6 +92,14 @@ class Mapping:
     def outbound_for(self, system: str) -> list[OutboundRule]:
         """Every target rule writing to `system`, in document order."""
         return [rule for rule in self._outbound if rule.system == system]
+
+    def valuation(self, entity: str) -> ValuationRule | None:
+        """The rule that values `entity` records, if the mapping has one."""
+        return next((r for r in self._valuations if r.entity == entity), None)
+
+    def valuations(self) -> tuple[ValuationRule, ...]:
+        """Every valuation rule, in document order."""
+        return self._valuations
 
     def owner(self, entity: str, field: str) -> str | None:
         """The system of record for entity.field: its override, else the entity's owner."""
@@ -158,6 +177,7 @@ class Mapping:
         names = set(self._owners)
         names.update(rule.entity for rule in self._inbound.values())
         names.update(rule.entity for rule in self._outbound)
+        names.update(rule.entity for rule in self._valuations)
         return sorted(names)
 
 

@@ -93,6 +93,23 @@ class TargetDoc(_Doc):
     fields: Annotated[dict[Name, Rule], Field(min_length=1)]
 
 
+class ValuationDoc(_Doc):
+    """What an entity is worth: its `hours` at the rate `rate` finds (the canonical id of a
+    rate entity, e.g. the RateCard in force on the entry's day), whose `rate_field` and
+    `currency_field` give the hourly rate and its currency. A read-side rule: it writes
+    nothing (`synchub valuation`, `synchub history`)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=True)
+
+    entity: Name
+    let: dict[Name, Rule] = Field(default_factory=dict, alias="with")
+    when: Rule | None = None
+    hours: Rule
+    rate: Rule
+    rate_field: Name = "hourly_rate"
+    currency_field: Name = "currency"
+
+
 class MappingDoc(_Doc):
     """The whole document."""
 
@@ -101,6 +118,7 @@ class MappingDoc(_Doc):
     entities: dict[Name, EntityDoc] = Field(default_factory=dict)
     sources: list[SourceDoc] = Field(default_factory=list)
     targets: list[TargetDoc] = Field(default_factory=list)
+    valuations: list[ValuationDoc] = Field(default_factory=list)
 
 
 def read_document(path: Path) -> Any:

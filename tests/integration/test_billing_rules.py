@@ -16,7 +16,7 @@ import yaml
 
 from connectors.timetagger.client import TimeTaggerClient
 from connectors.timetagger.localserver import TimeTaggerServer
-from hub import queries
+from hub import queries, valuation
 from tests.connectors.timetagger.conftest import timetagger_python, timetagger_server  # noqa: F401
 from tests.connectors.tryton.conftest import TrytonDB, tryton_db, tryton_session  # noqa: F401
 from tests.integration.test_workflows import MAPPING, Firm
@@ -91,6 +91,15 @@ def billing_mapping() -> dict[str, Any]:
         " currency {currency}",
     }
     lines["require"][RATE] = {"when": "category | is_set", "check": "rate | is_set"}
+    doc["valuations"] = [  # an entry's hours at the rate the posting checks for
+        {
+            "entity": "TimeEntry",
+            "when": "approved",
+            "with": {k: lines["with"][k] for k in ("legal", "category", "currency")},
+            "hours": "minutes | div 60",
+            "rate": lines["with"]["rate"],
+        }
+    ]
     lines["require"][PERIOD] = (
         "date | in_force Period legal_entity_id {legal} | field_of status | equals open"
     )
@@ -300,13 +309,25 @@ def test_time_needs_a_rate_in_force_on_its_day_and_rate_changes_are_audited(
     assert [x for x in firm.exceptions() if RATE in x["message"]] == []
     firm.assert_idle()
 
+    before = firm.head()
     firm.erp.write("product.price_list.line", [earlier], {"formula": "127.50"})
     firm.sync()
     hub = firm.hub()
     try:
         changes = queries.history(hub.store, f"RateCard/{earlier}")
+        now = valuation.valuations(hub.store, rate_id=f"RateCard/{earlier}")
+        then = valuation.valuations(hub.store, rate_id=f"RateCard/{earlier}", position=before)
+        every = valuation.valuations(hub.store)
     finally:
         hub.close()
+    # the entry of the day before is valued at the earlier card: 125, then 127.50 from the fix
+    assert [(r["hours"], r["value"], r["currency"]) for r in now["entries"]] == [
+        ("4", "510.00", "EUR")
+    ]
+    assert [r["value"] for r in then["entries"]] == ["500.00"]
+    assert every["totals"] == [  # today's 3 h at today's 130
+        {"currency": "EUR", "entries": 2, "hours": "7", "value": "900.00"}
+    ]
     rates = [(h["old"], h["new"]) for h in changes if h["field"] == "hourly_rate"]
     assert rates == [(None, "125.0000"), ("125.0000", "127.5000")]
     assert {h["new"] for h in changes if h["field"] == "changed_by"} == {"admin"}
