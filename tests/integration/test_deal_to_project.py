@@ -464,3 +464,32 @@ def test_an_invoice_posted_in_the_erp_shows_on_the_crm_customer(loop: Loop) -> N
     assert f"Paid: {total}" in text and "Outstanding: 0.00" in text, text
     assert f"Invoiced: {total}" in text, text
     loop.assert_idle()
+
+
+def test_a_deal_reopened_after_provisioning_is_an_exception_never_undone(loop: Loop) -> None:
+    """The customer reopens the deal after its project was made (a second order is quoted:
+    Tryton turns the deal from won back to converted). synchub undoes nothing: one `plan`
+    exception on the project, for a person to decide. The deal won again settles it."""
+    ids = provision(loop)
+    crm = loop.crm
+    (deal,) = crm.c.search("sale.opportunity", [("description", "=", "Data platform for Globex")])
+    (sale,) = crm.read(deal, "sales")["sales"]
+    (extra,) = crm.c.model("sale.sale", "copy", [sale], {}, context=crm.ctx("EU"))
+    crm.act("sale.sale", "quote", [extra], "EU")
+    assert crm.state(deal) == "converted"  # reopened
+    for _ in range(2):
+        assert loop.sync().errors == []
+    (reopened,) = [x for x in loop.exceptions() if "was written for it" in x["message"]]
+    assert reopened["kind"] == "plan" and reopened["object"] == "projects", reopened
+    assert reopened["canonical_id"] == f"Opportunity/{deal}", reopened
+    project = loop.projects()["Data platform for Globex"]  # nothing undone
+    assert project["party"] == ids["known"] and project["tasks"] == sorted(TASKS["DATA"])
+    loop.assert_idle()
+
+    crm.act("sale.sale", "cancel", [extra], "EU")  # the extra order is dropped: won again
+    assert crm.state(deal) == "won"
+    for _ in range(2):
+        assert loop.sync().errors == []
+    assert [x for x in loop.exceptions() if "was written for it" in x["message"]] == []
+    assert list(loop.projects()).count("Data platform for Globex") == 1
+    loop.assert_idle()
