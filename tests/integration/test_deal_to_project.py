@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from demo.crm import Crm
 from hub import queries
 from hub.config import load_settings
 from hub.engine import Hub
@@ -24,7 +25,6 @@ from tests.connectors.tryton.conftest import (  # noqa: F401
     tryton_db,
     tryton_session,
 )
-from tests.connectors.tryton.crm import Crm
 
 TASKS = {"DATA": ["Discovery", "Build", "Run"], "CLOUD": ["Assess", "Migrate"]}
 LABOR = {"DATA": "consult-h", "CLOUD": "consult-h"}

@@ -14,11 +14,11 @@ from fastavro.validation import validate
 
 from connectors.tryton import TrytonConnector, TrytonNoteSink, TrytonSource
 from connectors.tryton.notes import note_fields
+from demo.crm import Crm
 from hub.contracts.sink import SinkContract
 from hub.contracts.source import SourceContract
 from hub.spi import Change, ConnectorError, Delta, DeltaOp, Sink, Source
 from tests.connectors.tryton.conftest import TrytonDB, TrytonSinkCase
-from tests.connectors.tryton.crm import Crm
 
 TODAY = dt.date.today()
 
