@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from connectors.timetagger.localserver import TimeTaggerServer
+from demo.deals import mapping
 from hub.config import load_settings
 from hub.engine import Hub
 from tests.connectors.timetagger.conftest import timetagger_python, timetagger_server  # noqa: F401
@@ -31,7 +32,7 @@ from tests.connectors.tryton.conftest import (  # noqa: F401
     tryton_db,
     tryton_session,
 )
-from tests.integration.test_deal_to_project import Loop, mapping
+from tests.integration.test_deal_to_project import Loop
 from tests.integration.test_workflows import MAPPING, Firm
 
 DEALS = 6
