@@ -760,3 +760,33 @@ def test_a_source_that_fails_unexpectedly_does_not_stop_the_others(world: World)
     assert world.state("Person/ANN")["exists"]  # the ERP connector was still read
     status = queries.status(world.hub.store, world.hub.projector, ["tracker", "erp"])
     assert "AttributeError" in status["connectors"]["tracker"]["last_error"]
+
+
+def test_a_target_slower_than_the_rate_limit_is_not_also_throttled(tmp_path: Path) -> None:
+    """The limit's tokens are taken before a batch is sent: a batch bigger than a second's
+    quota would wait for all of it up front, then spend as long again writing."""
+    w = World(tmp_path, rate_limit_per_s=5, batch_size=100)
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        now[0] += s
+
+    w.hub.executor.limiters["erp"] = RateLimiter(5, clock=lambda: now[0], sleep=sleep)
+    apply = w.erp.apply
+
+    def slow(deltas: Any) -> Any:  # 4 writes a second: slower than the limit of 5
+        now[0] += 0.25 * len(deltas)
+        return apply(deltas)
+
+    w.erp.apply = slow  # type: ignore[method-assign]
+    try:
+        w.person("ANN", "Ann")
+        for i in range(15):
+            w.entry(f"t{i}", f"e{i} #acme/web/design #approved", 60)
+        w.hub.sync_once()
+        assert len(w.erp.records) == 15
+        assert sum(slept) == 0  # was 2 s: 15 tokens taken at once at 5/s, before writing
+    finally:
+        w.hub.close()
