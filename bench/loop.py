@@ -1,7 +1,7 @@
 """Loop benchmark: the firm's whole operating loop for N won deals, each with a week of time,
 on real servers — one Tryton server with an ERP (two legal entities) and a CRM database, and a
 TimeTagger server with an account per consultant — synced by the demo's rules (demo/
-mapping.yaml for time to billing, demo/deals.py for deal to project and the billing notes).
+loop.py's whole_mapping: time to billing, deal to project and the billing notes).
 
 The loop, phase by phase (the loop's wall time is their sum):
   sales      N customers and deals made in the CRM, each won (the sales team, over JSON-RPC)
@@ -48,14 +48,12 @@ from connectors.tryton.client import TrytonClient
 from connectors.tryton.localserver import ADMIN_PASSWORD, ADMIN_USER, TrytonServer, golden_database
 from connectors.tryton.localserver import ensure_installed as install_tryton
 from demo.crm import Crm
-from demo.deals import mapping as deal_rules
+from demo.loop import companies, seed_consultants, seed_rates, whole_mapping
 from hub.config import load_settings
 from hub.engine import Hub, PassReport
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_MAPPING = ROOT / "demo" / "mapping.yaml"
 CONSULTANTS = {"US": ("usa1", "usa2"), "EU": ("eur1", "eur2")}
-ERP_COMPANIES = {"US": "Acme Consulting", "EU": "Acme Consulting EU GmbH"}
 out = Console(stderr=True)
 
 
@@ -90,19 +88,11 @@ class Loop:
         self.days = days
         self.erp = TrytonClient(tryton.url, "erp", ADMIN_USER, ADMIN_PASSWORD)
         self.crm = Crm(TrytonClient(tryton.url, "crm", ADMIN_USER, ADMIN_PASSWORD))
-        self.company = {
-            e: self.erp.search("company.company", [("party.name", "=", n)])[0]
-            for e, n in ERP_COMPANIES.items()
-        }
+        self.company = companies(self.erp)
         self.people: dict[str, str] = {}  # handle → legal entity
         tokens = self._seed_erp(tt)
         self.trackers = {h: TimeTaggerClient(tt.url, t) for h, t in tokens.items()}
-        doc: dict[str, Any] = yaml.safe_load(DEMO_MAPPING.read_text())
-        deals = deal_rules(self.crm.company, self.company)
-        doc["name"] = "loop"
-        doc["entities"] |= deals["entities"]
-        doc["sources"] += deals["sources"]
-        doc["targets"] += deals["targets"]
+        doc = whole_mapping(self.crm, self.company)
         (work / "mapping.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
         erp = {"url": tryton.url, "user": ADMIN_USER, "password": ADMIN_PASSWORD, "lag": 60}
         objects = ["parties", "employees", "projects", "tasks", "timesheet_lines"]
@@ -127,24 +117,13 @@ class Loop:
         self.passes = 0
 
     def _seed_erp(self, tt: TimeTaggerServer) -> dict[str, str]:
-        """Countries, a rate card per legal entity, two consultants in each (employees with
-        the handle as party code, and a TimeTagger account each) → the accounts' tokens."""
-        for code, name in (("DE", "Germany"), ("US", "United States")):
-            if not self.erp.search("country.country", [("code", "=", code)]):
-                self.erp.create("country.country", [{"code": code, "name": name}])
-        (product,) = self.erp.search("product.product", [("code", "=", "CONSULT-H")])
-        year = dt.date.today().year
+        """The demo's rate cards, two consultants per legal entity (employees with the handle
+        as party code, and a TimeTagger account each) → the accounts' tokens."""
+        seed_rates(self.erp, self.company)
         tokens = {}
         for entity, company in self.company.items():
-            values = {"name": f"Rates {entity}", "company": company, "price": "list_price"}
-            (prices,) = self.erp.create("product.price_list", [values])
-            line = {"price_list": prices, "product": product, "formula": "150"}
-            self.erp.create("product.price_list.line", [line | {"start_date": dt.date(year, 1, 1)}])
-            ctx = {"company": company}
+            seed_consultants(self.erp, company, {h: h.upper() for h in CONSULTANTS[entity]})
             for handle in CONSULTANTS[entity]:
-                (party,) = self.erp.create("party.party", [{"name": handle, "code": handle}])
-                employee = {"party": party, "company": company}
-                self.erp.create("company.employee", [employee], context=ctx)
                 tokens[handle] = tt.token(handle)
                 self.people[handle] = entity
         return tokens

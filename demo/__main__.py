@@ -1,5 +1,7 @@
-"""`make demo`: install and start Tryton and TimeTagger, seed a small consulting firm, run
-synchub on SQLite, and print what happened. Leaves `.demo/synchub.yaml` for further commands.
+"""`make demo`: install and start Tryton (an ERP and a CRM database) and TimeTagger, seed a
+small consulting firm with two legal entities, run its whole loop through synchub on SQLite
+(deals → projects → time → invoices → the CRM), and print what happened. Leaves
+`.demo/synchub.yaml` for further commands.
 
 With --keep-running the servers are detached (a session of their own) and outlive the demo;
 `.demo/servers.json` records their PIDs, ports and data, and `--stop` (`make demo-stop`) stops
@@ -98,8 +100,9 @@ def start(demo: Path, state: State, *, keep_running: bool) -> int:
     with out.status("installing Tryton and TimeTagger into .services/ (first run only)…"):
         tryton_python = install_tryton(ROOT)
         tt_python = install_timetagger(ROOT)
-    with out.status("baking the golden Tryton database (first run only, about a minute)…"):
+    with out.status("baking the golden Tryton databases (first run only, a minute or two)…"):
         golden = golden_database(ROOT)
+        golden_crm = golden_database(ROOT, "crm")
     _empty(demo)
     config = demo / "synchub.yaml"
     erp = TrytonServer(tryton_python, demo / "tryton", detached=keep_running)
@@ -110,9 +113,10 @@ def start(demo: Path, state: State, *, keep_running: bool) -> int:
             erp.start()
             _record(state, config, "Tryton", erp.pid, erp.port, erp.url, erp.dbdir, erp.log)
             erp.add_database("erp", golden)
+            erp.add_database("crm", golden_crm)
             tt.start()
             _record(state, config, "TimeTagger", tt.pid, tt.port, tt.url, tt.datadir, tt.log)
-        out.print(f"Tryton     {erp.url}/erp   (admin / {ADMIN_PASSWORD})")
+        out.print(f"Tryton     {erp.url}/erp and /crm   (admin / {ADMIN_PASSWORD})")
         out.print(f"TimeTagger {tt.url}")
         run_demo(erp, tt, config)
         done = True

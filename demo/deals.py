@@ -15,6 +15,9 @@ from typing import Any
 
 TASKS = {"DATA": ["Discovery", "Build", "Run"], "CLOUD": ["Assess", "Migrate"]}
 LABOR = {"DATA": "consult-h", "CLOUD": "consult-h"}
+BILLING = {"DATA": "timesheet", "CLOUD": "timesheet"}
+"""Service line → how its projects are invoiced (Tryton: `timesheet`, or `effort` for a
+fixed price on the planned effort)."""
 """Service line → the labor category a project's hourly rate comes from."""
 RATED = "a rate card is in force on the project's start date for its labor category"
 
@@ -23,7 +26,11 @@ BILLED = 'status ["posted", "paid"] currency {currency}'
 """The invoices a billing note adds up: issued ones, in the currency of the last."""
 
 
-def mapping(crm_companies: dict[str, int], erp_companies: dict[str, int]) -> dict[str, Any]:
+def mapping(
+    crm_companies: dict[str, int],
+    erp_companies: dict[str, int],
+    billing: dict[str, str] = BILLING,
+) -> dict[str, Any]:
     """The deal-to-project rules; company ids differ per database, so they are looked up."""
     crm_entity = {str(i): f"LegalEntity/{e.lower()}" for e, i in crm_companies.items()}
     erp_entity = {str(i): f"LegalEntity/{e.lower()}" for e, i in erp_companies.items()}
@@ -158,6 +165,7 @@ def mapping(crm_companies: dict[str, int], erp_companies: dict[str, int]) -> dic
                     "product": "'CONSULT-H'",
                     "list_price": "rate | field_of hourly_rate",
                     "tasks": f"service_line | map {json.dumps(TASKS)}",
+                    "invoice_method": f"service_line | map {json.dumps(billing)}",
                 },
             },
         ],

@@ -1,24 +1,41 @@
-"""What the demo does once its servers run: seed the firm, run synchub twice, and show what
-happened (captured facts, posted timesheet lines, open exceptions)."""
+"""What the demo does once its servers run: the firm's loop step by step (deals won in the
+CRM become ERP projects and TimeTagger tags, a week of time is posted, invoices in two
+currencies and a payment come back to the CRM), a line or two per step, then what the store
+holds (captured facts, posted timesheet lines, open exceptions and their fixes)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from connectors.timetagger.client import TimeTaggerClient
 from connectors.timetagger.localserver import TimeTaggerServer
 from connectors.tryton.client import TrytonClient
 from connectors.tryton.localserver import ADMIN_PASSWORD, ADMIN_USER, TrytonServer
+from demo.crm import Crm
+from demo.loop import (
+    EU_CONSULTANTS,
+    RATES,
+    billing_notes,
+    book_on,
+    companies,
+    invoice,
+    pay,
+    seed_consultants,
+    seed_deals,
+    seed_rates,
+    whole_mapping,
+    win_deals,
+)
 from demo.seed import WEEK, seed_erp, seed_tracker
-from hub import queries
+from hub import queries, valuation
 from hub.config import load_settings
 from hub.engine import Hub, PassReport
 
@@ -26,50 +43,130 @@ out = Console()
 MARK = "# written by `make demo`\n"
 
 
-def run_demo(erp_server: TrytonServer, tt_server: TimeTaggerServer, config: Path) -> None:
-    """Seed both systems, write `config`, sync (tags out), book a week, sync (time in)."""
-    erp = TrytonClient(erp_server.url, "erp", ADMIN_USER, ADMIN_PASSWORD)
-    with out.status("seeding the ERP: consultants, customers, projects and tasks…"):
+def run_demo(tryton: TrytonServer, tt_server: TimeTaggerServer, config: Path) -> None:
+    """The firm's loop, step by step: seed the ERP, the CRM and TimeTagger; write `config`;
+    sync; win deals; book a week; invoice one project per currency and collect one; sync
+    after each step and say what happened; end with idle passes and the full report."""
+    erp = TrytonClient(tryton.url, "erp", ADMIN_USER, ADMIN_PASSWORD)
+    crm = Crm(TrytonClient(tryton.url, "crm", ADMIN_USER, ADMIN_PASSWORD))
+    entities = companies(erp)
+    with out.status("seeding the ERP, the CRM and the rate cards…"):
         seeded = seed_erp(erp)
+        seed_rates(erp, entities)
+        seed_consultants(erp, entities["EU"], EU_CONSULTANTS)
+        deals = seed_deals(crm)
     out.print(
-        f"ERP seeded: {seeded['employees']} consultants, {seeded['projects']} projects, "
-        f"{seeded['tasks']} tasks (2 tasks already closed)"
+        f"ERP seeded: {seeded['employees'] + len(EU_CONSULTANTS)} consultants (US and EU), "
+        f"{seeded['projects']} projects with {seeded['tasks']} tasks, rate cards "
+        + ", ".join(f"{e} {r}/h" for e, r in RATES.items())
+        + f"; CRM: {len(deals)} customers with an open deal each"
     )
-    tokens = {person: tt_server.token(person) for person in ("alice", "bob", "carol")}
-    write_config(config, erp_server, tt_server, tokens)
+    people = ("alice", "bob", "carol", *EU_CONSULTANTS)
+    tokens = {person: tt_server.token(person) for person in people}
+    write_config(config, tryton, tt_server, tokens, whole_mapping(crm, entities))
+    clients = {p: TimeTaggerClient(tt_server.url, t) for p, t in tokens.items()}
     hub = Hub(load_settings(config))
+    passes: list[PassReport] = []
     try:
-        first = hub.sync_once()
-        tags = first.executed.by_target.get("tracker", {}).get("applied", 0)
-        out.print(
-            f"pass 1: captured the ERP's projects and tasks → published {tags} "
-            "#customer/project/task tags to TimeTagger (workflow 1)"
+        passes.append(hub.sync_once())
+        tags = passes[-1].executed.by_target.get("tracker", {}).get("applied", 0)
+        step(1, f"first pass: {tags} #customer/project/task tags published to TimeTagger")
+
+        won = win_deals(crm, deals)
+        passes += settle(hub)
+        projects = erp.search_read(
+            "project.work",
+            [("name", "in", won)],
+            ["name", "company.rec_name", "party.rec_name", "list_price", "children"],
         )
-        clients = {p: TimeTaggerClient(tt_server.url, t) for p, t in tokens.items()}
-        booked = seed_tracker(clients, dt.date.today())
-        out.print(f"consultants booked a week of time: {dict(booked)}")
-        second = hub.sync_once()
-        report(hub, erp, clients, [first, second])
+        step(2, f"deals won in the CRM: {', '.join(won)} → in the ERP:")
+        for p in projects:
+            out.print(
+                f"   {p['name']}: customer {p['party.']['rec_name']}, "
+                f"{p['company.']['rec_name']}, {len(p['children'])} tasks, "
+                f"{p['list_price']:.2f}/h from the rate card"
+            )
+
+        booked = sum(seed_tracker(clients, dt.date.today()).values())
+        booked += book_on(clients["alice"], "alice", "Cloud migration", 3, 6)
+        booked += book_on(clients["erik"], "erik", "Data platform EU", 3, 7)
+        passes += settle(hub)
+        posted = len(erp.search("timesheet.line", []))
+        refused = sum(1 for x in queries.exceptions(hub.store) if x["object"] == "timesheet_lines")
+        step(
+            3,
+            f"a week of time: {booked} entries booked, {posted} posted to the ERP, {refused} "
+            "refused with the reason (flagged #sync-error in TimeTagger; list below)",
+        )
+
+        invoices = [invoice(erp, name) for name in ("Cloud migration", "Data platform EU")]
+        eu = invoices[-1]
+        pay(erp, eu["id"], eu["company"])
+        passes += settle(hub)
+        said = " and ".join(f"{i['total_amount']:.2f} {i['currency.']['code']}" for i in invoices)
+        step(4, f"invoices posted in the ERP: {said}; the EUR one paid → the CRM's notes:")
+        for customer, text in sorted(billing_notes(crm).items()):
+            lines = [line for line in text.splitlines()[1:] if line.strip()]
+            out.print(f"   {customer}: " + "; ".join(lines))
+
+        head = hub.store.head()
+        idle = [hub.sync_once() for _ in range(2)]
+        planned = sum(r.planned.planned for r in idle)
+        step(
+            5,
+            f"two more passes, nothing changed: {planned} writes planned, "
+            f"{hub.store.head() - head} events appended (a sync runs forever)",
+        )
+        worth = valuation.valuations(hub.store)
+        totals = " and ".join(
+            f"{t['hours']} h = {t['value']} {t['currency']}" for t in worth["totals"]
+        )
+        step(
+            6,
+            f"approved time at its project's rate: {totals}; {worth['unvalued']} entries "
+            "without a project rate (`synchub valuation` lists them)",
+        )
+        report(hub, erp, clients, passes + idle)
     finally:
         hub.close()
 
 
+def step(n: int, text: str) -> None:
+    out.print(f"[bold]{n}.[/] {escape(text)}")
+
+
+def settle(hub: Hub, most: int = 4) -> list[PassReport]:
+    """Passes until one plans nothing (what was written is read back by then)."""
+    done = []
+    for _ in range(most):
+        done.append(hub.sync_once())
+        if done[-1].planned.planned == 0 and done[-1].executed.waiting == 0:
+            break
+    return done
+
+
 def write_config(
-    path: Path, erp: TrytonServer, tt: TimeTaggerServer, tokens: dict[str, str]
+    path: Path,
+    tryton: TrytonServer,
+    tt: TimeTaggerServer,
+    tokens: dict[str, str],
+    mapping: dict[str, Any],
 ) -> None:
-    """`<demo dir>/synchub.yaml`: the demo's secrets are written into this local, git-ignored
-    file, with the mapping copied beside it."""
-    shutil.copyfile(Path(__file__).with_name("mapping.yaml"), path.with_name("mapping.yaml"))
-    config = {
+    """`<demo dir>/synchub.yaml` and the mapping beside it: the demo's secrets are written
+    into this local, git-ignored file."""
+    path.with_name("mapping.yaml").write_text(MARK + yaml.safe_dump(mapping, sort_keys=False))
+    tryton_options = {"url": tryton.url, "user": ADMIN_USER, "password": ADMIN_PASSWORD}
+    config: dict[str, Any] = {
         "store": {"path": "./synchub.db"},
         "mapping": "./mapping.yaml",
         "connectors": {
+            "crm": {"type": "tryton", "profile": "crm", "database": "crm", **tryton_options}
+            | {"lag": 60},
             "erp": {
                 "type": "tryton",
-                "url": erp.url,
                 "database": "erp",
-                "user": ADMIN_USER,
-                "password": ADMIN_PASSWORD,
+                **tryton_options,
+                "objects": list(ERP_OBJECTS),
                 "lag": 60,
             },
             "tracker": {"type": "timetagger", "url": tt.url, "accounts": tokens, "lag": 10},
@@ -79,6 +176,9 @@ def write_config(
         "poll_interval": 5,
     }
     path.write_text(MARK + yaml.safe_dump(config, sort_keys=False))
+
+
+ERP_OBJECTS = ("parties", "employees", "projects", "tasks", "timesheet_lines", "invoices", "rates")
 
 
 def report(
@@ -109,19 +209,18 @@ def report(
     out.print(t)
 
     rows = queries.exceptions(store)
-    t = Table(title=f"exceptions: {len(rows)} open — what, and how to fix", header_style="bold")
-    for col in ("id", "kind", "about", "what", "fix"):
-        t.add_column(col, overflow="fold")
+    out.print(f"\n[bold]exceptions: {len(rows)} open[/] — what, and how to fix:")
     for r in rows:
         about = r["canonical_id"] or "/".join(x for x in (r["system"], r["object"], r["key"]) if x)
-        t.add_row(r["id"], r["kind"], about, r["message"], r["fix"])
-    out.print(t)
+        out.print(f"[bold]{escape(r['id'])}[/] {r['kind']} · {escape(about)}")
+        out.print(f"  what: {escape(r['message'])}", highlight=False)
+        out.print(f"  fix:  {escape(r['fix'])}", highlight=False)
     flagged = sum(
         "#sync-error" in rec.get("ds", "") for c in clients.values() for rec in c.updates(0).records
     )
     out.print(f"{flagged} entries carry #sync-error in TimeTagger, so their consultants see them")
     expected = Counter(e.expect.split(":")[0] for e in WEEK)
-    out.print(f"expected from the seeded week: {dict(expected)}")
+    out.print(f"expected from the seeded week (besides the deals' time): {dict(expected)}")
 
 
 def _code(line: dict[str, Any]) -> str:

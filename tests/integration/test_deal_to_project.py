@@ -15,6 +15,7 @@ import yaml
 
 from demo.crm import Crm
 from demo.deals import RATED, TASKS, mapping
+from demo.loop import pay
 from hub import queries
 from hub.config import load_settings
 from hub.engine import Hub
@@ -51,7 +52,10 @@ class Loop:
         }
         self.config = tmp / "synchub.yaml"
         (tmp / "mapping.yaml").write_text(
-            yaml.safe_dump(mapping(self.crm.company, erp_companies), sort_keys=False)
+            yaml.safe_dump(  # cloud migrations at a fixed price, data platforms on time
+                mapping(self.crm.company, erp_companies, {"DATA": "timesheet", "CLOUD": "effort"}),
+                sort_keys=False,
+            )
         )
         self.config.write_text(
             yaml.safe_dump(
@@ -119,40 +123,13 @@ class Loop:
         rows = self.erp.search_read(
             "project.work",
             [("type", "=", "project")],
-            ["name", "party", "company", "children", "list_price"],
+            ["name", "party", "company", "children", "list_price", "project_invoice_method"],
         )
         out = {}
         for row in rows:
             tasks = self.erp.read("project.work", row["children"], ["name"])
             out[row["name"]] = {**row, "tasks": sorted(t["name"] for t in tasks)}
         return out
-
-
-def pay(erp: Any, invoice: int, company: int) -> None:
-    """Pay `invoice` in full by bank transfer (Tryton's `account.invoice.pay` wizard), with a
-    payment method of the company's (made on first use)."""
-    ctx = {**erp.context, "company": company}
-    methods = erp.search("account.invoice.payment.method", [("company", "=", company)])
-    if not methods:
-        (journal,) = erp.search("account.journal", [("type", "=", "cash")], limit=1)
-        (cash,) = erp.search(
-            "account.account", [("company", "=", company), ("code", "=", "1.1.1")], context=ctx
-        )
-        values = {"name": "Bank", "company": company, "journal": journal}
-        values |= {"credit_account": cash, "debit_account": cash}
-        methods = erp.create("account.invoice.payment.method", [values], context=ctx)
-    wizard = {**ctx, "active_model": "account.invoice", "active_id": invoice}
-    wizard["active_ids"] = [invoice]
-    session = erp.call("wizard.account.invoice.pay.create", wizard)[0]
-    try:
-        form = erp.call("wizard.account.invoice.pay.execute", session, {}, "start", wizard)
-        defaults = form["view"]["defaults"]
-        keep = ("payee", "amount", "currency", "company", "invoice_account", "date")
-        start = {k: defaults[k] for k in keep} | {"payment_method": methods[0]}
-        start["description"] = "Bank transfer"
-        erp.call("wizard.account.invoice.pay.execute", session, {"start": start}, "choice", wizard)
-    finally:
-        erp.call("wizard.account.invoice.pay.delete", session, wizard)
 
 
 @pytest.fixture
@@ -206,6 +183,7 @@ def test_a_won_deal_becomes_an_erp_customer_and_a_project_with_its_tasks(loop: L
     assert globex_project["party"] == ids["known"] and globex_project["company"] == eu
     assert globex_project["tasks"] == sorted(TASKS["DATA"])
     assert str(globex_project["list_price"]) == "135.0000"
+    assert globex_project["project_invoice_method"] == "timesheet"
     (missing,) = [x for x in loop.exceptions() if RATED in x["message"]]
     assert missing["kind"] == "plan"
     loop.assert_idle()
@@ -218,6 +196,7 @@ def test_a_won_deal_becomes_an_erp_customer_and_a_project_with_its_tasks(loop: L
     cloud_project = loop.projects()["Cloud migration for Initech"]
     assert cloud_project["company"] == us and cloud_project["tasks"] == sorted(TASKS["CLOUD"])
     assert str(cloud_project["list_price"]) == "160.0000"
+    assert cloud_project["project_invoice_method"] == "effort"  # a fixed price
     assert [x for x in loop.exceptions() if x["status"] == "open"] == []
     loop.assert_idle()
 

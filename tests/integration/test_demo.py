@@ -1,7 +1,9 @@
-"""`python -m demo --keep-running` leaves real Tryton and TimeTagger servers up after it exits;
-synchub syncs against them with the config the demo wrote, and `python -m demo --stop` stops
-them by PID. The demo starts its own pair of servers (it is what is tested), in a directory
-of the test's own so a demo left up in the checkout's `.demo/` is not touched."""
+"""`python -m demo --keep-running` runs the firm's whole loop on real servers and leaves them up
+after it exits: a deal won in the CRM is a project in each legal entity, time is posted, an
+invoice in each currency is posted and the EUR one paid, and the CRM's billing notes say so;
+synchub syncs against the servers with the config the demo wrote (idle: nothing to plan), and
+`python -m demo --stop` stops them by PID. The demo starts its own servers (it is what is
+tested), in a directory of the test's own so a demo left up in `.demo/` is not touched."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.tryton.localserver import golden_database
+from connectors.tryton.client import TrytonClient
+from connectors.tryton.localserver import ADMIN_PASSWORD, ADMIN_USER, golden_database
 from demo.servers import Server, State
 from tests.connectors.timetagger.conftest import timetagger_python  # noqa: F401
 
@@ -57,7 +60,8 @@ def test_keep_running_leaves_the_servers_up_for_synchub_until_stop(
     tmp_path: Path,
     timetagger_python: Path,  # noqa: F811 (installed first, as for the other server tests)
 ) -> None:
-    golden_database(ROOT)  # Tryton installed and its golden database baked first (cached)
+    golden_database(ROOT)  # Tryton installed and its golden databases baked first (cached)
+    golden_database(ROOT, "crm")
     demo = tmp_path / "demo"
     state = State(demo / "servers.json")
     servers: list[Server] = []
@@ -82,9 +86,14 @@ def test_keep_running_leaves_the_servers_up_for_synchub_until_stop(
         assert synced.returncode in (0, 2), synced.stdout + synced.stderr  # 1: errors
         report: dict[str, Any] = json.loads(synced.stdout)
         assert report["errors"] == [], report
-        assert {i["connector"]: i["errors"] for i in report["ingest"]} == {"erp": [], "tracker": []}
+        ingest = {i["connector"]: i["errors"] for i in report["ingest"]}
+        assert ingest == {"crm": [], "erp": [], "tracker": []}
+        assert report["planned"]["planned"] == 0, report  # the demo left nothing undone
         # exit 2: the exceptions the demo's invalid entries raised are (rightly) still open
         assert synced.returncode == (2 if report["open_exceptions"] else 0)
+
+        (tryton,) = [s for s in servers if s.name == "Tryton"]
+        loop_went_round(tryton.url, started.stdout)
 
         stopped = run("-m", "demo", "--stop", "--dir", str(demo))
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
@@ -96,3 +105,40 @@ def test_keep_running_leaves_the_servers_up_for_synchub_until_stop(
         for server in servers or state.servers():  # whatever failed, nothing started stays up
             if server.is_running():
                 os.kill(server.pid, signal.SIGKILL)
+
+
+def loop_went_round(url: str, said: str) -> None:
+    """What the demo did, read from the ERP and the CRM themselves (and what it said)."""
+    erp = TrytonClient(url, "erp", ADMIN_USER, ADMIN_PASSWORD)
+    crm = TrytonClient(url, "crm", ADMIN_USER, ADMIN_PASSWORD)
+    projects = {
+        p["name"]: p
+        for p in erp.search_read(
+            "project.work", [("type", "=", "project")], ["name", "company.rec_name", "list_price"]
+        )
+    }
+    assert projects["Cloud migration"]["company."]["rec_name"] == "Acme Consulting"
+    assert projects["Data platform EU"]["company."]["rec_name"] == "Acme Consulting EU GmbH"
+    assert str(projects["Cloud migration"]["list_price"]) == "150.0000"  # the US rate card
+    assert str(projects["Data platform EU"]["list_price"]) == "135.0000"  # the EU one
+    assert "Hooli pilot" not in projects  # a lead: not provisioned
+    invoices = erp.search_read("account.invoice", [], ["state", "currency.code"])
+    assert sorted((i["currency."]["code"], i["state"]) for i in invoices) == [
+        ("EUR", "paid"),
+        ("USD", "posted"),
+    ]
+    lines = erp.search("timesheet.line", [])
+    assert len(lines) >= 12, lines
+    notes = {
+        n["resource"]: n["description"]
+        for n in crm.search_read(
+            "ir.attachment", [("name", "=", "Billing (synchub)")], ["resource", "description"]
+        )
+    }
+    texts = sorted(notes.values())
+    assert len(texts) == 2, notes  # Globex (EUR, paid) and Initech (USD, outstanding)
+    assert "Currency: EUR" in texts[0] and "Outstanding: 0.00" in texts[0], texts
+    assert "Currency: USD" in texts[1] and "Paid: 0.00" in texts[1], texts
+    for step in ("1. first pass", "2. deals won", "3. a week of time", "4. invoices posted"):
+        assert step in said, said
+    assert "0 writes planned, 0 events appended" in said, said

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from connectors.timetagger.localserver import TimeTaggerServer
-from demo.deals import mapping
+from demo.loop import whole_mapping
 from hub.config import load_settings
 from hub.engine import Hub
 from tests.connectors.timetagger.conftest import timetagger_python, timetagger_server  # noqa: F401
@@ -33,7 +33,7 @@ from tests.connectors.tryton.conftest import (  # noqa: F401
     tryton_session,
 )
 from tests.integration.test_deal_to_project import Loop
-from tests.integration.test_workflows import MAPPING, Firm
+from tests.integration.test_workflows import Firm
 
 DEALS = 6
 ENTRIES = 12  # per consultant
@@ -51,12 +51,7 @@ class WholeLoop:
         self.firm = Firm(tmp, erp, tt)  # employees, projects, tasks; consultants' accounts
         self.crm, self.erp = self.deals.crm, self.firm.erp
         self.deals.rate("US", "150", dt.date(dt.date.today().year, 1, 1))
-        doc: dict[str, Any] = yaml.safe_load(MAPPING.read_text())
-        deal = mapping(self.crm.company, self.deals.erp_companies)
-        doc["name"] = "whole-loop"
-        doc["entities"] |= deal["entities"]
-        doc["sources"] += deal["sources"]
-        doc["targets"] += deal["targets"]
+        doc = whole_mapping(self.crm, self.deals.erp_companies)
         (tmp / "mapping.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
         config = yaml.safe_load(self.firm.config.read_text())
         config["connectors"]["crm"] = {"type": "tryton", "profile": "crm", **crm.options()}
