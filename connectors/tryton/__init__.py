@@ -52,6 +52,7 @@ class TrytonConnector:
             page_size=o.page_size,
             objects=o.objects,
             profile=o.profile,
+            every=o.every,
         )
 
     def sink(self) -> TrytonSink | TrytonNoteSink:

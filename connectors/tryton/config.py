@@ -41,6 +41,19 @@ class TrytonOptions(BaseModel):
     objects: list[str] | None = Field(
         None, description="source objects to read; default: the profile's"
     )
+    every: dict[str, float] = Field(
+        default_factory=dict,
+        description="seconds between polls of these objects, e.g. {rates: 3600}; the others "
+        "are polled every pass (each start polls every object once)",
+    )
+
+    @field_validator("every")
+    @classmethod
+    def _positive(cls, every: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in every.items() if not v > 0}
+        if bad:
+            raise ValueError(f"seconds must be more than 0, got {bad}")
+        return every
 
     @field_validator("url")
     @classmethod

@@ -16,6 +16,9 @@ Hard deletes are invisible to polling: `current_keys(object)` lists the ids that
 (archived parties and employees included) and the hub's reconciliation turns missing ids into
 deletes. Keys are Tryton ids as text; many-to-one fields are the target's id as text.
 
+An object may be polled less often than every read (`every`: seconds between its polls, e.g.
+rate cards hourly); its cursor keeps its place meanwhile, so nothing is missed, only seen later.
+
 The objects themselves (models, domains, fields read, row → record) are in `objects.py`.
 """
 
@@ -23,7 +26,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from connectors.tryton.client import Domain, TrytonClient
@@ -77,6 +81,8 @@ class TrytonSource:
         page_size: int = 500,
         objects: list[str] | None = None,
         profile: str = "erp",
+        every: Mapping[str, float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.system = system
         self.client = client
@@ -94,6 +100,17 @@ class TrytonSource:
                 f"{sorted(PROFILES)}"
             )
         self.objects = [OBJECTS[n] for n in (objects or PROFILES[profile])]
+        self.every = dict(every or {})
+        """Object → seconds between its polls (rate cards hourly, say); others every read."""
+        unread = sorted(set(self.every) - {o.name for o in self.objects})
+        if unread:
+            raise ConnectorError(
+                f"connector {system!r} (tryton): `every` names {unread}, which it does not "
+                f"read; its objects are {[o.name for o in self.objects]}"
+            )
+        self.clock = clock
+        self._due: dict[str, float] = {}
+        """Object → when it is polled next (this process: each start polls every object)."""
 
     def discover(self) -> list[ObjectSchema]:
         return [o.schema() for o in self.objects]
@@ -107,6 +124,8 @@ class TrytonSource:
         pending: list[Change] = []
         last: JSON = self._dump(cursors)
         for obj in self.objects:
+            if not self._is_due(obj.name):
+                continue
             for change in self._poll_object(obj, cursors):
                 pending.append(change)
                 if len(pending) >= batch_size:
@@ -116,6 +135,17 @@ class TrytonSource:
         final = self._dump(cursors)
         if pending or final != last:
             yield Batch(tuple(pending), final)
+
+    def _is_due(self, name: str) -> bool:
+        """Whether object `name` is polled in this read (its `every` has passed since the
+        last); when it is, its next poll is scheduled."""
+        if name not in self.every:
+            return True
+        now = self.clock()
+        if now < self._due.get(name, now):
+            return False
+        self._due[name] = now + self.every[name]
+        return True
 
     def current_keys(self, object: str) -> set[str] | None:
         """Every id of `object` that exists now (archived records included)."""

@@ -402,3 +402,38 @@ def test_a_refused_login_says_which_option_to_fix(
     assert says in message
     assert "<" not in message, "an HTML page in the message"
     assert "not-the-pw-123" not in message
+
+
+def test_an_object_polled_on_a_schedule_is_read_when_its_time_comes(
+    tryton_db: TrytonDB, tmp_path: Path
+) -> None:
+    """`every: {rates: 3600}`: rate cards are read at the first read, then once an hour; the
+    other objects every read. A rate written meanwhile is not lost, only seen at the next."""
+    src = source(tryton_db, tmp_path, objects=["rates", "parties"], every={"rates": 3600})
+    now = [1000.0]
+    src.clock = lambda: now[0]
+    erp = Erp(src.client)
+    values = {"name": "Rates", "company": erp.company, "price": "list_price"}
+    (price_list,) = src.client.create("product.price_list", [values])
+    line = {"price_list": price_list, "product": erp.product, "formula": "150"}
+    (first,) = src.client.create("product.price_list.line", [line])
+    found, checkpoint = read(src)
+    assert [c.key for c in found if c.object == "rates"] == [str(first)]
+
+    (second,) = src.client.create("product.price_list.line", [{**line, "formula": "160"}])
+    party = erp.customer("Meanwhile Ltd")
+    now[0] += 1800  # half an hour later: parties are read, rates are not due
+    found, checkpoint = read(src, checkpoint)
+    assert [c.key for c in found if c.object == "rates"] == []
+    assert str(party) in [c.key for c in found if c.object == "parties"]
+
+    now[0] += 1800  # the hour is up
+    found, checkpoint = read(src, checkpoint)
+    assert [c.key for c in found if c.object == "rates"] == [str(second)]
+
+
+def test_a_schedule_for_an_object_not_read_is_refused(tryton_db: TrytonDB, tmp_path: Path) -> None:
+    with pytest.raises(ConnectorError, match=r"`every` names \['rates'\], which it does not read"):
+        source(tryton_db, tmp_path, objects=["parties"], every={"rates": 60})
+    with pytest.raises(ConnectorError, match="seconds must be more than 0"):
+        source(tryton_db, tmp_path, every={"rates": 0})
