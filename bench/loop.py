@@ -49,6 +49,7 @@ from connectors.tryton.localserver import ADMIN_PASSWORD, ADMIN_USER, TrytonServ
 from connectors.tryton.localserver import ensure_installed as install_tryton
 from demo.crm import Crm
 from demo.loop import companies, seed_consultants, seed_rates, whole_mapping
+from demo.report import ERP_OBJECTS
 from hub.config import load_settings
 from hub.engine import Hub, PassReport
 
@@ -95,14 +96,13 @@ class Loop:
         doc = whole_mapping(self.crm, self.company)
         (work / "mapping.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
         erp = {"url": tryton.url, "user": ADMIN_USER, "password": ADMIN_PASSWORD, "lag": 60}
-        objects = ["parties", "employees", "projects", "tasks", "timesheet_lines"]
         config = {
             "store": {"path": "./synchub.db"},
             "mapping": "./mapping.yaml",
             "connectors": {
                 "crm": {"type": "tryton", "profile": "crm", **erp, "database": "crm"},
                 "erp": {"type": "tryton", **erp, "database": "erp"}
-                | {"objects": [*objects, "invoices", "rates"]},
+                | {"objects": list(ERP_OBJECTS)},
                 "tracker": {"type": "timetagger", "url": tt.url, "accounts": tokens, "lag": 10},
             },
             "ingest": {"reconcile_every": 0},

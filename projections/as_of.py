@@ -9,12 +9,26 @@ costs one pass over the entities it looks at.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from hub.store.base import Cursor
 from projections import audit, links
 
-__all__ = ["AsOfLookup"]
+__all__ = ["AsOfLookup", "index_by"]
+
+Entities = Iterable[tuple[str, dict[str, Any]]]
+
+
+def index_by(entities: Entities, field: str) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """(canonical id, fields) pairs by the text value of their `field` (others left out): the
+    index a Lookup's `referencing` answers from."""
+    index: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for cid, fields in entities:
+        value = fields.get(field)
+        if isinstance(value, str):
+            index.setdefault(value, []).append((cid, fields))
+    return index
 
 
 class AsOfLookup:
@@ -61,11 +75,7 @@ class AsOfLookup:
     ) -> list[tuple[str, dict[str, Any]]]:
         index = self._by_field.get((entity, field))
         if index is None:
-            index = {}
-            for cid, fields in audit.states_at(self.c, entity, self.position):
-                value = fields.get(field)
-                if isinstance(value, str):
-                    index.setdefault(value, []).append((cid, fields))
+            index = index_by(audit.states_at(self.c, entity, self.position), field)
             self._by_field[(entity, field)] = index
         return index.get(canonical_id, [])
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from hub.store.base import Cursor
 from projections import canonical, links
+from projections.as_of import index_by
 
 
 class TableLookup:
@@ -50,10 +51,6 @@ class TableLookup:
     ) -> list[tuple[str, dict[str, Any]]]:
         index = self._by_field.get((entity, field))
         if index is None:
-            index = {}
-            for cid, fields in canonical.live_entities(self.c, entity):
-                value = fields.get(field)
-                if isinstance(value, str):
-                    index.setdefault(value, []).append((cid, fields))
+            index = index_by(canonical.live_entities(self.c, entity), field)
             self._by_field[(entity, field)] = index
         return index.get(canonical_id, [])

@@ -22,6 +22,7 @@ import yaml
 
 from connectors.timetagger.localserver import TimeTaggerServer
 from demo.loop import whole_mapping
+from demo.report import ERP_OBJECTS
 from hub.config import load_settings
 from hub.engine import Hub
 from tests.connectors.timetagger.conftest import timetagger_python, timetagger_server  # noqa: F401
@@ -56,15 +57,7 @@ class WholeLoop:
         config = yaml.safe_load(self.firm.config.read_text())
         config["connectors"]["crm"] = {"type": "tryton", "profile": "crm", **crm.options()}
         config["connectors"]["crm"]["lag"] = 60
-        config["connectors"]["erp"]["objects"] = [
-            "parties",
-            "employees",
-            "projects",
-            "tasks",
-            "timesheet_lines",
-            "invoices",
-            "rates",
-        ]
+        config["connectors"]["erp"]["objects"] = list(ERP_OBJECTS)
         config["poll_interval"] = 1
         self.config = self.firm.config
         self.config.write_text(yaml.safe_dump(config, sort_keys=False))
