@@ -102,6 +102,7 @@ def mapping(
                     "outstanding_amount": "amount_to_pay | decimal 4",
                     "paid_amount": "total_amount | minus {amount_to_pay} | decimal 4",
                     "status": "state",
+                    "due_date": "due_date | date",
                 },
             },
         ],

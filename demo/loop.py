@@ -56,6 +56,9 @@ def whole_mapping(crm: Crm, erp_companies: dict[str, int]) -> dict[str, Any]:
     currency = {str(i): CURRENCIES[e] for e, i in erp_companies.items()}
     (projects,) = [s for s in doc["sources"] if s["object"] == "projects"]
     projects["fields"]["currency"] = f"company | map {json.dumps(currency)}"
+    (invoices,) = [s for s in doc["sources"] if s["object"] == "invoices"]
+    invoices["fields"]["project_id"] = "project | link Project erp projects"
+    doc["targets"].append(deal_note())
     doc["valuations"] = [  # approved time at its project's hourly rate, in its currency
         {
             "entity": "TimeEntry",
@@ -67,6 +70,34 @@ def whole_mapping(crm: Crm, erp_companies: dict[str, int]) -> dict[str, Any]:
         }
     ]
     return doc
+
+
+def deal_note() -> dict[str, Any]:
+    """The billing note on a won deal: what the ERP invoiced for the project made for it
+    (the project synchub provisions for a deal carries the deal's name, and the ERP's
+    invoices name the project they were made from), in the currency of the last invoice."""
+    project = "$key | canonical Project"
+    billed = 'status ["posted", "paid"] currency {currency}'
+    return {
+        "system": "crm",
+        "object": "billing_notes",
+        "entity": "Project",
+        "with": {
+            "deal": "name | latest_of Opportunity name expected_close state won",
+            "last": f'{project} | latest_of Invoice project_id issue_date status ["posted", "paid"]',
+            "currency": "last | field_of currency",
+        },
+        "when": "deal | both_set {last}",  # a deal's project, invoiced
+        "fields": {
+            "opportunity": "deal | id_part",
+            "currency": "currency",
+            "invoiced": f"{project} | sum_of Invoice project_id total {billed}",
+            "paid": f"{project} | sum_of Invoice project_id paid_amount {billed}",
+            "outstanding": f"{project} | sum_of Invoice project_id outstanding_amount {billed}",
+            "last_invoice": "last | field_of number",
+            "last_invoice_date": "last | field_of issue_date",
+        },
+    }
 
 
 def seed_rates(erp: TrytonClient, erp_companies: dict[str, int]) -> None:
@@ -175,13 +206,18 @@ def pay(erp: TrytonClient, invoice_id: int, company: int) -> None:
 
 
 def billing_notes(crm: Crm) -> dict[str, str]:
-    """The billing notes synchub keeps on CRM customers: customer name → the note's text."""
+    """The billing notes synchub keeps in the CRM, on customers and on deals: the customer's
+    name or `deal <description>` → the note's text."""
     notes = crm.c.search_read(
         "ir.attachment", [("name", "=", "Billing (synchub)")], ["resource", "description"]
     )
     out = {}
     for note in notes:
-        party = int(str(note["resource"]).split(",")[1])
-        (row,) = crm.c.read("party.party", [party], ["name"])
-        out[str(row["name"])] = str(note["description"])
+        model, _, rid = str(note["resource"]).partition(",")
+        if model == "sale.opportunity":
+            (row,) = crm.c.read(model, [int(rid)], ["description"])
+            out[f"deal {row['description']}"] = str(note["description"])
+        else:
+            (row,) = crm.c.read(model, [int(rid)], ["name"])
+            out[str(row["name"])] = str(note["description"])
     return out

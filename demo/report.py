@@ -105,9 +105,9 @@ def run_demo(tryton: TrytonServer, tt_server: TimeTaggerServer, config: Path) ->
         passes += settle(hub)
         said = " and ".join(f"{i['total_amount']:.2f} {i['currency.']['code']}" for i in invoices)
         step(4, f"invoices posted in the ERP: {said}; the EUR one paid → the CRM's notes:")
-        for customer, text in sorted(billing_notes(crm).items()):
-            lines = [line for line in text.splitlines()[1:] if line.strip()]
-            out.print(f"   {customer}: " + "; ".join(lines))
+        for record, text in sorted(billing_notes(crm).items()):
+            lines = [ln for ln in text.splitlines()[1:] if ln.strip() and "[synchub:" not in ln]
+            out.print(f"   {escape(record)}: " + escape("; ".join(lines)))
 
         head = hub.store.head()
         idle = [hub.sync_once() for _ in range(2)]

@@ -18,6 +18,7 @@ from typing import Any
 
 from connectors.tryton.accounting_objects import ACCOUNTING_OBJECTS
 from connectors.tryton.crm_objects import CRM_OBJECTS
+from connectors.tryton.invoice_objects import INVOICES
 from connectors.tryton.lines import split_marker
 from connectors.tryton.objects_base import (
     ARCHIVED_TOO,
@@ -139,23 +140,6 @@ def _timesheet_line(row: Row) -> dict[str, Any]:
         "company": ref(row["company"]),
         "invoice_line": ref(row["invoice_line"]),
         "invoiced": row["invoice_line"] is not None,
-    }
-
-
-def _invoice(row: Row) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "type": row["type"],
-        "number": row["number"],
-        "party": ref(row["party"]),
-        "company": ref(row["company"]),
-        "state": row["state"],
-        "invoice_date": date_text(row["invoice_date"]),
-        "currency": related(row, "currency", "code"),
-        "untaxed_amount": decimal_text(row["untaxed_amount"]),
-        "tax_amount": decimal_text(row["tax_amount"]),
-        "total_amount": decimal_text(row["total_amount"]),
-        "amount_to_pay": decimal_text(row["amount_to_pay"]),
     }
 
 
@@ -298,39 +282,7 @@ OBJECTS: dict[str, TrytonObject] = {
             ),
             _timesheet_line,
         ),
-        TrytonObject(
-            "invoices",
-            "account.invoice",
-            [],
-            (
-                "type",
-                "number",
-                "party",
-                "company",
-                "state",
-                "invoice_date",
-                "currency.code",
-                "untaxed_amount",
-                "tax_amount",
-                "total_amount",
-                "amount_to_pay",
-            ),
-            (
-                ("id", "string"),
-                ("type", "string"),
-                ("number", "string?"),
-                ("party", "string?"),
-                ("company", "string?"),
-                ("state", "string"),
-                ("invoice_date", "string?"),
-                ("currency", "string?"),
-                ("untaxed_amount", "string?"),
-                ("tax_amount", "string?"),
-                ("total_amount", "string?"),
-                ("amount_to_pay", "string?"),
-            ),
-            _invoice,
-        ),
+        INVOICES,
         *CRM_OBJECTS,
         *ACCOUNTING_OBJECTS,
         *RATE_OBJECTS,

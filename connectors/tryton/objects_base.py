@@ -40,7 +40,7 @@ class TrytonObject:
     """One source object: which records of which model, and how a row becomes a record.
 
     `fields` are the Avro fields (name, type) of the record, in order; `read` the Tryton field
-    names to read (dotted `party.name` reads a related record's field). `follow` lists the
+    names to read (dotted `party.name` reads a related record's field, `lines.x` each line's). `follow` lists the
     (path, model) of the related records whose changes change the record (`("party",
     "party.party")` for `party.name`): their stamps are polled too.
     """
@@ -53,6 +53,9 @@ class TrytonObject:
     convert: Callable[[Row], dict[str, Any]]
     context: Mapping[str, Any] = field(default_factory=dict)
     follow: tuple[tuple[str, str], ...] = ()
+    enrich: Callable[[Any, list[dict[str, Any]]], None] | None = None
+    """Adds to a page of rows, in place, what one read cannot give (with more calls on the
+    TrytonClient it is passed), before they are converted (an invoice's project)."""
 
     def schema(self) -> ObjectSchema:
         avro = []

@@ -183,6 +183,8 @@ class TrytonSource:
     def _poll(self, obj: TrytonObject, cursor: OverlapCursor) -> Iterator[Change]:
         """Rows with stamp >= cursor.since(), keyset-paged, admitted through the cursor."""
         for rows in self._pages(obj.model, obj.domain, obj.read, cursor.since(), obj.context):
+            if obj.enrich is not None:
+                obj.enrich(self.client, rows)
             for row in rows:
                 stamp: dt.datetime = row["last_modified_at"]
                 key = str(row["id"])
@@ -225,6 +227,8 @@ class TrytonSource:
                 order=[("id", "ASC")],
                 context=obj.context,
             )
+            if obj.enrich is not None:
+                obj.enrich(self.client, rows)
             for row in rows:
                 yield self._change(obj, str(row["id"]), row["last_modified_at"], row)
             if len(rows) < self.page_size:

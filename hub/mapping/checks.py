@@ -150,6 +150,11 @@ def is_set(value: Any, args: Args, ctx: Context) -> bool:
     return not (value is None or value == "" or value == [] or value == {})
 
 
+def both_set(value: Any, args: Args, ctx: Context) -> bool:
+    """Whether the value and args[0] (usually a `{field}`) are both set. Handles None."""
+    return is_set(value, args, ctx) and is_set(arg_value(args[0], ctx), args, ctx)
+
+
 def not_(value: Any, args: Args, ctx: Context) -> bool:
     """The boolean negation (None → True). Handles None."""
     return not value

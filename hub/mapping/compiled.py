@@ -67,7 +67,7 @@ _DIRECT = frozenset(
     (
         "float", "decimal", "bool", "date", "datetime", "div", "mul", "round", "regex", "split",
         "tags", "tag_prefix", "max_len", "required", "slug", "equals", "gt", "not_future",
-        "is_set", "not", "le", "minus", "id_part",
+        "is_set", "both_set", "not", "le", "minus", "id_part",
     )
 )  # fmt: skip
 _WITH_LOOKUP = frozenset(

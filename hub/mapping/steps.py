@@ -246,6 +246,13 @@ STEPS: dict[str, StepDef] = {
             "whether the value is neither None nor empty",
             handles_none=True,
         ),
+        _step(
+            "both_set",
+            checks.both_set,
+            "whether the value and VALUE (a {field}) are both set",
+            Param("VALUE", "json"),
+            handles_none=True,
+        ),
         _step("not", checks.not_, "boolean negation (None: true)", handles_none=True),
         _step(
             "exists",

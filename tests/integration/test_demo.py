@@ -135,10 +135,13 @@ def loop_went_round(url: str, said: str) -> None:
             "ir.attachment", [("name", "=", "Billing (synchub)")], ["resource", "description"]
         )
     }
-    texts = sorted(notes.values())
-    assert len(texts) == 2, notes  # Globex (EUR, paid) and Initech (USD, outstanding)
-    assert "Currency: EUR" in texts[0] and "Outstanding: 0.00" in texts[0], texts
-    assert "Currency: USD" in texts[1] and "Paid: 0.00" in texts[1], texts
+    for model in ("party.party", "sale.opportunity"):  # the customer's note and the deal's
+        texts = sorted(t for r, t in notes.items() if r.startswith(f"{model},"))
+        assert len(texts) == 2, notes  # Globex (EUR, paid) and Initech (USD, outstanding)
+        assert "Currency: EUR" in texts[0] and "Outstanding: 0.00" in texts[0], texts
+        assert "Currency: USD" in texts[1] and "Paid: 0.00" in texts[1], texts
+    (hooli,) = crm.search("sale.opportunity", [("description", "=", "Hooli pilot")])
+    assert f"sale.opportunity,{hooli}" not in notes  # a lead: nothing invoiced
     for step in ("1. first pass", "2. deals won", "3. a week of time", "4. invoices posted"):
         assert step in said, said
     assert "0 writes planned, 0 events appended" in said, said

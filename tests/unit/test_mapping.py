@@ -607,6 +607,7 @@ EXAMPLES = {
     "gt": "gt 0",
     "not_future": "not_future",
     "is_set": "is_set",
+    "both_set": "both_set {b}",
     "not": "not",
     "exists": "exists",
     "field_of": "field_of status",
@@ -625,7 +626,7 @@ def test_every_step_has_an_example() -> None:
     assert set(EXAMPLES) == set(STEPS)
 
 
-BOOLEAN_CHECKS = {"equals", "gt", "le", "not_future", "is_set", "not", "exists"}
+BOOLEAN_CHECKS = {"equals", "gt", "le", "not_future", "is_set", "not", "exists", "both_set"}
 
 
 @pytest.mark.parametrize(
@@ -1425,3 +1426,10 @@ def test_every_step_is_documented_in_the_mapping_guide() -> None:
         if line.startswith("| `"):  # a row of a steps table: `name ARGS`, `name2 ARGS` | ...
             named |= {cell.split()[0] for cell in line.split("|")[1].split("`")[1::2]}
     assert set(STEPS) - named == set()
+
+
+def test_both_set_is_two_conditions_in_one() -> None:
+    assert run("a | both_set {b}", {"a": "x", "b": 1}) is True
+    assert run("a | both_set {b}", {"a": "x", "b": None}) is False
+    assert run("a | both_set {b}", {"a": "", "b": "y"}) is False
+    assert run("a | both_set {b}", {"a": None, "b": "y"}) is False

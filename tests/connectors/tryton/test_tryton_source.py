@@ -136,6 +136,8 @@ def test_every_object_is_read_with_its_documented_shape(
         "tax_amount": "0.00",
         "total_amount": "420.00",
         "amount_to_pay": "0",
+        "due_date": None,  # a draft has no lines to pay yet
+        "project": str(project),  # its time was invoiced from this project
     }
     assert {o for o, _ in records} == {
         "parties",
