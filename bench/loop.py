@@ -9,7 +9,7 @@ The loop, phase by phase (the loop's wall time is their sum):
   time       a consultant of the deal's legal entity books and approves 5 days on its tags
   post       hub passes until every entry is a timesheet line in the ERP
   invoice    finance invoices every project and posts the invoices in the ERP
-  notes      hub passes until every customer's billing note is in the CRM
+  notes      hub passes until every customer's and every deal's billing note is in the CRM
 then 3 idle passes, which must plan nothing and append nothing (timed apart).
 
 The hub's own time is its passes' time minus the time its connectors waited for the servers'
@@ -223,6 +223,7 @@ class Loop:
         return len(self.erp.search("account.invoice", [("state", "=", "posted")]))
 
     def notes(self) -> int:
+        """Billing notes in the CRM: one per customer and one per deal once invoiced."""
         return len(self.crm.c.search("ir.attachment", [("name", "=", "Billing (synchub)")]))
 
 
@@ -240,7 +241,7 @@ def run(loop: Loop, n: int) -> dict[str, Any]:
     loop.until("post", lambda: len(loop.erp.search("timesheet.line", [])) == entries)
     with loop.phase("invoice"):
         invoices = loop.invoice()
-    loop.until("notes", lambda: loop.notes() == n)
+    loop.until("notes", lambda: loop.notes() == 2 * n)
     wall = sum(loop.phases.values())
     hub, waited, requests, passes = (
         loop.hub_time,
