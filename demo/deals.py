@@ -128,6 +128,8 @@ def mapping(
                     ),
                     "last_invoice": "last | field_of number",
                     "last_invoice_date": "last | field_of issue_date",
+                    "next_due": "account | earliest_of Invoice account_id due_date status posted"
+                    " | field_of due_date",
                 },
             },
             {

@@ -96,6 +96,8 @@ def deal_note() -> dict[str, Any]:
             "outstanding": f"{project} | sum_of Invoice project_id outstanding_amount {billed}",
             "last_invoice": "last | field_of number",
             "last_invoice_date": "last | field_of issue_date",
+            "next_due": f"{project} | earliest_of Invoice project_id due_date status posted"
+            " | field_of due_date",
         },
     }
 

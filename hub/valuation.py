@@ -97,12 +97,12 @@ def _rule(mapping: Mapping | None, entity: str | None) -> ValuationRule:
 
 
 def _rates_of(rule: ValuationRule) -> set[str]:
-    """The entities a rule's rate comes from (those its `in_force`/`latest_of` steps read)."""
+    """The entities a rule's rate comes from (those its in_force/latest_of/earliest_of read)."""
     return {
         str(args[0])
         for pipeline in rule.pipelines()
         for name, _, args, _ in pipeline.steps
-        if name in ("in_force", "latest_of")
+        if name in ("in_force", "latest_of", "earliest_of")
     }
 
 

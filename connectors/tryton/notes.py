@@ -17,12 +17,14 @@ as for timesheet lines) on the last line:
     Outstanding: 5000.00
     Last invoice: EU2026-00001
     Last invoice date: 2026-12-03
+    Next due: 2026-12-03
     [synchub:0123456789abcdef]
 
 A delta of `billing_notes` names its record with `opportunity` (a sale.opportunity id) or
 `party` (a party.party id), and any of `currency`, `invoiced`, `paid`, `outstanding` (numbers
-or decimal text), `last_invoice`, `last_invoice_date` (ISO date). A field left out or null is
-shown as "-" and reads back as null.
+or decimal text), `last_invoice`, `last_invoice_date` and `next_due` (ISO dates; `next_due`:
+the earliest due date still unpaid, a past one says the customer is late). A field left out
+or null is shown as "-" and reads back as null.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("outstanding", "Outstanding"),
     ("last_invoice", "Last invoice"),
     ("last_invoice_date", "Last invoice date"),
+    ("next_due", "Next due"),
 )
 """(delta field, label on the note), in the note's order."""
 AMOUNTS = frozenset(("invoiced", "paid", "outstanding"))

@@ -214,6 +214,19 @@ def latest_of(value: Any, args: Args, ctx: Context) -> str | None:
     return max(found)[1] if found else None
 
 
+def earliest_of(value: Any, args: Args, ctx: Context) -> str | None:
+    """Like `latest_of`, the one with the smallest ORDERFIELD (args[2]; ties: the smallest id);
+    entities without it are left out: a customer's next unpaid due date. Handles None."""
+    if value is None:
+        return None
+    found = [
+        (_order_key(fields.get(args[2])), cid)
+        for cid, fields in ctx.lookup.referencing(args[0], args[1], as_text(value))
+        if fields.get(args[2]) is not None and matches(fields, args[3:], ctx)
+    ]
+    return min(found)[1] if found else None
+
+
 def values_of(value: Any, args: Args, ctx: Context) -> list[Any]:
     """The distinct values of OUTFIELD (args[2]) of the live ENTITY (args[0]) entities whose
     FIELD (args[1]) is the value (and the further FIELD VALUE pairs, args[3:]), sorted as

@@ -73,7 +73,7 @@ _DIRECT = frozenset(
 _WITH_LOOKUP = frozenset(
     (
         "link", "target_key", "exists", "field_of", "referenced_by", "sum_of", "in_force",
-        "latest_of", "values_of",
+        "latest_of", "earliest_of", "values_of",
     )
 )  # fmt: skip
 

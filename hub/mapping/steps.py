@@ -129,6 +129,25 @@ def _step(name: str, fn: StepFn, summary: str, *params: Param, **options: Any) -
 _PLACES = Param("PLACES", "count", optional=True)
 _FORMAT = Param("FORMAT", "text", optional=True)
 
+
+def _lookup3(name: str, fn: StepFn, third: str, what: str) -> StepDef:
+    """A step over the ENTITY entities whose FIELD is the value, with a third parameter and
+    FIELD2 VALUE2 ... conditions (latest_of, earliest_of, values_of)."""
+    summary = f"{what}, among the ENTITY with FIELD = this value (and FIELD2 = VALUE2 ...)"
+    return _step(
+        name,
+        fn,
+        summary,
+        Param("ENTITY", "text"),
+        Param("FIELD", "text"),
+        Param(third, "text"),
+        *_WHERE,
+        handles_none=True,
+        prepare=_pairs(3),
+        entity_param=0,
+    )
+
+
 STEPS: dict[str, StepDef] = {
     s.name: s
     for s in (
@@ -289,30 +308,9 @@ STEPS: dict[str, StepDef] = {
             prepare=_pairs(3),
             entity_param=0,
         ),
-        _step(
-            "latest_of",
-            checks.latest_of,
-            "id of the ENTITY with FIELD = this value (and FIELD2 = VALUE2 ...) of greatest ORDER",
-            Param("ENTITY", "text"),
-            Param("FIELD", "text"),
-            Param("ORDER", "text"),
-            *_WHERE,
-            handles_none=True,
-            prepare=_pairs(3),
-            entity_param=0,
-        ),
-        _step(
-            "values_of",
-            checks.values_of,
-            "distinct OUTFIELD values of ENTITY with FIELD = this value (and FIELD2 = VALUE2 ...)",
-            Param("ENTITY", "text"),
-            Param("FIELD", "text"),
-            Param("OUTFIELD", "text"),
-            *_WHERE,
-            handles_none=True,
-            prepare=_pairs(3),
-            entity_param=0,
-        ),
+        _lookup3("latest_of", checks.latest_of, "ORDER", "id of the one of greatest ORDER"),
+        _lookup3("earliest_of", checks.earliest_of, "ORDER", "id of the one of least ORDER"),
+        _lookup3("values_of", checks.values_of, "OUTFIELD", "distinct OUTFIELD values"),
         _step(
             "minus",
             checks.minus,

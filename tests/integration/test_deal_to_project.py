@@ -254,10 +254,11 @@ def test_an_invoice_posted_in_the_erp_shows_on_the_crm_customer(loop: Loop) -> N
     (posted,) = erp.read(
         "account.invoice",
         invoices,
-        ["state", "total_amount", "number", "invoice_date"],
+        ["state", "total_amount", "number", "invoice_date", "lines_to_pay.maturity_date"],
         context=ctx,
     )
     assert posted["state"] == "posted"
+    due = min(line["maturity_date"] for line in posted["lines_to_pay."])
     for _ in range(2):
         assert loop.sync().errors == []
     notes = loop.crm.c.search_read(
@@ -274,6 +275,7 @@ def test_an_invoice_posted_in_the_erp_shows_on_the_crm_customer(loop: Loop) -> N
     assert "Currency: EUR" in text and "Paid: 0.00" in text, text
     assert f"Last invoice: {posted['number']}" in text, text
     assert f"Last invoice date: {posted['invoice_date'].isoformat()}" in text, text
+    assert f"Next due: {due.isoformat()}" in text, text  # unpaid, due then
     others = loop.crm.c.search("ir.attachment", [("resource", "like", "party.party,%")])
     assert len(others) == 1  # only the invoiced customer has a note
     loop.assert_idle()
@@ -292,6 +294,7 @@ def test_an_invoice_posted_in_the_erp_shows_on_the_crm_customer(loop: Loop) -> N
     text = notes[0]["description"]
     assert f"Paid: {total}" in text and "Outstanding: 0.00" in text, text
     assert f"Invoiced: {total}" in text, text
+    assert "Next due: -" in text, text  # nothing left to pay
     loop.assert_idle()
 
 

@@ -615,6 +615,7 @@ EXAMPLES = {
     "sum_of": "sum_of Invoice account_id total state posted",
     "le": "le 600",
     "latest_of": "latest_of Invoice account_id issue_date",
+    "earliest_of": "earliest_of Invoice account_id due_date status posted",
     "minus": "minus 1",
     "values_of": "values_of Assignment project_id person_id",
     "id_part": "id_part",
@@ -634,6 +635,7 @@ BOOLEAN_CHECKS = {"equals", "gt", "le", "not_future", "is_set", "not", "exists",
     sorted(
         set(STEPS)
         - {"default", "required", "has_tag", "referenced_by", "sum_of", "latest_of", "values_of"}
+        - {"earliest_of"}
         - BOOLEAN_CHECKS
     ),
 )

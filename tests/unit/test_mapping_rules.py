@@ -269,3 +269,17 @@ def test_values_of_lists_the_people_assigned_and_id_part_strips_the_entity() -> 
     assert run("p | id_part", {"p": "Person/a/b"}) == "a/b"
     with pytest.raises(MappingError, match="is not a canonical id"):
         run("p | id_part", {"p": "alice"})
+
+
+def test_earliest_of_finds_the_next_unpaid_due_date() -> None:
+    lookup = FakeLookup()
+    lookup.entities = {
+        "Invoice/1": {"account_id": "Account/a", "due_date": "2026-10-01", "status": "paid"},
+        "Invoice/2": {"account_id": "Account/a", "due_date": "2026-12-15", "status": "posted"},
+        "Invoice/3": {"account_id": "Account/a", "due_date": "2026-11-20", "status": "posted"},
+        "Invoice/4": {"account_id": "Account/a", "due_date": None, "status": "posted"},
+    }
+    due = "a | earliest_of Invoice account_id due_date status posted"
+    assert run(due, {"a": "Account/a"}, lookup=lookup) == "Invoice/3"  # undated ones left out
+    assert run(due, {"a": "Account/b"}, lookup=lookup) is None
+    assert run(due, {}, lookup=lookup) is None
