@@ -34,7 +34,7 @@ from demo.loop import (
     whole_mapping,
     win_deals,
 )
-from demo.seed import WEEK, seed_erp, seed_tracker
+from demo.seed import CONSULTANTS, WEEK, seed_erp, seed_tracker
 from hub import queries, valuation
 from hub.config import load_settings
 from hub.engine import Hub, PassReport
@@ -61,7 +61,7 @@ def run_demo(tryton: TrytonServer, tt_server: TimeTaggerServer, config: Path) ->
         + ", ".join(f"{e} {r}/h" for e, r in RATES.items())
         + f"; CRM: {len(deals)} customers with an open deal each"
     )
-    people = ("alice", "bob", "carol", *EU_CONSULTANTS)
+    people = (*CONSULTANTS, *EU_CONSULTANTS)
     tokens = {person: tt_server.token(person) for person in people}
     write_config(config, tryton, tt_server, tokens, whole_mapping(crm, entities))
     clients = {p: TimeTaggerClient(tt_server.url, t) for p, t in tokens.items()}

@@ -89,7 +89,6 @@ def _rule(mapping: Mapping | None, entity: str | None) -> ValuationRule:
             raise SyncHubError(f"the mapping values nothing: {how}")
         names = ", ".join(r.entity for r in rules)
         raise SyncHubError(f"the mapping values {names}: name the entity to value")
-    assert mapping is not None or not rules
     rule = None if mapping is None else mapping.valuation(entity)
     if rule is None:
         raise SyncHubError(f"the mapping does not value {entity}: {how}")

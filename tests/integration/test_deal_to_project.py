@@ -225,6 +225,17 @@ def test_an_ambiguous_customer_is_an_exception_and_its_project_says_what_it_wait
     loop.assert_idle()
 
 
+def note_on(loop: Loop, party: int) -> str:
+    """The text of the one billing note on CRM party `party` (fails if none or several)."""
+    notes = loop.crm.c.search_read(
+        "ir.attachment", [("resource", "=", f"party.party,{party}")], ["name", "description"]
+    )
+    assert [n["name"] for n in notes] == ["Billing (synchub)"], [
+        x["message"] for x in loop.exceptions()
+    ]
+    return str(notes[0]["description"])
+
+
 def test_an_invoice_posted_in_the_erp_shows_on_the_crm_customer(loop: Loop) -> None:
     ids = provision(loop)
     erp, eu = loop.erp, loop.erp_companies["EU"]
@@ -261,15 +272,7 @@ def test_an_invoice_posted_in_the_erp_shows_on_the_crm_customer(loop: Loop) -> N
     due = min(line["maturity_date"] for line in posted["lines_to_pay."])
     for _ in range(2):
         assert loop.sync().errors == []
-    notes = loop.crm.c.search_read(
-        "ir.attachment",
-        [("resource", "=", f"party.party,{ids['globex']}")],
-        ["name", "description"],
-    )
-    assert [n["name"] for n in notes] == ["Billing (synchub)"], [
-        x["message"] for x in loop.exceptions()
-    ]
-    text = notes[0]["description"]
+    text = note_on(loop, ids["globex"])
     total = f"{posted['total_amount']:.2f}"
     assert f"Invoiced: {total}" in text and f"Outstanding: {total}" in text, text
     assert "Currency: EUR" in text and "Paid: 0.00" in text, text
@@ -285,13 +288,7 @@ def test_an_invoice_posted_in_the_erp_shows_on_the_crm_customer(loop: Loop) -> N
     assert paid["state"] == "paid"
     for _ in range(2):
         assert loop.sync().errors == []
-    notes = loop.crm.c.search_read(
-        "ir.attachment",
-        [("resource", "=", f"party.party,{ids['globex']}")],
-        ["name", "description"],
-    )
-    assert [n["name"] for n in notes] == ["Billing (synchub)"]
-    text = notes[0]["description"]
+    text = note_on(loop, ids["globex"])  # still one note
     assert f"Paid: {total}" in text and "Outstanding: 0.00" in text, text
     assert f"Invoiced: {total}" in text, text
     assert "Next due: -" in text, text  # nothing left to pay
