@@ -22,8 +22,8 @@ fixed price on the planned effort)."""
 RATED = "a rate card is in force on the project's start date for its labor category"
 
 
-BILLED = 'status ["posted", "paid"] currency {currency}'
-"""The invoices a billing note adds up: issued ones, in the currency of the last."""
+ISSUED = 'status ["posted", "paid"]'
+"""The invoices a billing note adds up: the issued ones."""
 
 
 def mapping(
@@ -114,17 +114,16 @@ def mapping(
                 "when": "$key | canonical Account | referenced_by Invoice account_id | gt 0",
                 "with": {
                     "account": "$key | canonical Account",
-                    "last": "account | latest_of Invoice account_id issue_date status"
-                    ' ["posted", "paid"]',
-                    "currency": "last | field_of currency",  # amounts in the last one's
+                    "last": f"account | latest_of Invoice account_id issue_date {ISSUED}",
                 },
-                "fields": {
+                "fields": {  # amounts per currency: a customer billed by both entities
                     "party": "account | target_key crm parties",
-                    "currency": "currency",
-                    "invoiced": f"account | sum_of Invoice account_id total {BILLED}",
-                    "paid": f"account | sum_of Invoice account_id paid_amount {BILLED}",
+                    "currency": f"account | values_of Invoice account_id currency {ISSUED}"
+                    " | join ', '",
+                    "invoiced": f"account | sums_by Invoice account_id total currency {ISSUED}",
+                    "paid": f"account | sums_by Invoice account_id paid_amount currency {ISSUED}",
                     "outstanding": (
-                        f"account | sum_of Invoice account_id outstanding_amount {BILLED}"
+                        f"account | sums_by Invoice account_id outstanding_amount currency {ISSUED}"
                     ),
                     "last_invoice": "last | field_of number",
                     "last_invoice_date": "last | field_of issue_date",

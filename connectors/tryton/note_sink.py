@@ -21,7 +21,15 @@ from typing import Any
 
 from connectors.tryton.client import TrytonClient
 from connectors.tryton.lines import Refused, create_marker, target_id
-from connectors.tryton.notes import AMOUNTS, FIELDS, RESOURCES, note_fields, note_text, resource_of
+from connectors.tryton.notes import (
+    AMOUNTS,
+    FIELDS,
+    PER_CURRENCY,
+    RESOURCES,
+    note_fields,
+    note_text,
+    resource_of,
+)
 from connectors.tryton.outcomes import Mismatch, attempt
 from hub.spi import Delta, Outcome
 
@@ -56,7 +64,9 @@ class TrytonNoteSink:
         }
         for name, _ in FIELDS:
             value = record.get(name)
-            out[name] = float(value) if name in AMOUNTS and value is not None else value
+            if name in AMOUNTS and value is not None and not PER_CURRENCY.fullmatch(value):
+                value = float(value)  # one amount; per currency it stays text
+            out[name] = value
         return out
 
     def close(self) -> None:

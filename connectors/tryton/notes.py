@@ -22,13 +22,15 @@ as for timesheet lines) on the last line:
 
 A delta of `billing_notes` names its record with `opportunity` (a sale.opportunity id) or
 `party` (a party.party id), and any of `currency`, `invoiced`, `paid`, `outstanding` (numbers
-or decimal text), `last_invoice`, `last_invoice_date` and `next_due` (ISO dates; `next_due`:
-the earliest due date still unpaid, a past one says the customer is late). A field left out
-or null is shown as "-" and reads back as null.
+or decimal text, or amounts per currency as text: `2835.00 EUR; 2700.00 USD`),
+`last_invoice`, `last_invoice_date` and `next_due` (ISO dates; `next_due`: the earliest due
+date still unpaid, a past one says the customer is late). A field left out or null is shown
+as "-" and reads back as null.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -49,6 +51,8 @@ FIELDS: tuple[tuple[str, str], ...] = (
 )
 """(delta field, label on the note), in the note's order."""
 AMOUNTS = frozenset(("invoiced", "paid", "outstanding"))
+PER_CURRENCY = re.compile(r"-?\d+\.\d\d [A-Z]{3}(; -?\d+\.\d\d [A-Z]{3})*")
+"""Amounts per currency, as the `sums_by` step writes them."""
 RESOURCES = {"opportunity": "sale.opportunity", "party": "party.party"}
 """Delta field naming the record → its Tryton model."""
 _EMPTY = "-"
@@ -71,10 +75,15 @@ def _shown(name: str, value: Any) -> str:
     if value is None or value == "":
         return _EMPTY
     if name in AMOUNTS:
+        if isinstance(value, str) and PER_CURRENCY.fullmatch(value):
+            return value  # one amount per currency: `2835.00 EUR; 2700.00 USD`
         try:
             amount = Decimal(str(value))
         except InvalidOperation:
-            raise Refused(f"`{name}` must be an amount, got {value!r}") from None
+            raise Refused(
+                f"`{name}` must be an amount, or amounts per currency like "
+                f"'2835.00 EUR; 2700.00 USD', got {value!r}"
+            ) from None
         if not amount.is_finite():
             raise Refused(f"`{name}` must be a finite amount, got {value!r}")
         return format(amount.quantize(Decimal("0.01")), "f")

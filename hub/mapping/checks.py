@@ -200,6 +200,37 @@ def sum_of(value: Any, args: Args, ctx: Context) -> Decimal:
     return total
 
 
+def sums_by(value: Any, args: Args, ctx: Context) -> str | None:
+    """`sum_of` per BYFIELD (args[3]) value, as one line of text: the sums of SUMFIELD (args[2])
+    over the live ENTITY (args[0]) entities whose FIELD (args[1]) is the value (and FIELD2
+    VALUE2 ..., args[4:]), each `<sum to the cent> <BY>`, by BY, joined by "; " — a customer's
+    invoiced amount in each currency: `2835.00 EUR; 2700.00 USD`. None when none match."""
+    totals: dict[str, Decimal] = {}
+    for fields in _referring(value, args[0], args[1], args[4:], ctx):
+        amount = fields.get(args[2])
+        by = as_text(fields.get(args[3]) or "")
+        if amount is None:
+            totals.setdefault(by, Decimal(0))
+            continue
+        try:
+            totals[by] = totals.get(by, Decimal(0)) + to_decimal(amount, (), ctx)
+        except StepFailure as exc:
+            raise StepFailure(
+                f"{args[0]}.{args[2]} of a referencing entity: {exc.message}"
+            ) from None
+    if not totals:
+        return None
+    cent = Decimal("0.01")
+    return "; ".join(f"{totals[by].quantize(cent)} {by}".strip() for by in sorted(totals))
+
+
+def join(value: Any, args: Args, ctx: Context) -> str:
+    """A list's items as text joined by SEP (args[0]); any other value as text."""
+    if isinstance(value, list):
+        return str(args[0]).join(as_text(v) for v in value)
+    return as_text(value)
+
+
 def latest_of(value: Any, args: Args, ctx: Context) -> str | None:
     """The canonical id of the live ENTITY (args[0]) whose FIELD (args[1]) is the value (and the
     further FIELD VALUE pairs, args[3:]) with the greatest ORDERFIELD (args[2]; ties: the greatest

@@ -67,13 +67,13 @@ _DIRECT = frozenset(
     (
         "float", "decimal", "bool", "date", "datetime", "div", "mul", "round", "regex", "split",
         "tags", "tag_prefix", "max_len", "required", "slug", "equals", "gt", "not_future",
-        "is_set", "both_set", "not", "le", "minus", "id_part",
+        "is_set", "both_set", "not", "le", "minus", "id_part", "join",
     )
 )  # fmt: skip
 _WITH_LOOKUP = frozenset(
     (
         "link", "target_key", "exists", "field_of", "referenced_by", "sum_of", "in_force",
-        "latest_of", "earliest_of", "values_of",
+        "latest_of", "earliest_of", "values_of", "sums_by",
     )
 )  # fmt: skip
 

@@ -181,7 +181,7 @@ class Mapping:
         return sorted(names)
 
 
-_LOOKUP_STEPS = ("referenced_by", "sum_of", "latest_of", "earliest_of", "values_of")
+_LOOKUP_STEPS = ("referenced_by", "sum_of", "sums_by", "latest_of", "earliest_of", "values_of")
 """The steps that read other entities by a field of theirs."""
 
 

@@ -20,6 +20,7 @@ from hub import queries
 from hub.config import load_settings
 from hub.engine import Hub
 from tests.connectors.tryton.conftest import (  # noqa: F401
+    Erp,
     TrytonDB,
     crm_db,
     crm_golden,
@@ -321,4 +322,44 @@ def test_a_deal_reopened_after_provisioning_is_an_exception_never_undone(loop: L
         assert loop.sync().errors == []
     assert [x for x in loop.exceptions() if "was written for it" in x["message"]] == []
     assert list(loop.projects()).count("Data platform for Globex") == 1
+    loop.assert_idle()
+
+
+def test_a_customer_billed_by_both_legal_entities_sees_each_currency_apart(loop: Loop) -> None:
+    """Globex's EU project is invoiced in EUR and a US project of theirs in USD: the customer's
+    note shows each amount in its own currency, never added across, and stays idle."""
+    ids = provision(loop)
+    erp, eu = loop.erp, loop.erp_companies["EU"]
+    ctx = {"company": eu}
+    eu_project = loop.projects()["Data platform for Globex"]
+    (party,) = erp.create("party.party", [{"name": "Eva Berater"}], context=ctx)
+    (eva,) = erp.create("company.employee", [{"party": party, "company": eu}], context=ctx)
+    (build,) = erp.search(
+        "project.work", [("parent", "=", eu_project["id"]), ("name", "=", "Build")]
+    )
+    us = Erp(erp)  # the login's company: the US entity
+    us_project, (support,) = us.project(ids["known"], ("Support",), name="Globex US support")
+    us.line(us.employee("Sam Support"), us.timesheet_work(support), 4)
+    line = {"employee": eva, "work": us.timesheet_work(build), "company": eu}
+    erp.create("timesheet.line", [line | {"duration": dt.timedelta(hours=8)}], context=ctx)
+    totals = {}
+    for project, company in ((eu_project["id"], eu), (us_project, us.company)):
+        company_ctx = {"company": company}
+        erp.button("project.work", "invoice", [project], context=company_ctx)
+        drafts = erp.search(
+            "account.invoice",
+            [("company", "=", company), ("state", "=", "draft")],
+            context=company_ctx,
+        )
+        erp.button("account.invoice", "post", drafts, context=company_ctx)
+        (posted,) = erp.read(
+            "account.invoice", drafts, ["total_amount", "currency.code"], context=company_ctx
+        )
+        totals[posted["currency."]["code"]] = f"{posted['total_amount']:.2f}"
+    for _ in range(2):
+        assert loop.sync().errors == []
+    text = note_on(loop, ids["globex"])
+    assert f"Invoiced: {totals['EUR']} EUR; {totals['USD']} USD" in text, text
+    assert f"Outstanding: {totals['EUR']} EUR; {totals['USD']} USD" in text, text
+    assert "Currency: EUR, USD" in text, text
     loop.assert_idle()

@@ -616,6 +616,8 @@ EXAMPLES = {
     "le": "le 600",
     "latest_of": "latest_of Invoice account_id issue_date",
     "earliest_of": "earliest_of Invoice account_id due_date status posted",
+    "sums_by": "sums_by Invoice account_id total currency status posted",
+    "join": "join ', '",
     "minus": "minus 1",
     "values_of": "values_of Assignment project_id person_id",
     "id_part": "id_part",
@@ -635,7 +637,7 @@ BOOLEAN_CHECKS = {"equals", "gt", "le", "not_future", "is_set", "not", "exists",
     sorted(
         set(STEPS)
         - {"default", "required", "has_tag", "referenced_by", "sum_of", "latest_of", "values_of"}
-        - {"earliest_of"}
+        - {"earliest_of", "sums_by"}
         - BOOLEAN_CHECKS
     ),
 )

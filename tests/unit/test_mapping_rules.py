@@ -283,3 +283,37 @@ def test_earliest_of_finds_the_next_unpaid_due_date() -> None:
     assert run(due, {"a": "Account/a"}, lookup=lookup) == "Invoice/3"  # undated ones left out
     assert run(due, {"a": "Account/b"}, lookup=lookup) is None
     assert run(due, {}, lookup=lookup) is None
+
+
+def test_sums_by_gives_an_amount_per_currency_and_join_a_list_as_text() -> None:
+    lookup = FakeLookup()
+    lookup.entities = {
+        "Invoice/1": {
+            "account_id": "Account/a",
+            "total": "2835",
+            "currency": "EUR",
+            "status": "paid",
+        },
+        "Invoice/2": {
+            "account_id": "Account/a",
+            "total": "2700",
+            "currency": "USD",
+            "status": "posted",
+        },
+        "Invoice/3": {
+            "account_id": "Account/a",
+            "total": "100.5",
+            "currency": "USD",
+            "status": "posted",
+        },
+        "Invoice/4": {
+            "account_id": "Account/a",
+            "total": "9",
+            "currency": "USD",
+            "status": "draft",
+        },
+    }
+    sums = 'a | sums_by Invoice account_id total currency status ["posted", "paid"]'
+    assert run(sums, {"a": "Account/a"}, lookup=lookup) == "2835.00 EUR; 2800.50 USD"
+    assert run(sums, {"a": "Account/b"}, lookup=lookup) is None
+    assert run("c | join ', '", {"c": ["EUR", "USD"]}) == "EUR, USD"

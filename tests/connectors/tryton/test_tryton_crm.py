@@ -305,3 +305,23 @@ def test_a_billing_note_is_written_for_people_and_one_per_record(
     assert shown is not None and shown[0]["outstanding"] == "7500.50"
     (bad,) = sink.apply([delta("create", None, "k4", currency="EUR")])
     assert bad.status == "rejected" and "`opportunity`" in (bad.reason or "")
+
+
+def test_a_customer_billed_in_two_currencies_shows_an_amount_per_currency(
+    crm_db: TrytonDB, tmp_path: Path
+) -> None:
+    """Amounts per currency (as `sums_by` writes them) are shown as they are and read back as
+    the same text, so a note with them is idle on the next pass; a malformed one is refused."""
+    sink = TrytonConnector("crm", crm_db.options(profile="crm"), tmp_path).sink()
+    crm = Crm(sink.client)
+    customer = crm.customer("Initech Inc")
+    both = {"party": customer, "currency": "EUR, USD", "invoiced": "2835.00 EUR; 2700.00 USD"}
+    (made,) = sink.apply([Delta("crm", "billing_notes", "Account/9", None, "create", both, "k")])
+    assert made.status == "applied", made.reason
+    (row,) = crm.c.read("ir.attachment", [int(made.target_key or 0)], ["description"])
+    assert "Invoiced: 2835.00 EUR; 2700.00 USD" in row["description"]
+    shown = note_fields(row["description"])
+    assert shown is not None and shown[0]["invoiced"] == "2835.00 EUR; 2700.00 USD"
+    bad = {"party": customer, "invoiced": "lots of EUR"}
+    (refused,) = sink.apply([Delta("crm", "billing_notes", "Account/8", None, "create", bad, "b")])
+    assert refused.status == "rejected" and "amounts per currency" in (refused.reason or "")
