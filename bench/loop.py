@@ -48,8 +48,7 @@ from connectors.tryton.client import TrytonClient
 from connectors.tryton.localserver import ADMIN_PASSWORD, ADMIN_USER, TrytonServer, golden_database
 from connectors.tryton.localserver import ensure_installed as install_tryton
 from demo.crm import Crm
-from demo.loop import companies, seed_consultants, seed_rates, whole_mapping
-from demo.report import ERP_OBJECTS
+from demo.loop import ERP_OBJECTS, companies, seed_consultants, seed_rates, whole_mapping
 from hub.config import load_settings
 from hub.engine import Hub, PassReport
 
@@ -182,8 +181,9 @@ class Loop:
         its tags (as TimeTagger shows them to them) → entries booked."""
         booked = 0
         today = dt.date.today()
+        projects = self.projects()
         for i, name in enumerate(sorted(names)):
-            project = self.projects()[name]
+            project = projects[name]
             entity = next(e for e, c in self.company.items() if c == project["company"])
             person = CONSULTANTS[entity][i % 2]
             client = self.trackers[person]

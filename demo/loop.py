@@ -28,6 +28,8 @@ CURRENCIES = {"US": "USD", "EU": "EUR"}
 RATES = {"US": "150", "EU": "135"}
 """Hourly rate of consulting (product CONSULT-H) per legal entity, in its currency."""
 EU_CONSULTANTS = {"erik": "Erik Berater"}
+ERP_OBJECTS = ("parties", "employees", "projects", "tasks", "timesheet_lines", "invoices", "rates")
+"""What the ERP connector reads in the loop: the deal side adds parties, invoices and rates."""
 DEALS = (  # customer, country, VAT id, deal, legal entity, service line, won in the demo
     ("Initech Inc", ("US", "United States"), None, "Cloud migration", "US", "CLOUD", True),
     ("Globex SE", ("DE", "Germany"), "DE136695976", "Data platform EU", "EU", "DATA", True),

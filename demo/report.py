@@ -21,6 +21,7 @@ from connectors.tryton.client import TrytonClient
 from connectors.tryton.localserver import ADMIN_PASSWORD, ADMIN_USER, TrytonServer
 from demo.crm import Crm
 from demo.loop import (
+    ERP_OBJECTS,
     EU_CONSULTANTS,
     RATES,
     billing_notes,
@@ -176,9 +177,6 @@ def write_config(
         "poll_interval": 5,
     }
     path.write_text(MARK + yaml.safe_dump(config, sort_keys=False))
-
-
-ERP_OBJECTS = ("parties", "employees", "projects", "tasks", "timesheet_lines", "invoices", "rates")
 
 
 def report(

@@ -135,17 +135,11 @@ class Mapping:
         Assignment project_id ...`): when a K changes, the E entities whose F equals the K's
         FIELD must be planned again, since their lookup reads it."""
         out: dict[str, list[tuple[str, str, str]]] = {}
-        for rule in self._outbound:
-            computed = {name for name, _ in rule.let}
-            for pipeline in rule.pipelines():
-                source = pipeline.source_field
-                if source is None or source in computed or not pipeline.steps:
-                    continue
-                name, _, args, _ = pipeline.steps[0]
-                if name in _LOOKUP_STEPS:
-                    found = (str(args[1]), rule.entity, source)
-                    if found not in out.setdefault(str(args[0]), []):
-                        out[str(args[0])].append(found)
+        for rule, source, (name, _, args, _) in self._from_fields():
+            if name in _LOOKUP_STEPS:
+                found = (str(args[1]), rule.entity, source)
+                if found not in out.setdefault(str(args[0]), []):
+                    out[str(args[0])].append(found)
         return out
 
     def key_dependents(self) -> list[tuple[str, str]]:
@@ -153,15 +147,20 @@ class Mapping:
         when the entity an E's F names is written, that E is planned again (it may have
         waited for the key)."""
         out: list[tuple[str, str]] = []
+        for rule, source, first in self._from_fields():
+            if first[0] == "target_key" and (rule.entity, source) not in out:
+                out.append((rule.entity, source))
+        return out
+
+    def _from_fields(self) -> Iterator[tuple[OutboundRule, str, Any]]:
+        """(rule, canonical field, first step) of every target-rule pipeline that starts from
+        a canonical field of the rule's entity (not a `with` value) and has steps."""
         for rule in self._outbound:
             computed = {name for name, _ in rule.let}
             for pipeline in rule.pipelines():
                 source = pipeline.source_field
-                if source is None or source in computed or not pipeline.steps:
-                    continue
-                if pipeline.steps[0][0] == "target_key" and (rule.entity, source) not in out:
-                    out.append((rule.entity, source))
-        return out
+                if source is not None and source not in computed and pipeline.steps:
+                    yield rule, source, pipeline.steps[0]
 
     def _lookups(self) -> Iterator[tuple[OutboundRule, str, tuple[Any, ...]]]:
         """(rule, step name, args) of every step of the target rules that reads other

@@ -22,8 +22,7 @@ import pytest
 import yaml
 
 from connectors.timetagger.localserver import TimeTaggerServer
-from demo.loop import whole_mapping
-from demo.report import ERP_OBJECTS
+from demo.loop import ERP_OBJECTS, whole_mapping
 from hub import queries
 from hub.config import load_settings
 from hub.engine import Hub
