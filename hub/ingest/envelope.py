@@ -10,7 +10,6 @@ microseconds since the epoch (`micros`, `now_micros`).
 from __future__ import annotations
 
 import datetime as dt
-import io
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import fastavro
 
 from hub.avro import MAGIC, Schema
+from hub.codec.encoder import AvroBodyEncoder, avro_long
 from hub.errors import ValidationError
 from hub.registry import schema_summary
 
@@ -62,7 +62,8 @@ class Envelope:
 
     An Avro record is the concatenation of its fields' encodings and `after` is the envelope's
     last field (a union: branch 0 null, branch 1 the record), so an envelope's bytes are exactly
-    header + prefix fields + branch index + body. fastavro encodes the body; the prefix fields
+    header + prefix fields + branch index + body. The body is written by an encoder generated
+    for the record's schema (`hub.codec.encoder`, fastavro for what it does not take); the prefix fields
     (fixed, enum, strings, longs) are laid out by `encode`, whose output is checked byte for byte
     against fastavro's in tests/unit/test_avro_and_schemas.py. This halves the per-change cost.
     """
@@ -70,21 +71,19 @@ class Envelope:
     def __init__(self, envelope: Schema, record_schema: dict[str, Any]) -> None:
         self.envelope = envelope
         self.record = fastavro.parse_schema(record_schema)
+        self._write = AvroBodyEncoder(self.record)
         self.names = frozenset(f["name"] for f in record_schema["fields"])
         """The record's field names: a field outside them would be dropped by the encoder."""
         self.header = MAGIC + envelope.fingerprint
         self.name = envelope.name
-        self._buf = io.BytesIO()
 
     def body(self, record: Mapping[str, Any]) -> bytes:
-        buf = self._buf
-        buf.seek(0)
-        buf.truncate()
+        """The record's Avro body (generated encoder, fastavro for what it does not take);
+        ValidationError naming the field when it does not fit the schema."""
         try:
-            fastavro.schemaless_writer(buf, self.record, record)
+            return self._write(record)
         except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
             raise explain(self.record, record, e) from None
-        return buf.getvalue()
 
     def encode(
         self,
@@ -111,32 +110,6 @@ class Envelope:
                 b"\x00" if body is None else b"\x02" + body,
             )
         )
-
-
-def avro_long(n: int) -> bytes:
-    """Avro long: zig-zag, then base-128 varint (7-bit groups, low first, high bit = "more")."""
-    z = (n << 1) ^ (n >> 63)
-    if z < 0x80:
-        return _BYTE[z]
-    k = (z.bit_length() + 6) // 7
-    if k > 8:
-        return _long_loop(z)
-    # Spread the 8 groups of 7 bits to one group per byte (halving: 28, 14, 7 bits apart), set
-    # every continuation bit, clear the last byte's, and keep the k bytes.
-    x = (z & 0xFFFFFFF) | ((z & 0xFFFFFFF0000000) << 4)
-    x = (x & 0x00003FFF00003FFF) | ((x & 0x0FFFC0000FFFC000) << 2)
-    x = (x & 0x007F007F007F007F) | ((x & 0x3F803F803F803F80) << 1)
-    return ((x | 0x8080808080808080) & ((1 << (8 * k - 1)) - 1)).to_bytes(k, "little")
-
-
-def _long_loop(z: int) -> bytes:
-    """Varint of a zig-zagged long, a byte at a time."""
-    out = bytearray()
-    while z & ~0x7F:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
-    return bytes(out)
 
 
 def _str(s: str) -> bytes:

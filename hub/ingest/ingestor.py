@@ -36,6 +36,7 @@ from hub.ingest.envelope import (
 from hub.ingest.heads import Heads
 from hub.ingest.quarantine import Quarantine, QuarantineLog, check_sizes, storable
 from hub.ingest.reconcile import reconcile
+from hub.perf import quick_handoffs
 from hub.registry import SourceSchemas
 from hub.schemas import hub_schema, record_schema_of
 from hub.spi import Source
@@ -155,7 +156,8 @@ class Ingestor:
     ) -> IngestReport:
         """Read everything the source has after the checkpoint; append it batch by batch.
 
-        Batch N+1 is read and encoded while batch N is being committed (`append_async`): it is
+        Batch N+1 is read and encoded while batch N is inserted and committed on the store's
+        commit thread (`append_async`, with quick thread handoffs: `hub.perf`): it is
         appended only once batch N is durable, so a failed append raises with nothing after it
         stored, and the crash point `ingest.after_append` still sees one committed batch.
         Counts go to `report` (a new one if None) as batches commit, so a caller that passes
@@ -164,16 +166,17 @@ class Ingestor:
         self.discover()
         checkpoint = self.checkpoint()
         inflight: tuple[_Prepared, Future[int]] | None = None
-        try:
-            for batch in self.source.read(checkpoint, self.settings.batch_size):
-                prepared = self._prepare(batch.changes, batch.checkpoint, inflight)
+        with quick_handoffs():
+            try:
+                for batch in self.source.read(checkpoint, self.settings.batch_size):
+                    prepared = self._prepare(batch.changes, batch.checkpoint, inflight)
+                    if inflight is not None:
+                        done, inflight = inflight, None
+                        self._committed(done[0], done[1].result, report, progress)
+                    inflight = (prepared, self._append_async(prepared))
+            finally:
                 if inflight is not None:
-                    done, inflight = inflight, None
-                    self._committed(done[0], done[1].result, report, progress)
-                inflight = (prepared, self._append_async(prepared))
-        finally:
-            if inflight is not None:
-                self._committed(inflight[0], inflight[1].result, report, progress)
+                    self._committed(inflight[0], inflight[1].result, report, progress)
         return report
 
     def _append_batch(self, changes: Iterable[Change], checkpoint: JSON) -> tuple[int, int, int]:
