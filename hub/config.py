@@ -8,8 +8,10 @@ token. Relative paths are relative to the config file's folder.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,6 +55,38 @@ class OutboundSettings(BaseModel):
     batch_size: int = Field(100, ge=1)
 
 
+class CutoffSettings(BaseModel):
+    """The invoice cut-off (hub.cutoff): `days` working days before the month's last working
+    day, at `at` (HH:MM) in the legal entity's time zone."""
+
+    model_config = ConfigDict(extra="forbid")
+    days: int = Field(2, ge=0, le=15)
+    at: dt.time = dt.time(17, 0)
+
+
+class IndicatorSettings(BaseModel):
+    """What the business indicators (hub.indicators) need beyond the canonical state."""
+
+    model_config = ConfigDict(extra="forbid")
+    exchange_rates: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description='"FROM/TO": how many TO one FROM buys, e.g. {"USD/EUR": 0.92}',
+    )
+    invoice_cutoff: CutoffSettings = CutoffSettings()
+    won_states: list[str] = Field(default_factory=lambda: ["won"])
+    """The Opportunity states that mean the deal is won (and must be provisioned)."""
+
+    @model_validator(mode="after")
+    def _pairs(self) -> IndicatorSettings:
+        for pair, rate in self.exchange_rates.items():
+            if not re.fullmatch(r"[A-Z]{3}/[A-Z]{3}", pair) or rate <= 0:
+                raise ValueError(
+                    f"exchange_rates: {pair!r}: {rate} — write a pair of currency codes and a "
+                    'positive rate, e.g. "USD/EUR": 0.92 (one USD buys 0.92 EUR)'
+                )
+        return self
+
+
 class ConnectorSettings(BaseModel):
     """One connector section: `type` picks the entry point; the rest goes to the connector.
 
@@ -88,6 +122,7 @@ class Settings(BaseModel):
     connectors: dict[str, ConnectorSettings] = {}
     ingest: IngestSettings = IngestSettings()
     outbound: OutboundSettings = OutboundSettings()
+    indicators: IndicatorSettings = IndicatorSettings()
     poll_interval: float = Field(5.0, gt=0)
     base_dir: Path = Path(".")
 

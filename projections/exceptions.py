@@ -44,6 +44,7 @@ __all__ = [
     "exception_id",
     "listed",
     "mapped_again_since",
+    "open_at",
     "open_by_kind",
     "open_count",
     "open_of",
@@ -151,6 +152,24 @@ def open_by_kind(c: Cursor) -> dict[str, int]:
         f"SELECT kind, count(*) FROM {_LIVE} WHERE {_IS_OPEN} GROUP BY kind ORDER BY kind", OPEN
     )
     return {str(k): int(n) for k, n in c.fetchall()}
+
+
+def open_at(c: Cursor, position: int | None) -> list[dict[str, Any]]:
+    """The exceptions open after `position` (None: now), oldest first: opened at or before it,
+    and open now or settled after it (one opened again after a settlement counts from its
+    first opening). Columns: id, kind, entity, canonical_id, system, object, rule,
+    first_position."""
+    cols = "id, kind, entity, canonical_id, system, object, rule, first_position"
+    if position is None:
+        c.execute(f"SELECT {cols} FROM {_LIVE} WHERE {_IS_OPEN} ORDER BY first_position", OPEN)
+    else:
+        c.execute(
+            f"SELECT {cols} FROM {_LIVE} WHERE first_position <= ? AND ({_IS_OPEN} OR position > ?)"
+            " ORDER BY first_position",
+            (position, *OPEN, position),
+        )
+    names = cols.split(", ")
+    return [dict(zip(names, r, strict=True)) for r in c.fetchall()]
 
 
 def open_of(c: Cursor, kind: str, subject: str) -> OpenException | None:

@@ -26,6 +26,7 @@ __all__ = [
     "links_of",
     "object_key",
     "sources",
+    "targeted",
 ]
 
 LINKS = Table(
@@ -134,6 +135,17 @@ def links_of(c: Cursor, canonical_id: str, upto: int | None = None) -> list[Link
         (canonical_id, upto if upto is not None else 2**63 - 1),
     )
     return [Link(r[0], r[1], r[2], r[3]) for r in c.fetchall()]
+
+
+def targeted(c: Cursor, system: str, obj: str, upto: int | None = None) -> set[str]:
+    """The canonical ids written to a record of `system`/`obj` (a target link) made at or
+    before position `upto` (None: all), that still have it."""
+    c.execute(
+        f"SELECT canonical_id FROM {_LIVE} WHERE system=? AND object=? AND role=?"
+        " AND position <= ?",
+        (system, obj, TARGET, upto if upto is not None else 2**63 - 1),
+    )
+    return {r[0] for r in c.fetchall()}
 
 
 # -- the projection in a fold ------------------------------------------------------------------

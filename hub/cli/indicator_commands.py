@@ -1,0 +1,151 @@
+"""`synchub indicators`: the business indicators (hub.indicators), now or as of a time or
+position, as tables a finance lead reads at 80 columns, or JSON."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from hub import indicators
+from hub.cli.app import DEFAULT, ConfigOpt, JsonOpt, app, reader
+from hub.cli.render import out, parse_time, print_json
+
+
+@app.command("indicators")
+def indicators_command(
+    config: ConfigOpt = DEFAULT,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="ISO time: what the hub knew then.")
+    ] = None,
+    at: Annotated[
+        int | None, typer.Option("--at", help="Event position: what the hub knew after it.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approved time not yet posted (hours, value, oldest, the invoice cut-off), projects
+    missing billing rules, deals won but not provisioned, open exceptions per workflow: now,
+    or as of a time or position."""
+    if as_of is not None and at is not None:
+        raise typer.BadParameter("give --as-of or --at, not both")
+    when = parse_time(as_of) if as_of else None
+    with reader(config) as (settings, store, _p):
+        data = indicators.indicators(store, settings.indicators, position=at, as_of=when)
+    if as_json:
+        print_json(data)
+    else:
+        render(data)
+
+
+def render(data: dict[str, Any]) -> None:
+    """The indicators as rich tables (also the demo's closing summary)."""
+    version = data["mapping_version"]
+    out.print(
+        f"[bold]Indicators[/] as of {escape(data['as_of'][:19])} (position {data['position']}"
+        f"{f', mapping v{version}' if version is not None else ''})"
+    )
+    _unposted(data["unposted_time"])
+    missing = data["projects_missing_billing"]
+    if missing:
+        t = Table(
+            title=f"{_count(len(missing), 'project')} missing billing rules", header_style="bold"
+        )
+        t.add_column("project", overflow="fold")
+        t.add_column("what is missing", overflow="fold")
+        for r in missing:
+            t.add_row(escape(_name(r["project_id"], r["project"])), escape("; ".join(r["reasons"])))
+        out.print(t)
+    else:
+        out.print("Every open project has its billing rules.")
+    deals = data["deals_not_provisioned"]
+    if deals:
+        t = Table(title=f"{_count(len(deals), 'deal')} won, not provisioned", header_style="bold")
+        t.add_column("deal", overflow="fold")
+        t.add_column("account", overflow="fold")
+        t.add_column("won", justify="right", no_wrap=True)
+        for r in deals:
+            t.add_row(
+                escape(_name(r["opportunity_id"], r["name"])),
+                escape(r["account_id"] or ""),
+                f"{age(r['won_age_s'])} ago" if r["won_age_s"] is not None else "?",
+            )
+        out.print(t)
+    else:
+        out.print("Every won deal is provisioned.")
+    excs = data["open_exceptions"]
+    if excs:
+        t = Table(title="Open exceptions", header_style="bold")
+        t.add_column("workflow", overflow="fold")
+        t.add_column("kind")
+        t.add_column("open", justify="right")
+        t.add_column("oldest", justify="right", no_wrap=True)
+        for r in excs:
+            t.add_row(escape(r["workflow"]), r["kind"], str(r["count"]), age(r["oldest_age_s"]))
+        out.print(t)
+    else:
+        out.print("No open exceptions.")
+
+
+def _unposted(u: dict[str, Any]) -> None:
+    where = ", ".join(u["targets"]) or "the ERP (no TimeEntry target rule)"
+    if not u["rows"]:
+        out.print(f"No approved time waits to be posted to {escape(where)}.")
+        return
+    t = Table(
+        title=f"Approved time not posted to {escape(where)}: {u['entries']} entries, "
+        f"{u['hours']} h",
+        header_style="bold",
+    )
+    t.add_column("project", overflow="fold")
+    t.add_column("entity", overflow="fold")
+    t.add_column("n", justify="right")
+    t.add_column("hours", justify="right")
+    t.add_column("value", justify="right")
+    t.add_column("oldest", justify="right", no_wrap=True)
+    t.add_column("cut-off in", justify="right", no_wrap=True)
+    for r in u["rows"]:
+        values = "\n".join(f"{v['value']} {v['currency']}" for v in r["values"]) or "—"
+        if r["converted"] is not None and [v["currency"] for v in r["values"]] != [r["currency"]]:
+            values += f"\n= {r['converted']} {r['currency']}"
+        elif r["missing_rates"]:
+            values += f"\n(no rate {', '.join(r['missing_rates'])})"
+        left = r["cutoff_in_s"]
+        t.add_row(
+            escape(_name(r["project_id"], r["project"])),
+            escape(r["legal_entity_id"].split("/", 1)[-1]),
+            str(r["entries"]),
+            r["hours"],
+            escape(values),
+            age(r["oldest_age_s"]),
+            f"[red]{age(left)}[/]" if left < 2 * 86400 else age(left),
+        )
+    out.print(t)
+    totals = "; ".join(f"{v['value']} {v['currency']}" for v in u["values"])
+    if totals:
+        out.print(f"  worth {escape(totals)}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _name(cid: str, name: Any) -> str:
+    return f"{name} ({cid.split('/', 1)[-1]})" if name else cid
+
+
+def age(seconds: int | None) -> str:
+    """A duration the way people say it: 45s, 12m, 3h 20m, 2d 4h."""
+    if seconds is None:
+        return "?"
+    s = abs(int(seconds))
+    if s < 60:
+        text = f"{s}s"
+    elif s < 3600:
+        text = f"{s // 60}m"
+    elif s < 86400:
+        text = f"{s // 3600}h {s % 3600 // 60}m"
+    else:
+        text = f"{s // 86400}d {s % 86400 // 3600}h"
+    return text if seconds >= 0 else f"-{text}"
