@@ -38,9 +38,11 @@ from hub.store.sqlite import SQLiteEventStore
 from projections import Projector, audit, canonical
 
 
-def deploy(store: SQLiteEventStore) -> None:
-    """Append MappingDeployed v1 exactly as hub.engine.Hub.deploy_mapping does."""
-    mapping = Mapping.from_dict(MAPPING_SPEC, known_entities=canonical_entities())
+def deploy(store: SQLiteEventStore, target: dict[str, Any] | None = None) -> None:
+    """Append MappingDeployed v1 exactly as hub.engine.Hub.deploy_mapping does (the bench
+    mapping, with `target` as its one target rule when given)."""
+    spec = MAPPING_SPEC if target is None else {**MAPPING_SPEC, "targets": [target]}
+    mapping = Mapping.from_dict(spec, known_entities=canonical_entities())
     schema = hub_schema("mapping_deployed")
     store.codec.add(schema)
     payload = {

@@ -2,18 +2,19 @@
 before a deadline is missed, read from the canonical state as it was then (no replay).
 
 - **unposted time**: approved time entries not yet written to the system their time is posted
-  to (the TimeEntry target rules of another system than the tracker: the ERP), per project and
+  to (projections.backlog: the TimeEntry target rules of another system than the tracker, the
+  ERP; an indexed query of the entries waiting then, however long the log), per project and
   legal entity: entries, hours, the value in each currency (the mapping's TimeEntry valuation)
   and converted to the legal entity's currency (`indicators.exchange_rates`), the age of the
   oldest (since it was approved, or since its day when the tracker does not say), and the
   next invoice cut-off in the entity's time zone with the time left (hub.cutoff);
 - **projects missing billing rules**: open projects without a billing method, or with approved
-  time that has no rate (each reason said);
+  time waiting to be posted that has no rate (each reason said);
 - **deals won but not provisioned**: won opportunities (`indicators.won_states`) that no
   project names, with the time since they were won;
 - **open exceptions** per workflow and kind, with the age of the oldest.
 
-Everything comes from the audit trail, the links and the exceptions as they were after the
+Everything comes from the backlog, the audit trail and the exceptions as they were after the
 position (projections.as_of): the same events give the same values, and a rebuild changes
 nothing. Amounts are decimal text; times ISO 8601; ages in seconds.
 """
@@ -31,7 +32,7 @@ from hub.errors import ConfigError
 from hub.mapping import Mapping
 from hub.mapping.valuation import ValuationRule
 from hub.store.base import Cursor, EventStore
-from projections import exceptions, links
+from projections import backlog, exceptions
 from projections.as_of import AsOfLookup
 from projections.mappings import mapping_at
 
@@ -91,23 +92,19 @@ def _unposted(
     position: int | None,
     when: dt.datetime,
 ) -> tuple[dict[str, Any], dict[str, set[str]]]:
-    """The unposted-time indicator, and per project the reasons approved time has no rate."""
-    targets = _posting_targets(mapping)
-    posted: set[str] = set()
-    for system, obj in targets:
-        posted |= links.targeted(c, system, obj, position)
+    """The unposted-time indicator, and per project the reasons its waiting time has no rate."""
+    targets = sorted(backlog.posting_targets(mapping))
     rule = mapping.valuation("TimeEntry") if mapping is not None else None
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     unrated: dict[str, set[str]] = defaultdict(set)
-    for cid, fields in lookup.entities("TimeEntry"):
-        if fields.get("approved") is not True:
+    for cid in backlog.waiting_at(c, position):
+        fields = lookup.canonical_field(cid, "*")
+        if not isinstance(fields, dict):
             continue
         project = fields.get("project_id") or "(no project)"
         hours, value, currency, problem = _value(rule, cid, fields, lookup)
         if problem is not None:
             unrated[project].add(problem)
-        if cid in posted:
-            continue
         entity_id = lookup.canonical_field(project, "legal_entity_id") if "/" in project else None
         group = groups.setdefault(
             (project, entity_id or "(no legal entity)"),
@@ -131,17 +128,6 @@ def _unposted(
         "hours": _plain(sum((Decimal(r["hours"]) for r in rows), Decimal(0))),
         "values": _sum_values(rows),
     }, unrated
-
-
-def _posting_targets(mapping: Mapping | None) -> list[tuple[str, str]]:
-    """(system, object) of the TimeEntry target rules of another system than the one that
-    owns the time (its `minutes`): where approved time is posted."""
-    if mapping is None:
-        return []
-    owner = mapping.owner("TimeEntry", "minutes")
-    return sorted(
-        {(r.system, r.object) for r in mapping.outbound("TimeEntry") if r.system != owner}
-    )
 
 
 def _value(

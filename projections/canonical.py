@@ -46,6 +46,13 @@ __all__ = [
     "live_states",
 ]
 
+Changed = Callable[[str, str, dict[str, Any] | None, dict[str, Any] | None], None]
+
+
+def _unwatched(cid: str, entity: str, old: Any, changed: Any) -> None:
+    """No projection watches entity changes."""
+
+
 CANONICAL = Table(
     "canonical",
     (
@@ -154,8 +161,12 @@ class Canonical:
         audit: Audit,
         exceptions: Exceptions,
         remap: Callable[[str], None],
+        changed: Changed | None = None,
     ) -> None:
         self.ctx = ctx
+        self.changed = changed or _unwatched
+        """Told of every entity change: (cid, entity, old fields, changed fields), both None
+        for a delete (the backlog projection's input)."""
         self.entities = ctx.cache(CANONICAL)
         self.records = records
         self.links = links
@@ -368,6 +379,7 @@ class Canonical:
             changed_json,
             lineage,
         )
+        self.changed(cid, entity, old, changed)
         if op == "restore":
             self._remap_others(cid, lineage)
 
@@ -407,6 +419,7 @@ class Canonical:
             cid, {**row, "deleted": 1, "changes": row["changes"] + 1, "position": self.ctx.position}
         )
         self.audit.record(cid, row["entity"], "delete", None, None, lineage)
+        self.changed(cid, row["entity"], None, None)
 
     def _live(self, system: str, obj: str, key: str) -> bool:
         """Whether source record system/obj/key exists and its rule does not call it deleted."""

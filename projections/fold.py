@@ -1,8 +1,9 @@
 """The fold: the coordinator that applies pages of events to every projection, deterministically.
 
 Same events in the same order ⇒ same rows (no wall clock, no randomness, ordered iteration).
-Each projection module (canonical, links, audit, exceptions, outbound, with source_records and
-mappings) owns its tables, the handlers of the event types it reacts to, and its read queries.
+Each projection module (canonical, links, audit, exceptions, outbound, backlog, with
+source_records and mappings) owns its tables, the handlers of the event types it reacts to,
+and its read queries.
 The coordinator:
 
 - dispatches each event to the handlers of every projection that reacts to its type, in a
@@ -28,6 +29,7 @@ from hub.mapping import Lookup, Mapping
 from hub.store.base import Cursor, Dialect, StoredEvent
 from hub.store.streams import EventType
 from projections.audit import Audit
+from projections.backlog import Backlog
 from projections.canonical import Canonical
 from projections.exceptions import Exceptions
 from projections.links import Links
@@ -58,12 +60,20 @@ class Fold:
         self.exceptions = Exceptions(ctx)
         self.records = SourceRecords(ctx, remap=self.remap)
         self.mappings = Mappings(ctx)
-        self.links = Links(ctx, on_link=self.records.release)
+        self.backlog = Backlog(ctx)
+        self.links = Links(ctx, on_link=self.records.release, on_target=self.backlog.targeted)
         self.audit = Audit(ctx)
         self.canonical = Canonical(
-            ctx, self.records, self.links, self.audit, self.exceptions, remap=self.remap
+            ctx,
+            self.records,
+            self.links,
+            self.audit,
+            self.exceptions,
+            remap=self.remap,
+            changed=self.backlog.changed,
         )
         self.outbound = Outbound(ctx, self.links, self.exceptions)
+        self.backlog.bind(posted=self._posted, approved=self._approved)
         self._parts = (
             self.canonical,
             self.records,
@@ -72,6 +82,7 @@ class Fold:
             self.outbound,
             self.mappings,
             self.audit,
+            self.backlog,
         )
         """Every projection's rows, in the order they are flushed."""
         dispatch: dict[str, list[Handler]] = {EventType.MAPPING_DEPLOYED: [self._on_mapping]}
@@ -91,6 +102,7 @@ class Fold:
         """Load the state kept beside the tables (on start and after a rollback): the active
         mapping, the subjects of open exceptions, the links records wait for."""
         self.canonical.activate(*self.mappings.active(c))
+        self.backlog.activate(self.canonical.mapping)
         self.exceptions.load(c)
         self.records.load(c)
 
@@ -134,6 +146,20 @@ class Fold:
         self.ctx.c = c
         return self.canonical
 
+    def _posted(self, system: str, obj: str, cid: str) -> bool:
+        assert self.ctx.c is not None
+        row = self.outbound.rows.get(self.ctx.c, (system, obj, cid))
+        return row is not None and row["applied_key"] is not None
+
+    def _approved(self, cid: str) -> bool:
+        assert self.ctx.c is not None
+        row = self.canonical.entities.get(self.ctx.c, cid)
+        return (
+            row is not None
+            and not row["deleted"]
+            and json.loads(row["fields"]).get("approved") is True
+        )
+
     # -- the re-map queue -----------------------------------------------------------------------
 
     def remap(self, stream: str) -> None:
@@ -174,6 +200,7 @@ class Fold:
         self.ctx.position = position
         self.mappings.deployed(mapping, spec, digest, schemas)
         self.canonical.activate(mapping, schemas)
+        self.backlog.activate(mapping)
         # Re-project every source record under the new version, in a deterministic order.
         # What waits for a link is found again: the new rules may need other links, or none.
         self.flush(c)

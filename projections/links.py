@@ -155,11 +155,18 @@ class Links:
     """Keeps the links table of one fold; `on_link(system, object, key)` is told of every
     link put (records waiting for it can be mapped now)."""
 
-    def __init__(self, ctx: Context, on_link: Callable[[str, str, str], None]) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        on_link: Callable[[str, str, str], None],
+        on_target: Callable[[str, str, str, bool], None] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.rows = ctx.cache(LINKS)
         self.table = ctx.table(LINKS)
         self.on_link = on_link
+        self.on_target = on_target
+        """Told (system, object, canonical id, linked) of every target link put or dropped."""
         self._target_keys: set[tuple[str, str]] = set()
         """(system, canonical id) of links put since the last flush of the cache."""
 
@@ -174,6 +181,8 @@ class Links:
         if old is not None and old["canonical_id"] != cid:
             # the entity it was linked to has one key fewer: target_key must read it afresh
             self._target_keys.add((system, old["canonical_id"]))
+            if old["role"] == TARGET and self.on_target is not None:
+                self.on_target(system, obj, old["canonical_id"], False)
         self.rows.put(
             (system, obj, key),
             {
@@ -186,6 +195,8 @@ class Links:
             },
         )
         self._target_keys.add((system, cid))
+        if role == TARGET and self.on_target is not None:
+            self.on_target(system, obj, cid, True)
         self.on_link(system, obj, key)
 
     def unlink(self, system: str, obj: str, key: str, cid: str) -> None:
@@ -196,6 +207,8 @@ class Links:
         link = self.rows.get(c, (system, obj, key))
         if link is not None and link["canonical_id"] == cid and link["role"] == TARGET:
             self.rows.put((system, obj, key), None)
+            if self.on_target is not None:
+                self.on_target(system, obj, cid, False)
             self.flush(c)  # target_key reads the table
 
     def target_key(self, system: str, canonical_id: str) -> str | None:

@@ -22,6 +22,7 @@ from hub.perf import paused_gc
 from hub.store.base import Cursor, Dialect
 from hub.store.sqlite import SQLiteEventStore
 from projections.audit import AUDIT
+from projections.backlog import BACKLOG, BACKLOG_OPEN
 from projections.canonical import CANONICAL
 from projections.exceptions import EXCEPTIONS
 from projections.fold import Fold
@@ -38,6 +39,7 @@ PROJECTIONS: dict[str, tuple[Table, ...]] = {
     "audit": (AUDIT,),
     "exceptions": (EXCEPTIONS,),
     "outbound": (OUTBOUND,),
+    "backlog": (BACKLOG, BACKLOG_OPEN),
 }
 """Projection name → its tables (in checksum order). All are maintained by one fold (the
 coordinator, fold.py); each tracks its position."""

@@ -17,6 +17,7 @@ from hub import indicators
 from hub.config import IndicatorSettings
 from hub.cutoff import cutoff_of_month, next_cutoff, zone
 from hub.types import Delta, ObjectSchema
+from projections import backlog
 from tests.unit.test_flow import World
 from tests.unit.test_valuation import RATE, rate
 from tests.unit.test_valuation import mapping as valuation_mapping
@@ -130,13 +131,14 @@ def seed(w: World) -> None:
     w.entry("t1", "a #acme/design #approved", 90)  # posted
     w.entry("t2", "b #acme/design #approved", 120)  # refused by the ERP: unposted
     w.entry("t3", "c #globex/design #approved", 30)  # refused by the ERP: unposted
-    w.entry("t4", "d #acme/build #approved", 60)  # posted, but no rate for 'build'
+    w.entry("t4", "d #acme/build #approved", 60)  # refused too, and no rate for 'build'
     w.entry("t5", "e #acme/design", 60)  # not approved
 
 
 def refuse_2h_and_half_hour(delta: Delta) -> str | None:
+    """The ERP refuses t2, t3 and t4 (2 h, half an hour, 1 h)."""
     hours = dict(delta.fields).get("hours")
-    return "period closed" if hours in (2.0, 0.5) else None
+    return "period closed" if hours in (2.0, 0.5, 1.0) else None
 
 
 def test_the_indicators_of_a_small_firm_are_the_ones_worked_out_by_hand(w: World) -> None:
@@ -146,18 +148,19 @@ def test_the_indicators_of_a_small_firm_are_the_ones_worked_out_by_hand(w: World
     got = indicators.indicators(w.hub.store, SETTINGS, now=NOW)
     unposted = got["unposted_time"]
     assert unposted["targets"] == ["erp/lines"]
-    assert (unposted["entries"], unposted["hours"]) == (2, "2.5")
+    assert (unposted["entries"], unposted["hours"]) == (3, "3.5")
     assert unposted["values"] == [{"currency": "EUR", "value": "300.00"}]
     acme, globex = unposted["rows"]
-    # t2: 2 h at 120 EUR = 240 EUR = 264 USD at 1.10; approved on its day, 2026-11-20 00:00 UTC
+    # t2: 2 h at 120 EUR = 240 EUR = 264 USD at 1.10, and t4's hour without a rate (no value);
+    # approved on their day, 2026-11-20 00:00 UTC
     # (3.5 days before NOW); the US cut-off: Nov 30 is the last working day (a Monday), two
     # working days before it is Thursday the 26th, 17:00 in New York = 22:00 UTC
     assert acme == {
         "project_id": "Project/acme",
         "project": "Acme web",
         "legal_entity_id": "LegalEntity/us",
-        "entries": 1,
-        "hours": "2",
+        "entries": 2,
+        "hours": "3",
         "values": [{"currency": "EUR", "value": "240.00"}],
         "currency": "USD",
         "converted": "264.00",
@@ -185,13 +188,18 @@ def test_the_indicators_of_a_small_firm_are_the_ones_worked_out_by_hand(w: World
         {
             "workflow": "TimeEntry → erp/lines",
             "kind": "write",
-            "count": 2,
+            "count": 3,
             "oldest_age_s": got["open_exceptions"][0]["oldest_age_s"],
         }
     ]
 
 
-def test_as_of_three_past_positions_equals_what_was_reported_then(w: World) -> None:
+@pytest.mark.parametrize("bucket", [1, 2, backlog.BUCKET])
+def test_as_of_three_past_positions_equals_what_was_reported_then(
+    w: World, bucket: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also with waits over many buckets (of 1 or 2 positions)."""
+    monkeypatch.setattr(backlog, "BUCKET", bucket)
     seed(w)
     w.erp.reject_when(refuse_2h_and_half_hour)
     w.hub.sync_once()
@@ -217,7 +225,7 @@ def test_as_of_three_past_positions_equals_what_was_reported_then(w: World) -> N
     w.hub.sync_once()
     reported.append(indicators.indicators(w.hub.store, SETTINGS, position=w.hub.store.head()))
     counts = [(r["unposted_time"]["entries"], len(r["deals_not_provisioned"])) for r in reported]
-    assert counts == [(2, 1), (1, 1), (2, 0)]  # t2 posted; then t6 refused, d2 provisioned
+    assert counts == [(3, 1), (2, 1), (3, 0)]  # t2 posted; then t6 refused, d2 provisioned
     for then in reported:
         assert indicators.indicators(w.hub.store, SETTINGS, position=then["position"]) == then
     w.hub.projector.rebuild()
@@ -265,7 +273,7 @@ def test_the_cli_prints_the_indicators_and_their_json(w: World) -> None:
     runner = CliRunner()
     shown = runner.invoke(app, ["-c", str(config), "indicators"], env={"COLUMNS": "80"})
     assert shown.exit_code == 0, shown.output
-    assert "Approved time not posted to erp/lines: 2 entries, 2.5 h" in shown.output
+    assert "Approved time not posted to erp/lines: 3 entries, 3.5 h" in shown.output
     assert "= 264.00 USD" in shown.output
     assert "Globex (globex)" in shown.output and "no billing method" in shown.output
     assert "Hooli app (d2)" in shown.output
@@ -274,3 +282,30 @@ def test_the_cli_prints_the_indicators_and_their_json(w: World) -> None:
     raw = runner.invoke(app, ["indicators", "-c", str(config), "--json", "--at", "1"])
     assert raw.exit_code == 0, raw.output
     assert json.loads(raw.output)["position"] == 1
+
+
+def test_an_entry_waits_again_when_approved_again_after_its_line_was_deleted(w: World) -> None:
+    seed(w)
+    w.hub.sync_once()  # everything posted
+    assert waiting(w) == []
+    w.entry("t1", "a #acme/design", 90)  # unapproved: its line is deleted; it does not wait
+    w.hub.sync_once()
+    assert waiting(w) == []
+    w.erp.reject_when(lambda d: "period closed")
+    w.entry("t1", "a #acme/design #approved", 90)  # approved again, refused: it waits
+    w.hub.sync_once()
+    assert waiting(w) == ["TimeEntry/t1"]
+    w.erp.reject_when(None)
+    w.entry("t1", "a #acme/design #approved", 95)
+    w.hub.sync_once()
+    assert waiting(w) == []
+    w.erp.reject_when(lambda d: "period closed")
+    w.erp_src.delete("projects", "acme")  # a deleted entry does not wait either
+    w.tracker.delete("entries", "t2")
+    w.hub.sync_once()
+    assert "TimeEntry/t2" not in waiting(w)
+
+
+def waiting(w: World) -> list[str]:
+    with w.hub.store.db.transaction(commit=False) as c:
+        return backlog.waiting_at(c, None)
