@@ -97,7 +97,9 @@ def _unposted(
     rule = mapping.valuation("TimeEntry") if mapping is not None else None
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     unrated: dict[str, set[str]] = defaultdict(set)
-    for cid in backlog.waiting_at(c, position):
+    waiting = backlog.waiting_at(c, position)
+    lookup.prefetch(waiting)
+    for cid in waiting:
         fields = lookup.canonical_field(cid, "*")
         if not isinstance(fields, dict):
             continue

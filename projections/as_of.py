@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from hub.store.base import Cursor
-from projections import audit, links
+from projections import audit, canonical, links
 
 __all__ = ["AsOfLookup", "index_by"]
 
@@ -75,17 +75,31 @@ class AsOfLookup:
     ) -> list[tuple[str, dict[str, Any]]]:
         index = self._by_field.get((entity, field))
         if index is None:
-            index = index_by(audit.states_at(self.c, entity, self.position), field)
+            index = index_by(self._states(entity), field)
             self._by_field[(entity, field)] = index
         return index.get(canonical_id, [])
+
+    def prefetch(self, canonical_ids: Iterable[str]) -> None:
+        """Read the fields of `canonical_ids` now, in a few queries (later reads are cached)."""
+        wanted = [cid for cid in canonical_ids if cid not in self._fields]
+        found = audit.states_of(self.c, wanted, self.position)
+        for cid in wanted:
+            self._fields[cid] = found.get(cid)
 
     def entities(self, entity: str) -> list[tuple[str, dict[str, Any]]]:
         """(canonical id, fields) of every `entity` that existed then, by canonical id; their
         fields are kept for later `canonical_field` reads."""
-        rows = list(audit.states_at(self.c, entity, self.position))
+        rows = self._states(entity)
         for cid, fields in rows:
             self._fields.setdefault(cid, fields)
         return rows
+
+    def _states(self, entity: str) -> list[tuple[str, dict[str, Any]]]:
+        """(canonical id, fields) of every `entity` that existed then, by canonical id: its ids
+        from the canonical table's index, their fields from the audit trail (not a scan of
+        the whole trail for one entity's rows)."""
+        found = audit.states_of(self.c, canonical.ids_of(self.c, entity), self.position)
+        return sorted(found.items())
 
     def _links_of(self, canonical_id: str) -> list[links.Link]:
         if canonical_id not in self._links:

@@ -43,6 +43,7 @@ __all__ = [
     "entity",
     "entity_count",
     "fields_of",
+    "ids_of",
     "live_states",
 ]
 
@@ -109,6 +110,12 @@ def entity_count(c: Cursor) -> int:
     """How many entities there are (deleted ones included)."""
     c.execute(f"SELECT count(*) FROM {CANONICAL.physical()}")
     return int(c.fetchone()[0])
+
+
+def ids_of(c: Cursor, entity: str) -> list[str]:
+    """Every canonical id of `entity` there ever was (deleted ones included), sorted."""
+    c.execute(f"SELECT canonical_id FROM {CANONICAL.physical()} WHERE entity=?", (entity,))
+    return sorted(r[0] for r in c.fetchall())
 
 
 def live_entities(c: Cursor, entity: str) -> Iterator[tuple[str, dict[str, Any]]]:
