@@ -28,8 +28,18 @@ CURRENCIES = {"US": "USD", "EU": "EUR"}
 RATES = {"US": "150", "EU": "135"}
 """Hourly rate of consulting (product CONSULT-H) per legal entity, in its currency."""
 EU_CONSULTANTS = {"erik": "Erik Berater"}
-ERP_OBJECTS = ("parties", "employees", "projects", "tasks", "timesheet_lines", "invoices", "rates")
-"""What the ERP connector reads in the loop: the deal side adds parties, invoices and rates."""
+ERP_OBJECTS = (
+    "parties",
+    "employees",
+    "projects",
+    "tasks",
+    "timesheet_lines",
+    "invoices",
+    "rates",
+    "companies",
+)
+"""What the ERP connector reads in the loop: the deal side adds parties, invoices and rates;
+the indicators the legal entities (their currency and time zone)."""
 DEALS = (  # customer, country, VAT id, deal, legal entity, service line, won in the demo
     ("Initech Inc", ("US", "United States"), None, "Cloud migration", "US", "CLOUD", True),
     ("Globex SE", ("DE", "Germany"), "DE136695976", "Data platform EU", "EU", "DATA", True),
@@ -56,8 +66,28 @@ def whole_mapping(crm: Crm, erp_companies: dict[str, int]) -> dict[str, Any]:
     doc["sources"] += deals["sources"]
     doc["targets"] += deals["targets"]
     currency = {str(i): CURRENCIES[e] for e, i in erp_companies.items()}
+    entity = {str(i): e.lower() for e, i in erp_companies.items()}
     (projects,) = [s for s in doc["sources"] if s["object"] == "projects"]
     projects["fields"]["currency"] = f"company | map {json.dumps(currency)}"
+    projects["fields"]["legal_entity_id"] = (
+        f"company | map {json.dumps(entity)} | canonical LegalEntity"
+    )
+    projects["fields"]["billing_method"] = "project_invoice_method"
+    doc["entities"]["LegalEntity"] = {"owner": "erp"}
+    doc["sources"].append(
+        {  # the legal entities: what the indicators convert to, and whose cut-off they use
+            "system": "erp",
+            "object": "companies",
+            "entity": "LegalEntity",
+            "id": f"$key | map {json.dumps(entity)}",
+            "fields": {
+                "name": "name",
+                "currency": "currency",
+                "timezone": "timezone",
+                "active": "$key | is_set",
+            },
+        }
+    )
     (invoices,) = [s for s in doc["sources"] if s["object"] == "invoices"]
     invoices["fields"]["project_id"] = "project | link Project erp projects"
     doc["targets"].append(deal_note())

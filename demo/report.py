@@ -36,7 +36,8 @@ from demo.loop import (
     win_deals,
 )
 from demo.seed import CONSULTANTS, WEEK, seed_erp, seed_tracker
-from hub import queries, valuation
+from hub import indicators, queries, valuation
+from hub.cli.indicator_commands import render as render_indicators
 from hub.config import load_settings
 from hub.engine import Hub, PassReport
 
@@ -127,6 +128,8 @@ def run_demo(tryton: TrytonServer, tt_server: TimeTaggerServer, config: Path) ->
             f"approved time at its project's rate: {totals}; {worth['unvalued']} entries "
             "without a project rate (`synchub valuation` lists them)",
         )
+        step(7, "what finance reads now (`synchub indicators`, also --as-of any past time):")
+        render_indicators(indicators.indicators(hub.store, hub.settings.indicators))
         report(hub, erp, clients, passes + idle)
     finally:
         hub.close()
@@ -173,6 +176,7 @@ def write_config(
             "tracker": {"type": "timetagger", "url": tt.url, "accounts": tokens, "lag": 10},
         },
         "ingest": {"reconcile_every": 0},
+        "indicators": {"exchange_rates": {"EUR/USD": 1.08}},
         "outbound": {"max_wait": 10, "base_delay": 0.2},
         "poll_interval": 5,
     }

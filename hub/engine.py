@@ -51,6 +51,8 @@ class PassReport:
     executed: ExecutorReport = field(default_factory=ExecutorReport)
     errors: list[str] = field(default_factory=list)
     open_exceptions: int = 0
+    seconds: float = 0.0
+    """How long the pass took (wall clock)."""
 
 
 class Hub:
@@ -234,6 +236,7 @@ class Hub:
         reconcile_force: bool = False,
         wait: bool = True,
     ) -> PassReport:
+        started = time.perf_counter()
         report = PassReport()
         report.deployed = self.deploy_mapping()
         report.ingest = self.ingest(
@@ -267,6 +270,7 @@ class Hub:
             report.projected += self.projector.catch_up()
         report.executed.waiting = len(self.executor.active())
         report.open_exceptions = self.open_exceptions()
+        report.seconds = time.perf_counter() - started
         return report
 
     def run(

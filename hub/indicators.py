@@ -32,6 +32,7 @@ from hub.errors import ConfigError
 from hub.mapping import Mapping
 from hub.mapping.valuation import ValuationRule
 from hub.store.base import Cursor, EventStore
+from hub.store.streams import EventType, outbound_stream
 from projections import backlog, exceptions
 from projections.as_of import AsOfLookup
 from projections.mappings import mapping_at
@@ -75,7 +76,9 @@ def indicators(
             "mapping_version": mapping.version if mapping is not None else None,
             "unposted_time": unposted,
             "projects_missing_billing": _missing_billing(lookup, unrated),
-            "deals_not_provisioned": _unprovisioned(lookup, settings, when),
+            "deals_not_provisioned": _unprovisioned(
+                store, mapping, lookup, settings, position, when
+            ),
             "open_exceptions": _open_exceptions(c, store, position, when),
         }
     return data
@@ -153,7 +156,11 @@ def _approved_since(fields: dict[str, Any]) -> int | None:
     approved_at = fields.get("approved_at")
     if isinstance(approved_at, int):
         return approved_at
-    day = fields.get("date")
+    return _day_start(fields.get("date"))
+
+
+def _day_start(day: Any) -> int | None:
+    """The start of an ISO day (UTC, µs); None for anything else."""
     if isinstance(day, str):
         try:
             return _us(dt.datetime.combine(dt.date.fromisoformat(day), dt.time(), dt.UTC))
@@ -246,27 +253,58 @@ def _missing_billing(lookup: AsOfLookup, unrated: dict[str, set[str]]) -> list[d
 
 
 def _unprovisioned(
-    lookup: AsOfLookup, settings: IndicatorSettings, when: dt.datetime
+    store: EventStore,
+    mapping: Mapping | None,
+    lookup: AsOfLookup,
+    settings: IndicatorSettings,
+    position: int | None,
+    when: dt.datetime,
 ) -> list[dict[str, Any]]:
-    """Won opportunities no project names (its `opportunity_id`), oldest first."""
+    """Won opportunities not provisioned: no project names them (its `opportunity_id`) and
+    no target record was written for them by then (a project made from the deal); oldest
+    first. A deal's age counts from `won_at`, or its `expected_close` day when that is not
+    known."""
     provisioned = {f.get("opportunity_id") for _, f in lookup.entities("Project")}
     won = set(settings.won_states)
     rows = []
     for cid, fields in lookup.entities("Opportunity"):
         if fields.get("state") not in won or cid in provisioned:
             continue
-        won_at = fields.get("won_at")
+        if _written(store, mapping, cid, position):
+            continue
+        since = fields.get("won_at")
+        if not isinstance(since, int):
+            since = _day_start(fields.get("expected_close"))
+        account = fields.get("account_id")
         rows.append(
             {
                 "opportunity_id": cid,
                 "name": fields.get("name"),
-                "account_id": fields.get("account_id"),
-                "won_age_s": (
-                    max(0, (_us(when) - won_at) // 1_000_000) if isinstance(won_at, int) else None
-                ),
+                "account_id": account,
+                "account": lookup.canonical_field(account, "name") if account else None,
+                "won_age_s": None if since is None else max(0, (_us(when) - since) // 1_000_000),
             }
         )
     return sorted(rows, key=lambda r: -(r["won_age_s"] or 0))
+
+
+def _written(store: EventStore, mapping: Mapping | None, cid: str, position: int | None) -> bool:
+    """Whether a target record of `cid` was written (and not deleted since) by `position`:
+    its outbound streams' outcomes, read up to then (a deal has a few)."""
+    rules = mapping.outbound(cid.split("/", 1)[0]) if mapping is not None else []
+    for rule in rules:
+        op, written = "create", False
+        for e in store.read_stream(outbound_stream(rule.system, rule.object, cid)):
+            if position is not None and e.position > position:
+                break
+            d: Any = store.decode(e)
+            if e.type == EventType.DELTA_PLANNED:
+                op = d["op"]
+            elif e.type == EventType.WRITE_ATTEMPTED and d["status"] == "applied":
+                written = op != "delete"
+        if written:
+            return True
+    return False
 
 
 def _open_exceptions(

@@ -68,7 +68,7 @@ def render(data: dict[str, Any]) -> None:
         for r in deals:
             t.add_row(
                 escape(_name(r["opportunity_id"], r["name"])),
-                escape(r["account_id"] or ""),
+                escape(r["account"] or r["account_id"] or ""),
                 f"{age(r['won_age_s'])} ago" if r["won_age_s"] is not None else "?",
             )
         out.print(t)
@@ -132,7 +132,8 @@ def _count(n: int, noun: str) -> str:
 
 
 def _name(cid: str, name: Any) -> str:
-    return f"{name} ({cid.split('/', 1)[-1]})" if name else cid
+    """An entity's name, or its id when it has none."""
+    return str(name) if name else cid
 
 
 def age(seconds: int | None) -> str:

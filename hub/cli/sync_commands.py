@@ -12,9 +12,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from hub import indicators
 from hub.cli.app import DEFAULT, ConfigOpt, JsonOpt, app, open_hub
 from hub.cli.render import err, out, print_json, progress_bar
 from hub.engine import PassReport
+from hub.metrics import HubMetrics
 
 
 def _render_pass(report: PassReport) -> None:
@@ -110,11 +112,22 @@ def sync(
 
 
 @app.command()
-def run(config: ConfigOpt = DEFAULT) -> None:
+def run(
+    config: ConfigOpt = DEFAULT,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            metavar="PORT",
+            help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics (0: a free port).",
+        ),
+    ] = None,
+) -> None:
     """Sync continuously (every poll_interval seconds) until Ctrl-C or SIGTERM; then stop cleanly.
 
     A second Ctrl-C stops at once (exit code 130): every step is atomic with its checkpoint, so
-    the next start goes on from the last one that completed."""
+    the next start goes on from the last one that completed. With --metrics-port, the
+    metrics of docs/operations.md (business indicators included) are updated every pass."""
     stop = threading.Event()
 
     def handle(signum: int, _frame: Any) -> None:
@@ -131,20 +144,28 @@ def run(config: ConfigOpt = DEFAULT) -> None:
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
     try:
-        _run(config, stop)
+        _run(config, stop, metrics_port)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     out.print("stopped cleanly")
 
 
-def _run(config: Path, stop: threading.Event) -> None:
+def _run(config: Path, stop: threading.Event, metrics_port: int | None) -> None:
     with open_hub(config) as hub:
+        metrics = None
+        if metrics_port is not None:
+            metrics = HubMetrics()
+            metrics.serve(metrics_port)
+            out.print(f"metrics on http://127.0.0.1:{metrics.port}/metrics")
         out.print(
             f"synchub running: store {escape(str(hub.settings.store_path))}, "
             f"{len(hub.sources)} source(s), {len(hub.sinks)} sink(s); Ctrl-C to stop"
         )
 
         def on_pass(r: PassReport) -> None:
+            if metrics is not None:
+                metrics.record_pass(r, hub.store.head(), hub.projector.position())
+                metrics.record_indicators(indicators.indicators(hub.store, hub.settings.indicators))
             appended = sum(i.appended for i in r.ingest)
             if appended or r.planned.planned or r.executed.attempted or r.errors:
                 stamp = dt.datetime.now().strftime("%H:%M:%S")

@@ -12,6 +12,9 @@ import subprocess
 import sys
 import time
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.integration.conftest import Firm, entries
 
 
@@ -127,6 +130,7 @@ def test_rebuild_gives_equal_checksums(firm: Firm) -> None:
         "audit": True,
         "exceptions": True,
         "outbound": True,
+        "backlog": True,
     }
     assert firm.json("checksum")["checksums"] == before["checksums"]
     one = firm.json("rebuild", "audit")
@@ -150,6 +154,55 @@ def test_run_syncs_continuously_and_stops_cleanly_on_ctrl_c(firm: Firm) -> None:
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "stopped cleanly" in out
+
+
+def test_run_serves_prometheus_metrics_that_follow_the_passes(firm: Firm) -> None:
+    config = __import__("yaml").safe_load(firm.config.read_text())
+    config["poll_interval"] = 0.2
+    firm.config.write_text(__import__("yaml").safe_dump(config))
+    proc = firm.start("run", "--metrics-port", "0")
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # "metrics on http://127.0.0.1:PORT/metrics"
+        url = first.split("metrics on ", 1)[1].split()[0]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics"), first
+        firm.write_entries("time_1.csv", entries(6))
+        deadline = time.time() + 30
+        samples: dict[str, float] = {}
+        while time.time() < deadline:
+            samples = scrape(url)
+            if samples.get("synchub_writes_total['applied', 'erp']") == 3:
+                break
+            time.sleep(0.2)
+        assert samples.get("synchub_writes_total['applied', 'erp']") == 3, samples
+        assert samples["synchub_changes_captured_total['tracker']"] >= 6
+        assert samples["synchub_pass_duration_seconds_count[]"] == samples["synchub_passes_total[]"]
+        done = samples
+        while (
+            time.time() < deadline
+            and samples["synchub_passes_total[]"] < done["synchub_passes_total[]"] + 2
+        ):
+            time.sleep(0.2)
+            samples = scrape(url)
+        # idle passes (the work is done): nothing planned, nothing appended
+        assert samples["synchub_passes_total[]"] >= done["synchub_passes_total[]"] + 2
+        for name in ("synchub_events_appended_total[]", "synchub_writes_planned_total['erp']"):
+            assert samples[name] == done[name], name
+        assert samples["synchub_projection_lag_events[]"] == 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+
+
+def scrape(url: str) -> dict[str, float]:
+    """The samples at `url`, by name and sorted label values."""
+    text = httpx.get(url, timeout=5).text
+    return {
+        s.name + str(sorted(s.labels.values())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def test_a_second_ctrl_c_stops_run_at_once_and_the_next_pass_goes_on(firm: Firm) -> None:

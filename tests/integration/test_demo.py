@@ -145,3 +145,9 @@ def loop_went_round(url: str, said: str) -> None:
     for step in ("1. first pass", "2. deals won", "3. a week of time", "4. invoices posted"):
         assert step in said, said
     assert "0 writes planned, 0 events appended" in said, said
+    # the indicators: the refused entries' time waits, valued at their project's rate in the
+    # project's legal entity (the US one: USD); both won deals were provisioned
+    assert "7. what finance reads now" in said, said
+    assert "Approved time not posted to erp/timesheet_lines: 5 entries" in said, said
+    assert "worth 1485.00 USD" in said, said
+    assert "Every won deal is provisioned." in said, said

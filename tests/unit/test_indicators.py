@@ -275,8 +275,8 @@ def test_the_cli_prints_the_indicators_and_their_json(w: World) -> None:
     assert shown.exit_code == 0, shown.output
     assert "Approved time not posted to erp/lines: 3 entries, 3.5 h" in shown.output
     assert "= 264.00 USD" in shown.output
-    assert "Globex (globex)" in shown.output and "no billing method" in shown.output
-    assert "Hooli app (d2)" in shown.output
+    assert "Globex" in shown.output and "no billing method" in shown.output
+    assert "Hooli app" in shown.output
     assert "TimeEntry → erp/lines" in shown.output
     assert max(len(line) for line in shown.output.splitlines()) <= 80
     raw = runner.invoke(app, ["indicators", "-c", str(config), "--json", "--at", "1"])
@@ -309,3 +309,78 @@ def test_an_entry_waits_again_when_approved_again_after_its_line_was_deleted(w: 
 def waiting(w: World) -> list[str]:
     with w.hub.store.db.transaction(commit=False) as c:
         return backlog.waiting_at(c, None)
+
+
+def test_a_deal_written_to_a_target_is_provisioned_from_then_on(tmp_path: Path) -> None:
+    """A won deal the hub made a project of (a target rule of Opportunity) is provisioned
+    once that write is applied, and was not before, as of then."""
+    doc = firm_mapping()
+    doc["targets"].append(
+        {
+            "system": "tracker",  # not the deals' own system (erp), which is never written to
+            "object": "made",
+            "entity": "Opportunity",
+            "when": "state | equals won",
+            "fields": {"name": "name"},
+        }
+    )
+    w = World(tmp_path, doc)
+    w.erp_src.objects.update(
+        {"rates": RATE, "projects": PROJECTS, "companies": COMPANIES, "deals": DEALS}
+    )
+    try:
+        seed(w)
+        w.tracker_sink.reject_when(lambda d: "not yet" if d.object == "made" else None)
+        w.hub.sync_once()
+        before = w.hub.store.head()
+        unprovisioned = indicators.indicators(w.hub.store, SETTINGS)["deals_not_provisioned"]
+        assert [d["opportunity_id"] for d in unprovisioned] == ["Opportunity/d2"]
+        w.tracker_sink.reject_when(None)
+        w.erp_src.put("deals", "d2", {"id": "d2", "name": "Hooli app!", "state": "won"})
+        w.hub.sync_once()
+        assert indicators.indicators(w.hub.store, SETTINGS)["deals_not_provisioned"] == []
+        then = indicators.indicators(w.hub.store, SETTINGS, position=before)
+        assert [d["opportunity_id"] for d in then["deals_not_provisioned"]] == ["Opportunity/d2"]
+    finally:
+        w.hub.close()
+
+
+def test_the_metrics_endpoint_serves_the_indicators_and_the_pass(w: World) -> None:
+    """A real scrape of /metrics on a free local port after a pass."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from hub.metrics import HubMetrics
+
+    seed(w)
+    w.erp.reject_when(refuse_2h_and_half_hour)
+    report = w.hub.sync_once()
+    metrics = HubMetrics()
+    metrics.serve(0)
+    metrics.record_pass(report, w.hub.store.head(), w.hub.projector.position())
+    metrics.record_indicators(indicators.indicators(w.hub.store, SETTINGS, now=NOW))
+    text = httpx.get(f"http://127.0.0.1:{metrics.port}/metrics", timeout=10).text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    acme = (("legal_entity", "LegalEntity/us"), ("project", "Project/acme"))
+    assert samples[("synchub_unposted_hours", acme)] == 3.0
+    assert samples[("synchub_unposted_entries", acme)] == 2.0
+    assert samples[("synchub_unposted_value", (("currency", "EUR"), *acme))] == 240.0
+    assert samples[("synchub_invoice_cutoff_seconds", (("legal_entity", "LegalEntity/us"),))] == (
+        3 * 86400 + 10 * 3600
+    )
+    assert samples[("synchub_deals_not_provisioned", ())] == 1.0
+    assert samples[("synchub_projects_missing_billing", ())] == 2.0
+    write = (("kind", "write"), ("workflow", "TimeEntry → erp/lines"))
+    assert samples[("synchub_open_exceptions", write)] == 3.0
+    rejected = (("outcome", "rejected"), ("target", "erp"))
+    assert samples[("synchub_writes_total", rejected)] == 3.0
+    assert samples[("synchub_writes_total", (("outcome", "applied"), ("target", "erp")))] == 1.0
+    assert samples[("synchub_changes_captured_total", (("connector", "tracker"),))] == 5.0
+    assert samples[("synchub_passes_total", ())] == 1.0
+    assert samples[("synchub_pass_duration_seconds_count", ())] == 1.0
+    assert samples[("synchub_projection_lag_events", ())] == 0.0
+    assert samples[("synchub_store_head_position", ())] == w.hub.store.head()
