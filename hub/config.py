@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hub.errors import ConfigError
 
@@ -87,6 +95,54 @@ class IndicatorSettings(BaseModel):
         return self
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(value: Any) -> Any:
+    """A duration as seconds: a number, or text such as "90s", "30m", "4h", "2d", "1h 30m"."""
+    if isinstance(value, str):
+        parts = _DURATION.findall(value)
+        if not parts or _DURATION.sub("", value).strip():
+            raise ValueError(f"{value!r} is not a duration: write e.g. 30m, 4h, 2d or 1h 30m")
+        return sum(float(n) * _UNIT[u] for n, u in parts)
+    return value
+
+
+class ObjectiveSettings(BaseModel):
+    """A service-level objective on a business deadline (hub.slo): `at_risk` before it is
+    breached, the objective is at risk."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    kind: Literal["time_posted_before_cutoff", "deal_provisioned_within", "exception_age"]
+    within: float = Field(3600.0, gt=0, description="seconds (or 30m, 4h, 2d)")
+    at_risk: float = Field(1800.0, ge=0, description="seconds before the deadline")
+    exception_kind: str | None = None
+    """For `exception_age`: only exceptions of this kind (quarantine, mapping, plan, write)."""
+
+    @field_validator("within", "at_risk", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return _seconds(value)
+
+
+class AlertSettings(BaseModel):
+    """Where alerts go besides the log: a webhook (JSON, HMAC-SHA256 signed with `secret`).
+    `${NAME}`s stay unresolved until an alert is sent (reading the store never needs them)."""
+
+    model_config = ConfigDict(extra="forbid")
+    webhook: str | None = None
+    secret: str | None = None
+    timeout: float = Field(5.0, gt=0)
+    max_attempts: int = Field(5, ge=1)
+    base_delay: float = Field(1.0, ge=0)
+
+    def resolved(self) -> tuple[str | None, str | None]:
+        """(webhook URL, secret) with their `${NAME}`s replaced (ConfigError when not set)."""
+        return _expand(self.webhook, "alerts.webhook"), _expand(self.secret, "alerts.secret")
+
+
 class ConnectorSettings(BaseModel):
     """One connector section: `type` picks the entry point; the rest goes to the connector.
 
@@ -123,6 +179,8 @@ class Settings(BaseModel):
     ingest: IngestSettings = IngestSettings()
     outbound: OutboundSettings = OutboundSettings()
     indicators: IndicatorSettings = IndicatorSettings()
+    slos: list[ObjectiveSettings] = []
+    alerts: AlertSettings = AlertSettings()
     poll_interval: float = Field(5.0, gt=0)
     base_dir: Path = Path(".")
 
@@ -153,6 +211,7 @@ class Settings(BaseModel):
 
         for section in self.connectors.values():
             walk(section._known_options())
+        walk(_expand(self.alerts.secret, "alerts.secret", missing=""), secret=True)
         return found
 
     def redact(self, text: str) -> str:
@@ -210,8 +269,13 @@ def _expand(value: Any, where: str, *, missing: str | None = None) -> Any:
 
 def _expand_settings(data: dict[str, Any], where: str) -> dict[str, Any]:
     """`data` with its `${NAME}`s replaced now, except in connector options (but `type`):
-    those are replaced when the connector is built (ConnectorSettings.options)."""
-    expanded = {k: _expand(v, f"{where}: {k}") for k, v in data.items() if k != "connectors"}
+    those are replaced when the connector is built (ConnectorSettings.options), and in
+    `alerts` (when an alert is sent: AlertSettings.resolved)."""
+    expanded = {
+        k: _expand(v, f"{where}: {k}") if k != "alerts" else v
+        for k, v in data.items()
+        if k != "connectors"
+    }
     connectors = data.get("connectors")
     if "connectors" in data:
         if isinstance(connectors, dict):

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.errors import ConfigError
 
-__all__ = ["cutoff_of_month", "next_cutoff", "zone"]
+__all__ = ["cutoff_of_month", "next_cutoff", "previous_cutoff", "zone"]
 
 
 def zone(name: str | None) -> dt.tzinfo:
@@ -55,4 +55,15 @@ def next_cutoff(now: dt.datetime, days: int, at: dt.time, tz: dt.tzinfo) -> dt.d
     if this >= now:
         return this
     year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    return cutoff_of_month(year, month, days, at, tz)
+
+
+def previous_cutoff(now: dt.datetime, days: int, at: dt.time, tz: dt.tzinfo) -> dt.datetime:
+    """The last cut-off before `now` (aware): this month's once it has passed, else last
+    month's."""
+    local = now.astimezone(tz)
+    this = cutoff_of_month(local.year, local.month, days, at, tz)
+    if this < now:
+        return this
+    year, month = (local.year - 1, 12) if local.month == 1 else (local.year, local.month - 1)
     return cutoff_of_month(year, month, days, at, tz)

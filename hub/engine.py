@@ -36,6 +36,7 @@ from hub.store.streams import (
     source_stream,
 )
 from hub.types import Change
+from hub.watch import Watch
 from projections import Projector
 from projections import exceptions as exc
 
@@ -53,6 +54,9 @@ class PassReport:
     open_exceptions: int = 0
     seconds: float = 0.0
     """How long the pass took (wall clock)."""
+    indicators: dict[str, Any] | None = None
+    objectives: list[dict[str, Any]] = field(default_factory=list)
+    """With `slos:` configured: the indicators after the pass and each objective's state."""
 
 
 class Hub:
@@ -104,10 +108,12 @@ class Hub:
             settings.outbound,
             redact=lambda text: self.settings.redact(text),  # secrets never reach events
         )
+        self.watch = Watch(self.store, settings)
         self._last_reconcile: dict[str, float] = {}
         self.last_errors: dict[str, str] = {}
 
     def close(self) -> None:
+        self.watch.close()
         for src in self.sources.values():
             src.close()
         for sink in self.sinks.values():
@@ -270,6 +276,8 @@ class Hub:
             report.projected += self.projector.catch_up()
         report.executed.waiting = len(self.executor.active())
         report.open_exceptions = self.open_exceptions()
+        if self.settings.slos:
+            report.indicators, report.objectives = self.watch.after_pass()
         report.seconds = time.perf_counter() - started
         return report
 

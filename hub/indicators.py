@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from hub.config import IndicatorSettings
-from hub.cutoff import next_cutoff, zone
+from hub.cutoff import next_cutoff, previous_cutoff, zone
 from hub.errors import ConfigError
 from hub.mapping import Mapping
 from hub.mapping.valuation import ValuationRule
@@ -187,6 +187,7 @@ def _group_row(
         tz = dt.UTC
     cut = settings.invoice_cutoff
     cutoff = next_cutoff(when, cut.days, cut.at, tz)
+    missed = previous_cutoff(when, cut.days, cut.at, tz)
     oldest = g["oldest"]
     return {
         "project_id": project,
@@ -204,6 +205,8 @@ def _group_row(
         "oldest_age_s": None if oldest is None else max(0, (_us(when) - oldest) // 1_000_000),
         "cutoff": cutoff.isoformat(),
         "cutoff_in_s": int((cutoff - when).total_seconds()),
+        "previous_cutoff": missed.isoformat(),
+        "oldest_missed_cutoff": oldest is not None and oldest < _us(missed),
     }
 
 

@@ -10,6 +10,7 @@ Streams:
     mapping/<name>                         deployed mapping versions
     outbound/<target>/<object>/<id>        writes planned and attempted for one target record
     exception/<id>                         an operator's (or synchub's) actions on an exception
+    alert/<objective>                      a service-level objective's alerts and their delivery
 
 Keys and ids may contain `/` (a canonical id is `Entity/natural id`): parsers split at most as
 many times as the fixed parts need.
@@ -28,6 +29,7 @@ __all__ = [
     "OutboundStatus",
     "OutboundStream",
     "SourceStream",
+    "alert_stream",
     "connector_errors_stream",
     "connector_stream",
     "exception_stream",
@@ -52,6 +54,8 @@ class EventType(StrEnum):
     PLAN_FAILED = "PlanFailed"
     WRITE_ATTEMPTED = "WriteAttempted"
     EXCEPTION_ACTION = "ExceptionAction"
+    ALERT_RAISED = "AlertRaised"
+    ALERT_DELIVERED = "AlertDelivered"
 
 
 class OutboundStatus(StrEnum):
@@ -88,6 +92,10 @@ class ExceptionKind(StrEnum):
 
 def source_stream(system: str, obj: str, key: str) -> str:
     return f"source/{system}/{obj}/{key}"
+
+
+def alert_stream(objective: str) -> str:
+    return f"alert/{objective}"
 
 
 def connector_stream(name: str) -> str:

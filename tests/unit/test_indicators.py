@@ -168,6 +168,9 @@ def test_the_indicators_of_a_small_firm_are_the_ones_worked_out_by_hand(w: World
         "oldest_age_s": 3 * 86400 + 12 * 3600,
         "cutoff": "2026-11-26T17:00:00-05:00",
         "cutoff_in_s": 3 * 86400 + 10 * 3600,
+        # October's: Friday the 30th is the last working day, two before it Wednesday the 28th
+        "previous_cutoff": "2026-10-28T17:00:00-04:00",
+        "oldest_missed_cutoff": False,  # approved on 11-20, after it
     }
     # t3: half an hour = 60 EUR, in the EU entity's own currency; 17:00 in Paris = 16:00 UTC
     assert (globex["hours"], globex["values"], globex["converted"]) == (
