@@ -40,6 +40,7 @@ from hub import indicators, queries, valuation
 from hub.cli.indicator_commands import render as render_indicators
 from hub.config import load_settings
 from hub.engine import Hub, PassReport
+from hub.reports import REPORTS, to_html
 
 out = Console()
 MARK = "# written by `make demo`\n"
@@ -130,6 +131,9 @@ def run_demo(tryton: TrytonServer, tt_server: TimeTaggerServer, config: Path) ->
         )
         step(7, "what finance reads now (`synchub indicators`, also --as-of any past time):")
         render_indicators(indicators.indicators(hub.store, hub.settings.indicators))
+        page = config.with_name("time-to-invoice.html")
+        page.write_text(to_html(REPORTS["time-to-invoice"][1](hub.store, hub.settings, None, None)))
+        out.print(f"   the time-to-invoice report (`synchub report`): {escape(str(page))}")
         report(hub, erp, clients, passes + idle)
     finally:
         hub.close()

@@ -102,6 +102,7 @@ def _unposted(
     unrated: dict[str, set[str]] = defaultdict(set)
     waiting = backlog.waiting_at(c, position)
     lookup.prefetch(waiting)
+    entries = []
     for cid in waiting:
         fields = lookup.canonical_field(cid, "*")
         if not isinstance(fields, dict):
@@ -122,6 +123,19 @@ def _unposted(
         since = _approved_since(fields)
         if since is not None and (group["oldest"] is None or since < group["oldest"]):
             group["oldest"] = since
+        entries.append(
+            {
+                "canonical_id": cid,
+                "person_id": fields.get("person_id"),
+                "date": fields.get("date"),
+                "project_id": project,
+                "hours": _plain(hours),
+                "value": None if value is None else str(value.quantize(_CENT)),
+                "currency": currency,
+                "waiting_since": None if since is None else _iso(since),
+                "problem": problem,
+            }
+        )
     rows = [
         _group_row(project, entity_id, g, lookup, settings, when)
         for (project, entity_id), g in sorted(groups.items())
@@ -132,6 +146,7 @@ def _unposted(
         "entries": sum(r["entries"] for r in rows),
         "hours": _plain(sum((Decimal(r["hours"]) for r in rows), Decimal(0))),
         "values": _sum_values(rows),
+        "waiting": entries,
     }, unrated
 
 
@@ -337,6 +352,10 @@ def _workflow(e: dict[str, Any]) -> str:
     if e["entity"]:
         return f"{where} → {e['entity']}"
     return where
+
+
+def _iso(us: int) -> str:
+    return (_EPOCH + us * _MICROSECOND).isoformat()
 
 
 def _us(t: dt.datetime) -> int:

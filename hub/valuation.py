@@ -17,7 +17,7 @@ from typing import Any
 from hub.errors import SyncHubError
 from hub.mapping import Mapping
 from hub.mapping.valuation import Valuation, ValuationRule
-from hub.store.sqlite import SQLiteEventStore
+from hub.store.base import EventStore
 from projections.as_of import AsOfLookup
 from projections.mappings import mapping_at
 
@@ -26,7 +26,7 @@ __all__ = ["rate_entities", "valuations"]
 HOURS = Decimal("0.0001")
 
 
-def rate_entities(store: SQLiteEventStore) -> dict[str, str]:
+def rate_entities(store: EventStore) -> dict[str, str]:
     """Rate entity (e.g. RateCard) → the entity the active mapping values with it."""
     with store.db.transaction(commit=False) as c:
         mapping = mapping_at(c, None)
@@ -36,7 +36,7 @@ def rate_entities(store: SQLiteEventStore) -> dict[str, str]:
 
 
 def valuations(
-    store: SQLiteEventStore,
+    store: EventStore,
     entity: str | None = None,
     *,
     position: int | None = None,

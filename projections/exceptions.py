@@ -158,8 +158,8 @@ def open_at(c: Cursor, position: int | None) -> list[dict[str, Any]]:
     """The exceptions open after `position` (None: now), oldest first: opened at or before it,
     and open now or settled after it (one opened again after a settlement counts from its
     first opening). Columns: id, kind, entity, canonical_id, system, object, rule,
-    first_position."""
-    cols = "id, kind, entity, canonical_id, system, object, rule, first_position"
+    first_position, message."""
+    cols = "id, kind, entity, canonical_id, system, object, rule, first_position, message"
     if position is None:
         c.execute(f"SELECT {cols} FROM {_LIVE} WHERE {_IS_OPEN} ORDER BY first_position", OPEN)
     else:

@@ -151,3 +151,4 @@ def loop_went_round(url: str, said: str) -> None:
     assert "Approved time not posted to erp/timesheet_lines: 5 entries" in said, said
     assert "worth 1485.00 USD" in said, said
     assert "Every won deal is provisioned." in said, said
+    assert "the time-to-invoice report (`synchub report`):" in said, said
