@@ -63,6 +63,20 @@ class OutboundSettings(BaseModel):
     batch_size: int = Field(100, ge=1)
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(value: Any) -> Any:
+    """A duration as seconds: a number, or text such as "90s", "30m", "4h", "2d", "1h 30m"."""
+    if isinstance(value, str):
+        parts = _DURATION.findall(value)
+        if not parts or _DURATION.sub("", value).strip():
+            raise ValueError(f"{value!r} is not a duration: write e.g. 30m, 4h, 2d or 1h 30m")
+        return sum(float(n) * _UNIT[u] for n, u in parts)
+    return value
+
+
 class CutoffSettings(BaseModel):
     """The invoice cut-off (hub.cutoff): `days` working days before the month's last working
     day, at `at` (HH:MM) in the legal entity's time zone."""
@@ -83,6 +97,13 @@ class IndicatorSettings(BaseModel):
     invoice_cutoff: CutoffSettings = CutoffSettings()
     won_states: list[str] = Field(default_factory=lambda: ["won"])
     """The Opportunity states that mean the deal is won (and must be provisioned)."""
+    latency_window: float = Field(86400.0, gt=0, description="seconds (or 1h, 1d)")
+    """Sync latency is measured over the writes applied in this window before the moment."""
+
+    @field_validator("latency_window", mode="before")
+    @classmethod
+    def _window(cls, value: Any) -> Any:
+        return _seconds(value)
 
     @model_validator(mode="after")
     def _pairs(self) -> IndicatorSettings:
@@ -93,20 +114,6 @@ class IndicatorSettings(BaseModel):
                     'positive rate, e.g. "USD/EUR": 0.92 (one USD buys 0.92 EUR)'
                 )
         return self
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _seconds(value: Any) -> Any:
-    """A duration as seconds: a number, or text such as "90s", "30m", "4h", "2d", "1h 30m"."""
-    if isinstance(value, str):
-        parts = _DURATION.findall(value)
-        if not parts or _DURATION.sub("", value).strip():
-            raise ValueError(f"{value!r} is not a duration: write e.g. 30m, 4h, 2d or 1h 30m")
-        return sum(float(n) * _UNIT[u] for n, u in parts)
-    return value
 
 
 class ObjectiveSettings(BaseModel):

@@ -12,7 +12,9 @@ before a deadline is missed, read from the canonical state as it was then (no re
   time waiting to be posted that has no rate (each reason said);
 - **deals won but not provisioned**: won opportunities (`indicators.won_states`) that no
   project names, with the time since they were won;
-- **open exceptions** per workflow and kind, with the age of the oldest.
+- **open exceptions** per workflow and kind, with the age of the oldest;
+- **sync latency** per workflow and **invoices delayed** by synchronization errors
+  (hub.flow_indicators).
 
 Everything comes from the backlog, the audit trail and the exceptions as they were after the
 position (projections.as_of): the same events give the same values, and a rebuild changes
@@ -26,6 +28,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
+from hub import flow_indicators
 from hub.config import IndicatorSettings
 from hub.cutoff import next_cutoff, previous_cutoff, zone
 from hub.errors import ConfigError
@@ -80,6 +83,10 @@ def indicators(
                 store, mapping, lookup, settings, position, when
             ),
             "open_exceptions": _open_exceptions(c, store, position, when),
+            "sync_latency": flow_indicators.latency(c, position, when, settings.latency_window),
+            "invoices_delayed": flow_indicators.delayed_invoices(
+                lookup, exceptions.open_at(c, position)
+            ),
         }
     return data
 

@@ -112,6 +112,15 @@ class HubMetrics:
         self.unprovisioned = Gauge(
             "synchub_deals_not_provisioned", "Won deals not provisioned yet", registry=r
         )
+        self.latency = Gauge(
+            "synchub_sync_latency_seconds",
+            "Source change to write applied, over the latency window (stat: p50, p95, max)",
+            ["workflow", "stat"],
+            registry=r,
+        )
+        self.delayed_invoices = Gauge(
+            "synchub_invoices_delayed", "Invoices held up by a synchronization error", registry=r
+        )
         self.missing_billing = Gauge(
             "synchub_projects_missing_billing", "Open projects missing billing rules", registry=r
         )
@@ -153,6 +162,7 @@ class HubMetrics:
             self.cutoff,
             self.open_exceptions,
             self.oldest_exception,
+            self.latency,
         ):
             gauge.clear()
         for row in data["unposted_time"]["rows"]:
@@ -168,5 +178,9 @@ class HubMetrics:
             self.open_exceptions.labels(e["workflow"], e["kind"]).set(e["count"])
             if e["oldest_age_s"] is not None:
                 self.oldest_exception.labels(e["workflow"], e["kind"]).set(e["oldest_age_s"])
+        for lat in data["sync_latency"]:
+            for stat in ("p50", "p95", "max"):
+                self.latency.labels(lat["workflow"], stat).set(lat[f"{stat}_s"])
+        self.delayed_invoices.set(len(data["invoices_delayed"]))
         self.unprovisioned.set(len(data["deals_not_provisioned"]))
         self.missing_billing.set(len(data["projects_missing_billing"]))

@@ -28,6 +28,7 @@ __all__ = [
     "COLUMNS",
     "TABLES",
     "Lineage",
+    "changed_at",
     "history",
     "row_count",
     "state_at",
@@ -94,6 +95,18 @@ def states_at(
     """(canonical id, fields) of every `entity` that existed after `position` (None: now), by
     canonical id; streamed, one entity's rows in memory at a time."""
     return _states(c, "entity", entity, position, table)
+
+
+def changed_at(c: Cursor, canonical_id: str, position: int, *, table: str = _LIVE) -> int | None:
+    """When the change of `canonical_id` in force after `position` happened at its source
+    (its source time, else its capture time; µs), or None."""
+    c.execute(
+        f"SELECT coalesce(source_time, captured_at) FROM {table} WHERE canonical_id=?"
+        " AND position<=? ORDER BY position DESC, seq DESC LIMIT 1",
+        (canonical_id, position),
+    )
+    r = c.fetchone()
+    return None if r is None or r[0] is None else int(r[0])
 
 
 def states_of(

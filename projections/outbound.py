@@ -32,6 +32,7 @@ __all__ = [
     "OutboundState",
     "Pending",
     "Write",
+    "applied_between",
     "canonical_ids_at",
     "counts",
     "in_flight",
@@ -63,7 +64,11 @@ OUTBOUND = Table(
         "position INTEGER NOT NULL",
     ),
     pk=("target", "object", "canonical_id"),
-    indexes=(("target", "status"), ("target", "object", "target_key")),
+    indexes=(
+        ("target", "status"),
+        ("target", "object", "target_key"),
+        ("status", "last_attempt_at"),
+    ),
 )
 
 TABLES = (OUTBOUND,)
@@ -175,6 +180,28 @@ def settled_since(c: Cursor, since: int) -> list[tuple[str, int]]:
         (since, OutboundStatus.APPLIED, OutboundStatus.FAILED),
     )
     return [(r[0], r[1]) for r in c.fetchall()]
+
+
+def applied_between(
+    c: Cursor, since_us: int, until_us: int, upto: int | None, limit: int
+) -> list[tuple[str, str, str, int, int]]:
+    """(target, object, canonical id, planned position, applied at in µs) of the target
+    records whose latest write was applied between `since_us` and `until_us` (the latest
+    `limit` of them), as the table was after position `upto` (None: now; rows changed since
+    are left out)."""
+    c.execute(
+        f"SELECT target, object, canonical_id, planned_position, last_attempt_at FROM {_LIVE}"
+        " WHERE status = ? AND last_attempt_at BETWEEN ? AND ? AND position <= ?"
+        " ORDER BY last_attempt_at DESC LIMIT ?",
+        (
+            OutboundStatus.APPLIED,
+            since_us,
+            until_us,
+            upto if upto is not None else 2**63 - 1,
+            limit,
+        ),
+    )
+    return [(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in c.fetchall()]
 
 
 def canonical_ids_at(c: Cursor, target: str, obj: str, target_key: str) -> list[str]:

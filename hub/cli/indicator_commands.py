@@ -76,6 +76,35 @@ def render(data: dict[str, Any]) -> None:
         out.print(t)
     else:
         out.print("Every won deal is provisioned.")
+    delayed = data["invoices_delayed"]
+    if delayed:
+        t = Table(
+            title=f"{_count(len(delayed), 'invoice')} delayed by sync errors", header_style="bold"
+        )
+        t.add_column("invoice", overflow="fold")
+        t.add_column("amount", justify="right", no_wrap=True)
+        t.add_column("held by", overflow="fold")
+        for r in delayed:
+            t.add_row(
+                escape(f"{r['number'] or r['invoice_id']} ({r['status']})"),
+                escape(f"{r['total'] or ''} {r['currency'] or ''}"),
+                escape(f"{r['workflow']}: {r['exception'][:80]}"),
+            )
+        out.print(t)
+    latency = data["sync_latency"]
+    if latency:
+        t = Table(title="Sync latency (source change → applied)", header_style="bold")
+        t.add_column("workflow", overflow="fold")
+        t.add_column("writes", justify="right")
+        for col in ("p50", "p95", "max"):
+            t.add_column(col, justify="right", no_wrap=True)
+        for r in latency:
+            t.add_row(
+                escape(r["workflow"]),
+                str(r["writes"]),
+                *(age(round(r[k])) for k in ("p50_s", "p95_s", "max_s")),
+            )
+        out.print(t)
     excs = data["open_exceptions"]
     if excs:
         t = Table(title="Open exceptions", header_style="bold")

@@ -387,3 +387,67 @@ def test_the_metrics_endpoint_serves_the_indicators_and_the_pass(w: World) -> No
     assert samples[("synchub_pass_duration_seconds_count", ())] == 1.0
     assert samples[("synchub_projection_lag_events", ())] == 0.0
     assert samples[("synchub_store_head_position", ())] == w.hub.store.head()
+
+
+INVOICES = _schema("invoices", "id", "id", "number", "project", "total", "currency", "state")
+
+
+def test_sync_latency_per_workflow_and_invoices_held_by_an_exception(tmp_path: Path) -> None:
+    doc = firm_mapping()
+    doc["entities"]["Invoice"] = {"owner": "erp"}
+    doc["sources"].append(
+        {
+            "system": "erp",
+            "object": "invoices",
+            "entity": "Invoice",
+            "id": "id",
+            "fields": {
+                "number": "number",
+                "project_id": "project | canonical Project",
+                "total": "total | decimal 4",
+                "currency": "currency",
+                "status": "state",
+            },
+        }
+    )
+    doc["targets"].append(  # the invoice's status, written where the sales team reads it
+        {
+            "system": "tracker",
+            "object": "invoice_notes",
+            "entity": "Invoice",
+            "fields": {"number": "number", "status": "status"},
+        }
+    )
+    w = World(tmp_path, doc)
+    w.erp_src.objects.update(
+        {"rates": RATE, "projects": PROJECTS, "companies": COMPANIES, "deals": DEALS}
+    )
+    w.erp_src.objects["invoices"] = INVOICES
+    try:
+        seed(w)
+        w.erp.reject_when(refuse_2h_and_half_hour)
+        w.tracker_sink.reject_when(lambda d: "CRM is down" if d.object == "invoice_notes" else None)
+        invoice = {"number": "INV-1", "project": "acme", "total": "180", "currency": "EUR"}
+        w.erp_src.put("invoices", "i1", {"id": "i1", **invoice, "state": "posted"})
+        w.hub.sync_once()
+        got = indicators.indicators(w.hub.store, SETTINGS)
+        (lat,) = [r for r in got["sync_latency"] if r["workflow"] == "TimeEntry → erp/lines"]
+        assert lat["writes"] == 1  # t1; the others were refused
+        assert 0 <= lat["p50_s"] <= lat["p95_s"] <= lat["max_s"] < 60
+        (held,) = got["invoices_delayed"]
+        assert (held["invoice_id"], held["number"], held["held_by"]) == (
+            "Invoice/i1",
+            "INV-1",
+            "Invoice/i1",
+        )
+        assert held["workflow"] == "Invoice → tracker/invoice_notes"
+        assert "CRM is down" in held["exception"]
+        w.tracker_sink.reject_when(None)
+        w.erp_src.put("invoices", "i1", {"id": "i1", **invoice, "state": "paid"})
+        w.hub.sync_once()
+        later = indicators.indicators(w.hub.store, SETTINGS)
+        assert later["invoices_delayed"] == []
+        lat = {r["workflow"]: r["writes"] for r in later["sync_latency"]}
+        assert lat == {"Invoice → tracker/invoice_notes": 1, "TimeEntry → erp/lines": 1}
+    finally:
+        w.hub.close()
