@@ -30,20 +30,20 @@ class HubMetrics:
         self.port: int | None = None
         self._head: int | None = None
         """The head after the previous pass (events appended = the difference)."""
-        connector, target = ["connector"], ["target"]
+        connector, target, obj = ["connector"], ["target"], ["connector", "object"]
         self.captured = Counter(
-            "synchub_changes_captured", "Changes stored as new facts", connector, registry=r
+            "synchub_changes_captured", "Changes stored as new facts", obj, registry=r
         )
         self.unchanged = Counter(
             "synchub_changes_unchanged",
             "Changes read that equal the stored state (not stored again)",
-            connector,
+            obj,
             registry=r,
         )
         self.quarantined = Counter(
             "synchub_changes_quarantined",
             "Input set aside as a quarantine exception",
-            connector,
+            obj,
             registry=r,
         )
         self.connector_errors = Counter(
@@ -137,9 +137,10 @@ class HubMetrics:
         self.pass_seconds.observe(report.seconds)
         for ingest in report.ingest:
             name = ingest.connector
-            self.captured.labels(name).inc(ingest.appended)
-            self.unchanged.labels(name).inc(ingest.skipped)
-            self.quarantined.labels(name).inc(ingest.quarantined)
+            for obj, (appended, skipped, quarantined) in ingest.by_object.items():
+                self.captured.labels(name, obj).inc(appended)
+                self.unchanged.labels(name, obj).inc(skipped)
+                self.quarantined.labels(name, obj).inc(quarantined)
             self.connector_errors.labels(name).inc(len(ingest.errors))
         for target, n in report.planned.by_target.items():
             self.planned.labels(target).inc(n)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -41,7 +42,12 @@ from hub.registry import SourceSchemas
 from hub.schemas import hub_schema, record_schema_of
 from hub.spi import Source
 from hub.store.base import EventStore, NewEvent
-from hub.store.streams import EventType, connector_stream, source_stream
+from hub.store.streams import (
+    EventType,
+    connector_stream,
+    parse_source_stream,
+    source_stream,
+)
 from hub.types import JSON, Change, ObjectSchema
 
 __all__ = ["IngestReport", "Ingestor"]
@@ -58,6 +64,8 @@ class _Prepared:
     appended: int
     skipped: int
     quarantined: int
+    by_object: dict[str, list[int]]
+    """Per object: [appended, skipped, quarantined]."""
 
 
 @dataclass
@@ -70,6 +78,8 @@ class IngestReport:
     skipped: int = 0
     quarantined: int = 0
     deleted_by_reconciliation: int = 0
+    by_object: dict[str, list[int]] = field(default_factory=dict)
+    """Per object: [appended, skipped, quarantined] (the metrics' labels)."""
     reconcile_refused: str | None = None
     """Why reconciliation recorded no deletes (ReconcileRefused); the captured changes stay."""
     errors: list[str] = field(default_factory=list)
@@ -79,6 +89,10 @@ class IngestReport:
         self.batches += other.batches
         self.appended += other.appended
         self.skipped += other.skipped
+        for obj, counts in other.by_object.items():
+            mine = self.by_object.setdefault(obj, [0, 0, 0])
+            for i, n in enumerate(counts):
+                mine[i] += n
         self.quarantined += other.quarantined
         self.deleted_by_reconciliation += other.deleted_by_reconciliation
         self.reconcile_refused = other.reconcile_refused or self.reconcile_refused
@@ -224,7 +238,14 @@ class Ingestor:
             )
         )
         return _Prepared(
-            events, heads, previous + 1, len(changes), appended, skipped, len(quarantined)
+            events,
+            heads,
+            previous + 1,
+            len(changes),
+            appended,
+            skipped,
+            len(quarantined),
+            _by_object(changes, events[:appended], quarantined),
         )
 
     def _append_async(self, prepared: _Prepared) -> Future[int]:
@@ -256,6 +277,10 @@ class Ingestor:
             report.appended += prepared.appended
             report.skipped += prepared.skipped
             report.quarantined += prepared.quarantined
+            for obj, counts in prepared.by_object.items():
+                mine = report.by_object.setdefault(obj, [0, 0, 0])
+                for i, n in enumerate(counts):
+                    mine[i] += n
         if progress is not None:
             progress(prepared.changes)
 
@@ -375,3 +400,27 @@ class Ingestor:
             max_delete_ratio=self.settings.reconcile_max_delete_ratio,
             force=force,
         )
+
+
+def _by_object(
+    changes: list[Change], appended: list[NewEvent], quarantined: list[dict[str, Any]]
+) -> dict[str, list[int]]:
+    """Per object: [appended, skipped, quarantined] of one batch (most batches are of one
+    object: counted without walking the events)."""
+    objects = {c.object for c in changes}
+    if len(objects) == 1:
+        (obj,) = objects
+        return {
+            obj: [len(appended), len(changes) - len(appended) - len(quarantined), len(quarantined)]
+        }
+    read = Counter(c.object for c in changes)
+    out = {obj: [0, 0, 0] for obj in read}
+    for e in appended:
+        parsed = parse_source_stream(e.stream)
+        if parsed is not None:
+            out[parsed.object][0] += 1
+    for q in quarantined:
+        out[q["object"]][2] += 1
+    for obj, counts in out.items():
+        counts[1] = read[obj] - counts[0] - counts[2]
+    return out

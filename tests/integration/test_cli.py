@@ -175,7 +175,13 @@ def test_run_serves_prometheus_metrics_that_follow_the_passes(firm: Firm) -> Non
                 break
             time.sleep(0.2)
         assert samples.get("synchub_writes_total['applied', 'erp']") == 3, samples
-        assert samples["synchub_changes_captured_total['tracker']"] >= 6
+        captured = [
+            v for k, v in samples.items() if k.startswith("synchub_changes_captured_total[")
+        ]
+        assert (
+            sum(captured) >= 6
+            and "synchub_changes_captured_total['time_entries', 'tracker']" in samples
+        )
         assert samples["synchub_pass_duration_seconds_count[]"] == samples["synchub_passes_total[]"]
         done = samples
         while (

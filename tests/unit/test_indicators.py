@@ -382,7 +382,10 @@ def test_the_metrics_endpoint_serves_the_indicators_and_the_pass(w: World) -> No
     rejected = (("outcome", "rejected"), ("target", "erp"))
     assert samples[("synchub_writes_total", rejected)] == 3.0
     assert samples[("synchub_writes_total", (("outcome", "applied"), ("target", "erp")))] == 1.0
-    assert samples[("synchub_changes_captured_total", (("connector", "tracker"),))] == 5.0
+    tracker = (("connector", "tracker"), ("object", "entries"))
+    assert samples[("synchub_changes_captured_total", tracker)] == 5.0
+    projects = (("connector", "erp"), ("object", "projects"))
+    assert samples[("synchub_changes_captured_total", projects)] == 3.0
     assert samples[("synchub_passes_total", ())] == 1.0
     assert samples[("synchub_pass_duration_seconds_count", ())] == 1.0
     assert samples[("synchub_projection_lag_events", ())] == 0.0

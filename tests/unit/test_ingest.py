@@ -317,3 +317,19 @@ def test_a_field_the_schema_lacks_is_quarantined_not_dropped(store: SQLiteEventS
     assert (q["key"], q["kind"], q["field"]) == ("1", "schema", "billable")
     assert "has field 'billable', which the object's schema lacks" in q["reason"]
     assert "declare 'billable'" in q["fix"] and '"billable": true' in q["raw"]
+
+
+def test_a_batch_of_several_objects_is_counted_per_object() -> None:
+    from hub.ingest.ingestor import _by_object
+    from hub.store.base import NewEvent
+
+    changes = [
+        Change("a", "1", "upsert", {}, "1"),
+        Change("b", "2", "upsert", {}, "2"),
+        Change("b", "3", "upsert", {}, "3"),
+        Change("b", "4", "upsert", {}, "4"),
+    ]
+    appended = [NewEvent("source/s/b/2", 1, "SourceChanged", b"")]
+    quarantined = [{"object": "a"}]
+    assert _by_object(changes, appended, quarantined) == {"a": [0, 0, 1], "b": [1, 2, 0]}
+    assert _by_object(changes[1:], appended, []) == {"b": [1, 2, 0]}
