@@ -21,7 +21,7 @@ from projections.as_of import AsOfLookup
 
 __all__ = ["delayed_invoices", "latency"]
 
-SAMPLE = 2000
+SAMPLE = 500
 """The latest writes of the window that latency is measured over (a bounded cost per query)."""
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
