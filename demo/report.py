@@ -181,6 +181,11 @@ def write_config(
         },
         "ingest": {"reconcile_every": 0},
         "indicators": {"exchange_rates": {"EUR/USD": 1.08}},
+        "slos": [  # `synchub slo`; add `alerts: {webhook: URL, secret: ...}` to be told
+            {"name": "time-before-cutoff", "kind": "time_posted_before_cutoff", "at_risk": "2d"},
+            {"name": "deals-in-1h", "kind": "deal_provisioned_within", "within": "1h"},
+            {"name": "no-stale-exceptions", "kind": "exception_age", "within": "1d", "at_risk": "4h"},
+        ],
         "outbound": {"max_wait": 10, "base_delay": 0.2},
         "poll_interval": 5,
     }

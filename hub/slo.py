@@ -88,7 +88,7 @@ def _deals(o: ObjectiveSettings, data: dict[str, Any]) -> Verdict:
     deals = [d for d in data["deals_not_provisioned"] if d["won_age_s"] is not None]
     return _aged(
         o,
-        [(d["opportunity_id"], int(d["won_age_s"])) for d in deals],
+        [(d["opportunity_id"], int(d["won_age_s"]), 1) for d in deals],
         "won deal(s) not provisioned",
     )
 
@@ -100,28 +100,34 @@ def _exceptions(o: ObjectiveSettings, data: dict[str, Any]) -> Verdict:
         if e["oldest_age_s"] is not None and o.exception_kind in (None, e["kind"])
     ]
     what = f"open {o.exception_kind or ''} exception(s)".replace("  ", " ")
-    return _aged(
-        o, [(f"{e['workflow']} ({e['kind']})", int(e["oldest_age_s"])) for e in rows], what
-    )
+    aged = [(f"{e['workflow']} ({e['kind']})", int(e["oldest_age_s"]), e["count"]) for e in rows]
+    return _aged(o, aged, what)
 
 
-def _aged(o: ObjectiveSettings, aged: list[tuple[str, int]], what: str) -> Verdict:
-    """Breached when one of `aged` (name, age in seconds) is older than `within`; at risk when
-    one has less than `at_risk` left."""
-    late = sorted((n for n, age in aged if age >= o.within))
+def _aged(o: ObjectiveSettings, aged: list[tuple[str, int, int]], what: str) -> Verdict:
+    """Breached when one of `aged` (name, age of the oldest in seconds, how many) is older
+    than `within`; at risk when one has less than `at_risk` left."""
+    if not aged:
+        return MET, "", [], None
+    oldest = max(age for _, age, _ in aged)
+    late = [(n, k) for n, age, k in aged if age >= o.within]
     if late:
-        oldest = max(age for _, age in aged)
         return (
             BREACHED,
-            f"{len(late)} {what} older than {_span(int(o.within))}",
-            late,
+            f"{sum(k for _, k in late)} {what}, the oldest {_span(oldest)} old (limit "
+            f"{_span(int(o.within))})",
+            sorted(n for n, _ in late),
             int(o.within - oldest),
         )
-    close = sorted((n for n, age in aged if age >= o.within - o.at_risk))
+    close = [(n, k) for n, age, k in aged if age >= o.within - o.at_risk]
     if close:
-        oldest = max(age for _, age in aged)
         left = int(o.within - oldest)
-        return AT_RISK, f"{len(close)} {what}, the oldest due in {_span(left)}", close, left
+        return (
+            AT_RISK,
+            f"{sum(k for _, k in close)} {what}, the oldest due in {_span(left)}",
+            sorted(n for n, _ in close),
+            left,
+        )
     return MET, "", [], None
 
 

@@ -20,11 +20,12 @@ h1{font-size:1.6em;margin:0 0 .2em}h2{font-size:1.15em;margin:2em 0 .5em;border-
 .summary li{margin:.2em 0}table{border-collapse:collapse;width:100%;margin:.4em 0}
 th,td{padding:.35em .6em;border-bottom:1px solid #e4e7eb;text-align:left;vertical-align:top}
 th{background:#f5f7fa;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:
-tabular-nums}tr.total td{font-weight:700;border-top:2px solid #1f2933;border-bottom:none}
+tabular-nums;white-space:nowrap}td.d{white-space:nowrap}tr.total td{font-weight:700;border-top:2px solid #1f2933;border-bottom:none}
 .note{color:#52606d;font-size:.92em}.empty{color:#52606d;font-style:italic}
 svg{margin:.6em 0 1em}@media print{body{margin:0;max-width:none}h2{break-after:avoid}}
 """
 _NUMERIC = ("int", "decimal")
+_CLASS = {"int": " class=n", "decimal": " class=n", "date": " class=d", "datetime": " class=d"}
 _BAR = "#1f6feb"
 
 
@@ -79,7 +80,7 @@ def _section(section: Section, index: int) -> str:
 
 def _cells(section: Section, row: dict[str, object]) -> str:
     return "".join(
-        f'<td{" class=n" if c.type in _NUMERIC else ""} data-col="{escape(c.name)}">'
+        f'<td{_CLASS.get(c.type, "")} data-col="{escape(c.name)}">'
         f"{escape(typed(row.get(c.name), c.type))}</td>"
         for c in section.columns
     )
