@@ -184,7 +184,12 @@ def write_config(
         "slos": [  # `synchub slo`; add `alerts: {webhook: URL, secret: ...}` to be told
             {"name": "time-before-cutoff", "kind": "time_posted_before_cutoff", "at_risk": "2d"},
             {"name": "deals-in-1h", "kind": "deal_provisioned_within", "within": "1h"},
-            {"name": "no-stale-exceptions", "kind": "exception_age", "within": "1d", "at_risk": "4h"},
+            {
+                "name": "no-stale-exceptions",
+                "kind": "exception_age",
+                "within": "1d",
+                "at_risk": "4h",
+            },
         ],
         "outbound": {"max_wait": 10, "base_delay": 0.2},
         "poll_interval": 5,

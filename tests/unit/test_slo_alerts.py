@@ -67,7 +67,9 @@ def test_an_objective_goes_at_risk_breached_and_met_and_each_change_is_one_alert
         states = [watcher.after_pass(now=t0 + dt.timedelta(hours=h))[1][0] for h in (0, 3, 5, 5)]
         assert [s["state"] for s in states] == ["met", "at_risk", "breached", "breached"]
         assert states[1]["time_left_s"] == pytest.approx(3600, abs=120)  # 4h - 3h
-        assert states[2]["reason"] == "3 open write exception(s), the oldest 5h 0m old (limit 4h 0m)"
+        assert (
+            states[2]["reason"] == "3 open write exception(s), the oldest 5h 0m old (limit 4h 0m)"
+        )
         assert states[2]["records"] == ["TimeEntry → erp/lines (write)"]
         w.erp.reject_when(None)  # the ERP reopens; the entries are written when they change
         for key, text, minutes in (
