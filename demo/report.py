@@ -1,7 +1,8 @@
 """What the demo does once its servers run: the firm's loop step by step (deals won in the
 CRM become ERP projects and TimeTagger tags, a week of time is posted, invoices in two
 currencies and a payment come back to the CRM), a line or two per step, then what the store
-holds (captured facts, posted timesheet lines, open exceptions and their fixes)."""
+holds (captured facts, posted timesheet lines, open exceptions and their fixes), and last
+what finance reads: the indicators and the path of an HTML report."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ MARK = "# written by `make demo`\n"
 def run_demo(tryton: TrytonServer, tt_server: TimeTaggerServer, config: Path) -> None:
     """The firm's loop, step by step: seed the ERP, the CRM and TimeTagger; write `config`;
     sync; win deals; book a week; invoice one project per currency and collect one; sync
-    after each step and say what happened; end with idle passes and the full report."""
+    after each step and say what happened; then idle passes, the full report, and what
+    finance reads: the indicators and an HTML report."""
     erp = TrytonClient(tryton.url, "erp", ADMIN_USER, ADMIN_PASSWORD)
     crm = Crm(TrytonClient(tryton.url, "crm", ADMIN_USER, ADMIN_PASSWORD))
     entities = companies(erp)
@@ -129,12 +131,13 @@ def run_demo(tryton: TrytonServer, tt_server: TimeTaggerServer, config: Path) ->
             f"approved time at its project's rate: {totals}; {worth['unvalued']} entries "
             "without a project rate (`synchub valuation` lists them)",
         )
+        report(hub, erp, clients, passes + idle)
+        out.print()
         step(7, "what finance reads now (`synchub indicators`, also --as-of any past time):")
         render_indicators(indicators.indicators(hub.store, hub.settings.indicators))
         page = config.with_name("time-to-invoice.html")
         page.write_text(to_html(REPORTS["time-to-invoice"][1](hub.store, hub.settings, None, None)))
         out.print(f"   the time-to-invoice report (`synchub report`): {escape(str(page))}")
-        report(hub, erp, clients, passes + idle)
     finally:
         hub.close()
 
