@@ -58,6 +58,18 @@ ConfigOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of", metavar="TIME", help="ISO time: as the hub knew it then (UTC if no offset)."
+    ),
+]
+AtOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--at", metavar="POSITION", help="Event position: as the hub knew it after that event."
+    ),
+]
 
 
 @app.callback()

@@ -4,14 +4,14 @@ objectives on business deadlines (hub.slo) and their last alerts."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from hub import indicators
-from hub.cli.app import DEFAULT, ConfigOpt, JsonOpt, app, reader
+from hub.cli.app import DEFAULT, AsOfOpt, AtOpt, ConfigOpt, JsonOpt, app, reader
 from hub.cli.render import out, parse_time, print_json
 from hub.watch import Watch
 
@@ -19,12 +19,8 @@ from hub.watch import Watch
 @app.command("indicators")
 def indicators_command(
     config: ConfigOpt = DEFAULT,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="ISO time: what the hub knew then.")
-    ] = None,
-    at: Annotated[
-        int | None, typer.Option("--at", help="Event position: what the hub knew after it.")
-    ] = None,
+    as_of: AsOfOpt = None,
+    at: AtOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Approved time not yet posted (hours, value, oldest, the invoice cut-off), projects

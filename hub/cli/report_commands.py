@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from hub.cli.app import DEFAULT, ConfigOpt, app, reader
+from hub.cli.app import DEFAULT, AsOfOpt, AtOpt, ConfigOpt, app, reader
 from hub.cli.render import out, parse_time
 from hub.reports import REPORTS, to_csv, to_html
 
@@ -28,10 +28,8 @@ def report_command(
         str | None, typer.Option("--from", help="ISO time: the period's start (period reports).")
     ] = None,
     to: Annotated[str | None, typer.Option("--to", help="ISO time: the period's end.")] = None,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="ISO time: the report as the hub knew it then.")
-    ] = None,
-    at: Annotated[int | None, typer.Option("--at", help="Event position: as of it.")] = None,
+    as_of: AsOfOpt = None,
+    at: AtOpt = None,
     fmt: Annotated[
         str, typer.Option("--format", help="html (one self-contained file) or csv.")
     ] = "html",

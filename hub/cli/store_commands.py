@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hub import queries
-from hub.cli.app import DEFAULT, ConfigOpt, JsonOpt, app, reader
+from hub.cli.app import DEFAULT, AsOfOpt, AtOpt, ConfigOpt, JsonOpt, app, reader
 from hub.cli.render import checkpoint_lines, out, parse_time, print_json, short_time
 from hub.cli.valuation_commands import history_lines
 
@@ -91,12 +91,8 @@ def state(
             "others as JSON: true, 60).",
         ),
     ] = None,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="ISO time: the state as it was then.")
-    ] = None,
-    at: Annotated[
-        int | None, typer.Option("--at", help="Event position: the state after it.")
-    ] = None,
+    as_of: AsOfOpt = None,
+    at: AtOpt = None,
     as_json: JsonOpt = False,
     as_csv: Annotated[
         bool, typer.Option("--csv", help="With --all: CSV, one row per entity, for scripts.")

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hub import valuation
-from hub.cli.app import DEFAULT, ConfigOpt, JsonOpt, app, reader
+from hub.cli.app import DEFAULT, AsOfOpt, AtOpt, ConfigOpt, JsonOpt, app, reader
 from hub.cli.render import out, parse_time, print_json
 from hub.errors import SyncHubError
 from hub.store.sqlite import SQLiteEventStore
@@ -28,12 +28,8 @@ def valuation_command(
         str | None,
         typer.Option("--rate", metavar="ENTITY/ID", help="Only those valued at this rate."),
     ] = None,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="ISO time: the values as they were then.")
-    ] = None,
-    at: Annotated[
-        int | None, typer.Option("--at", help="Event position: the values after it.")
-    ] = None,
+    as_of: AsOfOpt = None,
+    at: AtOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Each valued entity with its hours, rate and value, and totals per currency, now or as

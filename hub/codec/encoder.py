@@ -31,7 +31,7 @@ from typing import Any
 
 import fastavro
 
-from hub.codec.generated import Unsupported
+from hub.codec.generated import SchemaCode, Unsupported
 
 __all__ = [
     "AvroBodyEncoder",
@@ -108,31 +108,9 @@ _NAMESPACE: dict[str, Any] = {
 }
 
 
-class _Generator:
+class _Generator(SchemaCode):
     """Emits one encoder: statements that check each value and name its pieces, and the
     expressions of the pieces, joined once at the end (cheaper than appending to a list)."""
-
-    def __init__(self, named: dict[str, Any]) -> None:
-        self.named = named
-        self.consts: dict[str, Any] = {}
-        self.counter = 0
-        self.stack: list[str] = []
-
-    def tmp(self, prefix: str = "v") -> str:
-        self.counter += 1
-        return f"_{prefix}{self.counter}"
-
-    def const(self, value: Any, prefix: str) -> str:
-        name = self.tmp(prefix.upper())
-        self.consts[name] = value
-        return name
-
-    def resolve(self, schema: Any) -> Any:
-        if isinstance(schema, str) and schema not in _PRIMITIVES:
-            if schema not in self.named:
-                raise Unsupported(f"unknown type {schema!r}")
-            return self.named[schema]
-        return schema
 
     def emit(self, schema: Any, out: list[str], ind: str, var: str) -> list[str]:
         """Lines (to `out`) checking `var`, a value of `schema`; the expressions of its bytes."""

@@ -43,7 +43,7 @@ from typing import Any
 
 import fastavro.read
 
-__all__ = ["BodyDecoder", "Unsupported", "compile_decoder", "decoder_source"]
+__all__ = ["BodyDecoder", "SchemaCode", "Unsupported", "compile_decoder", "decoder_source"]
 
 BodyDecoder = Callable[[bytes, int], Any]
 """`decode(buf, pos)`: the value whose Avro binary encoding starts at `buf[pos]`."""
@@ -145,21 +145,15 @@ _NAMESPACE: dict[str, Any] = {
 }
 
 
-class _Generator:
-    """Emits the source of one decoder (and of the functions its recursive records need)."""
+class SchemaCode:
+    """What every code generator over a parsed schema needs: fresh local names, constants for
+    the generated code's namespace, and named types resolved to their definitions."""
 
-    def __init__(self, named: dict[str, Any], raw: bool, nested: bool) -> None:
+    def __init__(self, named: dict[str, Any]) -> None:
         self.named = named
-        self.raw = raw
-        self.nested = nested
         self.consts: dict[str, Any] = {}
         self.counter = 0
-        self.functions: dict[tuple[str, bool], str] = {}
-        self.pending: list[tuple[str, bool, str]] = []
-        self.uses: Counter[str] = Counter()
         self.stack: list[str] = []
-
-    # -- helpers ------------------------------------------------------------------------------
 
     def tmp(self, prefix: str = "v") -> str:
         self.counter += 1
@@ -177,6 +171,18 @@ class _Generator:
                 raise Unsupported(f"unknown type {schema!r}")
             return self.named[schema]
         return schema
+
+
+class _Generator(SchemaCode):
+    """Emits the source of one decoder (and of the functions its recursive records need)."""
+
+    def __init__(self, named: dict[str, Any], raw: bool, nested: bool) -> None:
+        super().__init__(named)
+        self.raw = raw
+        self.nested = nested
+        self.functions: dict[tuple[str, bool], str] = {}
+        self.pending: list[tuple[str, bool, str]] = []
+        self.uses: Counter[str] = Counter()
 
     def count_uses(self, schema: Any, seen: set[int]) -> None:
         """How often each named record is reached (definition or reference), to inline the

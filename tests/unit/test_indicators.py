@@ -93,12 +93,18 @@ def firm_mapping() -> dict[str, Any]:
     return doc
 
 
-@pytest.fixture
-def w(tmp_path: Path) -> Any:
-    world = World(tmp_path, firm_mapping())
+def firm_world(tmp_path: Path, doc: dict[str, Any] | None = None) -> World:
+    """The small firm's World: its mapping (or `doc`) and the ERP objects it reads."""
+    world = World(tmp_path, doc or firm_mapping())
     world.erp_src.objects.update(
         {"rates": RATE, "projects": PROJECTS, "companies": COMPANIES, "deals": DEALS}
     )
+    return world
+
+
+@pytest.fixture
+def w(tmp_path: Path) -> Any:
+    world = firm_world(tmp_path)
     yield world
     world.hub.close()
 
@@ -327,10 +333,7 @@ def test_a_deal_written_to_a_target_is_provisioned_from_then_on(tmp_path: Path) 
             "fields": {"name": "name"},
         }
     )
-    w = World(tmp_path, doc)
-    w.erp_src.objects.update(
-        {"rates": RATE, "projects": PROJECTS, "companies": COMPANIES, "deals": DEALS}
-    )
+    w = firm_world(tmp_path, doc)
     try:
         seed(w)
         w.tracker_sink.reject_when(lambda d: "not yet" if d.object == "made" else None)
@@ -421,10 +424,7 @@ def test_sync_latency_per_workflow_and_invoices_held_by_an_exception(tmp_path: P
             "fields": {"number": "number", "status": "status"},
         }
     )
-    w = World(tmp_path, doc)
-    w.erp_src.objects.update(
-        {"rates": RATE, "projects": PROJECTS, "companies": COMPANIES, "deals": DEALS}
-    )
+    w = firm_world(tmp_path, doc)
     w.erp_src.objects["invoices"] = INVOICES
     try:
         seed(w)

@@ -20,13 +20,9 @@ from typer.testing import CliRunner
 from hub.cli import app
 from hub.reports import REPORTS
 from tests.browser import dump_dom, screenshot
+from tests.unit.test_flow import World
 from tests.unit.test_indicators import (
-    COMPANIES,
-    DEALS,
-    PROJECTS,
-    RATE,
-    World,
-    firm_mapping,
+    firm_world,
     refuse_2h_and_half_hour,
     seed,
 )
@@ -81,10 +77,7 @@ class Page(HTMLParser):
 
 @pytest.fixture
 def w(tmp_path: Path) -> Any:
-    world = World(tmp_path, firm_mapping())
-    world.erp_src.objects.update(
-        {"rates": RATE, "projects": PROJECTS, "companies": COMPANIES, "deals": DEALS}
-    )
+    world = firm_world(tmp_path)
     seed(world)
     world.erp.reject_when(refuse_2h_and_half_hour)
     world.hub.sync_once()

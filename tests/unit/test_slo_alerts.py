@@ -15,13 +15,9 @@ from hub.config import AlertSettings, IndicatorSettings, ObjectiveSettings, Sett
 from hub.store.streams import EventType, alert_stream
 from hub.watch import Watch
 from tests.alert_receiver import receiver
+from tests.unit.test_flow import World
 from tests.unit.test_indicators import (
-    COMPANIES,
-    DEALS,
-    PROJECTS,
-    RATE,
-    World,
-    firm_mapping,
+    firm_world,
     refuse_2h_and_half_hour,
     seed,
 )
@@ -35,10 +31,7 @@ CUTOFF = ObjectiveSettings(name="cutoff", kind="time_posted_before_cutoff", at_r
 
 @pytest.fixture
 def w(tmp_path: Path) -> Any:
-    world = World(tmp_path, firm_mapping())
-    world.erp_src.objects.update(
-        {"rates": RATE, "projects": PROJECTS, "companies": COMPANIES, "deals": DEALS}
-    )
+    world = firm_world(tmp_path)
     yield world
     world.hub.close()
 
