@@ -212,14 +212,14 @@ def slo_command(config: ConfigOpt = DEFAULT, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(states)
     else:
-        _print_states(states)
+        _print_states(states, webhook=settings.alerts.webhook is not None)
     raise typer.Exit(2 if any(s["state"] == "breached" for s in states) else 0)
 
 
 _STYLE = {"met": "green", "at_risk": "yellow", "breached": "bold red"}
 
 
-def _print_states(states: list[dict[str, Any]]) -> None:
+def _print_states(states: list[dict[str, Any]], *, webhook: bool = True) -> None:
     t = Table(title="Objectives", header_style="bold")
     t.add_column("objective", overflow="fold")
     t.add_column("state", no_wrap=True)
@@ -243,5 +243,5 @@ def _print_states(states: list[dict[str, Any]]) -> None:
             a = s["last_alert"]
             out.print(
                 f"  {escape(s['name'])}: last alert {a['state']} at {a['at'][:19]}"
-                f" ({a['delivery'] or 'not sent yet'})"
+                f" ({a['delivery'] or ('not sent yet' if webhook else 'logged; no webhook')})"
             )
