@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from hub.avro import HEADER_LEN, Codec, Schema
+from hub.errors import StoreError
 
 
 class NewEvent(NamedTuple):
@@ -251,3 +252,25 @@ class EventStore(ABC):
     def decode(self, event: StoredEvent) -> object:
         """The event's payload as Python values, via the schema its header names."""
         return self.codec.decode(event.payload)
+
+
+def new_schemas(
+    codec: Codec, stored: set[bytes], events: Sequence[NewEvent], schemas: Iterable[Schema]
+) -> dict[bytes, Schema]:
+    """The schemas of `schemas` and of the events' payloads that a store lacks (`stored`: the
+    fingerprints it has; each checked once), added to `codec`. Raises StoreError for a payload
+    whose schema nobody knows."""
+    new = {s.fingerprint: s for s in schemas if s.fingerprint not in stored}
+    for s in new.values():
+        codec.add(s)
+    for fp in {e.payload[2:HEADER_LEN] for e in events}.difference(stored, new):
+        known = codec.known(fp)
+        if known is None:
+            e = next(e for e in events if e.payload[2:HEADER_LEN] == fp)
+            raise StoreError(
+                f"event {e.type} for stream {e.stream} is encoded with schema "
+                f"{fp.hex()}, which neither the store nor the codec knows; encode "
+                "payloads with store.codec after adding their schema"
+            )
+        new[fp] = known
+    return new

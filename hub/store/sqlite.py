@@ -42,8 +42,8 @@ from eventsourcing.sqlite import (
 )
 
 from hub.avro import HEADER_LEN, Codec, Schema
-from hub.errors import ConcurrencyError, StoreError
-from hub.store.base import Cursor, EventStore, NewEvent, StoredEvent
+from hub.errors import ConcurrencyError
+from hub.store.base import Cursor, EventStore, NewEvent, StoredEvent, new_schemas
 from hub.store.rows import MultiRowInsert
 from hub.store.sqlite_db import SQLiteDatabase
 
@@ -205,23 +205,7 @@ class SQLiteEventStore(EventStore):
     def _new_schemas(
         self, events: Sequence[NewEvent], schemas: Iterable[Schema]
     ) -> dict[bytes, Schema]:
-        """The schemas of `schemas` and of the events' payloads that the store lacks (each
-        fingerprint checked once). Raises StoreError for a payload whose schema nobody knows."""
-        stored = self._stored_fps
-        new = {s.fingerprint: s for s in schemas if s.fingerprint not in stored}
-        for s in new.values():
-            self.codec.add(s)
-        for fp in {e.payload[2:HEADER_LEN] for e in events}.difference(stored, new):
-            known = self.codec.known(fp)
-            if known is None:
-                e = next(e for e in events if e.payload[2:HEADER_LEN] == fp)
-                raise StoreError(
-                    f"event {e.type} for stream {e.stream} is encoded with schema "
-                    f"{fp.hex()}, which neither the store nor the codec knows; encode "
-                    "payloads with store.codec after adding their schema"
-                )
-            new[fp] = known
-        return new
+        return new_schemas(self.codec, self._stored_fps, events, schemas)
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -1,0 +1,342 @@
+"""The event store on PostgreSQL (psycopg 3, a psycopg_pool connection pool), behind the same
+`EventStore` interface and contract suite as the SQLite one.
+
+Tables (created when the store opens, if missing):
+
+- `synchub_events (position, stream, version, type, payload)`: the log. `position` is the
+  global order, gap-free: appends take a transaction-scoped advisory lock, read the head and
+  number their rows after it, so no two appends interleave and a rolled-back one leaves no
+  hole (a sequence would). `(stream, version)` is unique: a writer that lost a race gets
+  ConcurrencyError with nothing stored.
+- `synchub_schemas (fingerprint, name, json, stored_at)`: every writer schema once.
+- `synchub_clock (last_position, recorded_at)`: per append, its last position and its time in
+  integer microseconds, non-decreasing (`position_at`, `time_of`).
+- `synchub_tracking (name, position)`: positions tracked by name (the projections').
+
+Rows go in with COPY. `append_async` inserts and commits on one background thread in call
+order, like the SQLite store. The projections run on SQLite for now (their PostgreSQL tables
+are the next step of issue 11): `db` offers transactions, the write lock and tracked positions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool
+
+from hub.avro import HEADER_LEN, Codec, Schema
+from hub.errors import ConcurrencyError
+from hub.store.base import (
+    Cursor,
+    Database,
+    Dialect,
+    EventStore,
+    NewEvent,
+    ScratchSession,
+    StoredEvent,
+    new_schemas,
+)
+
+__all__ = ["POSTGRES", "PostgresDatabase", "PostgresEventStore"]
+
+_APPEND_LOCK = 0x53594E43  # "SYNC": the advisory lock appends take, one at a time
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS synchub_events ("
+    " position bigint PRIMARY KEY, stream text NOT NULL, version integer NOT NULL,"
+    " type text NOT NULL, payload bytea NOT NULL, UNIQUE (stream, version))",
+    "CREATE INDEX IF NOT EXISTS synchub_events_type ON synchub_events (type, position)",
+    "CREATE TABLE IF NOT EXISTS synchub_schemas ("
+    " fingerprint bytea PRIMARY KEY, name text NOT NULL, json text NOT NULL,"
+    " stored_at double precision NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS synchub_clock ("
+    " last_position bigint PRIMARY KEY, recorded_at bigint NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS synchub_clock_time ON synchub_clock (recorded_at)",
+    "CREATE TABLE IF NOT EXISTS synchub_tracking (name text PRIMARY KEY, position bigint NOT NULL)",
+)
+_COLUMNS = "position, stream, version, type, payload"
+
+POSTGRES = Dialect(
+    name="postgresql",
+    upsert="INSERT INTO",  # with ON CONFLICT: the projections' tables come with issue 11
+    clustered="",
+    index_columns=(
+        "SELECT i.relname, a.attname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+        " JOIN pg_class t ON t.oid = x.indrelid JOIN pg_attribute a ON a.attrelid = t.oid"
+        " AND a.attnum = ANY(x.indkey) WHERE t.relname = %s AND NOT x.indisunique"
+        " ORDER BY i.relname, array_position(x.indkey, a.attnum)"
+    ),
+    table_columns=(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+        " ORDER BY ordinal_position"
+    ),
+    tables_like="SELECT tablename FROM pg_tables WHERE tablename LIKE %s",
+)
+
+
+class PostgresDatabase(Database):
+    """Transactions, the write lock and tracked positions on the store's PostgreSQL."""
+
+    dialect = POSTGRES
+
+    def __init__(self, pool: ConnectionPool, url: str) -> None:
+        self.pool = pool
+        self.url = url
+
+    @contextmanager
+    def transaction(self, *, commit: bool) -> Iterator[Cursor]:
+        with self.pool.connection() as conn:
+            try:
+                with conn.cursor() as c:
+                    yield c
+            except BaseException:
+                conn.rollback()
+                raise
+            if commit:
+                conn.commit()
+            else:
+                conn.rollback()
+
+    def lock(self, c: Cursor) -> None:
+        c.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
+
+    def tracked(self, name: str) -> int:
+        with self.transaction(commit=False) as c:
+            c.execute("SELECT position FROM synchub_tracking WHERE name = %s", (name,))
+            row = c.fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def track(self, c: Cursor, name: str, position: int) -> None:
+        c.execute(
+            "INSERT INTO synchub_tracking VALUES (%s, %s) ON CONFLICT (name) DO UPDATE"
+            " SET position = excluded.position WHERE synchub_tracking.position < excluded.position",
+            (name, position),
+        )
+
+    @contextmanager
+    def scratch_session(self) -> Iterator[ScratchSession]:
+        conn = psycopg.connect(self.url, autocommit=True)
+        try:
+            conn.execute("SET synchronous_commit = off")
+            yield _Scratch(conn)
+        finally:
+            conn.close()
+
+
+class _Scratch:
+    isolated_reads = True
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def cursor(self) -> Cursor:
+        return self.conn.cursor()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        with self.conn.transaction(), self.conn.cursor() as c:
+            yield c
+
+
+class PostgresEventStore(EventStore):
+    """The event log in a PostgreSQL database (`url`: a `postgresql://` connection string)."""
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
+        self.url = url
+        self.pool = ConnectionPool(
+            url, min_size=min_size, max_size=max_size, open=True, kwargs={"autocommit": False}
+        )
+        self.db = PostgresDatabase(self.pool, url)
+        self.codec = Codec()
+        self._lock = threading.Lock()
+        self._committer: ThreadPoolExecutor | None = None
+        with self.db.transaction(commit=True) as c:
+            c.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))  # one creator
+            for statement in _DDL:
+                c.execute(statement)
+            c.execute("SELECT json FROM synchub_schemas ORDER BY stored_at")
+            rows = c.fetchall()
+        self._stored_fps: set[bytes] = {
+            self.codec.add(Schema.from_json(text)).fingerprint for (text,) in rows
+        }
+
+    # -- appending -------------------------------------------------------------------------------
+
+    def append(self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()) -> int:
+        with self._lock:
+            new = new_schemas(self.codec, self._stored_fps, events, schemas)
+            now = dt.datetime.now(dt.UTC)
+            try:
+                with self.db.transaction(commit=True) as c:
+                    self.db.lock(c)
+                    if new:
+                        c.executemany(
+                            "INSERT INTO synchub_schemas VALUES (%s, %s, %s, %s)"
+                            " ON CONFLICT (fingerprint) DO NOTHING",
+                            [
+                                (s.fingerprint, s.name, s.json, now.timestamp())
+                                for s in new.values()
+                            ],
+                        )
+                    last = self._head(c)
+                    if events:
+                        start = last
+                        with c.copy(  # type: ignore[attr-defined]
+                            f"COPY synchub_events ({_COLUMNS}) FROM STDIN"
+                        ) as copy:
+                            for i, e in enumerate(events, start + 1):
+                                copy.write_row((i, e.stream, e.version, e.type, e.payload))
+                        last = start + len(events)
+                        c.execute(
+                            "INSERT INTO synchub_clock VALUES (%s, greatest(%s, coalesce("
+                            "(SELECT max(recorded_at) FROM synchub_clock), 0)))",
+                            (last, _us(now)),
+                        )
+            except pg_errors.UniqueViolation as e:
+                streams = sorted({f"{ev.stream}@{ev.version}" for ev in events})[:3]
+                raise ConcurrencyError(
+                    f"another writer already appended to {', '.join(streams)}...: reload the "
+                    f"stream heads and retry ({e.diag.message_primary})"
+                ) from e
+            self._stored_fps.update(new)
+            return last
+
+    def append_async(
+        self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()
+    ) -> Future[int]:
+        """Inserts and commits on one background thread, in call order."""
+        if self._committer is None:
+            self._committer = ThreadPoolExecutor(1, thread_name_prefix="synchub-commit")
+        return self._committer.submit(self.append, events, schemas)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def read(
+        self,
+        after: int = 0,
+        upto: int | None = None,
+        limit: int = 1000,
+        types: Sequence[str] = (),
+    ) -> list[StoredEvent]:
+        sql = f"SELECT {_COLUMNS} FROM synchub_events WHERE position > %s"
+        params: list[Any] = [after]
+        if upto is not None:
+            sql += " AND position <= %s"
+            params.append(upto)
+        if types:
+            sql += " AND type = ANY(%s)"
+            params.append(list(types))
+        sql += " ORDER BY position LIMIT %s"
+        params.append(limit)
+        return self._events(sql, params)
+
+    def read_stream(
+        self, stream: str, after_version: int = 0, upto_version: int | None = None
+    ) -> list[StoredEvent]:
+        sql = f"SELECT {_COLUMNS} FROM synchub_events WHERE stream = %s AND version > %s"
+        params: list[Any] = [stream, after_version]
+        if upto_version is not None:
+            sql += " AND version <= %s"
+            params.append(upto_version)
+        return self._events(sql + " ORDER BY version", params)
+
+    def last(self, stream: str) -> StoredEvent | None:
+        found = self._events(
+            f"SELECT {_COLUMNS} FROM synchub_events WHERE stream = %s"
+            " ORDER BY version DESC LIMIT 1",
+            [stream],
+        )
+        return found[0] if found else None
+
+    def heads(self, streams: Sequence[str]) -> dict[str, tuple[int, bytes]]:
+        if not streams:
+            return {}
+        return self._heads(
+            "SELECT DISTINCT ON (stream) stream, version,"
+            f" substring(payload FROM {HEADER_LEN + 1} FOR 8) FROM synchub_events"
+            " WHERE stream = ANY(%s) ORDER BY stream, version DESC",
+            [list(streams)],
+        )
+
+    def heads_by_prefix(self, prefix: str) -> dict[str, tuple[int, bytes]]:
+        return self._heads(
+            "SELECT DISTINCT ON (stream) stream, version,"
+            f" substring(payload FROM {HEADER_LEN + 1} FOR 8) FROM synchub_events"
+            " WHERE left(stream, %s) = %s ORDER BY stream, version DESC",
+            [len(prefix), prefix],
+        )
+
+    def head(self) -> int:
+        with self.db.transaction(commit=False) as c:
+            return self._head(c)
+
+    @staticmethod
+    def _head(c: Cursor) -> int:
+        c.execute("SELECT coalesce(max(position), 0) FROM synchub_events")
+        return int(c.fetchone()[0])
+
+    def position_at(self, when: dt.datetime) -> int:
+        with self.db.transaction(commit=False) as c:
+            c.execute(
+                "SELECT coalesce(max(last_position), 0) FROM synchub_clock WHERE recorded_at <= %s",
+                (_us(when),),
+            )
+            return int(c.fetchone()[0])
+
+    def time_of(self, position: int) -> dt.datetime | None:
+        if position < 1:
+            return None
+        with self.db.transaction(commit=False) as c:
+            c.execute(
+                "SELECT recorded_at FROM synchub_clock WHERE last_position >= %s"
+                " ORDER BY last_position LIMIT 1",
+                (position,),
+            )
+            row = c.fetchone()
+        return None if row is None else _EPOCH + int(row[0]) * _MICROSECOND
+
+    def schema_json(self, fingerprint: bytes) -> str | None:
+        with self.db.transaction(commit=False) as c:
+            c.execute("SELECT json FROM synchub_schemas WHERE fingerprint = %s", (fingerprint,))
+            row = c.fetchone()
+        return None if row is None else str(row[0])
+
+    def schemas(self) -> list[tuple[str, str, str]]:
+        with self.db.transaction(commit=False) as c:
+            c.execute("SELECT fingerprint, name, json FROM synchub_schemas ORDER BY stored_at")
+            return [(bytes(fp).hex(), name, text) for fp, name, text in c.fetchall()]
+
+    def close(self) -> None:
+        if self._committer is not None:
+            self._committer.shutdown(wait=True)
+            self._committer = None
+        self.pool.close()
+
+    def _events(self, sql: str, params: list[Any]) -> list[StoredEvent]:
+        with self.db.transaction(commit=False) as c:
+            c.execute(sql, params)
+            return [
+                StoredEvent(int(p), s, int(v), t, bytes(payload))
+                for p, s, v, t, payload in c.fetchall()
+            ]
+
+    def _heads(self, sql: str, params: list[Any]) -> dict[str, tuple[int, bytes]]:
+        with self.db.transaction(commit=False) as c:
+            c.execute(sql, params)
+            return {s: (int(v), bytes(d)) for s, v, d in c.fetchall()}
+
+
+def _us(when: dt.datetime) -> int:
+    """`when` as integer microseconds since the epoch, exactly (a naive time is UTC)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return (when - _EPOCH) // _MICROSECOND
