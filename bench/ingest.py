@@ -11,6 +11,7 @@ own cost is not measured and memory stays flat. `--scale` runs N=100k and N=1M (
 only) and reports the cost per change at both sizes.
 
     python bench/ingest.py --events 100000 [--batch 1000] [--updates 0.1] [--scale]
+    python bench/ingest.py --backend postgres --events 100000 [--pg-url URL]  (vs a raw COPY)
 """
 
 from __future__ import annotations
@@ -132,12 +133,55 @@ def measure(n: int, batch: int, updates: float, seed: int, repeat: int, tmp: str
     return {"hub_s": min(hub_s), "raw_s": min(raw_s), "report": report, "sync": synchronous}
 
 
+def main_postgres(args: Any) -> None:
+    """`--backend postgres`: synchub's PostgreSQL store vs a raw COPY of the same rows."""
+    import _postgres  # only with the PostgreSQL backend: it starts a server
+
+    with _postgres.server(args.pg_url) as cluster:
+        m = _postgres.measure(
+            cluster, args.events, args.batch, args.updates, args.seed, args.repeat
+        )
+    n = args.events
+    table = Table(title=f"ingest on PostgreSQL, batch {args.batch}, updates {args.updates:.0%}")
+    for col in ("path", "N", "seconds", "changes/s", "µs/change", "vs COPY"):
+        table.add_column(col, justify="right" if col != "path" else "left")
+    for label, s in (("synchub", m["hub_s"]), ("raw COPY", m["raw_s"])):
+        table.add_row(
+            label,
+            f"{n:,}",
+            f"{s:.2f}",
+            f"{n / s:,.0f}",
+            f"{s / n * 1e6:.1f}",
+            f"{m['raw_s'] / s:.2f}x",
+        )
+    Console().print(table)
+    emit(
+        {
+            "name": "ingest_postgres",
+            "n": n,
+            "batch": args.batch,
+            "updates": args.updates,
+            "repeat": args.repeat,
+            "per_s": rate(n, m["hub_s"]),
+            "baseline_per_s": rate(n, m["raw_s"]),
+            "ratio": round(m["raw_s"] / m["hub_s"], 3),
+            "appended": m["report"].appended,
+            "peak_rss_mb": peak_rss_mb(),
+        }
+    )
+
+
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=1000, help="changes per batch / transaction")
     p.add_argument("--updates", type=float, default=0.1, help="fraction of changes that edit")
     p.add_argument("--scale", action="store_true", help="N=100k and N=1M, cost per change")
+    p.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    p.add_argument("--pg-url", help="an existing PostgreSQL server (default: start one)")
     args = p.parse_args()
+    if args.backend == "postgres":
+        main_postgres(args)
+        return
     console = Console()
     table = Table(title=f"ingest, batch {args.batch}, updates {args.updates:.0%}")
     for col in ("path", "N", "seconds", "changes/s", "µs/change", "vs raw"):
