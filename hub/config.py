@@ -226,7 +226,7 @@ class Settings(BaseModel):
         logs, events and messages."""
         for secret in sorted(self.secrets(), key=len, reverse=True):
             text = text.replace(secret, "***")
-        return _URL_PASSWORD.sub(lambda m: m[0][: m.start(1) - m.start()] + "***@", text)
+        return redact_url(text)
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()
@@ -248,6 +248,11 @@ class Settings(BaseModel):
             return self.resolve(self.canonical_schemas)
         default = self.base_dir / "canonical"
         return default if default.is_dir() else None
+
+
+def redact_url(text: str) -> str:
+    """`text` with the password of every URL in it (`scheme://user:password@`) as ***."""
+    return _URL_PASSWORD.sub(lambda m: m[0][: m.start(1) - m.start()] + "***@", text)
 
 
 def _expand(value: Any, where: str, *, missing: str | None = None) -> Any:

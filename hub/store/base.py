@@ -229,6 +229,11 @@ class EventStore(ABC):
         """Every stored schema as (fingerprint hex, full name, JSON text), oldest first."""
 
     @abstractmethod
+    def appends(self) -> list[tuple[int, int]]:
+        """(last position, time in µs since the epoch) of every append, in order: the clock
+        behind `position_at` and `time_of` (what a migration copies with the events)."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release connections. The store is unusable afterwards."""
 

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -190,9 +190,7 @@ class PostgresEventStore(EventStore):
                     last = self._head(c)
                     if events:
                         start = last
-                        with c.copy(  # type: ignore[attr-defined]
-                            f"COPY synchub_events ({_COLUMNS}) FROM STDIN"
-                        ) as copy:
+                        with _pg(c).copy(f"COPY synchub_events ({_COLUMNS}) FROM STDIN") as copy:
                             for i, e in enumerate(events, start + 1):
                                 copy.write_row((i, e.stream, e.version, e.type, e.payload))
                         last = start + len(events)
@@ -315,6 +313,44 @@ class PostgresEventStore(EventStore):
             c.execute("SELECT fingerprint, name, json FROM synchub_schemas ORDER BY stored_at")
             return [(bytes(fp).hex(), name, text) for fp, name, text in c.fetchall()]
 
+    def appends(self) -> list[tuple[int, int]]:
+        with self.db.transaction(commit=False) as c:
+            c.execute("SELECT last_position, recorded_at FROM synchub_clock ORDER BY last_position")
+            return [(int(p), int(t)) for p, t in c.fetchall()]
+
+    def import_log(
+        self,
+        pages: Iterable[list[StoredEvent]],
+        schemas: list[tuple[str, str, str]],
+        appends: list[tuple[int, int]],
+    ) -> int:
+        """Copy another store's log into this empty one as it is: the events with their
+        positions, the schemas, the clock (so times map to the same positions). One
+        transaction: all or nothing. Returns the events copied."""
+        copied = 0
+        with self._lock, self.db.transaction(commit=True) as c:
+            self.db.lock(c)
+            if self._head(c) != 0:
+                raise ConcurrencyError(
+                    "the PostgreSQL store already holds events: migrate into an empty database"
+                )
+            c.executemany(
+                "INSERT INTO synchub_schemas VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (fingerprint) DO NOTHING",
+                [(bytes.fromhex(fp), name, text, i) for i, (fp, name, text) in enumerate(schemas)],
+            )
+            with _pg(c).copy(f"COPY synchub_events ({_COLUMNS}) FROM STDIN") as copy:
+                for page in pages:
+                    for e in page:
+                        copy.write_row(e)
+                    copied += len(page)
+            with _pg(c).copy("COPY synchub_clock (last_position, recorded_at) FROM STDIN") as copy:
+                for row in appends:
+                    copy.write_row(row)
+        for _fp, _name, text in schemas:
+            self._stored_fps.add(self.codec.add(Schema.from_json(text)).fingerprint)
+        return copied
+
     def close(self) -> None:
         if self._committer is not None:
             self._committer.shutdown(wait=True)
@@ -333,6 +369,11 @@ class PostgresEventStore(EventStore):
         with self.db.transaction(commit=False) as c:
             c.execute(sql, params)
             return {s: (int(v), bytes(d)) for s, v, d in c.fetchall()}
+
+
+def _pg(c: Cursor) -> psycopg.Cursor[Any]:
+    """Our Cursor as the psycopg cursor it is (for COPY)."""
+    return cast("psycopg.Cursor[Any]", c)
 
 
 def _us(when: dt.datetime) -> int:

@@ -336,6 +336,11 @@ class SQLiteEventStore(EventStore):
             c.execute("SELECT fingerprint, name, schema FROM synchub_schemas ORDER BY rowid")
             return [(bytes(r[0]).hex(), r[1], r[2]) for r in c.fetchall()]
 
+    def appends(self) -> list[tuple[int, int]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT last_position, recorded_at FROM synchub_clock ORDER BY last_position")
+            return [(int(p), int(t)) for p, t in c.fetchall()]
+
     def close(self) -> None:
         if self._committer is not None:
             self._committer.shutdown()

@@ -1,0 +1,76 @@
+"""`synchub migrate --to postgresql://…`: the embedded store's log copied into PostgreSQL as it
+is (positions, payloads, schemas, the clock), verified, the SQLite file untouched; a second
+migration into the same database is refused; the URL's password never shows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from bench._common import GenSource
+from hub.cli import app
+from hub.ingest import Ingestor
+from hub.store.migrate import log_checksum
+from hub.store.postgres import PostgresEventStore
+from hub.store.sqlite import SQLiteEventStore
+
+
+def test_the_log_moves_to_postgresql_as_it_is(pg_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "synchub.db"
+    lite = SQLiteEventStore(str(path))
+    Ingestor(lite, "bench", GenSource(4000, 250, 0.2, seed=3)).run_once()
+    count, checksum = log_checksum(lite)
+    clock = lite.appends()
+    times = {p: lite.time_of(p) for p in (1, count // 2, count)}
+    lite.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    config = tmp_path / "synchub.yaml"
+    config.write_text(yaml.safe_dump({"store": {"path": str(path)}}))
+    url = pg_url.replace("postgresql://postgres@", "postgresql://postgres:n0t-shown-pw@")
+
+    done = CliRunner().invoke(app, ["migrate", "--to", url, "-c", str(config), "--json"])
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.output)
+    assert (result["events"], result["checksum"], result["appends"]) == (
+        count,
+        checksum,
+        len(clock),
+    )
+    assert "n0t-shown-pw" not in done.output and "***" in result["to"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before  # the source is only read
+
+    pg = PostgresEventStore(pg_url)
+    try:
+        assert log_checksum(pg) == (count, checksum)
+        assert pg.appends() == clock
+        assert {p: pg.time_of(p) for p in times} == times  # times find the same positions
+        for p, when in times.items():
+            assert when is not None and pg.position_at(when) >= p
+        assert [pg.decode(e) for e in pg.read(0, 3)] == lite_decoded(path, 3)
+    finally:
+        pg.close()
+
+    again = subprocess.run(  # as a person runs it: the error said, not a traceback
+        [sys.executable, "-m", "hub.cli", "migrate", "--to", url, "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 1, again.stdout + again.stderr
+    said = " ".join((again.stdout + again.stderr).split())
+    assert "already holds events: migrate into an empty database" in said
+    assert "Traceback" not in said and "n0t-shown-pw" not in said
+
+
+def lite_decoded(path: Path, n: int) -> list[object]:
+    store = SQLiteEventStore(str(path))
+    try:
+        return [store.decode(e) for e in store.read(0, n)]
+    finally:
+        store.close()
