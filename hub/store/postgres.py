@@ -159,6 +159,7 @@ class PostgresEventStore(EventStore):
         self.codec = Codec()
         self._lock = threading.Lock()
         self._committer: ThreadPoolExecutor | None = None
+        self._starting = threading.Lock()
         with self.db.transaction(commit=True) as c:
             c.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))  # one creator
             for statement in _DDL:
@@ -172,6 +173,12 @@ class PostgresEventStore(EventStore):
     # -- appending -------------------------------------------------------------------------------
 
     def append(self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()) -> int:
+        """Once appends run on the commit thread, this one queues behind them (call order)."""
+        if self._committer is not None:
+            return self._committer.submit(self._append_now, events, schemas).result()
+        return self._append_now(events, schemas)
+
+    def _append_now(self, events: Sequence[NewEvent], schemas: Iterable[Schema]) -> int:
         with self._lock:
             new = new_schemas(self.codec, self._stored_fps, events, schemas)
             now = dt.datetime.now(dt.UTC)
@@ -212,9 +219,10 @@ class PostgresEventStore(EventStore):
         self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()
     ) -> Future[int]:
         """Inserts and commits on one background thread, in call order."""
-        if self._committer is None:
-            self._committer = ThreadPoolExecutor(1, thread_name_prefix="synchub-commit")
-        return self._committer.submit(self.append, events, schemas)
+        with self._starting:
+            if self._committer is None:
+                self._committer = ThreadPoolExecutor(1, thread_name_prefix="synchub-commit")
+        return self._committer.submit(self._append_now, events, schemas)
 
     # -- reading ---------------------------------------------------------------------------------
 

@@ -138,6 +138,7 @@ class SQLiteEventStore(EventStore):
         self._stored_fps: set[bytes] = set()
         self._lock = threading.Lock()
         self._committer: ThreadPoolExecutor | None = None
+        self._starting = threading.Lock()
         self.codec = Codec(resolve=self.schema_json)
         for _fp, _name, text in self.schemas():
             self._stored_fps.add(self.codec.add(Schema.from_json(text)).fingerprint)
@@ -145,7 +146,10 @@ class SQLiteEventStore(EventStore):
     # -- writing -----------------------------------------------------------------------------
 
     def append(self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()) -> int:
-        return self._commit(events, *self._begin(events, schemas))
+        """Once appends run on the commit thread, this one queues behind them (call order)."""
+        if self._committer is not None:
+            return self._committer.submit(self._append_now, events, schemas).result()
+        return self._append_now(events, schemas)
 
     def append_async(
         self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()
@@ -153,9 +157,13 @@ class SQLiteEventStore(EventStore):
         """Inserts and commits (the fsync) on a background thread, in submission order: the
         caller can go on while SQLite works (it releases the GIL as it steps). The write lock
         is held from the insert until the commit ends."""
-        if self._committer is None:
-            self._committer = ThreadPoolExecutor(1, thread_name_prefix="synchub-commit")
-        return self._committer.submit(self.append, events, schemas)
+        with self._starting:
+            if self._committer is None:
+                self._committer = ThreadPoolExecutor(1, thread_name_prefix="synchub-commit")
+        return self._committer.submit(self._append_now, events, schemas)
+
+    def _append_now(self, events: Sequence[NewEvent], schemas: Iterable[Schema]) -> int:
+        return self._commit(events, *self._begin(events, schemas))
 
     def _begin(
         self, events: Sequence[NewEvent], schemas: Iterable[Schema]
