@@ -17,9 +17,10 @@ Contract (every backend passes `hub.contracts.event_store.EventStoreContract`):
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
@@ -257,6 +258,39 @@ class EventStore(ABC):
     def decode(self, event: StoredEvent) -> object:
         """The event's payload as Python values, via the schema its header names."""
         return self.codec.decode(event.payload)
+
+
+class CommitThread(ABC):
+    """`append` and `append_async` for a backend whose `_append_now` stores one append: async
+    appends insert and commit on one background thread, in call order; once that thread runs,
+    a plain `append` queues behind them, so appends are stored in call order whatever the
+    thread that made them."""
+
+    _committer: ThreadPoolExecutor | None = None
+    _starting = threading.Lock()
+
+    @abstractmethod
+    def _append_now(self, events: Sequence[NewEvent], schemas: Iterable[Schema]) -> int:
+        """Insert and commit one append (the backend's own); return its last position."""
+
+    def append(self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()) -> int:
+        if self._committer is not None:
+            return self._committer.submit(self._append_now, events, schemas).result()
+        return self._append_now(events, schemas)
+
+    def append_async(
+        self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()
+    ) -> Future[int]:
+        with self._starting:
+            if self._committer is None:
+                self._committer = ThreadPoolExecutor(1, thread_name_prefix="synchub-commit")
+        return self._committer.submit(self._append_now, events, schemas)
+
+    def _stop_committing(self) -> None:
+        """Wait for the queued appends, then stop the commit thread."""
+        if self._committer is not None:
+            self._committer.shutdown(wait=True)
+            self._committer = None
 
 
 def new_schemas(

@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -34,6 +33,7 @@ from psycopg_pool import ConnectionPool
 from hub.avro import HEADER_LEN, Codec, Schema
 from hub.errors import ConcurrencyError
 from hub.store.base import (
+    CommitThread,
     Cursor,
     Database,
     Dialect,
@@ -147,7 +147,7 @@ class _Scratch:
             yield c
 
 
-class PostgresEventStore(EventStore):
+class PostgresEventStore(CommitThread, EventStore):
     """The event log in a PostgreSQL database (`url`: a `postgresql://` connection string)."""
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
@@ -158,7 +158,7 @@ class PostgresEventStore(EventStore):
         self.db = PostgresDatabase(self.pool, url)
         self.codec = Codec()
         self._lock = threading.Lock()
-        self._committer: ThreadPoolExecutor | None = None
+        self._committer = None
         self._starting = threading.Lock()
         with self.db.transaction(commit=True) as c:
             c.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))  # one creator
@@ -171,12 +171,6 @@ class PostgresEventStore(EventStore):
         }
 
     # -- appending -------------------------------------------------------------------------------
-
-    def append(self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()) -> int:
-        """Once appends run on the commit thread, this one queues behind them (call order)."""
-        if self._committer is not None:
-            return self._committer.submit(self._append_now, events, schemas).result()
-        return self._append_now(events, schemas)
 
     def _append_now(self, events: Sequence[NewEvent], schemas: Iterable[Schema]) -> int:
         with self._lock:
@@ -214,15 +208,6 @@ class PostgresEventStore(EventStore):
                 ) from e
             self._stored_fps.update(new)
             return last
-
-    def append_async(
-        self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()
-    ) -> Future[int]:
-        """Inserts and commits on one background thread, in call order."""
-        with self._starting:
-            if self._committer is None:
-                self._committer = ThreadPoolExecutor(1, thread_name_prefix="synchub-commit")
-        return self._committer.submit(self._append_now, events, schemas)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -360,9 +345,7 @@ class PostgresEventStore(EventStore):
         return copied
 
     def close(self) -> None:
-        if self._committer is not None:
-            self._committer.shutdown(wait=True)
-            self._committer = None
+        self._stop_committing()
         self.pool.close()
 
     def _events(self, sql: str, params: list[Any]) -> list[StoredEvent]:

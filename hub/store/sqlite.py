@@ -27,7 +27,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -43,7 +42,14 @@ from eventsourcing.sqlite import (
 
 from hub.avro import HEADER_LEN, Codec, Schema
 from hub.errors import ConcurrencyError
-from hub.store.base import Cursor, EventStore, NewEvent, StoredEvent, new_schemas
+from hub.store.base import (
+    CommitThread,
+    Cursor,
+    EventStore,
+    NewEvent,
+    StoredEvent,
+    new_schemas,
+)
 from hub.store.rows import MultiRowInsert
 from hub.store.sqlite_db import SQLiteDatabase
 
@@ -112,7 +118,7 @@ class _StatementCachingPool(SQLiteConnectionPool):
         super().put_connection(conn)
 
 
-class SQLiteEventStore(EventStore):
+class SQLiteEventStore(CommitThread, EventStore):
     """Event store in one SQLite file (WAL mode). `path` may be ':memory:' for tests."""
 
     def __init__(self, path: str, *, lock_timeout: int = 30) -> None:
@@ -137,30 +143,13 @@ class SQLiteEventStore(EventStore):
         _upgrade_clock(self.datastore)
         self._stored_fps: set[bytes] = set()
         self._lock = threading.Lock()
-        self._committer: ThreadPoolExecutor | None = None
+        self._committer = None
         self._starting = threading.Lock()
         self.codec = Codec(resolve=self.schema_json)
         for _fp, _name, text in self.schemas():
             self._stored_fps.add(self.codec.add(Schema.from_json(text)).fingerprint)
 
     # -- writing -----------------------------------------------------------------------------
-
-    def append(self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()) -> int:
-        """Once appends run on the commit thread, this one queues behind them (call order)."""
-        if self._committer is not None:
-            return self._committer.submit(self._append_now, events, schemas).result()
-        return self._append_now(events, schemas)
-
-    def append_async(
-        self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()
-    ) -> Future[int]:
-        """Inserts and commits (the fsync) on a background thread, in submission order: the
-        caller can go on while SQLite works (it releases the GIL as it steps). The write lock
-        is held from the insert until the commit ends."""
-        with self._starting:
-            if self._committer is None:
-                self._committer = ThreadPoolExecutor(1, thread_name_prefix="synchub-commit")
-        return self._committer.submit(self._append_now, events, schemas)
 
     def _append_now(self, events: Sequence[NewEvent], schemas: Iterable[Schema]) -> int:
         return self._commit(events, *self._begin(events, schemas))
@@ -350,8 +339,7 @@ class SQLiteEventStore(EventStore):
             return [(int(p), int(t)) for p, t in c.fetchall()]
 
     def close(self) -> None:
-        if self._committer is not None:
-            self._committer.shutdown()
+        self._stop_committing()
         self.datastore.close()
 
 
