@@ -152,6 +152,9 @@ class PostgresEventStore(CommitThread, EventStore):
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
         self.url = url
+        # a server that cannot be reached says why now (the pool would retry for 30 s, then
+        # say only that it timed out)
+        psycopg.connect(url, connect_timeout=10).close()
         self.pool = ConnectionPool(
             url, min_size=min_size, max_size=max_size, open=True, kwargs={"autocommit": False}
         )

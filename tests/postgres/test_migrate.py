@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -74,3 +76,27 @@ def lite_decoded(path: Path, n: int) -> list[object]:
         return [store.decode(e) for e in store.read(0, n)]
     finally:
         store.close()
+
+
+def test_an_unreachable_server_is_said_at_once_with_the_password_hidden(tmp_path: Path) -> None:
+    path = tmp_path / "synchub.db"
+    SQLiteEventStore(str(path)).close()
+    config = tmp_path / "synchub.yaml"
+    config.write_text(yaml.safe_dump({"store": {"path": str(path)}}))
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql://sync:hush-hush-pw@127.0.0.1:{port}/nowhere"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "migrate", "--to", url, "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    said = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 1, said
+    assert time.monotonic() - started < 20
+    assert "cannot open the PostgreSQL store at postgresql://sync:***@127.0.0.1" in said
+    assert "Connection refused" in said or "connection failed" in said
+    assert "hush-hush-pw" not in said and "Traceback" not in said
