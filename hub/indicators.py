@@ -74,6 +74,7 @@ def indicators(
         mapping = mapping_at(c, position)
         lookup = AsOfLookup(c, position)
         unposted, unrated = _unposted(c, mapping, lookup, settings, position, when)
+        open_now = exceptions.open_at(c, position)
         data = {
             "position": position if position is not None else store.head(),
             "as_of": when.isoformat(),
@@ -83,11 +84,9 @@ def indicators(
             "deals_not_provisioned": _unprovisioned(
                 store, mapping, lookup, settings, position, when
             ),
-            "open_exceptions": _open_exceptions(c, store, position, when),
+            "open_exceptions": _open_exceptions(store, open_now, when),
             "sync_latency": flow_indicators.latency(c, position, when, settings.latency_window),
-            "invoices_delayed": flow_indicators.delayed_invoices(
-                lookup, exceptions.open_at(c, position)
-            ),
+            "invoices_delayed": flow_indicators.delayed_invoices(lookup, open_now),
         }
     return data
 
@@ -339,11 +338,12 @@ def _written(store: EventStore, mapping: Mapping | None, cid: str, position: int
 
 
 def _open_exceptions(
-    c: Cursor, store: EventStore, position: int | None, when: dt.datetime
+    store: EventStore, open_then: list[dict[str, Any]], when: dt.datetime
 ) -> list[dict[str, Any]]:
-    """Open exceptions per workflow and kind: how many, and the age of the oldest."""
+    """Open exceptions (`exceptions.open_at`) per workflow and kind: how many, and the age of
+    the oldest."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for e in exceptions.open_at(c, position):
+    for e in open_then:
         key = (_workflow(e), str(e["kind"]))
         g = groups.setdefault(key, {"count": 0, "first_position": e["first_position"]})
         g["count"] += 1

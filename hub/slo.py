@@ -19,6 +19,7 @@ import datetime as dt
 from typing import Any
 
 from hub.config import ObjectiveSettings
+from hub.values import span
 
 __all__ = ["AT_RISK", "BREACHED", "MET", "evaluate"]
 
@@ -70,7 +71,7 @@ def _cutoff(o: ObjectiveSettings, data: dict[str, Any]) -> Verdict:
         left = min(r["cutoff_in_s"] for r in soon)
         return (
             AT_RISK,
-            f"{hours:g} h approved are not in the ERP and the invoice cut-off is in {_span(left)}",
+            f"{hours:g} h approved are not in the ERP and the invoice cut-off is in {span(left)}",
             [r["project_id"] for r in soon],
             left,
         )
@@ -114,8 +115,8 @@ def _aged(o: ObjectiveSettings, aged: list[tuple[str, int, int]], what: str) -> 
     if late:
         return (
             BREACHED,
-            f"{sum(k for _, k in late)} {what}, the oldest {_span(oldest)} old (limit "
-            f"{_span(int(o.within))})",
+            f"{sum(k for _, k in late)} {what}, the oldest {span(oldest)} old (limit "
+            f"{span(int(o.within))})",
             sorted(n for n, _ in late),
             int(o.within - oldest),
         )
@@ -124,17 +125,8 @@ def _aged(o: ObjectiveSettings, aged: list[tuple[str, int, int]], what: str) -> 
         left = int(o.within - oldest)
         return (
             AT_RISK,
-            f"{sum(k for _, k in close)} {what}, the oldest due in {_span(left)}",
+            f"{sum(k for _, k in close)} {what}, the oldest due in {span(left)}",
             sorted(n for n, _ in close),
             left,
         )
     return MET, "", [], None
-
-
-def _span(seconds: int) -> str:
-    s = abs(int(seconds))
-    if s < 3600:
-        return f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60}m"
-    return f"{s // 86400}d {s % 86400 // 3600}h"

@@ -102,3 +102,17 @@ def micros(value: Any) -> int | None:
     if isinstance(value, dt.datetime):
         return int(value.timestamp() * 1_000_000)
     return int(value)
+
+
+def span(seconds: float) -> str:
+    """A duration the way people say it: 45s, 12m, 3h 20m, 2d 4h (negative: -2h 0m)."""
+    s = abs(int(seconds))
+    if s < 60:
+        text = f"{s}s"
+    elif s < 3600:
+        text = f"{s // 60}m"
+    elif s < 86400:
+        text = f"{s // 3600}h {s % 3600 // 60}m"
+    else:
+        text = f"{s // 86400}d {s % 86400 // 3600}h"
+    return text if seconds >= 0 else f"-{text}"

@@ -43,6 +43,7 @@ class AsOfLookup:
         self._fields: dict[str, dict[str, Any] | None] = {}
         self._by_field: dict[tuple[str, str], dict[str, list[tuple[str, dict[str, Any]]]]] = {}
         self._links: dict[str, list[links.Link]] = {}
+        self._entities: dict[str, list[tuple[str, dict[str, Any]]]] = {}
 
     def canonical_id(self, entity: str, system: str, object: str, key: str) -> str | None:
         cid = links.linked(self.c, system, object, key)
@@ -97,9 +98,12 @@ class AsOfLookup:
     def _states(self, entity: str) -> list[tuple[str, dict[str, Any]]]:
         """(canonical id, fields) of every `entity` that existed then, by canonical id: its ids
         from the canonical table's index, their fields from the audit trail (not a scan of
-        the whole trail for one entity's rows)."""
-        found = audit.states_of(self.c, canonical.ids_of(self.c, entity), self.position)
-        return sorted(found.items())
+        the whole trail for one entity's rows). Read once per Lookup."""
+        rows = self._entities.get(entity)
+        if rows is None:
+            found = audit.states_of(self.c, canonical.ids_of(self.c, entity), self.position)
+            rows = self._entities[entity] = sorted(found.items())
+        return rows
 
     def _links_of(self, canonical_id: str) -> list[links.Link]:
         if canonical_id not in self._links:

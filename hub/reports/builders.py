@@ -25,6 +25,7 @@ from hub.store.base import EventStore
 from projections import audit, backlog, canonical
 from projections import exceptions as exc
 from projections.as_of import AsOfLookup
+from projections.mappings import mapping_at
 
 __all__ = ["REPORTS", "Period"]
 
@@ -117,7 +118,7 @@ def time_to_invoice(
     store: EventStore, settings: Settings, position: int | None, _p: Period
 ) -> Report:
     """Approved vs posted vs invoiced per project; each approved entry not posted, and why."""
-    data = indicators.indicators(store, settings.indicators, position=position)
+    data = _moment(store, position)
     with store.db.transaction(commit=False) as c:
         lookup = AsOfLookup(c, position)
         waiting = set(backlog.waiting_at(c, position))
@@ -212,7 +213,7 @@ def rate_changes(
 ) -> Report:
     """Rate cards created or changed in the period, and the entries valued at them."""
     start, end = _period(store, period)
-    data = indicators.indicators(store, settings.indicators, position=position)
+    data = _moment(store, position)
     changes = []
     with store.db.transaction(commit=False) as c:
         for cid in canonical.ids_of(c, "RateCard"):
@@ -283,7 +284,7 @@ def exceptions(
 ) -> Report:
     """Exceptions opened in the period; for those settled, how long it took."""
     start, end = _period(store, period)
-    data = indicators.indicators(store, settings.indicators, position=position)
+    data = _moment(store, position)
     with store.db.transaction(commit=False) as c:
         rows = [e for e in exc.listed(c, "all") if start < int(e["first_position"]) <= end]
     out, hours = [], []
@@ -365,6 +366,19 @@ def _report(name: str, title: str, data: dict[str, Any], period: Period = None) 
         mapping_version=data["mapping_version"],
         period=None if period is None else (period[0].isoformat(), period[1].isoformat()),
     )
+
+
+def _moment(store: EventStore, position: int | None) -> dict[str, Any]:
+    """The position, time and mapping version a report reflects, as `indicators` gives them,
+    for the reports that need nothing else of them."""
+    when = (store.time_of(position) if position is not None else None) or dt.datetime.now(dt.UTC)
+    with store.db.transaction(commit=False) as c:
+        mapping = mapping_at(c, position)
+    return {
+        "position": position if position is not None else store.head(),
+        "as_of": when.isoformat(),
+        "mapping_version": mapping.version if mapping is not None else None,
+    }
 
 
 def _period(store: EventStore, period: Period) -> tuple[int, int]:
