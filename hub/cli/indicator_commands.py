@@ -14,6 +14,7 @@ from hub import indicators
 from hub.cli.app import DEFAULT, AsOfOpt, AtOpt, ConfigOpt, JsonOpt, app, reader
 from hub.cli.render import out, parse_time, print_json
 from hub.values import span
+from hub.watch import Watch
 
 
 @app.command("indicators")
@@ -166,3 +167,71 @@ def _name(cid: str, name: Any) -> str:
 def age(seconds: int | None) -> str:
     """A duration the way people say it (hub.values.span); ? when unknown."""
     return "?" if seconds is None else span(seconds)
+
+
+@app.command("slo")
+def slo_command(config: ConfigOpt = DEFAULT, as_json: JsonOpt = False) -> None:
+    """Each service-level objective (`slos:` in the config) now: met, at risk or breached,
+    why, the records that put it at risk, the time left, and its last alert. Exit 2: one is
+    breached."""
+    with reader(config) as (settings, store, _p):
+        if not settings.slos:
+            out.print(
+                "[yellow]no objectives configured[/]: add `slos:` to the config "
+                "(docs/operations.md, Objectives and alerts)"
+            )
+            raise typer.Exit(1)
+        watch = Watch(store, settings)
+        try:
+            _data, states = watch.objectives()
+            assert watch.alerts is not None
+            last = watch.alerts.last_states([s["name"] for s in states])
+        finally:
+            watch.close()
+    for s in states:
+        alert = last.get(s["name"])
+        s["last_alert"] = (
+            None
+            if alert is None
+            else {
+                "state": alert["state"],
+                "at": alert["at"].isoformat(),
+                "delivery": alert["delivery"],
+            }
+        )
+    if as_json:
+        print_json(states)
+    else:
+        _print_states(states, webhook=settings.alerts.webhook is not None)
+    raise typer.Exit(2 if any(s["state"] == "breached" for s in states) else 0)
+
+
+_STYLE = {"met": "green", "at_risk": "yellow", "breached": "bold red"}
+
+
+def _print_states(states: list[dict[str, Any]], *, webhook: bool = True) -> None:
+    t = Table(title="Objectives", header_style="bold")
+    t.add_column("objective", overflow="fold")
+    t.add_column("state", no_wrap=True)
+    t.add_column("left", justify="right", no_wrap=True)
+    t.add_column("why", overflow="fold")
+    for s in states:
+        left = s["time_left_s"]
+        t.add_row(
+            escape(s["name"]),
+            f"[{_STYLE[s['state']]}]{s['state'].replace('_', ' ')}[/]",
+            "" if left is None else age(left),
+            escape(s["reason"] or "—"),
+        )
+    out.print(t)
+    for s in states:
+        if s["records"]:
+            shown = ", ".join(s["records"][:5])
+            more = f" and {len(s['records']) - 5} more" if len(s["records"]) > 5 else ""
+            out.print(f"  {escape(s['name'])}: {escape(shown)}{more}")
+        if s["last_alert"]:
+            a = s["last_alert"]
+            out.print(
+                f"  {escape(s['name'])}: last alert {a['state']} at {a['at'][:19]}"
+                f" ({a['delivery'] or ('not sent yet' if webhook else 'logged; no webhook')})"
+            )

@@ -66,6 +66,7 @@ def test_an_alert_is_delivered_once_across_a_sigkill(firm: Firm) -> None:
     assert all(r["signed"] for r in rec.received)
     shown = run(firm, "slo", "--json")
     assert shown.returncode == 2, shown.stdout + shown.stderr  # breached
+    assert shown.stdout.strip(), shown.stderr
     (state,) = json.loads(shown.stdout)
     assert state["state"] == "breached" and state["last_alert"]["delivery"] == "delivered"
     text = run(firm, "slo")
