@@ -38,9 +38,12 @@ _URL_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:([^/@\s]+)@")
 
 class StoreSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    backend: Literal["sqlite"] = "sqlite"
-    """Only validated (a PostgreSQL store comes later): kept because every config that
-    `synchub init` wrote has it, and without it `extra="forbid"` would refuse those files."""
+    url: str | None = None
+    """Where the store is: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` or
+    `postgresql://user@host:port/database` (`${NAME}` reads a password from the environment).
+    Without it, the SQLite file at `path`."""
+    backend: Literal["sqlite", "postgresql"] | None = None
+    """Optional; when given it must agree with `url` (configs `synchub init` wrote have it)."""
     path: str = "./synchub.db"
 
 
@@ -219,6 +222,7 @@ class Settings(BaseModel):
         for section in self.connectors.values():
             walk(section._known_options())
         walk(_expand(self.alerts.secret, "alerts.secret", missing=""), secret=True)
+        walk(self.store.url)
         return found
 
     def redact(self, text: str) -> str:
@@ -233,8 +237,35 @@ class Settings(BaseModel):
         return p if p.is_absolute() else (self.base_dir / p)
 
     @property
+    def store_url(self) -> str:
+        """The store's URL, `sqlite:///` + an absolute path or a `postgresql://` URL, with
+        `${NAME}` expanded (it may hold a password: show `redact_url` of it)."""
+        url = self.store.url
+        if url is None:
+            url = f"sqlite:///{self.store.path}"
+        scheme = url.partition("://")[0]
+        backend = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql"}
+        if scheme not in backend:
+            raise ConfigError(
+                f"store.url {redact_url(url)!r}: use sqlite:///path/to/synchub.db or "
+                "postgresql://user@host:5432/database"
+            )
+        if self.store.backend is not None and self.store.backend != backend[scheme]:
+            raise ConfigError(
+                f"store.backend is {self.store.backend} but store.url is a {backend[scheme]} URL:"
+                " drop store.backend (the URL says it)"
+            )
+        if scheme == "sqlite":
+            return f"sqlite:///{self.resolve(url.removeprefix('sqlite:///'))}"
+        return url
+
+    @property
     def store_path(self) -> Path:
-        return self.resolve(self.store.path)
+        """The SQLite file of the store (ConfigError on a PostgreSQL store)."""
+        url = self.store_url
+        if not url.startswith("sqlite:///"):
+            raise ConfigError(f"the store is not an SQLite file but {redact_url(url)}")
+        return Path(url.removeprefix("sqlite:///"))
 
     @property
     def mapping_path(self) -> Path | None:

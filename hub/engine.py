@@ -25,7 +25,8 @@ from hub.plugins import build_connector
 from hub.registry import SourceSchemas
 from hub.schemas import hub_schema
 from hub.spi import Connector, ReadsBack, Sink, Source
-from hub.store.sqlite import SQLiteEventStore
+from hub.store.base import EventStore
+from hub.store.open import open_store
 from hub.store.streams import (
     EventType,
     ExceptionKind,
@@ -77,9 +78,7 @@ class Hub:
                 name: build_connector(name, section.type, section.options(), settings.base_dir)
                 for name, section in settings.connectors.items()
             }
-        path = settings.store_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.store = SQLiteEventStore(str(path))
+        self.store = open_store(settings.store_url)
         self.schemas = SourceSchemas(self.store)
         self.projector = Projector(self.store, progress=rebuild_progress)
         self.connectors: dict[str, Connector] = {}
@@ -344,7 +343,7 @@ class Hub:
 
 
 def record_exception_action(
-    store: SQLiteEventStore,
+    store: EventStore,
     projector: Projector,
     exception_id: str,
     action: str,

@@ -16,8 +16,7 @@ from typing import Any
 
 from hub.errors import SyncHubError
 from hub.schemas import canonical_entities
-from hub.store.base import StoredEvent
-from hub.store.sqlite import SQLiteEventStore
+from hub.store.base import EventStore, StoredEvent
 from hub.store.streams import (
     EventType,
     OutboundStatus,
@@ -45,20 +44,20 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def canonical_id(entity: str, natural_id: str, store: SQLiteEventStore | None = None) -> str:
+def canonical_id(entity: str, natural_id: str, store: EventStore | None = None) -> str:
     """`Entity/id`, with the entity name matched case-insensitively to a canonical entity (of
     those deployed in `store`, the firm's own included)."""
     return f"{entity_name(entity, store)}/{natural_id}"
 
 
-def deployed_entities(store: SQLiteEventStore) -> list[str]:
+def deployed_entities(store: EventStore) -> list[str]:
     """The canonical entities in force in `store`: synchub's and the firm's own deployed with
     the active mapping."""
     with store.db.transaction(commit=False) as c:
         return active_deployment(c)[1].entities()
 
 
-def entity_name(entity: str, store: SQLiteEventStore | None = None) -> str:
+def entity_name(entity: str, store: EventStore | None = None) -> str:
     """The canonical entity `entity` names, matched case-insensitively (among those deployed
     in `store`, else the built-in ones); SyncHubError (with the closest name) when there is
     none."""
@@ -74,7 +73,7 @@ def entity_name(entity: str, store: SQLiteEventStore | None = None) -> str:
     return name
 
 
-def event_dict(store: SQLiteEventStore, e: StoredEvent) -> dict[str, Any]:
+def event_dict(store: EventStore, e: StoredEvent) -> dict[str, Any]:
     """One event with its decoded payload."""
     schema = store.codec.schema_of(e.payload)
     recorded = store.time_of(e.position)
@@ -91,7 +90,7 @@ def event_dict(store: SQLiteEventStore, e: StoredEvent) -> dict[str, Any]:
 
 
 def state(
-    store: SQLiteEventStore,
+    store: EventStore,
     cid: str,
     *,
     position: int | None = None,
@@ -117,7 +116,7 @@ def state(
 
 
 def states(
-    store: SQLiteEventStore,
+    store: EventStore,
     entity: str,
     *,
     where: dict[str, str] | None = None,
@@ -151,7 +150,7 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def history(store: SQLiteEventStore, cid: str) -> list[dict[str, Any]]:
+def history(store: EventStore, cid: str) -> list[dict[str, Any]]:
     with store.db.transaction(commit=False) as c:
         rows = audit.history(c, cid)
     for r in rows:
@@ -163,7 +162,7 @@ def history(store: SQLiteEventStore, cid: str) -> list[dict[str, Any]]:
 
 
 def exceptions(
-    store: SQLiteEventStore, status: str = "open", kind: str | None = None
+    store: EventStore, status: str = "open", kind: str | None = None
 ) -> list[dict[str, Any]]:
     """Exceptions of `status` ('open': open or retrying; 'all': any) and `kind` (None: any),
     oldest first, `details` decoded."""
@@ -171,7 +170,7 @@ def exceptions(
         return [_exception(row) for row in exc.listed(c, status, kind)]
 
 
-def exception(store: SQLiteEventStore, xid: str) -> dict[str, Any]:
+def exception(store: EventStore, xid: str) -> dict[str, Any]:
     """One exception; `flags` lists the flags (a mapping rule's `feedback` tag) its record
     carries at its source, with what the target said when it set one (e.g. that it had to
     shorten the description to fit the tag), or None if none."""
@@ -196,7 +195,7 @@ def _is_flag(desired: str) -> bool:
     return isinstance(value, dict) and set(value) == {"tag", "flagged"}
 
 
-def _flag(store: SQLiteEventStore, w: outbound.Write) -> dict[str, Any]:
+def _flag(store: EventStore, w: outbound.Write) -> dict[str, Any]:
     """One flag at the source: where, which tag, set or being removed, how its write went. The
     note of an applied write is in its WriteAttempted event (the outbound row keeps errors)."""
     desired = json.loads(w.desired)
@@ -229,13 +228,13 @@ OUTBOUND_STATUSES = outbound.STATUSES
 """Statuses of an outbound row (see projections/outbound.py), in the order status shows them."""
 
 
-def status(store: SQLiteEventStore, projector: Projector, connectors: list[str]) -> dict[str, Any]:
+def status(store: EventStore, projector: Projector, connectors: list[str]) -> dict[str, Any]:
     """Per connector: checkpoint, lag, last error; per projection: position vs head; outbound
     counts; open exceptions."""
     head = store.head()
     now = time.time()
     out: dict[str, Any] = {
-        "store": {"path": store.path, "head": head},
+        "store": {"location": store.location, "head": head},
         "connectors": {},
         "projections": {},
     }

@@ -98,11 +98,10 @@ class Backlog:
         self.ctx = ctx
         self.open = ctx.cache(BACKLOG_OPEN)
         self.ended: list[tuple[int, str, int, int]] = []
-        self._insert = MultiRowInsert(
-            f"INSERT OR REPLACE INTO {ctx.table(BACKLOG)} (bucket, canonical_id, since, until)",
-            4,
-            max_rows=8192,
+        head, tail = ctx.dialect.upsert_statement(
+            ctx.table(BACKLOG), BACKLOG.column_names, BACKLOG.pk
         )
+        self._insert = MultiRowInsert(head, 4, max_rows=8192, tail=tail)
         self.targets: frozenset[tuple[str, str]] = frozenset()
         self._posted: Callable[[str, str, str], bool] = lambda s, o, cid: False
         self._approved: Callable[[str], bool] = lambda cid: False

@@ -19,8 +19,7 @@ from hub.canonical_schemas import BUILTIN, CanonicalSchemas
 from hub.crashpoints import crashpoint
 from hub.mapping import Mapping
 from hub.perf import paused_gc
-from hub.store.base import Cursor, Dialect
-from hub.store.sqlite import SQLiteEventStore
+from hub.store.base import Cursor, Dialect, EventStore
 from projections.audit import AUDIT
 from projections.backlog import BACKLOG, BACKLOG_OPEN
 from projections.canonical import CANONICAL
@@ -69,7 +68,7 @@ class Projector:
     an older synchub (other columns) are rebuilt when the projector starts."""
 
     def __init__(
-        self, store: SQLiteEventStore, page: int = PAGE, *, progress: Progress | None = None
+        self, store: EventStore, page: int = PAGE, *, progress: Progress | None = None
     ) -> None:
         """`progress` reports the rebuild of outdated tables, when there is one."""
         self.store = store
@@ -279,7 +278,7 @@ class Projector:
         return out
 
 
-def _decoder(store: SQLiteEventStore) -> Callable[[bytes], Any]:
+def _decoder(store: EventStore) -> Callable[[bytes], Any]:
     """How the fold decodes payloads: the envelope's timestamps as integer microseconds (as
     the tables keep them; no datetime built to be converted back), the captured record as
     `decode` gives it."""

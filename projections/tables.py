@@ -45,7 +45,7 @@ class Table:
         """Create the table, and each of its indexes that it does not have yet."""
         t = self.physical(generation)
         c.execute(
-            f"CREATE TABLE IF NOT EXISTS {t} ({', '.join(self.columns)},"
+            f"CREATE TABLE IF NOT EXISTS {t} ({', '.join(map(dialect.column, self.columns))},"
             f" PRIMARY KEY ({', '.join(self.pk)})){dialect.clustered}"
         )
         c.execute(dialect.index_columns, (t,))
@@ -105,10 +105,9 @@ class RowCache:
         self._dropped_mark: int | None = None
         where = " AND ".join(f"{k}=?" for k in table.pk)
         self._select = f"SELECT {', '.join(self.cols)} FROM {physical} WHERE {where}"
+        head, tail = dialect.upsert_statement(physical, self.cols, table.pk)
         self._upsert = MultiRowInsert(
-            f"{dialect.upsert} {physical} ({', '.join(self.cols)})",
-            len(self.cols),
-            max_rows=_MAX_PARAMETERS // len(self.cols),
+            head, len(self.cols), max_rows=_MAX_PARAMETERS // len(self.cols), tail=tail
         )
         self._delete = f"DELETE FROM {physical} WHERE {where}"
 

@@ -1,11 +1,16 @@
 """Suite-wide settings: hypothesis runs derandomized in CI (CI=true), so a run is repeatable;
 locally it explores new examples every run. The PostgreSQL fixtures: a throw-away cluster per
-test session (tests/pg_cluster.py) and a fresh database per test (`pg_url`)."""
+test session (tests/pg_cluster.py) and a fresh database per test (`pg_url`).
+
+Store backends: a test that uses `store_url` (directly or through a fixture such as the
+integration suite's `firm`) runs on SQLite; a module that sets `BOTH_BACKENDS = True` runs
+each such test on SQLite and on PostgreSQL (the contract and integration suites do)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -32,4 +37,29 @@ def pg_server() -> Iterator[pg_cluster.Cluster]:
 def pg_url(pg_server: pg_cluster.Cluster) -> Iterator[str]:
     """A fresh database on the session's server, copied from the template; dropped after."""
     with pg_server.database() as url:
+        yield url
+
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames and getattr(metafunc.module, "BOTH_BACKENDS", False):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """The store backend of this test: "sqlite", or each of BACKENDS (see BOTH_BACKENDS)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new, empty store's URL on this test's backend."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'synchub.db'}"
+        return
+    cluster: pg_cluster.Cluster = request.getfixturevalue("pg_server")
+    with cluster.database() as url:
         yield url

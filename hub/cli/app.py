@@ -12,10 +12,12 @@ import typer
 from rich.markup import escape
 
 from hub.cli.render import err, say_upgraded, upgrade_bar
-from hub.config import DEFAULT_CONFIG, Settings, load_settings
+from hub.config import DEFAULT_CONFIG, Settings, load_settings, redact_url
 from hub.engine import Hub
 from hub.errors import SyncHubError
-from hub.store.sqlite import DATABASE_ERRORS, SQLiteEventStore
+from hub.store.base import EventStore
+from hub.store.open import open_store, store_exists
+from hub.store.sqlite import DATABASE_ERRORS
 from projections import Projector
 
 app = typer.Typer(
@@ -99,9 +101,10 @@ def main() -> None:
 def existing_store(config: Path) -> Settings:
     """The settings, once it is sure the event store they name exists."""
     settings = load_settings(config)
-    if not settings.store_path.exists():
+    if not store_exists(settings.store_url):
         raise SyncHubError(
-            f"no event store at {settings.store_path} yet: run `synchub sync --once --config {config}` first"
+            f"no event store at {redact_url(settings.store_url)} yet: run "
+            f"`synchub sync --once --config {config}` first"
         )
     return settings
 
@@ -113,17 +116,18 @@ def opening_store(settings: Settings, config: Path) -> Iterator[None]:
         yield
     except DATABASE_ERRORS as e:
         raise SyncHubError(
-            f"cannot open the event store {settings.store_path} ({e}): "
-            f"check `store.path` in {config}; it must name an SQLite file or a new file's path"
+            f"cannot open the event store {redact_url(settings.store_url)} ({e}): "
+            f"check `store.path` (or `store.url`) in {config}; it must name an SQLite file or"
+            " a new file's path"
         ) from e
 
 
 @contextmanager
-def reader(config: Path) -> Iterator[tuple[Settings, SQLiteEventStore, Projector]]:
+def reader(config: Path) -> Iterator[tuple[Settings, EventStore, Projector]]:
     """Store + caught-up projections, without starting connectors (for read commands)."""
     settings = existing_store(config)
     with opening_store(settings, config):
-        store = SQLiteEventStore(str(settings.store_path))
+        store = open_store(settings.store_url)
     try:
         with upgrade_bar() as progress:
             projector = Projector(store, progress=progress)

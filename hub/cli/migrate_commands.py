@@ -11,7 +11,6 @@ from rich.markup import escape
 from hub.cli.app import DEFAULT, ConfigOpt, JsonOpt, app, existing_store, opening_store
 from hub.cli.render import out, print_json, progress_bar
 from hub.config import redact_url
-from hub.errors import SyncHubError
 from hub.store.migrate import migrate
 from hub.store.postgres import PostgresEventStore
 from hub.store.sqlite import SQLiteEventStore
@@ -37,12 +36,7 @@ def migrate_command(
     with opening_store(settings, config):
         source = SQLiteEventStore(str(settings.store_path))
     try:
-        try:
-            target = PostgresEventStore(to)
-        except Exception as e:  # psycopg's own: connection refused, authentication...
-            raise SyncHubError(
-                f"cannot open the PostgreSQL store at {redact_url(to)}: {redact_url(str(e))}"
-            ) from None
+        target = PostgresEventStore(to)  # StoreError says why it cannot connect
         try:
             with progress_bar("copying events", quiet=as_json) as bar:
                 task = bar.add_task("copying events", total=source.head())

@@ -29,7 +29,7 @@ def status(config: ConfigOpt = DEFAULT, as_json: JsonOpt = False) -> None:
         print_json(data)
         return
     out.print(
-        f"store [bold]{escape(data['store']['path'])}[/] · head position {data['store']['head']}"
+        f"store [bold]{escape(data['store']['location'])}[/] · head position {data['store']['head']}"
     )
     t = Table(title="connectors", header_style="bold")
     t.add_column("connector")

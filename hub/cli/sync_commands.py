@@ -158,7 +158,7 @@ def _run(config: Path, stop: threading.Event, metrics_port: int | None) -> None:
             metrics.serve(metrics_port)
             out.print(f"metrics on http://127.0.0.1:{metrics.port}/metrics")
         out.print(
-            f"synchub running: store {escape(str(hub.settings.store_path))}, "
+            f"synchub running: store {escape(hub.store.location)}, "
             f"{len(hub.sources)} source(s), {len(hub.sinks)} sink(s); Ctrl-C to stop"
         )
 

@@ -14,7 +14,7 @@ from hub import valuation
 from hub.cli.app import DEFAULT, AsOfOpt, AtOpt, ConfigOpt, JsonOpt, app, reader
 from hub.cli.render import out, parse_time, print_json
 from hub.errors import SyncHubError
-from hub.store.sqlite import SQLiteEventStore
+from hub.store.base import EventStore
 
 
 @app.command("valuation")
@@ -94,7 +94,7 @@ def _rate(r: dict[str, Any]) -> str:
     return f"{r['hourly_rate']} {r['currency']}/h ({r['rate_id']})"
 
 
-def history_lines(store: SQLiteEventStore, cid: str) -> list[str]:
+def history_lines(store: EventStore, cid: str) -> list[str]:
     """What `history` adds for `cid`: a valued entity's value now, or the entities a rate
     values now (rich markup). Empty when the mapping values neither."""
     entity = cid.split("/", 1)[0]

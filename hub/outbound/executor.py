@@ -23,8 +23,7 @@ from hub.crashpoints import crashpoint
 from hub.ingest import now_micros
 from hub.schemas import hub_schema
 from hub.spi import Sink, WholeRecords
-from hub.store.base import NewEvent
-from hub.store.sqlite import SQLiteEventStore
+from hub.store.base import EventStore, NewEvent
 from hub.store.streams import EventType, OutboundStatus, outbound_stream
 from hub.types import Delta, Outcome
 from projections import outbound
@@ -82,7 +81,7 @@ class Executor:
 
     def __init__(
         self,
-        store: SQLiteEventStore,
+        store: EventStore,
         sinks: dict[str, Sink],
         settings: OutboundSettings | None = None,
         *,

@@ -12,8 +12,7 @@ from hub.ingest import now_micros
 from hub.mapping import OutboundRule
 from hub.outbound.feedback import PlannedEvent
 from hub.schemas import hub_schema
-from hub.store.base import Cursor
-from hub.store.sqlite import SQLiteEventStore
+from hub.store.base import Cursor, EventStore
 from hub.store.streams import (
     EventType,
     ExceptionKind,
@@ -31,7 +30,7 @@ __all__ = ["PlanEvents"]
 class PlanEvents:
     """Builds the PlanFailed and ExceptionAction events of the planner."""
 
-    def __init__(self, store: SQLiteEventStore) -> None:
+    def __init__(self, store: EventStore) -> None:
         self.store = store
         self._failed = hub_schema("plan_failed")
         self._action = hub_schema("exception_action")

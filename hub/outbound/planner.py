@@ -44,8 +44,7 @@ from hub.outbound.matching import Matcher, describe
 from hub.outbound.plan_events import PlanEvents
 from hub.schemas import hub_schema
 from hub.spi import ReadsBack, same_value
-from hub.store.base import Cursor, NewEvent
-from hub.store.sqlite import SQLiteEventStore
+from hub.store.base import Cursor, EventStore, NewEvent
 from hub.store.streams import (
     IN_FLIGHT,
     EventType,
@@ -98,7 +97,7 @@ class Planner:
 
     def __init__(
         self,
-        store: SQLiteEventStore,
+        store: EventStore,
         targets: set[str] | None = None,
         readers: collections.abc.Mapping[str, ReadsBack] | None = None,
     ) -> None:

@@ -78,11 +78,16 @@ class Cursor(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Dialect:
-    """The SQL that differs per database, in one place (projections build statements from it)."""
+    """The SQL that differs per database, in one place (projections build statements from it).
+
+    Statements everywhere above the store use `?` parameters; a backend whose driver wants
+    another style translates them in its cursors."""
 
     name: str
     upsert: str
-    """The statement head that inserts a row or replaces the one with its key."""
+    """The statement head that inserts a row, before the table's name; with `on_conflict`
+    the statement ends with an ON CONFLICT clause that replaces the row with its key
+    (`upsert_statement`)."""
     clustered: str
     """The suffix of CREATE TABLE that stores rows in primary-key order."""
     index_columns: str
@@ -94,6 +99,38 @@ class Dialect:
     tables_like: str
     """A query with one parameter, a LIKE pattern with `\\` as its escape character: the
     names of the tables that match it."""
+    on_conflict: bool = False
+    """Whether an upsert needs `ON CONFLICT (key) DO UPDATE` (PostgreSQL) rather than the head
+    alone (SQLite's INSERT OR REPLACE)."""
+    types: tuple[tuple[str, str], ...] = ()
+    """Column types as the projections write them (SQLite's: INTEGER, TEXT, REAL, BLOB) and
+    this database's type for each, e.g. ("INTEGER", "BIGINT")."""
+
+    def column(self, ddl: str) -> str:
+        """A column definition (`name TYPE constraints`) in this database's types."""
+        name, _, rest = ddl.partition(" ")
+        kind, _, constraints = rest.partition(" ")
+        for ours, theirs in self.types:
+            if kind == ours:
+                kind = theirs
+                break
+        return " ".join(p for p in (name, kind, constraints) if p)
+
+    def upsert_statement(
+        self, table: str, columns: Sequence[str], key: Sequence[str]
+    ) -> tuple[str, str]:
+        """(head up to VALUES, tail after the rows) of a statement that inserts rows of
+        `columns` into `table`, each replacing the row with the same `key`."""
+        head = f"{self.upsert} {table} ({', '.join(columns)})"
+        if not self.on_conflict:
+            return head, ""
+        rest = [c for c in columns if c not in key]
+        action = (
+            "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in rest)
+            if rest
+            else "DO NOTHING"
+        )
+        return head, f" ON CONFLICT ({', '.join(key)}) {action}"
 
 
 class ScratchSession(Protocol):
@@ -152,6 +189,8 @@ class EventStore(ABC):
     codec: Codec
     db: Database
     """The database the store lives in, for the projections (hub's own interface)."""
+    location: str
+    """Where the store is, to show a person: a file's path, or a URL without its password."""
 
     @abstractmethod
     def append(self, events: Sequence[NewEvent], schemas: Iterable[Schema] = ()) -> int:
@@ -190,6 +229,12 @@ class EventStore(ABC):
         types: Sequence[str] = (),
     ) -> list[StoredEvent]:
         """Events with `after` < position <= `upto`, in order, at most `limit`, of `types` if given."""
+
+    @abstractmethod
+    def read_in(
+        self, c: Cursor, after: int = 0, upto: int | None = None, limit: int = 1000
+    ) -> list[StoredEvent]:
+        """`read` inside a transaction the caller holds on `db` (e.g. a rebuild's swap)."""
 
     @abstractmethod
     def read_stream(

@@ -14,46 +14,37 @@ Tables (created when the store opens, if missing):
 - `synchub_tracking (name, position)`: positions tracked by name (the projections').
 
 Rows go in with COPY. `append_async` inserts and commits on one background thread in call
-order, like the SQLite store. The projections run on SQLite for now (their PostgreSQL tables
-are the next step of issue 11): `db` offers transactions, the write lock and tracked positions.
+order, like the SQLite store. The projections' tables live in the same database (`db`,
+hub.store.postgres_db). Text columns sort bytewise (COLLATE "C"), as SQLite's do, so every
+order and key range is the same on both backends.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, cast
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
 from hub.avro import HEADER_LEN, Codec, Schema
-from hub.errors import ConcurrencyError
-from hub.store.base import (
-    CommitThread,
-    Cursor,
-    Database,
-    Dialect,
-    EventStore,
-    NewEvent,
-    ScratchSession,
-    StoredEvent,
-    new_schemas,
-)
+from hub.config import redact_url
+from hub.errors import ConcurrencyError, StoreError
+from hub.store.base import CommitThread, Cursor, EventStore, NewEvent, StoredEvent, new_schemas
+from hub.store.postgres_db import APPEND_LOCK, PostgresDatabase, prepare_connection, raw_cursor
 
-__all__ = ["POSTGRES", "PostgresDatabase", "PostgresEventStore"]
-
-_APPEND_LOCK = 0x53594E43  # "SYNC": the advisory lock appends take, one at a time
+__all__ = ["PostgresEventStore", "postgres_store_exists"]
+_BIG = 2**63 - 1
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS synchub_events ("
-    " position bigint PRIMARY KEY, stream text NOT NULL, version integer NOT NULL,"
-    " type text NOT NULL, payload bytea NOT NULL, UNIQUE (stream, version))",
+    ' position bigint PRIMARY KEY, stream text COLLATE "C" NOT NULL, version integer NOT NULL,'
+    ' type text COLLATE "C" NOT NULL, payload bytea NOT NULL, UNIQUE (stream, version))',
     "CREATE INDEX IF NOT EXISTS synchub_events_type ON synchub_events (type, position)",
     "CREATE TABLE IF NOT EXISTS synchub_schemas ("
     " fingerprint bytea PRIMARY KEY, name text NOT NULL, json text NOT NULL,"
@@ -65,106 +56,29 @@ _DDL = (
 )
 _COLUMNS = "position, stream, version, type, payload"
 
-POSTGRES = Dialect(
-    name="postgresql",
-    upsert="INSERT INTO",  # with ON CONFLICT: the projections' tables come with issue 11
-    clustered="",
-    index_columns=(
-        "SELECT i.relname, a.attname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
-        " JOIN pg_class t ON t.oid = x.indrelid JOIN pg_attribute a ON a.attrelid = t.oid"
-        " AND a.attnum = ANY(x.indkey) WHERE t.relname = %s AND NOT x.indisunique"
-        " ORDER BY i.relname, array_position(x.indkey, a.attnum)"
-    ),
-    table_columns=(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
-        " ORDER BY ordinal_position"
-    ),
-    tables_like="SELECT tablename FROM pg_tables WHERE tablename LIKE %s",
-)
-
-
-class PostgresDatabase(Database):
-    """Transactions, the write lock and tracked positions on the store's PostgreSQL."""
-
-    dialect = POSTGRES
-
-    def __init__(self, pool: ConnectionPool, url: str) -> None:
-        self.pool = pool
-        self.url = url
-
-    @contextmanager
-    def transaction(self, *, commit: bool) -> Iterator[Cursor]:
-        with self.pool.connection() as conn:
-            try:
-                with conn.cursor() as c:
-                    yield c
-            except BaseException:
-                conn.rollback()
-                raise
-            if commit:
-                conn.commit()
-            else:
-                conn.rollback()
-
-    def lock(self, c: Cursor) -> None:
-        c.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
-
-    def tracked(self, name: str) -> int:
-        with self.transaction(commit=False) as c:
-            c.execute("SELECT position FROM synchub_tracking WHERE name = %s", (name,))
-            row = c.fetchone()
-        return int(row[0]) if row is not None else 0
-
-    def track(self, c: Cursor, name: str, position: int) -> None:
-        c.execute(
-            "INSERT INTO synchub_tracking VALUES (%s, %s) ON CONFLICT (name) DO UPDATE"
-            " SET position = excluded.position WHERE synchub_tracking.position < excluded.position",
-            (name, position),
-        )
-
-    @contextmanager
-    def scratch_session(self) -> Iterator[ScratchSession]:
-        conn = psycopg.connect(self.url, autocommit=True)
-        try:
-            conn.execute("SET synchronous_commit = off")
-            yield _Scratch(conn)
-        finally:
-            conn.close()
-
-
-class _Scratch:
-    isolated_reads = True
-
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self.conn = conn
-
-    def cursor(self) -> Cursor:
-        return self.conn.cursor()
-
-    @contextmanager
-    def transaction(self) -> Iterator[Cursor]:
-        with self.conn.transaction(), self.conn.cursor() as c:
-            yield c
-
 
 class PostgresEventStore(CommitThread, EventStore):
     """The event log in a PostgreSQL database (`url`: a `postgresql://` connection string)."""
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
         self.url = url
-        # a server that cannot be reached says why now (the pool would retry for 30 s, then
-        # say only that it timed out)
-        psycopg.connect(url, connect_timeout=10).close()
+        self.location = redact_url(url)
+        _connect(url).close()  # a server that cannot be reached says why now
         self.pool = ConnectionPool(
-            url, min_size=min_size, max_size=max_size, open=True, kwargs={"autocommit": False}
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            open=True,
+            kwargs={"autocommit": False},
+            configure=prepare_connection,
         )
         self.db = PostgresDatabase(self.pool, url)
-        self.codec = Codec()
+        self.codec = Codec(resolve=self.schema_json)  # a schema another process stored
         self._lock = threading.Lock()
         self._committer = None
         self._starting = threading.Lock()
         with self.db.transaction(commit=True) as c:
-            c.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))  # one creator
+            c.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK,))  # one creator
             for statement in _DDL:
                 c.execute(statement)
             c.execute("SELECT json FROM synchub_schemas ORDER BY stored_at")
@@ -194,7 +108,9 @@ class PostgresEventStore(CommitThread, EventStore):
                     last = self._head(c)
                     if events:
                         start = last
-                        with _pg(c).copy(f"COPY synchub_events ({_COLUMNS}) FROM STDIN") as copy:
+                        with raw_cursor(c).copy(
+                            f"COPY synchub_events ({_COLUMNS}) FROM STDIN"
+                        ) as copy:
                             for i, e in enumerate(events, start + 1):
                                 copy.write_row((i, e.stream, e.version, e.type, e.payload))
                         last = start + len(events)
@@ -232,6 +148,19 @@ class PostgresEventStore(CommitThread, EventStore):
         sql += " ORDER BY position LIMIT %s"
         params.append(limit)
         return self._events(sql, params)
+
+    def read_in(
+        self, c: Cursor, after: int = 0, upto: int | None = None, limit: int = 1000
+    ) -> list[StoredEvent]:
+        c.execute(
+            f"SELECT {_COLUMNS} FROM synchub_events WHERE position > %s AND position <= %s"
+            " ORDER BY position LIMIT %s",
+            (after, _BIG if upto is None else upto, limit),
+        )
+        return [
+            StoredEvent(int(p), s, int(v), t, bytes(payload))
+            for p, s, v, t, payload in c.fetchall()
+        ]
 
     def read_stream(
         self, stream: str, after_version: int = 0, upto_version: int | None = None
@@ -335,12 +264,14 @@ class PostgresEventStore(CommitThread, EventStore):
                 " ON CONFLICT (fingerprint) DO NOTHING",
                 [(bytes.fromhex(fp), name, text, i) for i, (fp, name, text) in enumerate(schemas)],
             )
-            with _pg(c).copy(f"COPY synchub_events ({_COLUMNS}) FROM STDIN") as copy:
+            with raw_cursor(c).copy(f"COPY synchub_events ({_COLUMNS}) FROM STDIN") as copy:
                 for page in pages:
                     for e in page:
                         copy.write_row(e)
                     copied += len(page)
-            with _pg(c).copy("COPY synchub_clock (last_position, recorded_at) FROM STDIN") as copy:
+            with raw_cursor(c).copy(
+                "COPY synchub_clock (last_position, recorded_at) FROM STDIN"
+            ) as copy:
                 for row in appends:
                     copy.write_row(row)
         for _fp, _name, text in schemas:
@@ -365,13 +296,29 @@ class PostgresEventStore(CommitThread, EventStore):
             return {s: (int(v), bytes(d)) for s, v, d in c.fetchall()}
 
 
-def _pg(c: Cursor) -> psycopg.Cursor[Any]:
-    """Our Cursor as the psycopg cursor it is (for COPY)."""
-    return cast("psycopg.Cursor[Any]", c)
-
-
 def _us(when: dt.datetime) -> int:
     """`when` as integer microseconds since the epoch, exactly (a naive time is UTC)."""
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return (when - _EPOCH) // _MICROSECOND
+
+
+def postgres_store_exists(url: str) -> bool:
+    """Whether the database at `url` holds a synchub store (its events table)."""
+    with _connect(url) as conn:
+        row = conn.execute("SELECT to_regclass('synchub_events') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def _connect(url: str) -> psycopg.Connection[Any]:
+    """A connection, or StoreError saying why there is none (the pool would retry for 30 s,
+    then say only that it timed out)."""
+    try:
+        return psycopg.connect(url, connect_timeout=10)
+    except psycopg.Error as e:
+        reason = redact_url(" ".join(str(e).split()) or repr(e))
+        raise StoreError(
+            f"cannot connect to the PostgreSQL store at {redact_url(url)}: {reason}. Check that"
+            " the server runs and that store.url names its host, port, user and database (a"
+            " password from the environment: ${PGPASSWORD})"
+        ) from None

@@ -19,14 +19,15 @@ class _Cursor(Protocol):
 
 
 class MultiRowInsert:
-    """`head` is the statement up to VALUES, e.g. `INSERT OR REPLACE INTO t (a, b)`; every
-    row has `columns` values. Rows are inserted in order."""
+    """`head` is the statement up to VALUES, e.g. `INSERT OR REPLACE INTO t (a, b)`, `tail`
+    what follows the rows (e.g. an ON CONFLICT clause); every row has `columns` values. Rows
+    are inserted in order."""
 
-    def __init__(self, head: str, columns: int, max_rows: int = 128) -> None:
+    def __init__(self, head: str, columns: int, max_rows: int = 128, tail: str = "") -> None:
         row = "(" + ",".join("?" * columns) + ")"
         self.max_rows = 1 << (max_rows.bit_length() - 1)
         self._statements = {
-            k: f"{head} VALUES {','.join([row] * k)}"
+            k: f"{head} VALUES {','.join([row] * k)}{tail}"
             for k in (1 << i for i in range(self.max_rows.bit_length()))
         }
 

@@ -123,6 +123,7 @@ class SQLiteEventStore(CommitThread, EventStore):
 
     def __init__(self, path: str, *, lock_timeout: int = 30) -> None:
         self.path = path
+        self.location = path
         self.datastore = SQLiteDatastore(
             db_name=path if path != ":memory:" else "file::memory:?cache=shared",
             lock_timeout=lock_timeout,

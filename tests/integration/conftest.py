@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
 
@@ -99,6 +101,24 @@ MAPPING = {
 @dataclass
 class Firm:
     root: Path
+    store_url: str = ""
+
+    @property
+    def backend(self) -> str:
+        return "postgresql" if self.store_url.startswith("postgresql") else "sqlite"
+
+    def execute(self, *statements: str) -> None:
+        """Run SQL statements on the store's database, in one transaction (as a DBA would)."""
+        if self.backend == "sqlite":
+            db = sqlite3.connect(self.store_url.removeprefix("sqlite:///"))
+            with db:
+                for statement in statements:
+                    db.execute(statement)
+            db.close()
+            return
+        with psycopg.connect(self.store_url) as conn:
+            for statement in statements:
+                conn.execute(statement)
 
     @property
     def config(self) -> Path:
@@ -167,14 +187,18 @@ def entries(n: int, start: int = 0) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def firm(tmp_path: Path) -> Firm:
+def firm(tmp_path: Path, backend: str, store_url: str) -> Firm:
+    """The firm's folder and config; its store on this test's backend (tests/conftest.py)."""
     (tmp_path / "inbox").mkdir()
     (tmp_path / "outbox").mkdir()
-    (tmp_path / "synchub.yaml").write_text(yaml.safe_dump(config_for(tmp_path)))
+    config = config_for(tmp_path)
+    if backend != "sqlite":
+        config["store"] = {"url": store_url}
+    (tmp_path / "synchub.yaml").write_text(yaml.safe_dump(config))
     (tmp_path / "mapping.yaml").write_text(yaml.safe_dump(MAPPING))
     (tmp_path / "inbox" / "people_1.jsonl").write_text(
         "".join(
             json.dumps({"login": p, "name": p.title(), "code": p.upper()}) + "\n" for p in PEOPLE
         )
     )
-    return Firm(tmp_path)
+    return Firm(tmp_path, store_url)

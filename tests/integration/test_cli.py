@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import Firm, entries
+
+BOTH_BACKENDS = True
 
 
 def test_a_clean_pass_exits_zero_and_reports(firm: Firm) -> None:
@@ -280,14 +281,11 @@ def test_tables_of_an_older_synchub_are_rebuilt_and_named_on_the_next_command(
     firm.write_entries("time_1.csv", entries(12))
     firm.run("sync", "--once", check=True)
     before = firm.json("checksum")["checksums"]
-    db = sqlite3.connect(firm.root / "synchub.db")
-    with db:  # the per-field audit table of an older synchub
-        db.execute("DROP TABLE p_audit")
-        db.execute(
-            "CREATE TABLE p_audit (position INTEGER, seq INTEGER, canonical_id TEXT,"
-            " field TEXT, old TEXT, new TEXT, PRIMARY KEY (position, seq))"
-        )
-    db.close()
+    firm.execute(  # the per-field audit table of an older synchub
+        "DROP TABLE p_audit",
+        "CREATE TABLE p_audit (position INTEGER, seq INTEGER, canonical_id TEXT,"
+        " field TEXT, old TEXT, new TEXT, PRIMARY KEY (position, seq))",
+    )
     status = firm.run("status")
     assert status.returncode == 0, status.stderr
     assert "rebuilt p_audit: written by an older synchub" in status.stderr
@@ -370,12 +368,18 @@ def test_a_store_that_cannot_be_opened_or_is_missing_is_said_plainly(firm: Firm)
     assert resolve.returncode == 1 and "no event store" in resolve.stderr
     assert not (firm.root / "synchub.db").exists()  # acting on nothing creates nothing
     config = __import__("yaml").safe_load(firm.config.read_text())
-    config["store"]["path"] = "./inbox"  # a folder, not a file
+    if firm.backend == "sqlite":
+        config["store"]["path"] = "./inbox"  # a folder, not a file
+        said = ("store.path", "inbox")
+    else:  # a server that is not there, the password in the URL
+        config["store"]["url"] = "postgresql://sync:hunter22@127.0.0.1:1/synchub"
+        said = ("store.url", "cannot connect", "postgresql://sync:***@127.0.0.1:1/synchub")
     firm.config.write_text(__import__("yaml").safe_dump(config))
     for args in (("status",), ("sync", "--once")):
         proc = firm.run(*args)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
-        assert "store.path" in proc.stderr and "inbox" in proc.stderr
+        assert all(s in proc.stderr for s in said), proc.stderr
+        assert "hunter22" not in proc.stderr + proc.stdout
 
 
 def test_exceptions_and_history_read_well_in_80_columns(firm: Firm) -> None:

@@ -1,5 +1,5 @@
 """SIGKILL the hub at every step between capture and write-back, restart, finish:
-nothing lost, nothing duplicated — in the store or at the sink."""
+nothing lost, nothing duplicated — in the store or at the sink; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from collections import Counter
 
 import pytest
 
-from hub.store.sqlite import SQLiteEventStore
+from hub.store.open import open_store
 from tests.integration.conftest import Firm, entries
+
+BOTH_BACKENDS = True
 
 CRASH_POINTS = [
     "ingest.after_append:1",  # first batch + checkpoint committed, nothing after
@@ -23,7 +25,7 @@ CRASH_POINTS = [
 
 
 def check_store(firm: Firm, n_entries: int) -> None:
-    store = SQLiteEventStore(str(firm.root / "synchub.db"))
+    store = open_store(firm.store_url)
     try:
         facts = [e for e in store.read_all() if e.type == "SourceChanged"]
         per_stream = Counter(e.stream for e in facts)

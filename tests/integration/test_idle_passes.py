@@ -7,6 +7,8 @@ from hub.config import load_settings
 from hub.engine import Hub
 from tests.integration.conftest import Firm, entries
 
+BOTH_BACKENDS = True
+
 
 def test_after_posting_every_further_pass_is_idle(firm: Firm) -> None:
     firm.write_entries("time_1.csv", entries(60))

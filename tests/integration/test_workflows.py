@@ -28,10 +28,11 @@ from tests.connectors.tryton.conftest import TrytonDB, tryton_db, tryton_session
 
 MAPPING = Path(__file__).resolve().parents[2] / "demo" / "mapping.yaml"
 PEOPLE = ("alice", "bob", "carol")
+BOTH_BACKENDS = True
 
 
 class Firm:
-    def __init__(self, tmp: Path, erp: TrytonDB, tt: TimeTaggerServer) -> None:
+    def __init__(self, tmp: Path, erp: TrytonDB, tt: TimeTaggerServer, store_url: str) -> None:
         self.tmp, self.erp_db, self.tt = tmp, erp, tt
         self.erp = erp.client()
         seed_erp(self.erp)
@@ -42,7 +43,7 @@ class Firm:
         self.config.write_text(
             yaml.safe_dump(
                 {
-                    "store": {"path": "./synchub.db"},
+                    "store": {"url": store_url},
                     "mapping": "./mapping.yaml",
                     "connectors": {
                         "erp": {"type": "tryton", **erp.options(), "lag": 60},
@@ -111,8 +112,13 @@ class Firm:
 
 
 @pytest.fixture
-def firm(tmp_path: Path, tryton_db: TrytonDB, timetagger_server: TimeTaggerServer) -> Firm:  # noqa: F811
-    return Firm(tmp_path, tryton_db, timetagger_server)
+def firm(
+    tmp_path: Path,
+    tryton_db: TrytonDB,  # noqa: F811
+    timetagger_server: TimeTaggerServer,  # noqa: F811
+    store_url: str,
+) -> Firm:
+    return Firm(tmp_path, tryton_db, timetagger_server, store_url)
 
 
 def booked_week(firm: Firm) -> dict[str, str]:

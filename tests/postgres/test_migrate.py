@@ -97,6 +97,6 @@ def test_an_unreachable_server_is_said_at_once_with_the_password_hidden(tmp_path
     said = " ".join((done.stdout + done.stderr).split())
     assert done.returncode == 1, said
     assert time.monotonic() - started < 20
-    assert "cannot open the PostgreSQL store at postgresql://sync:***@127.0.0.1" in said
+    assert "cannot connect to the PostgreSQL store at postgresql://sync:***@127.0.0.1" in said
     assert "Connection refused" in said or "connection failed" in said
     assert "hush-hush-pw" not in said and "Traceback" not in said

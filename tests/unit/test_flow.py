@@ -119,7 +119,18 @@ MAPPING: dict[str, Any] = {
 }
 
 
+BOTH_BACKENDS = True
+
+
+@pytest.fixture(autouse=True)
+def _backend(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(World, "store_url", store_url)
+
+
 class World:
+    store_url = ""
+    """The store of the test's backend (set by `_backend` for each test)."""
+
     def __init__(self, tmp_path: Path, mapping: dict[str, Any] = MAPPING, **outbound: Any) -> None:
         self.tmp = tmp_path
         self.tracker = MemorySource("tracker", {"entries": ENTRY})
@@ -128,7 +139,7 @@ class World:
         self.erp = MemorySink("erp")
         self.write_mapping(mapping)
         settings = Settings(
-            store=StoreSettings(path=str(tmp_path / "hub.db")),
+            store=StoreSettings(url=self.store_url or None, path=str(tmp_path / "hub.db")),
             mapping="mapping.yaml",
             base_dir=tmp_path,
             outbound=OutboundSettings(
@@ -406,14 +417,15 @@ def test_rebuilt_tables_have_every_declared_index_and_the_history_reads_field_by
         """Table → the column lists of its indexes, sorted (whatever their names; an index
         made twice shows twice)."""
         found: dict[str, list[tuple[str, ...]]] = {}
-        with world.hub.store.db.transaction(commit=False) as c:
-            c.execute(
-                "SELECT tbl_name, name FROM sqlite_master"
-                " WHERE type='index' AND sql NOT NULL AND tbl_name LIKE 'p\\_%' ESCAPE '\\'"
-            )
-            for table, name in c.fetchall():
-                c.execute(f"SELECT name FROM pragma_index_info('{name}') ORDER BY seqno")
-                found.setdefault(table, []).append(tuple(r[0] for r in c.fetchall()))
+        db = world.hub.store.db
+        with db.transaction(commit=False) as c:
+            for t in ALL_TABLES:  # the database's own catalogue (dialect.index_columns)
+                c.execute(db.dialect.index_columns, (t.physical(),))
+                by_index: dict[str, list[str]] = {}
+                for index, column in c.fetchall():
+                    by_index.setdefault(index, []).append(column)
+                for cols in by_index.values():
+                    found.setdefault(t.physical(), []).append(tuple(cols))
         return {table: sorted(cols) for table, cols in found.items()}
 
     declared = {t.physical(): sorted(map(tuple, t.indexes)) for t in ALL_TABLES if t.indexes}

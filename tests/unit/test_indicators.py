@@ -18,9 +18,11 @@ from hub.config import IndicatorSettings
 from hub.cutoff import cutoff_of_month, next_cutoff, zone
 from hub.types import Delta, ObjectSchema
 from projections import backlog
-from tests.unit.test_flow import World
+from tests.unit.test_flow import World, _backend  # noqa: F401
 from tests.unit.test_valuation import RATE, rate
 from tests.unit.test_valuation import mapping as valuation_mapping
+
+BOTH_BACKENDS = True
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)  # a Monday
 SETTINGS = IndicatorSettings(exchange_rates={"EUR/USD": Decimal("1.10")})
@@ -273,7 +275,7 @@ def test_the_cli_prints_the_indicators_and_their_json(w: World) -> None:
     config.write_text(
         yaml.safe_dump(
             {
-                "store": {"path": str(w.tmp / "hub.db")},
+                "store": {"url": w.hub.settings.store_url},
                 "mapping": "mapping.yaml",
                 "indicators": {"exchange_rates": {"EUR/USD": 1.1}},
             }

@@ -11,7 +11,9 @@ from typing import Any
 
 from hub.testing import MemorySink
 from hub.types import Delta, Outcome
-from tests.unit.test_flow import MAPPING, World, erp_sets_the_project, same_after_rebuild
+from tests.unit.test_flow import MAPPING, World, _backend, erp_sets_the_project, same_after_rebuild  # noqa: F401
+
+BOTH_BACKENDS = True
 
 
 def _lines(w: World) -> list[dict[str, Any]]:

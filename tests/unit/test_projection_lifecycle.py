@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from hub import queries
-from tests.unit.test_flow import MAPPING, World, erp_sets_the_project, same_after_rebuild
+from tests.unit.test_flow import MAPPING, World, _backend, erp_sets_the_project, same_after_rebuild  # noqa: F401
+
+BOTH_BACKENDS = True
 
 
 def _rows(w: World, sql: str) -> list[tuple[Any, ...]]:

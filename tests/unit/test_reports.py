@@ -20,13 +20,15 @@ from typer.testing import CliRunner
 from hub.cli import app
 from hub.reports import REPORTS
 from tests.browser import dump_dom, screenshot
-from tests.unit.test_flow import World
+from tests.unit.test_flow import World, _backend  # noqa: F401
 from tests.unit.test_indicators import (
     firm_world,
     refuse_2h_and_half_hour,
     seed,
 )
 from tests.unit.test_valuation import rate
+
+BOTH_BACKENDS = True
 
 
 class Page(HTMLParser):
@@ -88,7 +90,7 @@ def w(tmp_path: Path) -> Any:
     (tmp_path / "synchub.yaml").write_text(
         yaml.safe_dump(
             {
-                "store": {"path": str(tmp_path / "hub.db")},
+                "store": {"url": world.hub.settings.store_url},
                 "mapping": "mapping.yaml",
                 "indicators": {"exchange_rates": {"EUR/USD": 1.1}},
             }

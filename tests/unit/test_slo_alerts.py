@@ -15,12 +15,14 @@ from hub.config import AlertSettings, IndicatorSettings, ObjectiveSettings, Sett
 from hub.store.streams import EventType, alert_stream
 from hub.watch import Watch
 from tests.alert_receiver import receiver
-from tests.unit.test_flow import World
+from tests.unit.test_flow import World, _backend  # noqa: F401
 from tests.unit.test_indicators import (
     firm_world,
     refuse_2h_and_half_hour,
     seed,
 )
+
+BOTH_BACKENDS = True
 
 WRITES = ObjectiveSettings(
     name="writes", kind="exception_age", exception_kind="write", within="4h", at_risk="2h"

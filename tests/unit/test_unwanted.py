@@ -13,7 +13,9 @@ import pytest
 from hub.engine import record_exception_action
 from hub.errors import MappingSpecError
 from hub.mapping import Mapping
-from tests.unit.test_flow import MAPPING, World
+from tests.unit.test_flow import MAPPING, World, _backend  # noqa: F401
+
+BOTH_BACKENDS = True
 
 
 def mapping(unwanted: str | None) -> dict[str, Any]:

@@ -15,7 +15,9 @@ from hub import valuation
 from hub.errors import MappingSpecError, SyncHubError
 from hub.mapping import Mapping
 from hub.types import ObjectSchema
-from tests.unit.test_flow import MAPPING, World
+from tests.unit.test_flow import MAPPING, World, _backend  # noqa: F401
+
+BOTH_BACKENDS = True
 
 RATE = ObjectSchema(
     "rates",
@@ -154,7 +156,7 @@ def test_the_cli_lists_valuations_with_totals(w: World, tmp_path: Path) -> None:
     w.entry("t1", "x #acme/design #approved", 90)
     w.hub.sync_once()
     config = tmp_path / "synchub.yaml"
-    config.write_text(f"store: {{path: {tmp_path / 'hub.db'}}}\nmapping: mapping.yaml\n")
+    config.write_text(f"store: {{url: '{w.hub.settings.store_url}'}}\nmapping: mapping.yaml\n")
     result = CliRunner().invoke(app, ["valuation", "-c", str(config), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)

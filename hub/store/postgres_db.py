@@ -1,0 +1,177 @@
+"""The store's PostgreSQL database behind hub's own `Database` interface (hub.store.base).
+
+Statements above the store use `?` parameters (the DB-API's qmark style, SQLite's); psycopg
+takes `%s`. A cursor of this module translates a statement that has `?` once (cached), and
+passes every other statement (the store's own, written for psycopg) as it is. Python's
+booleans are written as integers, as SQLite stores them (the projections' flag columns are
+integers on both backends).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, cast
+
+import psycopg
+from psycopg.adapt import Dumper
+from psycopg_pool import ConnectionPool
+
+from hub.store.base import Cursor, Database, Dialect, ScratchSession
+
+__all__ = ["APPEND_LOCK", "POSTGRES", "PostgresDatabase", "prepare_connection", "raw_cursor"]
+
+APPEND_LOCK = 0x53594E43
+"""The transaction-scoped advisory lock appends (and a rebuild's swap) take, one at a time."""
+
+POSTGRES = Dialect(
+    name="postgresql",
+    upsert="INSERT INTO",
+    on_conflict=True,
+    clustered="",
+    types=(
+        ("INTEGER", "BIGINT"),
+        ("REAL", "DOUBLE PRECISION"),
+        ("BLOB", "BYTEA"),
+        ("TEXT", 'TEXT COLLATE "C"'),  # bytewise order, as SQLite's
+    ),
+    index_columns=(
+        "SELECT i.relname, a.attname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+        " JOIN pg_class t ON t.oid = x.indrelid JOIN pg_attribute a ON a.attrelid = t.oid"
+        " AND a.attnum = ANY(x.indkey) WHERE t.relname = ? AND NOT x.indisunique"
+        " AND pg_table_is_visible(t.oid)"
+        " ORDER BY i.relname, array_position(x.indkey, a.attnum)"
+    ),
+    table_columns=(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
+        " AND table_schema = current_schema() ORDER BY ordinal_position"
+    ),
+    tables_like=(
+        "SELECT tablename FROM pg_tables WHERE tablename LIKE ? AND schemaname = current_schema()"
+    ),
+)
+
+
+@functools.lru_cache(maxsize=8192)
+def _psycopg_statement(statement: str) -> str:
+    """`statement` with `?` parameters in psycopg's style (a literal % doubled)."""
+    return statement.replace("%", "%%").replace("?", "%s")
+
+
+class _BoolAsInt(Dumper):
+    """True/False as the integers 1/0 (SQLite's booleans)."""
+
+    oid = psycopg.adapters.types["int8"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"1" if obj else b"0"
+
+
+def prepare_connection(conn: psycopg.Connection[Any]) -> None:
+    """What every connection of the store needs: booleans written as integers."""
+    conn.adapters.register_dumper(bool, _BoolAsInt)
+
+
+class QmarkCursor:
+    """A psycopg cursor that takes `?` parameters (hub.store.base.Cursor)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: psycopg.Cursor[Any]) -> None:
+        self.raw = raw
+
+    def execute(self, statement: str, parameters: Sequence[Any] = (), /) -> QmarkCursor:
+        if "?" in statement:
+            self.raw.execute(_psycopg_statement(statement), parameters)
+        else:
+            self.raw.execute(statement, parameters or None)
+        return self
+
+    def executemany(self, statement: str, parameters: Iterable[Sequence[Any]], /) -> None:
+        if "?" in statement:
+            statement = _psycopg_statement(statement)
+        self.raw.executemany(statement, parameters)
+
+    def fetchone(self) -> Any:
+        return self.raw.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self.raw.fetchall()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.raw)
+
+    @property
+    def rowcount(self) -> int:
+        return self.raw.rowcount
+
+
+def raw_cursor(c: Cursor) -> psycopg.Cursor[Any]:
+    """The psycopg cursor under one of ours (for COPY)."""
+    return c.raw if isinstance(c, QmarkCursor) else cast("psycopg.Cursor[Any]", c)
+
+
+class PostgresDatabase(Database):
+    """Transactions, the write lock and tracked positions on the store's PostgreSQL."""
+
+    dialect = POSTGRES
+
+    def __init__(self, pool: ConnectionPool, url: str) -> None:
+        self.pool = pool
+        self.url = url
+
+    @contextmanager
+    def transaction(self, *, commit: bool) -> Iterator[Cursor]:
+        with self.pool.connection() as conn:
+            try:
+                with conn.cursor() as c:
+                    yield QmarkCursor(c)
+            except BaseException:
+                conn.rollback()
+                raise
+            if commit:
+                conn.commit()
+            else:
+                conn.rollback()
+
+    def lock(self, c: Cursor) -> None:
+        c.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK,))
+
+    def tracked(self, name: str) -> int:
+        with self.transaction(commit=False) as c:
+            c.execute("SELECT position FROM synchub_tracking WHERE name = %s", (name,))
+            row = c.fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def track(self, c: Cursor, name: str, position: int) -> None:
+        c.execute(
+            "INSERT INTO synchub_tracking VALUES (%s, %s) ON CONFLICT (name) DO UPDATE"
+            " SET position = excluded.position WHERE synchub_tracking.position < excluded.position",
+            (name, position),
+        )
+
+    @contextmanager
+    def scratch_session(self) -> Iterator[ScratchSession]:
+        conn = psycopg.connect(self.url, autocommit=True)
+        prepare_connection(conn)
+        try:
+            conn.execute("SET synchronous_commit = off")
+            yield _Scratch(conn)
+        finally:
+            conn.close()
+
+
+class _Scratch:
+    isolated_reads = True
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def cursor(self) -> Cursor:
+        return QmarkCursor(self.conn.cursor())
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        with self.conn.transaction(), self.conn.cursor() as c:
+            yield QmarkCursor(c)
