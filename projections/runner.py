@@ -19,7 +19,7 @@ from hub.canonical_schemas import BUILTIN, CanonicalSchemas
 from hub.crashpoints import crashpoint
 from hub.mapping import Mapping
 from hub.perf import paused_gc
-from hub.store.base import Cursor, Dialect, EventStore
+from hub.store.base import Cursor, Database, Dialect, EventStore
 from projections.audit import AUDIT
 from projections.backlog import BACKLOG, BACKLOG_OPEN
 from projections.canonical import CANONICAL
@@ -45,6 +45,8 @@ coordinator, fold.py); each tracks its position."""
 
 ALL_TABLES: tuple[Table, ...] = tuple(t for ts in PROJECTIONS.values() for t in ts)
 PAGE = 5000
+CLAIM = "projections"
+"""What a process claims (Database.claim) to apply events to the projections: one at a time."""
 REPLAY_PAGE = 20_000
 """Events a rebuild reads at a time (catch-up reads `page`: one transaction each)."""
 FLUSH = 50_000
@@ -112,18 +114,27 @@ class Projector:
         head = self.store.head() if upto is None else upto
         done = 0
         after = start
+        db = self.store.db
         while after < head:
             events = self.store.read(after, head, self.page)
             if not events:
                 break
             last = events[-1].position
             try:
-                with self.store.db.transaction(commit=True) as c:
+                with db.transaction(commit=True) as c:
+                    db.claim(c, CLAIM)
+                    moved = min(db.tracked_in(c, name) for name in PROJECTIONS)
+                    if moved != after:  # another process applied them: go on from there
+                        raise _Moved(moved)
                     self.fold.apply(c, events)
                     self.fold.flush(c)
                     for name in PROJECTIONS:
-                        self.store.db.track(c, name, last)
+                        db.track(c, name, last)
                     crashpoint("projection.before_commit")
+            except _Moved as m:
+                self._reload()
+                after = m.position
+                continue
             except BaseException:
                 self._reload()
                 raise
@@ -153,6 +164,7 @@ class Projector:
                 # Take the write lock first (a no-op write), so no append can slip in before
                 # the swap; then fold what arrived meanwhile and swap.
                 self.store.db.lock(c)
+                self.store.db.claim(c, CLAIM)  # and no catch-up of another process
                 while True:
                     events = self.store.read_in(c, after, limit=self.page)
                     if not events:
@@ -262,20 +274,38 @@ class Projector:
 
     def checksums(self) -> dict[str, str]:
         """SHA-256 of every projection's rows in primary-key order (equal after a rebuild)."""
-        out = {}
-        with self.store.db.transaction(commit=False) as c:
-            for name, tables in PROJECTIONS.items():
-                h = hashlib.sha256()
-                for table in tables:
-                    h.update(table.name.encode())
-                    c.execute(
-                        f"SELECT {', '.join(table.column_names)} FROM {table.physical()}"
-                        f" ORDER BY {', '.join(table.pk)}"
-                    )
-                    for row in c:  # streamed: whole tables never sit in memory
-                        h.update(repr(tuple(row)).encode())
-                out[name] = h.hexdigest()
-        return out
+        return checksums(self.store.db)
+
+
+def checksums(db: Database) -> dict[str, str]:
+    """SHA-256 of every projection's rows in primary-key order, in `db` (equal after a rebuild,
+    and on every backend for the same events)."""
+    out = {}
+    with db.transaction(commit=False) as c:
+        for name, tables in PROJECTIONS.items():
+            h = hashlib.sha256()
+            for table in tables:
+                h.update(table.name.encode())
+                c.execute(
+                    f"SELECT {', '.join(table.column_names)} FROM {table.physical()}"
+                    f" ORDER BY {', '.join(table.pk)}"
+                )
+                for row in c:  # streamed: whole tables never sit in memory
+                    h.update(repr(tuple(row)).encode())
+            out[name] = h.hexdigest()
+    return out
+
+
+def caught_up(db: Database, head: int) -> bool:
+    """Whether every projection in `db` is tracked at `head` (read only)."""
+    return all(db.tracked(name) == head for name in PROJECTIONS)
+
+
+class _Moved(Exception):
+    """The projections were moved on by another process (to `position`) meanwhile."""
+
+    def __init__(self, position: int) -> None:
+        self.position = position
 
 
 def _decoder(store: EventStore) -> Callable[[bytes], Any]:

@@ -171,6 +171,17 @@ class Database(ABC):
         """The position last tracked under `name` (0 if none)."""
 
     @abstractmethod
+    def tracked_in(self, c: Cursor, name: str) -> int:
+        """`tracked`, read in the transaction of `c`."""
+
+    @abstractmethod
+    def claim(self, c: Cursor, name: str) -> None:
+        """Serialise the transactions that write what `name` stands for (e.g. the
+        projections), across processes: wait until no other transaction holds the claim,
+        then hold it until the transaction of `c` ends. What the caller reads after it
+        (e.g. `tracked_in`) is what the previous holder committed."""
+
+    @abstractmethod
     def scratch_session(self) -> AbstractContextManager[ScratchSession]:
         """A connection of its own, outside the pool, for work on scratch tables (a rebuild's
         fresh generation): a crash may lose what it committed, which is fine for tables that

@@ -144,6 +144,15 @@ class PostgresDatabase(Database):
             row = c.fetchone()
         return int(row[0]) if row is not None else 0
 
+    def tracked_in(self, c: Cursor, name: str) -> int:
+        c.execute("SELECT position FROM synchub_tracking WHERE name = %s", (name,))
+        row = c.fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def claim(self, c: Cursor, name: str) -> None:
+        # the two-key advisory locks are apart from APPEND_LOCK's one-key space
+        c.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (APPEND_LOCK, name))
+
     def track(self, c: Cursor, name: str, position: int) -> None:
         c.execute(
             "INSERT INTO synchub_tracking VALUES (%s, %s) ON CONFLICT (name) DO UPDATE"

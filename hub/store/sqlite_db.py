@@ -106,5 +106,13 @@ class SQLiteDatabase(Database):
             row = c.fetchone()
         return int(row[0] or 0) if row is not None else 0
 
+    def tracked_in(self, c: Cursor, name: str) -> int:
+        c.execute(self._max, (name,))
+        row = c.fetchone()
+        return int(row[0] or 0) if row is not None else 0
+
+    def claim(self, c: Cursor, name: str) -> None:
+        self.lock(c)  # SQLite has one writer at a time: its write lock is every claim
+
     def track(self, c: Cursor, name: str, position: int) -> None:
         c.execute(self._track, (name, position))

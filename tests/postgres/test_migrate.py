@@ -21,6 +21,7 @@ from hub.ingest import Ingestor
 from hub.store.migrate import log_checksum
 from hub.store.postgres import PostgresEventStore
 from hub.store.sqlite import SQLiteEventStore
+from tests.integration.conftest import Firm, entries, firm  # noqa: F401
 
 
 def test_the_log_moves_to_postgresql_as_it_is(pg_url: str, tmp_path: Path) -> None:
@@ -100,3 +101,32 @@ def test_an_unreachable_server_is_said_at_once_with_the_password_hidden(tmp_path
     assert "cannot connect to the PostgreSQL store at postgresql://sync:***@127.0.0.1" in said
     assert "Connection refused" in said or "connection failed" in said
     assert "hush-hush-pw" not in said and "Traceback" not in said
+
+
+def test_a_firm_that_ran_on_sqlite_goes_on_on_postgresql_with_equal_projections(
+    firm: Firm, pg_url: str
+) -> None:
+    firm.write_entries("time_1.csv", entries(30))
+    firm.run("sync", "--once", check=True)
+    checksums = firm.json("checksum")["checksums"]
+    state = firm.json("state", "TimeEntry", "e2")
+    history = firm.json("history", "TimeEntry", "e2")
+
+    result = firm.json("migrate", "--to", pg_url)
+    assert result["projections"]["compared"] is True  # built there, equal to SQLite's
+    assert result["projections"]["checksums"] == checksums
+
+    config = yaml.safe_load(firm.config.read_text())
+    config["store"] = {"url": pg_url}  # the firm moves
+    firm.config.write_text(yaml.safe_dump(config))
+    assert firm.json("checksum")["checksums"] == checksums
+    assert firm.json("state", "TimeEntry", "e2") == state
+    assert firm.json("history", "TimeEntry", "e2") == history
+    firm.write_entries("time_2.csv", entries(10, start=30))
+    moved = firm.run("sync", "--once", check=True)
+    assert moved.returncode == 0, moved.stderr
+    assert firm.json("state", "TimeEntry", "e38")["fields"]["minutes"] == 15 + 38
+    head = firm.json("status")["store"]["head"]
+    idle = firm.json("sync", "--once")
+    assert idle["planned"]["planned"] == 0 and idle["executed"]["attempted"] == 0
+    assert firm.json("status")["store"]["head"] == head  # an idle pass appends nothing
