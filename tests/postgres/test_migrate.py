@@ -104,7 +104,8 @@ def test_an_unreachable_server_is_said_at_once_with_the_password_hidden(tmp_path
 
 
 def test_a_firm_that_ran_on_sqlite_goes_on_on_postgresql_with_equal_projections(
-    firm: Firm, pg_url: str
+    firm: Firm,  # noqa: F811
+    pg_url: str,
 ) -> None:
     firm.write_entries("time_1.csv", entries(30))
     firm.run("sync", "--once", check=True)
