@@ -45,6 +45,10 @@ class StoreSettings(BaseModel):
     backend: Literal["sqlite", "postgresql"] | None = None
     """Optional; when given it must agree with `url` (configs `synchub init` wrote have it)."""
     path: str = "./synchub.db"
+    lease_seconds: float = Field(30.0, ge=1, le=3600)
+    """How long a hub process's hold on a piece of work (a connector's capture, the planner, a
+    target's writes) outlasts its last heartbeat: a process that dies hands its work over to
+    another within this time (hub.store.leases)."""
 
 
 class IngestSettings(BaseModel):

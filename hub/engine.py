@@ -26,6 +26,7 @@ from hub.registry import SourceSchemas
 from hub.schemas import hub_schema
 from hub.spi import Connector, ReadsBack, Sink, Source
 from hub.store.base import EventStore
+from hub.store.leases import LeaseKeeper, Leases, new_holder
 from hub.store.open import open_store
 from hub.store.streams import (
     EventType,
@@ -50,6 +51,9 @@ class PassReport:
     ingest: list[IngestReport] = field(default_factory=list)
     projected: int = 0
     planned: PlannerReport = field(default_factory=PlannerReport)
+    elsewhere: list[str] = field(default_factory=list)
+    """Work this pass left to another hub process that holds it (leases: ingest/<connector>,
+    plan, outbound/<target>)."""
     executed: ExecutorReport = field(default_factory=ExecutorReport)
     errors: list[str] = field(default_factory=list)
     open_exceptions: int = 0
@@ -110,8 +114,22 @@ class Hub:
         self.watch = Watch(self.store, settings)
         self._last_reconcile: dict[str, float] = {}
         self.last_errors: dict[str, str] = {}
+        self.leases = LeaseKeeper(
+            Leases(self.store.db, new_holder(), settings.store.lease_seconds), self._took_over
+        )
+
+    def _took_over(self, name: str) -> None:
+        """This process now holds lease `name` (first, or after another process did the work):
+        what it kept in memory of that work may be stale, so it starts afresh from the store."""
+        kind, _, which = name.partition("/")
+        if kind == "ingest" and which in self.ingestors:
+            self.ingestors[which] = Ingestor(
+                self.store, which, self.sources[which], self.settings.ingest, self.schemas
+            )
 
     def close(self) -> None:
+        """Stop: give up every lease (another process takes the work at once), close all."""
+        self.leases.close()
         self.watch.close()
         for src in self.sources.values():
             src.close()
@@ -188,9 +206,12 @@ class Hub:
         """Read every source (or `only` those, reconciling just `reconcile_only`) into the
         store."""
         reports = []
-        for name, ingestor in self.ingestors.items():
+        for name in list(self.ingestors):
             if only is not None and name not in only:
                 continue
+            if not self.leases.hold(f"ingest/{name}"):
+                continue  # another hub process captures this connector
+            ingestor = self.ingestors[name]
             cb = (lambda n, _name=name: progress(_name, n)) if progress else None
             report = IngestReport(name)  # what was stored stays counted if a step then fails
             try:
@@ -249,10 +270,12 @@ class Hub:
         )
         report.errors = [e for r in report.ingest for e in r.errors]
         report.projected = self.projector.catch_up()
-        report.planned = self.planner.plan(self.deployed_mapping())
+        if self.leases.hold("plan"):
+            report.planned = self.planner.plan(self.deployed_mapping())
         report.projected += self.projector.catch_up()
         deadline = time.time() + (self.settings.outbound.max_wait if wait else 0)
         while True:
+            self.executor.working = {t for t in self.sinks if self.leases.hold(f"outbound/{t}")}
             self.executor.run_due(report.executed)
             report.projected += self.projector.catch_up()
             wait_s = self.executor.next_due_in()
@@ -274,6 +297,7 @@ class Hub:
                 report.errors += echo.errors
             report.projected += self.projector.catch_up()
         report.executed.waiting = len(self.executor.active())
+        report.elsewhere = self.leases.take_elsewhere()
         report.open_exceptions = self.open_exceptions()
         if self.settings.slos:
             report.indicators, report.objectives = self.watch.after_pass()

@@ -17,6 +17,7 @@ from typing import Any
 from hub.errors import SyncHubError
 from hub.schemas import canonical_entities
 from hub.store.base import EventStore, StoredEvent
+from hub.store.leases import Leases
 from hub.store.streams import (
     EventType,
     OutboundStatus,
@@ -230,13 +231,14 @@ OUTBOUND_STATUSES = outbound.STATUSES
 
 def status(store: EventStore, projector: Projector, connectors: list[str]) -> dict[str, Any]:
     """Per connector: checkpoint, lag, last error; per projection: position vs head; outbound
-    counts; open exceptions."""
+    counts; open exceptions; which hub process works what (leases)."""
     head = store.head()
     now = time.time()
     out: dict[str, Any] = {
         "store": {"location": store.location, "head": head},
         "connectors": {},
         "projections": {},
+        "leases": leases(store),
     }
     for name in connectors:
         last = store.last(connector_stream(name))
@@ -269,3 +271,23 @@ def status(store: EventStore, projector: Projector, connectors: list[str]) -> di
         out["exceptions"] = exc.open_by_kind(c)
     out["open_exceptions"] = sum(out["exceptions"].values())
     return out
+
+
+def leases(store: EventStore) -> list[dict[str, Any]]:
+    """Each piece of work a hub process holds or held: its holder (host:pid:id), since when,
+    until when, whether it expired (the work then goes to the next process that asks)."""
+    return [
+        {
+            "work": lease.name,
+            "holder": lease.holder,
+            "since": _iso(lease.acquired_at),
+            "until": _iso(lease.expires_at),
+            "expired": lease.expired,
+            "expires_in_s": round((lease.expires_at - lease.now) / 1_000_000, 1),
+        }
+        for lease in Leases(store.db, holder="").all()
+    ]
+
+
+def _iso(micros: int) -> str:
+    return dt.datetime.fromtimestamp(micros / 1_000_000, dt.UTC).isoformat(timespec="seconds")

@@ -63,6 +63,18 @@ def status(config: ConfigOpt = DEFAULT, as_json: JsonOpt = False) -> None:
     for target, counts in data["outbound"].items():
         t.add_row(escape(target), *(str(counts[k]) for k in queries.OUTBOUND_STATUSES))
     out.print(t)
+    if data["leases"]:
+        t = Table(title="who works what (hub processes)", header_style="bold")
+        t.add_column("work")
+        t.add_column("held by", overflow="fold")
+        t.add_column("until (UTC)", no_wrap=True)
+        for lease in data["leases"]:
+            t.add_row(
+                escape(lease["work"]),
+                escape(lease["holder"]),
+                "[yellow]expired[/]" if lease["expired"] else short_time(lease["until"]),
+            )
+        out.print(t)
     by_kind = ", ".join(f"{k}: {n}" for k, n in data["exceptions"].items()) or "none"
     out.print(f"open exceptions: [bold]{data['open_exceptions']}[/] ({by_kind})")
 

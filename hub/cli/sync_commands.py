@@ -55,6 +55,11 @@ def _render_pass(report: PassReport) -> None:
         f" ({report.planned.failed} could not be planned) · applied {ex.applied},"
         f" retrying {ex.waiting}, rejected {ex.rejected}"
     )
+    if report.elsewhere:
+        out.print(
+            "worked by another hub process (`synchub status` says which): "
+            + escape(", ".join(report.elsewhere))
+        )
     colour = "red" if report.open_exceptions else "green"
     out.print(
         f"[{colour}]open exceptions: {report.open_exceptions}[/]"
@@ -71,6 +76,7 @@ def _pass_dict(report: PassReport) -> dict[str, Any]:
         "executed": vars(report.executed),
         "open_exceptions": report.open_exceptions,
         "errors": report.errors,
+        "elsewhere": report.elsewhere,
     }
 
 

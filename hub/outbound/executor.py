@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +103,8 @@ class Executor:
             for name in sinks
         }
         self._jitter: dict[tuple[str, int], float] = {}
+        self.working: Collection[str] | None = None
+        """The targets this process writes to (those whose lease it holds); None: all."""
         self._schema = hub_schema("write_attempted")
         store.codec.add(self._schema)
 
@@ -124,10 +126,11 @@ class Executor:
 
     def active(self) -> list[Pending]:
         """Pending and retrying deltas of the targets this executor has sinks for."""
-        if not self.sinks:
+        targets = [t for t in self.sinks if self.working is None or t in self.working]
+        if not targets:
             return []
         with self.store.db.transaction(commit=False) as c:
-            return outbound.in_flight(c, list(self.sinks))
+            return outbound.in_flight(c, targets)
 
     # -- one round ------------------------------------------------------------------------------
 

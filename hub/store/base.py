@@ -102,6 +102,8 @@ class Dialect:
     on_conflict: bool = False
     """Whether an upsert needs `ON CONFLICT (key) DO UPDATE` (PostgreSQL) rather than the head
     alone (SQLite's INSERT OR REPLACE)."""
+    now_us: str = "0"
+    """An SQL expression: the database's clock now, in integer microseconds since the epoch."""
     types: tuple[tuple[str, str], ...] = ()
     """Column types as the projections write them (SQLite's: INTEGER, TEXT, REAL, BLOB) and
     this database's type for each, e.g. ("INTEGER", "BIGINT")."""

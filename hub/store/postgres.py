@@ -34,6 +34,7 @@ from hub.avro import HEADER_LEN, Codec, Schema
 from hub.config import redact_url
 from hub.errors import ConcurrencyError, StoreError
 from hub.store.base import CommitThread, Cursor, EventStore, NewEvent, StoredEvent, new_schemas
+from hub.store.leases import LEASES_TABLE
 from hub.store.postgres_db import APPEND_LOCK, PostgresDatabase, prepare_connection, raw_cursor
 
 __all__ = ["PostgresEventStore", "postgres_store_exists"]
@@ -54,6 +55,12 @@ _DDL = (
     "CREATE INDEX IF NOT EXISTS synchub_clock_time ON synchub_clock (recorded_at)",
     "CREATE TABLE IF NOT EXISTS synchub_tracking (name text PRIMARY KEY, position bigint NOT NULL)",
 )
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    _DDL,  # 1: the log, its schemas, its clock, tracked positions
+    (LEASES_TABLE.format(text='text COLLATE "C"', int="bigint"),),  # 2: leases (hub.store.leases)
+)
+"""The store's tables, version by version: a database at version N gets N+1… when it opens
+(`synchub migrate` shows it), each step in the transaction that records it."""
 _COLUMNS = "position, stream, version, type, payload"
 
 
@@ -79,8 +86,7 @@ class PostgresEventStore(CommitThread, EventStore):
         self._starting = threading.Lock()
         with self.db.transaction(commit=True) as c:
             c.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK,))  # one creator
-            for statement in _DDL:
-                c.execute(statement)
+            self.schema_versions = _upgrade(c)
             c.execute("SELECT json FROM synchub_schemas ORDER BY stored_at")
             rows = c.fetchall()
         self._stored_fps: set[bytes] = {
@@ -322,3 +328,32 @@ def _connect(url: str) -> psycopg.Connection[Any]:
             " the server runs and that store.url names its host, port, user and database (a"
             " password from the environment: ${PGPASSWORD})"
         ) from None
+
+
+def _upgrade(c: Cursor) -> tuple[int, int]:
+    """Bring the store's tables to the newest version (in the caller's transaction, under the
+    append lock); (version found, version now). A store of an older synchub that predates the
+    version record is at version 1 (its tables are the first step's)."""
+    c.execute("CREATE TABLE IF NOT EXISTS synchub_meta (key text PRIMARY KEY, value text NOT NULL)")
+    c.execute("SELECT value FROM synchub_meta WHERE key = 'schema_version'")
+    row = c.fetchone()
+    if row is not None:
+        found = int(row[0])
+    else:
+        c.execute("SELECT to_regclass('synchub_events') IS NOT NULL")
+        found = 1 if c.fetchone()[0] else 0
+    newest = len(MIGRATIONS)
+    if found > newest:
+        raise StoreError(
+            f"the PostgreSQL store is at schema version {found}, made by a newer synchub; this"
+            f" one knows versions up to {newest}: upgrade synchub on this machine"
+        )
+    for step in MIGRATIONS[found:]:
+        for statement in step:
+            c.execute(statement)
+    c.execute(
+        "INSERT INTO synchub_meta VALUES ('schema_version', %s)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (str(newest),),
+    )
+    return found, newest

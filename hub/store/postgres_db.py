@@ -29,6 +29,7 @@ POSTGRES = Dialect(
     name="postgresql",
     upsert="INSERT INTO",
     on_conflict=True,
+    now_us="(extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
     clustered="",
     types=(
         ("INTEGER", "BIGINT"),

@@ -50,6 +50,7 @@ from hub.store.base import (
     StoredEvent,
     new_schemas,
 )
+from hub.store.leases import LEASES_TABLE
 from hub.store.rows import MultiRowInsert
 from hub.store.sqlite_db import SQLiteDatabase
 
@@ -64,6 +65,7 @@ _SIDE_TABLES = (
     "CREATE TABLE IF NOT EXISTS synchub_clock ("
     " last_position INTEGER PRIMARY KEY, recorded_at INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS synchub_clock_time ON synchub_clock (recorded_at)",
+    LEASES_TABLE.format(text="TEXT", int="INTEGER"),
 )
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -18,6 +18,7 @@ from hub.store.base import Cursor, Database, Dialect, ScratchSession
 SQLITE = Dialect(
     name="sqlite",
     upsert="INSERT OR REPLACE INTO",
+    now_us="CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
     clustered=" WITHOUT ROWID",
     index_columns=(
         "SELECT il.name, ii.name FROM pragma_index_list(?) il, pragma_index_info(il.name) ii"

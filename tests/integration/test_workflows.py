@@ -32,7 +32,7 @@ BOTH_BACKENDS = True
 
 
 class Firm:
-    def __init__(self, tmp: Path, erp: TrytonDB, tt: TimeTaggerServer, store_url: str) -> None:
+    def __init__(self, tmp: Path, erp: TrytonDB, tt: TimeTaggerServer, store_url: str = "") -> None:
         self.tmp, self.erp_db, self.tt = tmp, erp, tt
         self.erp = erp.client()
         seed_erp(self.erp)
@@ -43,7 +43,7 @@ class Firm:
         self.config.write_text(
             yaml.safe_dump(
                 {
-                    "store": {"url": store_url},
+                    "store": {"url": store_url} if store_url else {"path": "./synchub.db"},
                     "mapping": "./mapping.yaml",
                     "connectors": {
                         "erp": {"type": "tryton", **erp.options(), "lag": 60},
