@@ -17,7 +17,7 @@ from typing import Any
 
 from hub.canonical_schemas import CanonicalSchemas
 from hub.config import Settings
-from hub.errors import ConfigError, SyncHubError
+from hub.errors import ConfigError, StoreUnavailable, SyncHubError
 from hub.ingest import Ingestor, IngestReport, ReconcileRefused, now_micros
 from hub.mapping import Mapping, load_mapping
 from hub.outbound import Executor, ExecutorReport, Planner, PlannerReport
@@ -228,6 +228,8 @@ class Hub:
                     self._last_reconcile[name] = time.time()
                     report.deleted_by_reconciliation = ingestor.reconcile(force=reconcile_force)
                 self.last_errors.pop(name, None)
+            except StoreUnavailable:
+                raise  # not the connector's failure: the pass stops, run() tries again
             except Exception as e:  # one connector's failure never stops the others
                 text = (
                     str(e)
@@ -305,14 +307,42 @@ class Hub:
         return report
 
     def run(
-        self, stop: threading.Event, on_pass: Callable[[PassReport], None] | None = None
+        self,
+        stop: threading.Event,
+        on_pass: Callable[[PassReport], None] | None = None,
+        on_unavailable: Callable[[str | None, float], None] | None = None,
     ) -> None:
-        """Pass after pass until `stop` is set; a pass is never interrupted halfway."""
+        """Pass after pass until `stop` is set; a pass is never interrupted halfway. When the
+        store cannot be reached, the pass stops where it is (every step is atomic) and the
+        next one is tried after a growing pause (poll interval, doubled up to a minute):
+        `on_unavailable(message, pause)` is told, and `on_unavailable(None, 0)` once it is
+        back."""
+        pause = self.settings.poll_interval
+        down = False
         while not stop.is_set():
-            report = self.sync_once(reconcile=False, wait=False)
+            try:
+                report = self.sync_once(reconcile=False, wait=False)
+            except StoreUnavailable as e:
+                self.afresh()
+                if on_unavailable is not None:
+                    on_unavailable(str(e), pause)
+                down = True
+                stop.wait(pause)
+                pause = min(60.0, pause * 2)
+                continue
+            if down and on_unavailable is not None:
+                on_unavailable(None, 0)
+            down, pause = False, self.settings.poll_interval
             if on_pass is not None:
                 on_pass(report)
             stop.wait(self.settings.poll_interval)
+
+    def afresh(self) -> None:
+        """Forget what this process keeps in memory of the store (after a pass failed
+        halfway): the next pass starts from what the store holds."""
+        for name in self.ingestors:
+            self._took_over(f"ingest/{name}")
+        self.projector.forget()
 
     # -- queries --------------------------------------------------------------------------------
 

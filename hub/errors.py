@@ -31,6 +31,11 @@ class StoreError(SyncHubError):
     """The event store refused or failed an operation."""
 
 
+class StoreUnavailable(StoreError):
+    """The store's database cannot be reached now (a server restarting, a network cut): the
+    operation did nothing; it may succeed when tried again later."""
+
+
 class ConcurrencyError(StoreError):
     """An append lost a race: a stream version it expected was taken."""
 

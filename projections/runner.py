@@ -88,8 +88,14 @@ class Projector:
         else:
             self._reload()
 
+    def forget(self) -> None:
+        """Reload the fold's state before the next catch-up (after a failure elsewhere)."""
+        self._last = -1
+
     def _reload(self) -> None:
-        """Forget cached rows and reload the fold's state from the tables."""
+        """Forget cached rows and reload the fold's state from the tables (if that fails, the
+        next catch-up reloads first)."""
+        self._last = -1
         self.fold.discard()
         with self.store.db.transaction(commit=False) as c:
             self.fold.load(c)

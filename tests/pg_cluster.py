@@ -71,6 +71,28 @@ class Cluster:
             with psycopg.connect(self.url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def restart(self, mode: str = "immediate") -> None:
+        """Restart the server we started: `immediate` is a crash (no checkpoint, every
+        connection cut), then recovery. Same port and settings."""
+        assert self.data is not None, "only a cluster this harness started can be restarted"
+        subprocess.run(
+            _as_postgres(
+                str(BIN / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.data.parent / "server.log"),  # not our pipe: run() would wait on it
+                "-m",
+                mode,
+                "-w",
+                "restart",
+            ),
+            check=True,
+            capture_output=True,
+            timeout=90,
+        )
+        self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
+
     def stop(self) -> None:
         """Stop the server we started (fast shutdown, by PID) and remove its data dir."""
         if self.pid is None:
@@ -91,10 +113,11 @@ class Cluster:
         self.pid = None
 
 
-def start() -> Cluster:
-    """The cluster for this test session: SYNCHUB_TEST_PG_URL's server, or a new one."""
+def start(*, own: bool = False) -> Cluster:
+    """The cluster for this test session: SYNCHUB_TEST_PG_URL's server, or a new one (always
+    a new one when `own`: a test that restarts its server)."""
     given = os.environ.get("SYNCHUB_TEST_PG_URL")
-    if given:
+    if given and not own:
         return Cluster(given)
     root = Path(tempfile.mkdtemp(prefix="synchub-pg-"))
     data, sock = root / "data", root / "sock"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,6 +92,9 @@ def _root(
 
 
 def main() -> None:
+    # the connection pool logs each broken connection it drops (a server restart: all of
+    # them); the hub says what happened once, in its own words (Hub.run)
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     try:
         app()
     except SyncHubError as e:

@@ -181,4 +181,14 @@ def _run(config: Path, stop: threading.Event, metrics_port: int | None) -> None:
                     + (f" · [red]{escape('; '.join(r.errors))}[/]" if r.errors else "")
                 )
 
-        hub.run(stop, on_pass)
+        def on_unavailable(message: str | None, pause: float) -> None:
+            stamp = dt.datetime.now().strftime("%H:%M:%S")
+            if message is None:
+                err.print(f"[green]{stamp} the store is back: going on[/]")
+            else:
+                err.print(
+                    f"[yellow]{stamp} {escape(message)}; nothing was half-done: trying again"
+                    f" in {pause:g} s[/]"
+                )
+
+        hub.run(stop, on_pass, on_unavailable)

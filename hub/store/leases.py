@@ -49,8 +49,10 @@ class Lease:
 
 
 def new_holder() -> str:
-    """This process's name as a lease holder: host, PID and a random suffix (a PID is reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    """This process's name as a lease holder: `SYNCHUB_PROCESS_NAME` or the host's name, the
+    PID and a random suffix (a PID is reused)."""
+    name = os.environ.get("SYNCHUB_PROCESS_NAME") or socket.gethostname()
+    return f"{name}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 def _gone(holder: str) -> bool:

@@ -16,8 +16,10 @@ from typing import Any, cast
 
 import psycopg
 from psycopg.adapt import Dumper
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
+from hub.config import redact_url
+from hub.errors import StoreUnavailable
 from hub.store.base import Cursor, Database, Dialect, ScratchSession
 
 __all__ = ["APPEND_LOCK", "POSTGRES", "PostgresDatabase", "prepare_connection", "raw_cursor"]
@@ -113,6 +115,19 @@ def raw_cursor(c: Cursor) -> psycopg.Cursor[Any]:
     return c.raw if isinstance(c, QmarkCursor) else cast("psycopg.Cursor[Any]", c)
 
 
+_SERVER_GONE = ("57P01", "57P02", "57P03")  # admin/crash shutdown, cannot connect now
+
+
+def _unavailable(e: Exception) -> bool:
+    """Whether `e` says the server cannot be reached (not that a statement failed): no
+    connection from the pool, a connection lost (no SQLSTATE, or class 08), or the server
+    shutting down or starting."""
+    if isinstance(e, PoolTimeout):
+        return True
+    state = getattr(e, "sqlstate", None)
+    return state is None or state.startswith("08") or state in _SERVER_GONE
+
+
 class PostgresDatabase(Database):
     """Transactions, the write lock and tracked positions on the store's PostgreSQL."""
 
@@ -124,17 +139,28 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def transaction(self, *, commit: bool) -> Iterator[Cursor]:
-        with self.pool.connection() as conn:
-            try:
-                with conn.cursor() as c:
-                    yield QmarkCursor(c)
-            except BaseException:
-                conn.rollback()
+        """A pooled connection's transaction. The server gone (restarting, cut off) raises
+        StoreUnavailable, with nothing done; the pool replaces the broken connection."""
+        try:
+            with self.pool.connection() as conn:
+                try:
+                    with conn.cursor() as c:
+                        yield QmarkCursor(c)
+                except BaseException:
+                    if not conn.broken:
+                        conn.rollback()
+                    raise
+                if commit:
+                    conn.commit()
+                else:
+                    conn.rollback()
+        except (psycopg.OperationalError, PoolTimeout) as e:
+            if not _unavailable(e):
                 raise
-            if commit:
-                conn.commit()
-            else:
-                conn.rollback()
+            raise StoreUnavailable(
+                f"the PostgreSQL store at {redact_url(self.url)} cannot be reached: "
+                f"{redact_url(' '.join(str(e).split()))}"
+            ) from e
 
     def lock(self, c: Cursor) -> None:
         c.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK,))

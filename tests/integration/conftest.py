@@ -144,13 +144,15 @@ class Firm:
             )
         return proc
 
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        """`synchub ARGS --config ...` started in the background; the test stops it (by PID)."""
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """`synchub ARGS --config ...` started in the background (with `env` added to the
+        environment); the test stops it (by PID)."""
         return subprocess.Popen(
             [sys.executable, "-m", "hub.cli", *args, "--config", str(self.config)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env={**os.environ, **(env or {})},
         )
 
     def json(self, *args: str) -> Any:
