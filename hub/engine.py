@@ -39,7 +39,7 @@ from hub.store.streams import (
 )
 from hub.types import Change
 from hub.watch import Watch
-from projections import Projector
+from projections import Projector, bi_views
 from projections import exceptions as exc
 
 
@@ -114,6 +114,7 @@ class Hub:
         self.watch = Watch(self.store, settings)
         self._last_reconcile: dict[str, float] = {}
         self.last_errors: dict[str, str] = {}
+        self._views_for: Any = ...  # the canonical schemas the BI views were made for
         self.leases = LeaseKeeper(
             Leases(self.store.db, new_holder(), settings.store.lease_seconds), self._took_over
         )
@@ -180,6 +181,16 @@ class Hub:
                 },
             ),
         )
+
+    def refresh_views(self, *, force: bool = False) -> list[str]:
+        """Make the BI views (projections.bi_views) for the deployed canonical schemas, when
+        they changed since this process last made them (or `force`); their names."""
+        canonical = deployed_canonical(self.store, self.deployed_mapping())
+        if canonical == self._views_for and not force:
+            return []
+        made = bi_views.refresh(self.store.db, CanonicalSchemas.from_json(canonical))
+        self._views_for = canonical
+        return made
 
     def canonical_schemas(self) -> CanonicalSchemas:
         """The canonical schemas of the config (the built-in ones and the firm's own, checked:
@@ -267,6 +278,7 @@ class Hub:
         started = time.perf_counter()
         report = PassReport()
         report.deployed = self.deploy_mapping()
+        self.refresh_views()
         report.ingest = self.ingest(
             progress=progress, reconcile=reconcile, reconcile_force=reconcile_force
         )
@@ -441,3 +453,11 @@ def _user() -> str:
         return getpass.getuser()
     except Exception:
         return "unknown"
+
+
+def deployed_canonical(store: EventStore, mapping: Mapping | None) -> str | None:
+    """The canonical schemas deployed with `mapping` (their JSON; None: the built-in ones)."""
+    last = None if mapping is None else store.last(mapping_stream(mapping.name))
+    deployed = {} if last is None else store.decode(last)
+    canonical = deployed.get("canonical") if isinstance(deployed, dict) else None
+    return None if canonical is None else str(canonical)

@@ -178,12 +178,13 @@ class Projector:
                     fold.apply(c, events)
                     fold.flush(c)
                     after = events[-1].position
-                for name in chosen:
-                    for table in PROJECTIONS[name]:
-                        live = table.physical()
-                        c.execute(f"DROP TABLE IF EXISTS {live}")
-                        c.execute(f"ALTER TABLE {table.physical(gen)} RENAME TO {live}")
-                    self.store.db.track(c, name, after)
+                with self.store.db.views_kept(c):  # BI views over the tables (bi_views)
+                    for name in chosen:
+                        for table in PROJECTIONS[name]:
+                            live = table.physical()
+                            c.execute(f"DROP TABLE IF EXISTS {live}")
+                            c.execute(f"ALTER TABLE {table.physical(gen)} RENAME TO {live}")
+                        self.store.db.track(c, name, after)
                 _drop_stale_generations(c, self.store.db.dialect)
         except BaseException:
             with self.store.db.transaction(commit=True) as c:

@@ -21,7 +21,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -194,6 +194,16 @@ class Database(ABC):
     def track(self, c: Cursor, name: str, position: int) -> None:
         """Track `position` under `name` in the transaction of `c`. Positions only advance:
         one at or below the tracked one is ignored."""
+
+    def views_kept(self, c: Cursor) -> AbstractContextManager[None]:
+        """Around replacing tables in the transaction of `c` (a rebuild's swap): the views
+        synchub made over them are dropped first and made again after, with their grants.
+        Nothing to do where synchub makes no views (the default)."""
+        return nullcontext()
+
+    def read_roles(self) -> list[str]:
+        """The database roles granted read access to synchub's views (none by default)."""
+        return []
 
 
 class EventStore(ABC):

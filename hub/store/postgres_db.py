@@ -128,6 +128,11 @@ def _unavailable(e: Exception) -> bool:
     return state is None or state.startswith("08") or state in _SERVER_GONE
 
 
+def _quote(name: str) -> str:
+    """An SQL identifier, quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 class PostgresDatabase(Database):
     """Transactions, the write lock and tracked positions on the store's PostgreSQL."""
 
@@ -186,6 +191,59 @@ class PostgresDatabase(Database):
             " SET position = excluded.position WHERE synchub_tracking.position < excluded.position",
             (name, position),
         )
+
+    @contextmanager
+    def views_kept(self, c: Cursor) -> Iterator[None]:
+        c.execute(
+            "SELECT c.relname, pg_get_viewdef(c.oid), obj_description(c.oid, 'pg_class')"
+            " FROM pg_class c WHERE c.relkind = 'v' AND pg_table_is_visible(c.oid)"
+            " AND obj_description(c.oid, 'pg_class') LIKE 'synchub%'"
+        )
+        views = c.fetchall()
+        for name, _definition, _comment in views:
+            c.execute(f"DROP VIEW {_quote(name)}")
+        yield
+        roles = self._read_roles(c)
+        for name, definition, comment in views:
+            c.execute(f"CREATE VIEW {_quote(name)} AS {definition}")
+            c.execute(
+                f"COMMENT ON VIEW {_quote(name)} IS '{comment.replace(chr(39), chr(39) * 2)}'"
+            )
+            for role in roles:
+                c.execute(f"GRANT SELECT ON {_quote(name)} TO {_quote(role)}")
+
+    def read_roles(self) -> list[str]:
+        with self.transaction(commit=False) as c:
+            return self._read_roles(c)
+
+    @staticmethod
+    def _read_roles(c: Cursor) -> list[str]:
+        c.execute("SELECT value FROM synchub_meta WHERE key = 'read_roles'")
+        row = c.fetchone()
+        return [r for r in str(row[0]).split(",") if r] if row is not None else []
+
+    def add_read_role(self, role: str) -> bool:
+        """Let `role` read synchub's views (and nothing else): made (NOLOGIN) if it does not
+        exist, USAGE on the schema, remembered so every remade view is granted to it; whether
+        the role was made."""
+        with self.transaction(commit=True) as c:
+            c.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+            made = c.fetchone() is None
+            if made:
+                c.execute(f"CREATE ROLE {_quote(role)} NOLOGIN")
+            c.execute(f"GRANT USAGE ON SCHEMA {_quote(self._schema(c))} TO {_quote(role)}")
+            roles = sorted({*self._read_roles(c), role})
+            c.execute(
+                "INSERT INTO synchub_meta VALUES ('read_roles', %s)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (",".join(roles),),
+            )
+        return made
+
+    @staticmethod
+    def _schema(c: Cursor) -> str:
+        c.execute("SELECT current_schema()")
+        return str(c.fetchone()[0])
 
     @contextmanager
     def scratch_session(self) -> Iterator[ScratchSession]:
