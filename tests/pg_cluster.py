@@ -26,9 +26,21 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-BIN = Path("/usr/lib/postgresql/15/bin")
+BIN = Path("/usr/lib/postgresql/15/bin")  # VERSION
 USER = "postgres"
 TEMPLATE = "synchub_template"
+VERSION = 15
+"""The PostgreSQL major version of the machine's binaries (BIN) and of docker-compose.yml."""
+INITDB_ARGS = ("--encoding=UTF8", "--locale=C.UTF-8")
+SERVER_SETTINGS = {
+    "wal_level": "logical",  # ready for the log-based CDC connector
+    "max_replication_slots": "8",
+    "max_wal_senders": "8",
+    "max_connections": "100",
+}
+"""The server's settings, here and in docker-compose.yml (a test checks they agree)."""
+TEST_ONLY_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+"""Speed for throw-away test clusters only: never for a server whose data matters."""
 
 
 def _free_port() -> int:
@@ -134,21 +146,16 @@ def start(*, own: bool = False) -> Cluster:
             "-U",
             USER,
             "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
+            *INITDB_ARGS,
         ),
         check=True,
         capture_output=True,
         timeout=120,
     )
     port = _free_port()
-    options = (
-        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sock}"
-        " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        " -c wal_level=logical -c max_replication_slots=8 -c max_wal_senders=8"
-        " -c max_connections=100"
-    )
+    options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sock}"
+    for name, value in {**SERVER_SETTINGS, **TEST_ONLY_SETTINGS}.items():
+        options += f" -c {name}={value}"
     subprocess.run(
         _as_postgres(
             str(BIN / "pg_ctl"),

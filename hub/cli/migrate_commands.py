@@ -11,7 +11,7 @@ from rich.markup import escape
 from hub.canonical_schemas import CanonicalSchemas
 from hub.cli.app import DEFAULT, ConfigOpt, JsonOpt, app, existing_store, opening_store
 from hub.cli.render import out, print_json, progress_bar
-from hub.config import redact_url
+from hub.config import load_settings, redact_url
 from hub.engine import deployed_canonical
 from hub.errors import SyncHubError
 from hub.store.base import EventStore
@@ -55,7 +55,8 @@ def migrate_command(
     is. --grant-read ROLE: that role may read the views, nothing else."""
     if to is not None and not to.startswith(("postgresql://", "postgres://")):
         raise typer.BadParameter("--to takes a postgresql:// URL")
-    settings = existing_store(config)
+    # a store to copy must exist; one to upgrade is made if missing (a first start)
+    settings = existing_store(config) if to is not None else load_settings(config)
     result: dict[str, Any] = {}
     if to is None:
         with opening_store(settings, config):

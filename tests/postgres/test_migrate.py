@@ -131,3 +131,21 @@ def test_a_firm_that_ran_on_sqlite_goes_on_on_postgresql_with_equal_projections(
     idle = firm.json("sync", "--once")
     assert idle["planned"]["planned"] == 0 and idle["executed"]["attempted"] == 0
     assert firm.json("status")["store"]["head"] == head  # an idle pass appends nothing
+
+
+def test_migrate_without_to_makes_and_upgrades_a_new_postgresql_store(
+    tmp_path: Path, pg_url: str
+) -> None:
+    config = tmp_path / "synchub.yaml"
+    config.write_text(yaml.safe_dump({"store": {"url": pg_url}}))
+    first = CliRunner().invoke(app, ["migrate", "-c", str(config), "--json"])
+    assert first.exit_code == 0, first.output
+    made = json.loads(first.output)
+    assert made["schema_version"] == 2 and "canonical_time_entry" in made["views"]
+    again = CliRunner().invoke(app, ["migrate", "-c", str(config)])  # idempotent, says so
+    assert again.exit_code == 0, again.output
+    assert "tables at version 2" in again.output and "canonical_time_entry" in again.output
+    lite = tmp_path / "lite.yaml"
+    lite.write_text(yaml.safe_dump({"store": {"path": str(tmp_path / "x.db")}}))
+    refused = CliRunner().invoke(app, ["migrate", "--grant-read", "bi", "-c", str(lite)])
+    assert refused.exit_code == 1 and "needs a PostgreSQL store" in str(refused.exception)
