@@ -78,15 +78,64 @@ def run_raw(source_url: str, url: str) -> float:
     return seconds
 
 
+def run_library(source_url: str, url: str) -> float:
+    """Seconds for the `eventsourcing` library's own PostgreSQL recorder to insert the same
+    events, one `insert_events` per synchub append (its table, its notification ids). Side
+    by side only: synchub does not use it (docs/postgresql.md says why)."""
+    from urllib.parse import urlsplit
+
+    from eventsourcing.persistence import StoredEvent as LibraryEvent
+    from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+
+    parts = urlsplit(url)
+    datastore = PostgresDatastore(
+        parts.path.lstrip("/"),
+        parts.hostname or "127.0.0.1",
+        parts.port or 5432,
+        parts.username or "postgres",
+        parts.password or "",
+        originator_id_type="text",
+    )
+    recorder = PostgresApplicationRecorder(datastore)
+    recorder.create_table()
+    with psycopg.connect(source_url) as src:
+        bounds = [r[0] for r in src.execute("SELECT last_position FROM synchub_clock ORDER BY 1")]
+        seconds, after = 0.0, 0
+        for last in bounds:
+            rows = src.execute(
+                "SELECT stream, version, type, payload FROM synchub_events"
+                " WHERE position > %s AND position <= %s ORDER BY position",
+                (after, last),
+            ).fetchall()
+            events = [LibraryEvent(s, v, t, bytes(p)) for s, v, t, p in rows]
+            start = time.perf_counter()
+            recorder.insert_events(events)
+            seconds += time.perf_counter() - start
+            after = last
+    datastore.close()
+    return seconds
+
+
 def measure(
     cluster: pg_cluster.Cluster, n: int, batch: int, updates: float, seed: int, repeat: int
 ) -> dict[str, Any]:
     """Best-of-`repeat` synchub and raw COPY timings at size `n`, each on fresh databases."""
-    hub_s, raw_s = [], []
+    hub_s, raw_s, lib_s = [], [], []
     report: Any = None
     for _ in range(repeat):
-        with cluster.database() as url, cluster.database() as raw_url:
+        with (
+            cluster.database() as url,
+            cluster.database() as raw_url,
+            cluster.database() as lib_url,
+        ):
             seconds, report = run_synchub(url, n, batch, updates, seed)
             hub_s.append(seconds)
             raw_s.append(run_raw(url, raw_url))
-    return {"hub_s": min(hub_s), "raw_s": min(raw_s), "report": report, "sync": "postgres"}
+            lib_s.append(run_library(url, lib_url))
+    return {
+        "hub_s": min(hub_s),
+        "raw_s": min(raw_s),
+        "library_s": min(lib_s),
+        "report": report,
+        "sync": "postgres",
+    }

@@ -145,7 +145,11 @@ def main_postgres(args: Any) -> None:
     table = Table(title=f"ingest on PostgreSQL, batch {args.batch}, updates {args.updates:.0%}")
     for col in ("path", "N", "seconds", "changes/s", "µs/change", "vs COPY"):
         table.add_column(col, justify="right" if col != "path" else "left")
-    for label, s in (("synchub", m["hub_s"]), ("raw COPY", m["raw_s"])):
+    for label, s in (
+        ("synchub", m["hub_s"]),
+        ("eventsourcing's recorder (insert only)", m["library_s"]),
+        ("raw COPY", m["raw_s"]),
+    ):
         table.add_row(
             label,
             f"{n:,}",
@@ -165,6 +169,8 @@ def main_postgres(args: Any) -> None:
             "per_s": rate(n, m["hub_s"]),
             "baseline_per_s": rate(n, m["raw_s"]),
             "ratio": round(m["raw_s"] / m["hub_s"], 3),
+            "library_per_s": rate(n, m["library_s"]),
+            "library_ratio": round(m["raw_s"] / m["library_s"], 3),
             "appended": m["report"].appended,
             "peak_rss_mb": peak_rss_mb(),
         }

@@ -11,6 +11,7 @@ all matched. They are computed in a child process (Projector.checksums() holds w
 memory), so `peak_rss_mb` is the rebuild's; the child's peak is `checksum_peak_rss_mb`.
 
     python bench/rebuild.py --events 100000
+    python bench/rebuild.py --backend postgres --events 100000 [--pg-url URL]
 """
 
 from __future__ import annotations
@@ -33,12 +34,12 @@ from hub.config import IngestSettings
 from hub.ingest import Ingestor, now_micros
 from hub.mapping import Mapping
 from hub.schemas import canonical_entities, hub_schema
-from hub.store.base import NewEvent
-from hub.store.sqlite import SQLiteEventStore
+from hub.store.base import EventStore, NewEvent
+from hub.store.open import open_store
 from projections import Projector, audit, canonical
 
 
-def deploy(store: SQLiteEventStore, target: dict[str, Any] | None = None) -> None:
+def deploy(store: EventStore, target: dict[str, Any] | None = None) -> None:
     """Append MappingDeployed v1 exactly as hub.engine.Hub.deploy_mapping does (the bench
     mapping, with `target` as its one target rule when given)."""
     spec = MAPPING_SPEC if target is None else {**MAPPING_SPEC, "targets": [target]}
@@ -62,16 +63,16 @@ def timed(fn: Any) -> tuple[float, Any]:
     return time.perf_counter() - start, out
 
 
-def checksums(path: str) -> tuple[dict[str, str], float]:
+def checksums(url: str) -> tuple[dict[str, str], float]:
     """The projections' checksums and the peak RSS of computing them (run in a child)."""
-    store = SQLiteEventStore(path)
+    store = open_store(url)
     try:
         return Projector(store).checksums(), peak_rss_mb()
     finally:
         store.close()
 
 
-def replay_baseline(store: SQLiteEventStore) -> int:
+def replay_baseline(store: EventStore) -> int:
     """The fixed baseline: read every event and decode it with fastavro's own
     `schemaless_reader` (not synchub's codec, so a faster codec shows in the ratio)."""
     codec, read = store.codec, fastavro.schemaless_reader
@@ -83,37 +84,50 @@ def replay_baseline(store: SQLiteEventStore) -> int:
 
 
 def main() -> None:
-    args = parser(__doc__.splitlines()[0]).parse_args()
-    child = multiprocessing.get_context("spawn").Pool(1)
-    with tempfile.TemporaryDirectory(prefix="synchub-bench-") as tmp:
-        path = os.path.join(tmp, "store.db")
-        store = SQLiteEventStore(path)
-        deploy(store)
-        source = GenSource(args.events, 5000, 0.1, args.seed)
-        Ingestor(store, "bench", source, IngestSettings(batch_size=5000)).run_once()
-        total = store.head()
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    p.add_argument("--pg-url", help="an existing PostgreSQL server (default: start one)")
+    args = p.parse_args()
+    if args.backend == "postgres":
+        import _postgres  # only with the PostgreSQL backend: it starts a server
 
-        projector = Projector(store)
-        catch_up_s, _ = timed(projector.catch_up)
-        reference, checksum_rss = child.apply(checksums, (path,))
-        rebuild_s, baseline_s = [], []
-        equal = True
-        for _ in range(args.repeat):
-            seconds, _ = timed(projector.rebuild)
-            rebuild_s.append(seconds)
-            after, rss = child.apply(checksums, (path,))
-            equal = equal and after == reference
-            checksum_rss = max(checksum_rss, rss)
-            seconds, replayed = timed(lambda: replay_baseline(store))
-            assert replayed == total
-            baseline_s.append(seconds)
-        if args.profile:
-            with profiled(args.profile):
-                projector.rebuild()
-        with store.db.transaction(commit=False) as c:
-            entities = canonical.entity_count(c)
-            audit_rows = audit.row_count(c)
-        store.close()
+        with _postgres.server(args.pg_url) as cluster, cluster.database() as url:
+            run(args, url)
+        return
+    with tempfile.TemporaryDirectory(prefix="synchub-bench-") as tmp:
+        run(args, f"sqlite:///{os.path.join(tmp, 'store.db')}")
+
+
+def run(args: Any, url: str) -> None:
+    """The benchmark on the (empty) store at `url`."""
+    child = multiprocessing.get_context("spawn").Pool(1)
+    store = open_store(url)
+    deploy(store)
+    source = GenSource(args.events, 5000, 0.1, args.seed)
+    Ingestor(store, "bench", source, IngestSettings(batch_size=5000)).run_once()
+    total = store.head()
+
+    projector = Projector(store)
+    catch_up_s, _ = timed(projector.catch_up)
+    reference, checksum_rss = child.apply(checksums, (url,))
+    rebuild_s, baseline_s = [], []
+    equal = True
+    for _ in range(args.repeat):
+        seconds, _ = timed(projector.rebuild)
+        rebuild_s.append(seconds)
+        after, rss = child.apply(checksums, (url,))
+        equal = equal and after == reference
+        checksum_rss = max(checksum_rss, rss)
+        seconds, replayed = timed(lambda: replay_baseline(store))
+        assert replayed == total
+        baseline_s.append(seconds)
+    if args.profile:
+        with profiled(args.profile):
+            projector.rebuild()
+    with store.db.transaction(commit=False) as c:
+        entities = canonical.entity_count(c)
+        audit_rows = audit.row_count(c)
+    store.close()
     child.close()
 
     best, base = min(rebuild_s), min(baseline_s)
@@ -131,7 +145,8 @@ def main() -> None:
     Console().print(table)
     emit(
         {
-            "name": "rebuild",
+            "name": "rebuild" if url.startswith("sqlite") else "rebuild_postgres",
+            "backend": url.partition(":")[0],
             "n": args.events,
             "events": total,
             "repeat": args.repeat,

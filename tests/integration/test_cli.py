@@ -282,7 +282,7 @@ def test_tables_of_an_older_synchub_are_rebuilt_and_named_on_the_next_command(
     firm.run("sync", "--once", check=True)
     before = firm.json("checksum")["checksums"]
     firm.execute(  # the per-field audit table of an older synchub
-        "DROP TABLE p_audit",
+        "DROP TABLE p_audit" + (" CASCADE" if firm.backend == "postgresql" else ""),
         "CREATE TABLE p_audit (position INTEGER, seq INTEGER, canonical_id TEXT,"
         " field TEXT, old TEXT, new TEXT, PRIMARY KEY (position, seq))",
     )
