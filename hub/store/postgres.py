@@ -62,6 +62,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 """The store's tables, version by version: a database at version N gets N+1… when it opens
 (`synchub migrate` shows it), each step in the transaction that records it."""
 _COLUMNS = "position, stream, version, type, payload"
+_COLUMN_TYPES = ["int8", "text", "int4", "text", "bytea"]
 
 
 class PostgresEventStore(CommitThread, EventStore):
@@ -115,8 +116,11 @@ class PostgresEventStore(CommitThread, EventStore):
                     if events:
                         start = last
                         with raw_cursor(c).copy(
-                            f"COPY synchub_events ({_COLUMNS}) FROM STDIN"
+                            f"COPY synchub_events ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
                         ) as copy:
+                            # binary: half the CPU of the text format per row (measured
+                            # 1.1 vs 2.0 µs), time the ingest thread has meanwhile
+                            copy.set_types(_COLUMN_TYPES)
                             for i, e in enumerate(events, start + 1):
                                 copy.write_row((i, e.stream, e.version, e.type, e.payload))
                         last = start + len(events)
@@ -189,19 +193,36 @@ class PostgresEventStore(CommitThread, EventStore):
     def heads(self, streams: Sequence[str]) -> dict[str, tuple[int, bytes]]:
         if not streams:
             return {}
+        joined = "\n".join(streams)
+        if joined.count("\n") == len(streams) - 1:  # no name has a newline: one text parameter
+            names = "unnest(string_to_array(%s, E'\\n'))"
+            param: Any = joined  # (psycopg dumps a list element by element in Python)
+        else:
+            names, param = "unnest(%s::text[])", list(streams)
+        # one index probe per stream (a backward scan of (stream, version), LIMIT 1): with
+        # `stream = ANY(...)` the planner chose a sequential scan of the whole log on small
+        # tables (measured: 15 ms a batch at 50k events, growing with the log)
         return self._heads(
-            "SELECT DISTINCT ON (stream) stream, version,"
-            f" substring(payload FROM {HEADER_LEN + 1} FOR 8) FROM synchub_events"
-            " WHERE stream = ANY(%s) ORDER BY stream, version DESC",
-            [list(streams)],
+            "SELECT s.stream, h.version,"
+            f" substring(h.payload FROM {HEADER_LEN + 1} FOR 8) FROM {names} AS s(stream)"
+            " CROSS JOIN LATERAL (SELECT e.version, e.payload FROM synchub_events e"
+            ' WHERE e.stream = s.stream COLLATE "C" ORDER BY e.version DESC LIMIT 1) h',
+            [param],
         )
 
     def heads_by_prefix(self, prefix: str) -> dict[str, tuple[int, bytes]]:
+        # a key range of the (stream, version) index (bytewise order: COLLATE "C"), not a
+        # scan of the whole log; `left()` kept for the exact prefix
+        if not prefix or ord(prefix[-1]) == 0x10FFFF:  # (no code point after it)
+            where, params = "left(stream, %s) = %s", [len(prefix), prefix]
+        else:
+            where = "stream >= %s AND stream < %s AND left(stream, %s) = %s"
+            params = [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1), len(prefix), prefix]
         return self._heads(
             "SELECT DISTINCT ON (stream) stream, version,"
             f" substring(payload FROM {HEADER_LEN + 1} FOR 8) FROM synchub_events"
-            " WHERE left(stream, %s) = %s ORDER BY stream, version DESC",
-            [len(prefix), prefix],
+            f" WHERE {where} ORDER BY stream, version DESC",
+            params,
         )
 
     def head(self) -> int:
