@@ -176,12 +176,12 @@ class EventStoreContract(ABC):
         odd = ["t/a\tb", "t/line\nbreak", "t/back\\slash", "t/ü€😀", "t/quote'\"", "t/%s?"]
         store.append([self.ev(store, name, 1, i) for i, name in enumerate(odd)])
         store.append([self.ev(store, odd[1], 2, 9)])
-        heads = store.heads(odd + ["t/missing"])
+        heads = store.heads([*odd, "t/missing"])
         assert {name: v for name, (v, _) in heads.items()} == {
             name: 2 if name == odd[1] else 1 for name in odd
         }
         assert store.heads(odd[2:]) == {n: heads[n] for n in odd[2:]}  # no newline among them
-        assert [e.stream for e in store.read(0, None, 10)] == odd + [odd[1]]
+        assert [e.stream for e in store.read(0, None, 10)] == [*odd, odd[1]]
         assert set(store.heads_by_prefix("t/")) == set(odd)
 
     def test_schemas_are_stored_with_payloads_and_decode_after_restart(
