@@ -102,6 +102,9 @@ class Dialect:
     on_conflict: bool = False
     """Whether an upsert needs `ON CONFLICT (key) DO UPDATE` (PostgreSQL) rather than the head
     alone (SQLite's INSERT OR REPLACE)."""
+    round_trips: bool = False
+    """Whether every query costs a round trip to a server (PostgreSQL), not a library call
+    (SQLite): then reading many keys once beats asking for each (RowCache.know_all)."""
     now_us: str = "0"
     """An SQL expression: the database's clock now, in integer microseconds since the epoch."""
     types: tuple[tuple[str, str], ...] = ()

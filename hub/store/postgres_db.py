@@ -31,6 +31,7 @@ POSTGRES = Dialect(
     name="postgresql",
     upsert="INSERT INTO",
     on_conflict=True,
+    round_trips=True,
     now_us="(extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
     clustered="",
     types=(
@@ -57,9 +58,13 @@ POSTGRES = Dialect(
 
 
 @functools.lru_cache(maxsize=8192)
-def _psycopg_statement(statement: str) -> str:
-    """`statement` with `?` parameters in psycopg's style (a literal % doubled)."""
-    return statement.replace("%", "%%").replace("?", "%s")
+def _numbered(statement: str) -> str:
+    """`statement` with its `?` parameters numbered as PostgreSQL's own `$1, $2, …`, for a
+    psycopg RawCursor: psycopg parses `%s` statements with a regular expression on every call
+    for long ones (its cache keeps short ones), measured 40 ms for a 32k-parameter upsert,
+    half a catch-up's time."""
+    parts = statement.split("?")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
 
 
 class _BoolAsInt(Dumper):
@@ -77,37 +82,54 @@ def prepare_connection(conn: psycopg.Connection[Any]) -> None:
 
 
 class QmarkCursor:
-    """A psycopg cursor that takes `?` parameters (hub.store.base.Cursor)."""
+    """A psycopg cursor that takes `?` parameters (hub.store.base.Cursor): such a statement
+    goes, numbered, through a RawCursor of the same connection; one without `?` (the store's
+    own, written for psycopg) through the plain cursor."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("_last", "_numbered", "raw")
 
     def __init__(self, raw: psycopg.Cursor[Any]) -> None:
         self.raw = raw
+        self._numbered: psycopg.RawCursor[Any] | None = None
+        self._last: psycopg.Cursor[Any] = raw
+
+    def _cursor(self) -> psycopg.RawCursor[Any]:
+        if self._numbered is None:
+            self._numbered = psycopg.RawCursor(self.raw.connection)
+        return self._numbered
 
     def execute(self, statement: str, parameters: Sequence[Any] = (), /) -> QmarkCursor:
         if "?" in statement:
-            self.raw.execute(_psycopg_statement(statement), parameters)
+            cur: psycopg.Cursor[Any] = self._cursor()
+            cur.execute(_numbered(statement), parameters)
         else:
-            self.raw.execute(statement, parameters or None)
+            cur = self.raw
+            cur.execute(statement, parameters or None)
+        self._last = cur
         return self
 
     def executemany(self, statement: str, parameters: Iterable[Sequence[Any]], /) -> None:
         if "?" in statement:
-            statement = _psycopg_statement(statement)
-        self.raw.executemany(statement, parameters)
+            self._cursor().executemany(_numbered(statement), parameters)
+        else:
+            self.raw.executemany(statement, parameters)
 
     def fetchone(self) -> Any:
-        return self.raw.fetchone()
+        return self._last.fetchone()
 
     def fetchall(self) -> list[Any]:
-        return self.raw.fetchall()
+        return self._last.fetchall()
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self.raw)
+        return iter(self._last)
 
     @property
     def rowcount(self) -> int:
-        return self.raw.rowcount
+        return self._last.rowcount
+
+    def close(self) -> None:
+        if self._numbered is not None:
+            self._numbered.close()
 
 
 def raw_cursor(c: Cursor) -> psycopg.Cursor[Any]:
@@ -150,7 +172,11 @@ class PostgresDatabase(Database):
             with self.pool.connection() as conn:
                 try:
                     with conn.cursor() as c:
-                        yield QmarkCursor(c)
+                        q = QmarkCursor(c)
+                        try:
+                            yield q
+                        finally:
+                            q.close()
                 except BaseException:
                     if not conn.broken:
                         conn.rollback()

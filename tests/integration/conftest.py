@@ -7,6 +7,8 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,6 +173,16 @@ class Firm:
         for f in sorted((self.root / "outbox").glob("*.jsonl")):
             rows += [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
         return rows
+
+
+def wait_for(check: Callable[[], object], seconds: float) -> bool:
+    """Whether `check()` became true within `seconds` (polled every 0.2 s)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return bool(check())
 
 
 def entries(n: int, start: int = 0) -> list[dict[str, Any]]:

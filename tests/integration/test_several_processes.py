@@ -9,14 +9,13 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 
 import yaml
 
 from hub.config import load_settings
 from hub.engine import Hub
 from projections import Projector
-from tests.integration.conftest import Firm, entries
+from tests.integration.conftest import Firm, entries, wait_for
 from tests.integration.test_crash_safety import check_store
 
 BOTH_BACKENDS = True
@@ -76,18 +75,18 @@ def test_a_killed_hub_process_hands_its_work_over_within_the_lease_time(firm: Fi
     )
     b: subprocess.Popen[str] | None = None
     try:
-        assert _wait(lambda: len(firm.outbox_rows()) >= 1, 60), a.stderr
+        assert wait_for(lambda: len(firm.outbox_rows()) >= 1, 60), a.stderr
         b = firm.start("run", env={"SYNCHUB_PROCESS_NAME": "node-b"})
-        assert _wait(lambda: _holders(firm) and not _holders(firm) - {"node-a"}, 30)
+        assert wait_for(lambda: _holders(firm) and not _holders(firm) - {"node-a"}, 30)
         firm.write_entries("time_2.csv", entries(200, start=20))
         a.wait(timeout=120)  # it kills itself mid-write (the sink wrote, no outcome recorded)
         assert a.returncode == -signal.SIGKILL
         killed = time.monotonic()
-        assert _wait(lambda: _holders(firm) == {"node-b"}, 30)
+        assert wait_for(lambda: _holders(firm) == {"node-b"}, 30)
         handed_over = time.monotonic() - killed
         assert handed_over <= 3 + 0.2 + 5  # the lease time, a poll, and slack for a busy pass
-        assert _wait(lambda: len(firm.outbox_rows()) >= 110, 120)
-        assert _wait(lambda: firm.json("status")["outbound"]["erp"]["applied"] == 110, 60)
+        assert wait_for(lambda: len(firm.outbox_rows()) >= 110, 120)
+        assert wait_for(lambda: firm.json("status")["outbound"]["erp"]["applied"] == 110, 60)
     finally:
         for proc in (a, b):
             if proc is not None and proc.poll() is None:
@@ -109,12 +108,3 @@ def _holders(firm: Firm) -> set[str]:
     """The process names holding live leases."""
     leases = firm.json("status")["leases"]
     return {x["holder"].split(":")[0] for x in leases if not x["expired"]}
-
-
-def _wait(check: Callable[[], object], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return bool(check())

@@ -5,16 +5,15 @@ back (no crash loop, no traceback), and nothing is lost or done twice."""
 from __future__ import annotations
 
 import signal
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests import pg_cluster
-from tests.integration.conftest import Firm, entries, firm  # noqa: F401
+from tests.integration.conftest import Firm, entries, firm, wait_for  # noqa: F401
 from tests.integration.test_crash_safety import check_store
 
 
@@ -41,12 +40,12 @@ def test_the_hub_rides_out_a_server_crash_and_restart(
     firm.write_entries("time_1.csv", entries(20))
     run = firm.start("run")
     try:
-        assert _wait(lambda: len(firm.outbox_rows()) == 10, 60)
+        assert wait_for(lambda: len(firm.outbox_rows()) == 10, 60)
         old_pid = own_server.pid
         own_server.restart("immediate")  # a crash: every connection cut, then recovery
         assert own_server.pid != old_pid
         firm.write_entries("time_2.csv", entries(40, start=20))
-        assert _wait(lambda: len(firm.outbox_rows()) >= 30, 120)
+        assert wait_for(lambda: len(firm.outbox_rows()) >= 30, 120)
         assert run.poll() is None  # it never stopped
     finally:
         run.send_signal(signal.SIGINT)
@@ -64,12 +63,3 @@ def test_the_hub_rides_out_a_server_crash_and_restart(
     before = firm.json("checksum")["checksums"]
     firm.run("rebuild", check=True)
     assert firm.json("checksum")["checksums"] == before
-
-
-def _wait(check: Callable[[], object], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return bool(check())
