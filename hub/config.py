@@ -382,6 +382,9 @@ EXAMPLE_CONFIG = """\
 store:
   backend: sqlite            # the embedded default: one file, no server
   path: ./synchub.db
+  # url: postgresql://synchub:${SYNCHUB_PG_PASSWORD}@db:5432/synchub   (instead of the two
+  #   lines above: several hub processes, BI views; docs/postgresql.md)
+  # lease_seconds: 30        # a dead hub process's work goes to another within this time
 
 # The mapping document: source objects -> canonical entities -> target objects.
 # Deployed as a new version (an event) whenever its content changes. See docs/mappings.md.

@@ -49,15 +49,17 @@ class Lease:
 
 
 def new_holder() -> str:
-    """This process's name as a lease holder: `SYNCHUB_PROCESS_NAME` or the host's name, the
-    PID and a random suffix (a PID is reused)."""
-    name = os.environ.get("SYNCHUB_PROCESS_NAME") or socket.gethostname()
-    return f"{name}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    """This process's name as a lease holder: `SYNCHUB_PROCESS_NAME@host` (or the host's name
+    alone), the PID and a random suffix (a PID is reused)."""
+    host = socket.gethostname()
+    name = os.environ.get("SYNCHUB_PROCESS_NAME")
+    return f"{name + '@' if name else ''}{host}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 def _gone(holder: str) -> bool:
     """Whether `holder` names a process of this host that no longer runs."""
-    host, _, rest = holder.partition(":")
+    where, _, rest = holder.partition(":")
+    host = where.rpartition("@")[2]
     pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():
         return False

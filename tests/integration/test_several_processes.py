@@ -84,7 +84,8 @@ def test_a_killed_hub_process_hands_its_work_over_within_the_lease_time(firm: Fi
         killed = time.monotonic()
         assert wait_for(lambda: _holders(firm) == {"node-b"}, 30)
         handed_over = time.monotonic() - killed
-        assert handed_over <= 3 + 0.2 + 5  # the lease time, a poll, and slack for a busy pass
+        # at once (its PID is gone on this host), at most the lease time, a poll and slack
+        assert handed_over <= 3 + 0.2 + 5
         assert wait_for(lambda: len(firm.outbox_rows()) >= 110, 120)
         assert wait_for(lambda: firm.json("status")["outbound"]["erp"]["applied"] == 110, 60)
     finally:
@@ -107,4 +108,4 @@ def test_a_killed_hub_process_hands_its_work_over_within_the_lease_time(firm: Fi
 def _holders(firm: Firm) -> set[str]:
     """The process names holding live leases."""
     leases = firm.json("status")["leases"]
-    return {x["holder"].split(":")[0] for x in leases if not x["expired"]}
+    return {x["holder"].split("@")[0] for x in leases if not x["expired"]}
