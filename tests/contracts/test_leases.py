@@ -98,5 +98,25 @@ def test_a_keeper_renews_in_the_background_and_gives_up_on_close(store: EventSto
     assert keeper.take_elsewhere() == ["ingest/tracker"]
 
 
+def test_a_held_lease_renewed_a_moment_ago_costs_no_write(store: EventStore) -> None:
+    leases = Leases(store.db, "elsewhere:1:a", seconds=30)
+    asked: list[str] = []
+    acquire = leases.acquire
+
+    def counted(name: str) -> bool:
+        asked.append(name)
+        return acquire(name)
+
+    leases.acquire = counted  # type: ignore[method-assign]
+    keeper = LeaseKeeper(leases, lambda name: None)
+    try:
+        for _ in range(5):  # a pass, and the executor's rounds, ask again and again
+            assert keeper.hold("outbound/erp")
+        assert asked == ["outbound/erp"]  # renewed within a third of 30 s: from memory
+        assert keeper.hold("plan") and asked == ["outbound/erp", "plan"]  # new work: asked
+    finally:
+        keeper.close()
+
+
 def _host() -> str:
     return socket.gethostname()
