@@ -96,6 +96,15 @@ def lookups(
     }
 
 
+def rss_mb() -> float:
+    """This process's resident set size now, in MB (peak_rss_mb is the high-water mark)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def sizes(store: Any) -> tuple[int, int]:
     """(bytes of the whole database, bytes of the events table with its indexes)."""
     with store.db.transaction(commit=False) as c:
@@ -133,9 +142,11 @@ def main() -> None:
             start = time.perf_counter()
             ingestor.run_once()
             ingest_s = time.perf_counter() - start - (source.source.build_seconds - built)
+            rss_ingest, peak_ingest = rss_mb(), peak_rss_mb()
             start = time.perf_counter()
             projected = projector.catch_up()
             catch_up_s = time.perf_counter() - start
+            rss_catch_up, peak_catch_up = rss_mb(), peak_rss_mb()
             head = store.head()
             with store.db.transaction(commit=False) as c:
                 c.execute("SELECT canonical_id FROM p_canonical")
@@ -151,6 +162,11 @@ def main() -> None:
                     "db_mb_per_million": round(total / 1e6 / (head / 1e6), 1),
                     "events_mb_per_million": round(events / 1e6 / (head / 1e6), 1),
                     "db_mb": round(total / 1e6, 1),
+                    "rss_after_ingest_mb": rss_ingest,
+                    "peak_after_ingest_mb": peak_ingest,
+                    "rss_after_catch_up_mb": rss_catch_up,
+                    "peak_after_catch_up_mb": peak_catch_up,
+                    "rss_after_lookups_mb": rss_mb(),
                 }
             )
             done = step
@@ -158,6 +174,7 @@ def main() -> None:
             start = time.perf_counter()
             projector.rebuild()
             rebuild_s = time.perf_counter() - start
+            print(f"rebuild: {rebuild_s:.1f} s, rss {rss_mb()} MB, peak {peak_rss_mb()} MB")
         store.close()
 
     table = Table(title=f"a firm-year on PostgreSQL, {n:,} changes")

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from hub.errors import ConfigError
+from hub.kafka_config import KafkaSettings
 
 DEFAULT_CONFIG = "synchub.yaml"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -195,6 +196,8 @@ class Settings(BaseModel):
     indicators: IndicatorSettings = IndicatorSettings()
     slos: list[ObjectiveSettings] = []
     alerts: AlertSettings = AlertSettings()
+    kafka: KafkaSettings | None = None
+    """Publish canonical changes to Kafka topics (hub.publish); none: not published."""
     poll_interval: float = Field(5.0, gt=0)
     base_dir: Path = Path(".")
 
@@ -227,7 +230,21 @@ class Settings(BaseModel):
             walk(section._known_options())
         walk(_expand(self.alerts.secret, "alerts.secret", missing=""), secret=True)
         walk(self.store.url)
+        if self.kafka is not None:
+            walk(self.kafka_options("producer", missing=""))
+            walk(self.kafka_options("consumer", missing=""))
         return found
+
+    def kafka_options(self, kind: str, *, missing: str | None = None) -> dict[str, Any]:
+        """The extra librdkafka settings of `kafka.producer` or `kafka.consumer`, `${NAME}`
+        expanded from the environment (ConfigError names a missing variable)."""
+        if self.kafka is None:
+            return {}
+        options = getattr(self.kafka, kind)
+        return {
+            k: _expand(v, f"kafka.{kind}.{k}", missing=missing) if isinstance(v, str) else v
+            for k, v in options.items()
+        }
 
     def redact(self, text: str) -> str:
         """`text` with every secret value, and the password of every URL, replaced by ***, for

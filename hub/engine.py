@@ -22,6 +22,8 @@ from hub.ingest import Ingestor, IngestReport, ReconcileRefused, now_micros
 from hub.mapping import Mapping, load_mapping
 from hub.outbound import Executor, ExecutorReport, Planner, PlannerReport
 from hub.plugins import build_connector
+from hub.publish.publisher import PublishReport
+from hub.publish.service import PublishFailed, Publishing
 from hub.registry import SourceSchemas
 from hub.schemas import hub_schema
 from hub.spi import Connector, ReadsBack, Sink, Source
@@ -62,6 +64,8 @@ class PassReport:
     indicators: dict[str, Any] | None = None
     objectives: list[dict[str, Any]] = field(default_factory=list)
     """With `slos:` configured: the indicators after the pass and each objective's state."""
+    published: PublishReport | None = None
+    """With `kafka:` configured, in the process holding the `publish` lease."""
 
 
 class Hub:
@@ -112,6 +116,7 @@ class Hub:
             redact=lambda text: self.settings.redact(text),  # secrets never reach events
         )
         self.watch = Watch(self.store, settings)
+        self.publishing = Publishing(self.store, settings) if settings.kafka else None
         self._last_reconcile: dict[str, float] = {}
         self.last_errors: dict[str, str] = {}
         self._views_for: Any = ...  # the canonical schemas the BI views were made for
@@ -123,6 +128,8 @@ class Hub:
         """This process now holds lease `name` (first, or after another process did the work):
         what it kept in memory of that work may be stale, so it starts afresh from the store."""
         kind, _, which = name.partition("/")
+        if kind == "publish" and self.publishing is not None:
+            self.publishing.reset()
         if kind == "ingest" and which in self.ingestors:
             self.ingestors[which] = Ingestor(
                 self.store, which, self.sources[which], self.settings.ingest, self.schemas
@@ -132,6 +139,8 @@ class Hub:
         """Stop: give up every lease (another process takes the work at once), close all."""
         self.leases.close()
         self.watch.close()
+        if self.publishing is not None:
+            self.publishing.close()
         for src in self.sources.values():
             src.close()
         for sink in self.sinks.values():
@@ -311,6 +320,11 @@ class Hub:
                 report.errors += echo.errors
             report.projected += self.projector.catch_up()
         report.executed.waiting = len(self.executor.active())
+        if self.publishing is not None and self.leases.hold("publish"):
+            try:
+                report.published = self.publishing.publish()
+            except PublishFailed as e:
+                report.errors.append(self.settings.redact(str(e)))
         report.elsewhere = self.leases.take_elsewhere()
         report.open_exceptions = self.open_exceptions()
         if self.settings.slos:

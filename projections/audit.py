@@ -29,7 +29,9 @@ __all__ = [
     "TABLES",
     "Lineage",
     "changed_at",
+    "changes_after",
     "history",
+    "last_change",
     "row_count",
     "state_at",
     "states_at",
@@ -110,21 +112,72 @@ def changed_at(c: Cursor, canonical_id: str, position: int, *, table: str = _LIV
 
 
 def states_of(
-    c: Cursor, canonical_ids: Iterable[str], position: int | None, *, table: str = _LIVE
+    c: Cursor,
+    canonical_ids: Iterable[str],
+    position: int | None,
+    *,
+    table: str = _LIVE,
+    seq: int | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The fields of each of `canonical_ids` that existed after `position` (None: now): one
-    query per 500 ids instead of one per entity."""
+    """The fields of each of `canonical_ids` that existed after `position` (None: now; with
+    `seq`, after the change (position, seq)): one query per 500 ids, not one per entity."""
     ids = sorted(set(canonical_ids))
     out: dict[str, dict[str, Any]] = {}
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         where = f"canonical_id IN ({','.join('?' * len(chunk))})"
-        out.update(_states(c, where, chunk, position, table))
+        if seq is not None and position is not None:
+            where += " AND (position<? OR (position=? AND seq<=?))"
+            out.update(_states(c, where, [*chunk, position, position, seq], None, table))
+        else:
+            out.update(_states(c, where, chunk, position, table))
     return out
 
 
+def last_change(c: Cursor, upto: int, *, table: str = _LIVE) -> tuple[int, int]:
+    """(position, seq) of the last change at or before position `upto`; (0, 0): none."""
+    c.execute(
+        f"SELECT position, seq FROM {table} WHERE position<=? ORDER BY position DESC, seq DESC"
+        " LIMIT 1",
+        (upto,),
+    )
+    r = c.fetchone()
+    return (0, 0) if r is None else (int(r[0]), int(r[1]))
+
+
+class Change(NamedTuple):
+    """One audit row as the change feed reads it (hub.publish): `new` is decoded."""
+
+    position: int
+    seq: int
+    canonical_id: str
+    entity: str
+    op: str
+    new: dict[str, Any] | None
+    system: str
+    object: str
+    source_key: str
+    mapping_version: int
+
+
+def changes_after(
+    c: Cursor, position: int, seq: int, upto: int, limit: int, *, table: str = _LIVE
+) -> list[Change]:
+    """Up to `limit` changes after (position, seq), up to position `upto`, in store order."""
+    c.execute(
+        "SELECT position, seq, canonical_id, entity, op, new, system, object, source_key,"
+        f" mapping_version FROM {table} WHERE (position>? OR (position=? AND seq>?))"
+        " AND position<=? ORDER BY position, seq LIMIT ?",
+        (position, position, seq, upto, limit),
+    )
+    return [
+        Change(r[0], r[1], r[2], r[3], r[4], orjson.loads(r[5]) if r[5] else None, *r[6:])
+        for r in c.fetchall()
+    ]
+
+
 def _states(
-    c: Cursor, column: str, value: str | list[str], position: int | None, table: str
+    c: Cursor, column: str, value: str | list[Any], position: int | None, table: str
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """The entities whose audit rows have `column` = `value` (or match the condition `column`
     with the parameters `value`), each folded from its changes up to `position`: (canonical

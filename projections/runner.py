@@ -46,6 +46,9 @@ coordinator, fold.py); each tracks its position."""
 ALL_TABLES: tuple[Table, ...] = tuple(t for ts in PROJECTIONS.values() for t in ts)
 PAGE = 5000
 CLAIM = "projections"
+REBUILT = "rebuilt"
+"""The tracking name whose position is the time (µs) of the last rebuild's swap: a reader of
+the projections' history (hub.publish) knows by it that rows it read before may differ now."""
 """What a process claims (Database.claim) to apply events to the projections: one at a time."""
 REPLAY_PAGE = 20_000
 """Events a rebuild reads at a time (catch-up reads `page`: one transaction each)."""
@@ -185,6 +188,7 @@ class Projector:
                             c.execute(f"DROP TABLE IF EXISTS {live}")
                             c.execute(f"ALTER TABLE {table.physical(gen)} RENAME TO {live}")
                         self.store.db.track(c, name, after)
+                    self.store.db.track(c, REBUILT, time.time_ns() // 1000)
                 _drop_stale_generations(c, self.store.db.dialect)
         except BaseException:
             with self.store.db.transaction(commit=True) as c:

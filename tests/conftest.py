@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests import kafka_broker as kafka_broker_harness
 from tests import pg_cluster
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
@@ -63,3 +64,27 @@ def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
     cluster: pg_cluster.Cluster = request.getfixturevalue("pg_server")
     with cluster.database() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[kafka_broker_harness.Broker]:
+    """An Apache Kafka 4 broker for this test session (started here unless
+    KAFKA_BOOTSTRAP_SERVERS names one), stopped by PID at the end."""
+    broker = kafka_broker_harness.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def kafka(kafka_broker: kafka_broker_harness.Broker) -> dict[str, str]:
+    """A `kafka:` config section of this test's own: topics, checkpoint and transactional id
+    named so no other test on the broker shares them."""
+    prefix = kafka_broker.topic_prefix()
+    return {
+        "bootstrap_servers": kafka_broker.bootstrap,
+        "topic_prefix": prefix + "canonical.",
+        "checkpoint_topic": prefix + "synchub.published",
+        "transactional_id": prefix + "publisher",
+    }

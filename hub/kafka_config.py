@@ -1,0 +1,30 @@
+"""The `kafka:` section of the configuration: where canonical changes are published
+(hub.publish) and how the topics are made."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["KafkaSettings"]
+
+
+class KafkaSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    bootstrap_servers: str
+    """host:port[,host:port…] of the Kafka cluster."""
+    topic_prefix: str = "canonical."
+    """Change topics are `<prefix><entity>` (`canonical.time_entry`), the compacted latest
+    state `<prefix><entity>.state`."""
+    partitions: int = Field(6, ge=1, le=10_000)
+    replication_factor: int = Field(1, ge=1, le=16)
+    """Made with these when missing; existing topics are used as they are."""
+    transactional_id: str = "synchub-publisher"
+    """One per store: a publisher that takes over fences the one before (Kafka's transactions)."""
+    checkpoint_topic: str = "synchub.published"
+    """Compacted: the store position each transaction published up to, written in it."""
+    batch: int = Field(5000, ge=1, le=1_000_000)
+    """Changes per Kafka transaction."""
+    producer: dict[str, str | int | float | bool] = {}
+    """Extra librdkafka producer settings (security.protocol, sasl.*, compression.type…)."""
+    consumer: dict[str, str | int | float | bool] = {}
+    """Extra librdkafka consumer settings for `synchub subscribe` and the checkpoint reads."""

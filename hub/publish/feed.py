@@ -1,0 +1,91 @@
+"""The canonical change feed: the audit projection's changes in store order, each with the
+entity's whole state before and after it. What the publisher sends to Kafka and what
+`synchub subscribe` reads from an embedded store.
+
+A reader keeps its place as (position, seq) of the last change it took. A rebuild of the
+projections may rewrite changes before that place (a mapping fix): `generation` tells, and
+the publisher then reconciles what it published with the state now (publisher.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+from hub.store.base import Cursor, EventStore
+from projections import audit
+from projections.runner import REBUILT
+
+__all__ = ["FeedChange", "Place", "generation", "read", "upto"]
+
+
+class Place(NamedTuple):
+    """Where a reader of the feed is: after the change (position, seq)."""
+
+    position: int = 0
+    seq: int = 0
+
+
+class FeedChange(NamedTuple):
+    """One canonical change with the entity's state around it and its lineage."""
+
+    position: int
+    seq: int
+    entity: str
+    canonical_id: str
+    op: str
+    changed: list[str]
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    system: str
+    object: str
+    source_key: str
+    mapping_version: int
+
+    @property
+    def place(self) -> Place:
+        return Place(self.position, self.seq)
+
+    @property
+    def correlation_id(self) -> str:
+        """The source change that caused it: system/object/key@position of its event."""
+        return f"{self.system}/{self.object}/{self.source_key}@{self.position}"
+
+
+def upto(c: Cursor, store: EventStore) -> int:
+    """The position the audit projection is complete to (changes after it are not final)."""
+    return store.db.tracked_in(c, "audit")
+
+
+def generation(c: Cursor, store: EventStore) -> int:
+    """When the projections were last rebuilt (µs; 0: never)."""
+    return store.db.tracked_in(c, REBUILT)
+
+
+def read(c: Cursor, store: EventStore, after: Place, limit: int) -> list[FeedChange]:
+    """Up to `limit` changes after `after`, those the audit holds completely, in order."""
+    rows = audit.changes_after(c, after.position, after.seq, upto(c, store), limit)
+    if not rows:
+        return []
+    states = audit.states_of(c, {r.canonical_id for r in rows}, after.position, seq=after.seq)
+    return list(_fold(rows, states))
+
+
+def _fold(rows: list[audit.Change], states: dict[str, dict[str, Any]]) -> Iterator[FeedChange]:
+    for r in rows:
+        before = states.get(r.canonical_id)
+        if r.op == "delete":
+            after = None
+            changed: list[str] = []
+        else:
+            new = r.new or {}
+            after = {**(before or {}), **new}
+            changed = sorted(new)
+        if after is None:
+            states.pop(r.canonical_id, None)
+        else:
+            states[r.canonical_id] = after
+        yield FeedChange(
+            r.position, r.seq, r.entity, r.canonical_id, r.op, changed, before, after,
+            r.system, r.object, r.source_key, r.mapping_version,
+        )  # fmt: skip

@@ -1,0 +1,301 @@
+"""The publisher: the canonical change feed → Kafka topics, exactly once.
+
+Each Kafka transaction carries a batch of changes (to `<prefix><entity>` and the compacted
+`<prefix><entity>.state`) **and** the feed place they reach, written to the compacted
+checkpoint topic (`kafka.checkpoint_topic`, keyed by the transactional id). On start the
+producer's `init_transactions` fences any earlier instance and aborts its open transaction;
+the place is then read back (read_committed) from the checkpoint topic. So a crash at any
+point publishes nothing twice and skips nothing: what a read_committed consumer sees is what
+the last committed checkpoint says (the way Kafka Connect's exactly-once source connectors
+keep their offsets, KIP-618).
+
+After a rebuild of the projections (feed.generation moved) the changes already published may
+differ from the rewritten history. The publisher then reads the compacted state topics back,
+compares them with the state now, and publishes each difference as an ordinary change
+(create, update, or delete with a tombstone), in one transaction with the new checkpoint: the
+consumers converge without re-reading history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from hub.errors import SyncHubError
+from hub.kafka_config import KafkaSettings
+from hub.publish import admin, feed
+from hub.publish.feed import FeedChange, Place
+from hub.publish.topics import TopicSchemas, snake
+from hub.store.base import EventStore
+from projections import audit
+
+__all__ = ["Checkpoint", "PublishReport", "Publisher"]
+
+log = logging.getLogger("synchub.publish")
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What the last committed transaction published up to."""
+
+    place: Place = Place(0, 0)  # noqa: RUF009 - an immutable tuple
+    generation: int = 0
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(
+            {"position": self.place.position, "seq": self.place.seq, "generation": self.generation}
+        ).encode()
+
+    @classmethod
+    def from_bytes(cls, value: bytes) -> Checkpoint:
+        d = json.loads(value)
+        return cls(Place(int(d["position"]), int(d["seq"])), int(d["generation"]))
+
+
+@dataclass
+class PublishReport:
+    """One publishing pass: changes sent, corrections after a rebuild, where the feed is."""
+
+    published: int = 0
+    corrections: int = 0
+    transactions: int = 0
+    position: int = 0
+
+
+class Publisher:
+    """Publishes one store's canonical changes (see the module's doc). One per store at a time
+    (the hub's `publish` lease; Kafka fences a second with the same transactional id)."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        settings: KafkaSettings,
+        schemas: TopicSchemas,
+        *,
+        producer_options: dict[str, Any] | None = None,
+        consumer_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.schemas = schemas
+        self.consumer_options = consumer_options or {}
+        self.producer = Producer(
+            {
+                "bootstrap.servers": settings.bootstrap_servers,
+                "transactional.id": settings.transactional_id,
+                "enable.idempotence": True,
+                "partitioner": "murmur2_random",  # key → partition as Java clients do
+                "linger.ms": 5,
+                "compression.type": "lz4",
+                "queue.buffering.max.messages": 1_000_000,
+                "transaction.timeout.ms": 300_000,
+                "log_level": 3,
+                **(producer_options or {}),
+            }
+        )
+        self.admin = admin.Topics(settings, self.producer_options(producer_options))
+        self.checkpoint = Checkpoint()
+        self._started = False
+
+    @staticmethod
+    def producer_options(extra: dict[str, Any] | None) -> dict[str, Any]:
+        """The connection settings (security.*, sasl.*, ssl.*) an admin client shares."""
+        return {
+            k: v
+            for k, v in (extra or {}).items()
+            if k.split(".")[0] in ("security", "sasl", "ssl", "client")
+        }
+
+    # -- start ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Make the topics, fence earlier instances, read the checkpoint back."""
+        self.admin.ensure_checkpoint_topic()
+        self.admin.ensure(self.schemas.entities())
+        self.producer.init_transactions(60)
+        self.checkpoint = self._read_checkpoint()
+        self._started = True
+        log.info(
+            "publishing from position %s (generation %s)",
+            self.checkpoint.place.position,
+            self.checkpoint.generation,
+        )
+
+    def _read_checkpoint(self) -> Checkpoint:
+        key = self.settings.transactional_id.encode()
+        found = Checkpoint()
+        for k, value in admin.read_all(
+            self.settings, [self.settings.checkpoint_topic], self.consumer_options
+        ):
+            if k == key and value is not None:
+                found = Checkpoint.from_bytes(value)
+        return found
+
+    def close(self) -> None:
+        self.producer.flush(30)
+
+    # -- a pass -----------------------------------------------------------------------------------
+
+    def publish(self, progress: Progress | None = None) -> PublishReport:
+        """Everything the feed holds after the checkpoint, in transactions of `batch`."""
+        if not self._started:
+            self.start()
+        report = PublishReport(position=self.checkpoint.place.position)
+        while True:
+            with self.store.db.transaction(commit=False) as c:
+                gen = feed.generation(c, self.store)
+                if self.checkpoint.place == Place() and self.checkpoint.generation == 0:
+                    self.checkpoint = Checkpoint(Place(), gen)  # first run: the whole feed
+                if gen != self.checkpoint.generation:
+                    changes = None
+                else:
+                    changes = feed.read(c, self.store, self.checkpoint.place, self.settings.batch)
+                    if feed.generation(c, self.store) != gen:  # a rebuild swapped meanwhile
+                        continue
+            if changes is None:
+                report.corrections += self._reconcile(gen)
+                report.transactions += 1
+                continue
+            if not changes:
+                return report
+            self._send(changes, Checkpoint(changes[-1].place, gen))
+            report.published += len(changes)
+            report.transactions += 1
+            report.position = changes[-1].position
+            if progress is not None:
+                progress(len(changes))
+
+    def _send(self, changes: Iterable[FeedChange], checkpoint: Checkpoint) -> None:
+        """One transaction: the changes, their states, the checkpoint."""
+        entities = {ch.entity for ch in changes}
+        self.admin.ensure(sorted(entities))
+        producer = self.producer
+        producer.begin_transaction()
+        try:
+            for ch in changes:
+                self._produce(ch)
+            producer.produce(
+                self.settings.checkpoint_topic,
+                key=self.settings.transactional_id.encode(),
+                value=checkpoint.to_bytes(),
+            )
+            producer.commit_transaction(120)
+        except KafkaException as e:
+            self._failed(e)
+            raise
+        self.checkpoint = checkpoint
+
+    def _produce(self, ch: FeedChange) -> None:
+        prefix = self.settings.topic_prefix + snake(ch.entity)
+        key = ch.canonical_id.encode()
+        change_schema = self.schemas.change(ch.entity)
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("synchub.position", str(ch.position).encode()),
+            ("synchub.seq", str(ch.seq).encode()),
+            ("synchub.schema", change_schema.fingerprint_hex.encode()),
+            ("synchub.mapping_version", str(ch.mapping_version).encode()),
+            ("synchub.system", ch.system.encode()),
+            ("synchub.correlation_id", ch.correlation_id.encode()),
+            ("synchub.op", ch.op.encode()),
+        ]
+        value = self.schemas.encode_change(
+            ch.entity, ch.op, ch.canonical_id, ch.position, ch.changed, ch.before, ch.after
+        )
+        state = self.schemas.encode_state(ch.entity, ch.canonical_id, ch.after)
+        while True:
+            try:
+                self.producer.produce(prefix, value=value, key=key, headers=headers)
+                self.producer.produce(prefix + ".state", value=state, key=key, headers=headers[:5])
+                return
+            except BufferError:
+                self.producer.poll(0.05)  # the local queue is full: let it drain
+
+    def _failed(self, e: KafkaException) -> None:
+        error: KafkaError = e.args[0]
+        if error.txn_requires_abort():
+            with contextlib.suppress(KafkaException):
+                self.producer.abort_transaction(60)
+        if error.fatal():
+            raise SyncHubError(
+                "the Kafka publisher was fenced: another process publishes this store with "
+                f"transactional id {self.settings.transactional_id!r} ({error.str()}); run one "
+                "publisher per store (the hub's `publish` lease does it for `synchub run`)"
+            ) from e
+
+    # -- after a rebuild ------------------------------------------------------------------------
+
+    def _reconcile(self, gen: int) -> int:
+        """Publish the differences between what the state topics hold and the state now."""
+        entities = self.schemas.entities()
+        self.admin.ensure(entities)
+        topics = [self.settings.topic_prefix + snake(e) + ".state" for e in entities]
+        published: dict[bytes, bytes | None] = {}
+        for key, value in admin.read_all(self.settings, topics, self.consumer_options):
+            published[key] = value
+        with self.store.db.transaction(commit=False) as c:
+            upto = feed.upto(c, self.store)
+            place = Place(*audit.last_change(c, upto))
+            corrections: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
+            live: set[bytes] = set()
+            for entity in entities:
+                for cid, fields in audit.states_at(c, entity, upto):
+                    key = cid.encode()
+                    live.add(key)
+                    now = self.schemas.encode_state(entity, cid, fields)
+                    old = published.get(key)
+                    if old != now:
+                        before = None if old is None else self._fields(old)
+                        corrections.append((entity, cid, before, fields))
+            for key, old in published.items():
+                if old is not None and key not in live:
+                    cid = key.decode()
+                    corrections.append((cid.split("/", 1)[0], cid, self._fields(old), None))
+            if feed.generation(c, self.store) != gen:
+                return 0  # rebuilt again meanwhile: the caller starts over
+        changes = [
+            FeedChange(
+                place[0],
+                place[1],
+                entity,
+                cid,
+                _op(before, after),
+                _changed(before, after),
+                before,
+                after,
+                "synchub",
+                "rebuild",
+                cid,
+                0,
+            )
+            for entity, cid, before, after in corrections
+        ]
+        self._send(changes, Checkpoint(place, gen))
+        log.info("after a rebuild: %d corrections published", len(changes))
+        return len(changes)
+
+    def _fields(self, value: bytes) -> dict[str, Any]:
+        """A published state back to the stored JSON form (to compare and to show)."""
+        from hub.values import to_json
+
+        datum = self.schemas.decode(value)
+        return {k: to_json(v) for k, v in datum.items() if v is not None}
+
+
+def _op(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    if before is None:
+        return "create"
+    return "delete" if after is None else "update"
+
+
+def _changed(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
+    if after is None:
+        return []
+    return sorted(k for k, v in after.items() if (before or {}).get(k) != v)

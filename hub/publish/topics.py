@@ -1,0 +1,237 @@
+"""The topic contract: names, Avro schemas and encodings of what synchub publishes.
+
+Per canonical entity (`TimeEntry` → `time_entry`):
+
+- `<prefix><entity>` (default `canonical.time_entry`): every change, in store order per key.
+  Value: a `<Entity>Change` record — `op` (create | update | delete | restore), the
+  `canonical_id`, the store `position`, the `changed` field names, and the entity's whole
+  state `before` and `after` (null before a create, after a delete).
+- `<prefix><entity>.state`: compacted, the latest state per key: an `<Entity>` record, or a
+  tombstone (null value) once deleted.
+
+The records are the canonical schema of the entity with every field optional (a canonical
+entity can lack fields its other systems have not sent yet), in namespace `synchub.topics`.
+Values are Avro single-object encoded (`C3 01`, the writer schema's 8-byte CRC-64-AVRO
+fingerprint, the body): any consumer holding the `.avsc` (`synchub topics --avsc DIR`, or
+schemas/topics/ for the built-in entities) computes the fingerprint and decodes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import re
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from hub.avro import Codec, Schema
+from hub.canonical_schemas import CanonicalSchemas
+
+__all__ = [
+    "OPS",
+    "TopicSchemas",
+    "snake",
+]
+
+NAMESPACE = "synchub.topics"
+OPS = ("create", "update", "delete", "restore")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def snake(entity: str) -> str:
+    """`TimeEntry` → `time_entry` (topic names, like the BI views' names)."""
+    return _CAMEL.sub("_", entity).lower()
+
+
+def _optional(field: dict[str, Any]) -> dict[str, Any]:
+    kind = field["type"]
+    if isinstance(kind, list):
+        kind = kind if kind[0] == "null" else ["null", *(k for k in kind if k != "null")]
+    else:
+        kind = ["null", kind]
+    out = {k: v for k, v in field.items() if k not in ("type", "default")}
+    return {**out, "type": kind, "default": None}
+
+
+def state_schema(canonical: Schema) -> dict[str, Any]:
+    """The published state record of an entity: its canonical schema, every field optional."""
+    parsed = canonical.parsed
+    entity = parsed["name"].rsplit(".", 1)[-1]
+    source = _plain(canonical)
+    return {
+        "type": "record",
+        "name": entity,
+        "namespace": NAMESPACE,
+        "doc": source.get("doc", entity) + " (as published: every field optional)",
+        "fields": [_optional(f) for f in source["fields"]],
+    }
+
+
+def change_schema(canonical: Schema) -> dict[str, Any]:
+    """The published change record of an entity (see the module's doc)."""
+    state = state_schema(canonical)
+    entity = state["name"]
+    return {
+        "type": "record",
+        "name": f"{entity}Change",
+        "namespace": NAMESPACE,
+        "doc": f"One change of a canonical {entity}, in store order per canonical id.",
+        "fields": [
+            {
+                "name": "op",
+                "type": {"type": "enum", "name": f"{entity}Op", "symbols": list(OPS)},
+                "doc": "create, update, delete, or restore (a deleted entity back).",
+            },
+            {"name": "canonical_id", "type": "string", "doc": "The entity's canonical id."},
+            {"name": "position", "type": "long", "doc": "Store position of the cause."},
+            {
+                "name": "changed",
+                "type": {"type": "array", "items": "string"},
+                "doc": "Names of the fields this change set (empty for a delete).",
+            },
+            {"name": "before", "type": ["null", state], "default": None, "doc": "State before."},
+            {"name": "after", "type": ["null", entity], "default": None, "doc": "State after."},
+        ],
+    }
+
+
+def _plain(schema: Schema) -> dict[str, Any]:
+    """The schema as written (its JSON), not fastavro's parsed form."""
+    import json
+
+    out: dict[str, Any] = json.loads(schema.json)
+    return out
+
+
+# -- values: the stored JSON form → Avro datums -------------------------------------------------
+
+Convert = Callable[[Any], Any]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _converter(kind: Any) -> Convert:
+    """How a stored value (hub.values.to_json form) of Avro type `kind` becomes a datum."""
+    if isinstance(kind, list):
+        branches = [_converter(k) for k in kind if k != "null"]
+        inner = branches[0] if len(branches) == 1 else _identity
+        return lambda v: None if v is None else inner(v)
+    if isinstance(kind, dict):
+        logical = kind.get("logicalType")
+        if logical == "date":
+            return lambda v: dt.date.fromisoformat(v) if isinstance(v, str) else v
+        if logical in ("timestamp-millis", "timestamp-micros"):
+            return lambda v: dt.datetime.fromisoformat(v) if isinstance(v, str) else v
+        if logical == "decimal":
+            return lambda v: decimal.Decimal(str(v))
+        if kind.get("type") == "array":
+            item = _converter(kind["items"])
+            return lambda v: [item(x) for x in v]
+        if kind.get("type") == "map":
+            value = _converter(kind["values"])
+            return lambda v: {k: value(x) for k, x in v.items()}
+        if kind.get("type") == "record":
+            return _record_converter(kind)
+    return _identity
+
+
+def _record_converter(record: dict[str, Any]) -> Convert:
+    fields = [(f["name"], _converter(f["type"])) for f in record["fields"]]
+
+    def convert(value: dict[str, Any]) -> dict[str, Any]:
+        return {name: conv(value.get(name)) for name, conv in fields}
+
+    return convert
+
+
+class TopicSchemas:
+    """The published schemas of the entities in force, with their encoders and decoders."""
+
+    def __init__(self, canonical: CanonicalSchemas) -> None:
+        self.canonical = canonical
+        self.codec = Codec()
+        self._states: dict[str, tuple[Schema, Convert]] = {}
+        self._changes: dict[str, Schema] = {}
+        self._has_id: set[str] = set()
+        for entity in canonical.entities():
+            latest = canonical.schema(entity)
+            state = self.codec.add(Schema.from_dict(state_schema(latest)))
+            self._states[entity] = (state, _record_converter(state_schema(latest)))
+            self._changes[entity] = self.codec.add(Schema.from_dict(change_schema(latest)))
+            if any(f["name"] == "id" for f in latest.parsed["fields"]):
+                self._has_id.add(entity)
+
+    def entities(self) -> list[str]:
+        return sorted(self._states)
+
+    def state(self, entity: str) -> Schema:
+        return self._states[entity][0]
+
+    def change(self, entity: str) -> Schema:
+        return self._changes[entity]
+
+    def datum(
+        self, entity: str, canonical_id: str, fields: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """An entity's stored fields as a datum of its state record (None stays None); its
+        `id` field, when it has one and no value, is the canonical id's natural part."""
+        if fields is None:
+            return None
+        _schema, convert = self._states[entity]
+        if "id" not in fields and entity in self._has_id:
+            fields = {**fields, "id": canonical_id.split("/", 1)[-1]}
+        return convert(fields)  # type: ignore[no-any-return]
+
+    def encode_state(
+        self, entity: str, canonical_id: str, fields: dict[str, Any] | None
+    ) -> bytes | None:
+        """The compacted topic's value: the state record, or None (a tombstone)."""
+        if fields is None:
+            return None
+        return self.codec.encode(self.state(entity), self.datum(entity, canonical_id, fields))
+
+    def encode_change(
+        self,
+        entity: str,
+        op: str,
+        canonical_id: str,
+        position: int,
+        changed: list[str],
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> bytes:
+        return self.codec.encode(
+            self.change(entity),
+            {
+                "op": op,
+                "canonical_id": canonical_id,
+                "position": position,
+                "changed": changed,
+                "before": self.datum(entity, canonical_id, before),
+                "after": self.datum(entity, canonical_id, after),
+            },
+        )
+
+    def decode(self, payload: bytes) -> Any:
+        """Any published value (the fingerprint names its schema)."""
+        return self.codec.decode(payload)
+
+    def avsc(self) -> dict[str, dict[str, Any]]:
+        """File name → schema, to publish for consumers: `<entity>.state.avsc`, `….change.avsc`."""
+        out: dict[str, dict[str, Any]] = {}
+        for entity in self.entities():
+            latest = self.canonical.schema(entity)
+            out[f"{snake(entity)}.state.avsc"] = state_schema(latest)
+            out[f"{snake(entity)}.change.avsc"] = change_schema(latest)
+        return out
+
+
+@cache
+def builtin() -> TopicSchemas:
+    """The published schemas of synchub's own canonical entities."""
+    from hub.canonical_schemas import BUILTIN
+
+    return TopicSchemas(BUILTIN)
