@@ -60,6 +60,15 @@ def _render_pass(report: PassReport) -> None:
             "worked by another hub process (`synchub status` says which): "
             + escape(", ".join(report.elsewhere))
         )
+    if report.published is not None:
+        out.print(
+            f"published {report.published.published} change(s) to Kafka"
+            + (
+                f" ({report.published.corrections} after a rebuild)"
+                if report.published.corrections
+                else ""
+            )
+        )
     colour = "red" if report.open_exceptions else "green"
     out.print(
         f"[{colour}]open exceptions: {report.open_exceptions}[/]"
@@ -77,6 +86,7 @@ def _pass_dict(report: PassReport) -> dict[str, Any]:
         "open_exceptions": report.open_exceptions,
         "errors": report.errors,
         "elsewhere": report.elsewhere,
+        "published": None if report.published is None else vars(report.published),
     }
 
 
@@ -173,11 +183,13 @@ def _run(config: Path, stop: threading.Event, metrics_port: int | None) -> None:
                 metrics.record_pass(r, hub.store.head(), hub.projector.position())
                 metrics.record_indicators(indicators.indicators(hub.store, hub.settings.indicators))
             appended = sum(i.appended for i in r.ingest)
-            if appended or r.planned.planned or r.executed.attempted or r.errors:
+            published = r.published.published if r.published is not None else 0
+            if appended or r.planned.planned or r.executed.attempted or r.errors or published:
                 stamp = dt.datetime.now().strftime("%H:%M:%S")
                 out.print(
                     f"{stamp} captured {appended} · planned {r.planned.planned} · applied "
                     f"{r.executed.applied} · open exceptions {r.open_exceptions}"
+                    + (f" · published {published}" if published else "")
                     + (f" · [red]{escape('; '.join(r.errors))}[/]" if r.errors else "")
                 )
 

@@ -27,11 +27,12 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from hub.crashpoints import crashpoint
 from hub.errors import SyncHubError
 from hub.kafka_config import KafkaSettings
 from hub.publish import admin, feed
 from hub.publish.feed import FeedChange, Place
-from hub.publish.topics import TopicSchemas, snake
+from hub.publish.topics import TopicSchemas, fingerprint, snake
 from hub.store.base import EventStore
 from projections import audit
 
@@ -187,7 +188,9 @@ class Publisher:
                 key=self.settings.transactional_id.encode(),
                 value=checkpoint.to_bytes(),
             )
+            crashpoint("publish.before_commit")
             producer.commit_transaction(120)
+            crashpoint("publish.after_commit")
         except KafkaException as e:
             self._failed(e)
             raise
@@ -200,7 +203,7 @@ class Publisher:
         headers: list[tuple[str, str | bytes | None]] = [
             ("synchub.position", str(ch.position).encode()),
             ("synchub.seq", str(ch.seq).encode()),
-            ("synchub.schema", change_schema.fingerprint_hex.encode()),
+            ("synchub.schema", fingerprint(change_schema).hex().encode()),
             ("synchub.mapping_version", str(ch.mapping_version).encode()),
             ("synchub.system", ch.system.encode()),
             ("synchub.correlation_id", ch.correlation_id.encode()),

@@ -20,17 +20,22 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import io
 import re
 from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from hub.avro import Codec, Schema
+import fastavro
+
+from hub.avro import MAGIC, Schema
 from hub.canonical_schemas import CanonicalSchemas
+from hub.errors import SyncHubError
 
 __all__ = [
     "OPS",
     "TopicSchemas",
+    "fingerprint",
     "snake",
 ]
 
@@ -104,6 +109,13 @@ def _plain(schema: Schema) -> dict[str, Any]:
     return out
 
 
+def fingerprint(schema: Schema) -> bytes:
+    """The schema's CRC-64-AVRO fingerprint, little-endian, as the Avro spec's single-object
+    encoding (and Java's SchemaNormalization) has it on the wire. (`Schema.fingerprint`, in
+    the event store's payloads, holds these bytes reversed.)"""
+    return schema.fingerprint[::-1]
+
+
 # -- values: the stored JSON form → Avro datums -------------------------------------------------
 
 Convert = Callable[[Any], Any]
@@ -152,20 +164,33 @@ class TopicSchemas:
 
     def __init__(self, canonical: CanonicalSchemas) -> None:
         self.canonical = canonical
-        self.codec = Codec()
+        self._by_fingerprint: dict[bytes, Schema] = {}
         self._states: dict[str, tuple[Schema, Convert]] = {}
         self._changes: dict[str, Schema] = {}
         self._has_id: set[str] = set()
         for entity in canonical.entities():
             latest = canonical.schema(entity)
-            state = self.codec.add(Schema.from_dict(state_schema(latest)))
+            state = self._add(Schema.from_dict(state_schema(latest)))
             self._states[entity] = (state, _record_converter(state_schema(latest)))
-            self._changes[entity] = self.codec.add(Schema.from_dict(change_schema(latest)))
+            self._changes[entity] = self._add(Schema.from_dict(change_schema(latest)))
             if any(f["name"] == "id" for f in latest.parsed["fields"]):
                 self._has_id.add(entity)
 
+    def _add(self, schema: Schema) -> Schema:
+        self._by_fingerprint[fingerprint(schema)] = schema
+        return schema
+
     def entities(self) -> list[str]:
         return sorted(self._states)
+
+    def _encode(self, schema: Schema, datum: Any) -> bytes:
+        buf = io.BytesIO()
+        buf.write(MAGIC + fingerprint(schema))
+        try:
+            fastavro.schemaless_writer(buf, schema.parsed, datum)
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
+            raise SyncHubError(f"cannot encode a {schema.name} for Kafka: {e}") from None
+        return buf.getvalue()
 
     def state(self, entity: str) -> Schema:
         return self._states[entity][0]
@@ -191,7 +216,7 @@ class TopicSchemas:
         """The compacted topic's value: the state record, or None (a tombstone)."""
         if fields is None:
             return None
-        return self.codec.encode(self.state(entity), self.datum(entity, canonical_id, fields))
+        return self._encode(self.state(entity), self.datum(entity, canonical_id, fields))
 
     def encode_change(
         self,
@@ -203,7 +228,7 @@ class TopicSchemas:
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
     ) -> bytes:
-        return self.codec.encode(
+        return self._encode(
             self.change(entity),
             {
                 "op": op,
@@ -217,7 +242,12 @@ class TopicSchemas:
 
     def decode(self, payload: bytes) -> Any:
         """Any published value (the fingerprint names its schema)."""
-        return self.codec.decode(payload)
+        schema = self._by_fingerprint.get(payload[2:10]) if payload[:2] == MAGIC else None
+        if schema is None:
+            raise SyncHubError(
+                f"not a synchub topic value of a known schema (header {payload[:10].hex()})"
+            )
+        return fastavro.schemaless_reader(io.BytesIO(payload[10:]), schema.parsed, None)
 
     def avsc(self) -> dict[str, dict[str, Any]]:
         """File name → schema, to publish for consumers: `<entity>.state.avsc`, `….change.avsc`."""
