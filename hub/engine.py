@@ -117,6 +117,8 @@ class Hub:
         )
         self.watch = Watch(self.store, settings)
         self.publishing = Publishing(self.store, settings) if settings.kafka else None
+        self._distributed = set(settings.kafka.outbound_targets) if settings.kafka else set()
+        """Targets written by `synchub worker outbound` processes, not by this one."""
         self._last_reconcile: dict[str, float] = {}
         self.last_errors: dict[str, str] = {}
         self._views_for: Any = ...  # the canonical schemas the BI views were made for
@@ -298,7 +300,11 @@ class Hub:
         report.projected += self.projector.catch_up()
         deadline = time.time() + (self.settings.outbound.max_wait if wait else 0)
         while True:
-            self.executor.working = {t for t in self.sinks if self.leases.hold(f"outbound/{t}")}
+            self.executor.working = {
+                t
+                for t in self.sinks
+                if t not in self._distributed and self.leases.hold(f"outbound/{t}")
+            }
             self.executor.run_due(report.executed)
             report.projected += self.projector.catch_up()
             wait_s = self.executor.next_due_in()

@@ -24,6 +24,11 @@ class KafkaSettings(BaseModel):
     """Compacted: the store position each transaction published up to, written in it."""
     batch: int = Field(5000, ge=1, le=1_000_000)
     """Changes per Kafka transaction."""
+    outbound_targets: list[str] = []
+    """Targets whose writes `synchub worker outbound --target NAME` processes do, as a Kafka
+    consumer group; `synchub run` plans their writes and publishes them to
+    `<outbound_prefix><target>`, and does not write to them itself."""
+    outbound_prefix: str = "synchub.outbound."
     producer: dict[str, str | int | float | bool] = {}
     """Extra librdkafka producer settings (security.protocol, sasl.*, compression.type…)."""
     consumer: dict[str, str | int | float | bool] = {}

@@ -36,6 +36,8 @@ __all__ = [
     "canonical_ids_at",
     "counts",
     "in_flight",
+    "in_flight_row",
+    "pending_after",
     "settled_since",
     "state_of",
     "writes_about",
@@ -150,6 +152,34 @@ def in_flight(c: Cursor, targets: Sequence[str]) -> list[Pending]:
         (*IN_FLIGHT, *targets),
     )
     return [Pending(*r) for r in c.fetchall()]
+
+
+def in_flight_row(c: Cursor, target: str, obj: str, canonical_id: str) -> Pending | None:
+    """The write to target record target/obj of `canonical_id`, if it is pending or retrying."""
+    c.execute(
+        f"SELECT {', '.join(Pending._fields)} FROM {_LIVE}"
+        " WHERE target=? AND object=? AND canonical_id=? AND status IN (?, ?)",
+        (target, obj, canonical_id, *IN_FLIGHT),
+    )
+    r = c.fetchone()
+    return None if r is None else Pending(*r)
+
+
+def pending_after(
+    c: Cursor, targets: Sequence[str], position: int, upto: int
+) -> list[tuple[str, str, str, str, int]]:
+    """(target, object, canonical id, idempotency key, position) of the writes to `targets`
+    that became pending after `position` (planned, or retried by an operator), up to `upto`,
+    in that order."""
+    if not targets:
+        return []
+    c.execute(
+        f"SELECT target, object, canonical_id, idempotency_key, position FROM {_LIVE}"
+        f" WHERE status=? AND target IN ({','.join('?' * len(targets))})"
+        " AND position>? AND position<=? ORDER BY position, target, object, canonical_id",
+        (OutboundStatus.PENDING, *targets, position, upto),
+    )
+    return [(r[0], r[1], r[2], r[3], int(r[4])) for r in c.fetchall()]
 
 
 def has_in_flight(c: Cursor, target: str, canonical_id: str) -> bool:

@@ -87,4 +87,5 @@ def kafka(kafka_broker: kafka_broker_harness.Broker) -> dict[str, str]:
         "topic_prefix": prefix + "canonical.",
         "checkpoint_topic": prefix + "synchub.published",
         "transactional_id": prefix + "publisher",
+        "outbound_prefix": prefix + "synchub.outbound.",
     }

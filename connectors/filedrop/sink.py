@@ -14,6 +14,7 @@ import datetime as dt
 import io
 import json
 import math
+import os
 import re
 import time
 import uuid
@@ -50,6 +51,8 @@ class FiledropSink:
         self.outbox = outbox
         self.format = fmt
         self._index: dict[str, str] | None = None
+        self._scanned: set[str] = set()
+        """Outbox files whose keys are in `_index` (ours, and those other processes wrote)."""
         self._seq = 0
 
     def apply(self, deltas: Sequence[Delta]) -> list[Outcome]:
@@ -83,10 +86,12 @@ class FiledropSink:
                 path = self._write(obj, [row for _, _, row in rows])
             except OSError as e:
                 self._index = None  # the file may be in place (a failed fsync): rescan first
+                self._scanned.clear()
                 reason = f"cannot write to the outbox {str(self.outbox)!r}: {e.strerror or e}"
                 for key, _, _ in rows:
                     answers[key] = Outcome(key, "retryable", reason=reason)
                 continue
+            self._scanned.add(path.name)
             for key, target_key, _ in rows:
                 index[key] = target_key
                 answers[key] = Outcome(
@@ -160,22 +165,27 @@ class FiledropSink:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%f")
         while True:
             self._seq += 1
-            name = f"{safe}-{stamp}-{self._seq}.{self.format}"
+            # <n>: this process's id, then its count, so two writers never pick one name
+            name = f"{safe}-{stamp}-{os.getpid()}{self._seq:06d}.{self.format}"
             if not (self.outbox / name).exists():
                 break
         return atomic_write(self.outbox, name, content)
 
     def _load_index(self) -> dict[str, str]:
-        """Idempotency key → target key of every row already in the outbox (scanned once).
-        The scan also removes the temp files of writes killed halfway (see _remove_stale)."""
+        """Idempotency key → target key of every row already in the outbox: scanned whole
+        once, then the files other processes (several workers of one target) added since.
+        The first scan also removes the temp files of writes killed halfway (_remove_stale)."""
         if self._index is None:
-            index: dict[str, str] = {}
+            self._index = {}
+            self._scanned = set()
             if self.outbox.is_dir():
                 _remove_stale(self.outbox)
-                for path in sorted(self.outbox.rglob("*")):
-                    if _OUR_FILE.match(path.name) and path.is_file():
-                        index.update(_keys_in(path))
-            self._index = index
+        if self.outbox.is_dir():
+            for path in sorted(self.outbox.rglob("*")):
+                name = path.name
+                if name not in self._scanned and _OUR_FILE.match(name) and path.is_file():
+                    self._index.update(_keys_in(path))
+                    self._scanned.add(name)
         return self._index
 
 

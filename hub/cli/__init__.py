@@ -14,6 +14,7 @@ from hub.cli.app import app, main
 from hub.cli import setup_commands, sync_commands, store_commands, rebuild  # noqa: F401
 from hub.cli import valuation_commands, indicator_commands, report_commands  # noqa: F401
 from hub.cli import exceptions, events, migrate_commands, publish_commands  # noqa: F401
+from hub.cli import worker_commands  # noqa: F401
 # isort: on
 
 __all__ = ["app", "main"]

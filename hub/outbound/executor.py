@@ -160,7 +160,12 @@ class Executor:
             return None
         return max(0.0, min(self.due_at(r) for r in rows) - self.clock())
 
-    def _attempt(self, target: str, rows: Sequence[Pending], report: ExecutorReport) -> None:
+    def attempt(self, target: str, rows: Sequence[Pending], report: ExecutorReport) -> list[str]:
+        """Send `rows` to `target` now (whatever their due time) and record the outcomes;
+        the status recorded for each (applied, retryable, rejected), in order."""
+        return self._attempt(target, rows, report)
+
+    def _attempt(self, target: str, rows: Sequence[Pending], report: ExecutorReport) -> list[str]:
         sink = self.sinks[target]
         whole = sink.whole_record_objects if isinstance(sink, WholeRecords) else frozenset()
         deltas = [
@@ -202,12 +207,14 @@ class Executor:
         crashpoint("outbound.before_record")
         at = now_micros()
         events = []
+        statuses: list[str] = []
         for row, delta, outcome in zip(rows, deltas, outcomes, strict=True):
             status = outcome.status
             reason = None if outcome.reason is None else self.redact(outcome.reason)
             if status == "retryable" and delta.attempt >= self.settings.max_attempts:
                 status = "rejected"
                 reason = f"gave up after {delta.attempt} attempts; last error: {reason}"
+            statuses.append(status)
             counts = report.by_target.setdefault(
                 target, {"applied": 0, "retryable": 0, "rejected": 0}
             )
@@ -247,3 +254,4 @@ class Executor:
             )
         self.store.append(new_events)
         crashpoint("outbound.after_record")
+        return statuses

@@ -49,6 +49,13 @@ class Topics:
             )
         self._create(wanted)
 
+    def ensure_outbound(self, targets: Iterable[str]) -> None:
+        """Make the pending-writes topics of the workers' targets."""
+        s = self.settings
+        self._create(
+            [NewTopic(s.outbound_prefix + t, s.partitions, s.replication_factor) for t in targets]
+        )
+
     def ensure_checkpoint_topic(self) -> None:
         self._create(
             [

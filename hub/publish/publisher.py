@@ -34,7 +34,7 @@ from hub.publish import admin, feed
 from hub.publish.feed import FeedChange, Place
 from hub.publish.topics import TopicSchemas, fingerprint, snake
 from hub.store.base import EventStore
-from projections import audit
+from projections import audit, outbound
 
 __all__ = ["Checkpoint", "PublishReport", "Publisher"]
 
@@ -49,16 +49,27 @@ class Checkpoint:
 
     place: Place = Place(0, 0)  # noqa: RUF009 - an immutable tuple
     generation: int = 0
+    outbound: int = 0
+    """The outbound projection's position the pending writes were published up to."""
 
     def to_bytes(self) -> bytes:
         return json.dumps(
-            {"position": self.place.position, "seq": self.place.seq, "generation": self.generation}
+            {
+                "position": self.place.position,
+                "seq": self.place.seq,
+                "generation": self.generation,
+                "outbound": self.outbound,
+            }
         ).encode()
 
     @classmethod
     def from_bytes(cls, value: bytes) -> Checkpoint:
         d = json.loads(value)
-        return cls(Place(int(d["position"]), int(d["seq"])), int(d["generation"]))
+        return cls(
+            Place(int(d["position"]), int(d["seq"])),
+            int(d["generation"]),
+            int(d.get("outbound", 0)),
+        )
 
 
 @dataclass
@@ -67,6 +78,8 @@ class PublishReport:
 
     published: int = 0
     corrections: int = 0
+    writes: int = 0
+    """Pending writes sent to `synchub worker outbound` processes (kafka.outbound_targets)."""
     transactions: int = 0
     position: int = 0
 
@@ -159,30 +172,57 @@ class Publisher:
                     changes = None
                 else:
                     changes = feed.read(c, self.store, self.checkpoint.place, self.settings.batch)
+                    writes, written_upto = self._pending_writes(c)
                     if feed.generation(c, self.store) != gen:  # a rebuild swapped meanwhile
                         continue
             if changes is None:
                 report.corrections += self._reconcile(gen)
                 report.transactions += 1
                 continue
-            if not changes:
+            if not changes and not writes:
                 return report
-            self._send(changes, Checkpoint(changes[-1].place, gen))
+            place = changes[-1].place if changes else self.checkpoint.place
+            self._send(changes, Checkpoint(place, gen, written_upto), writes)
             report.published += len(changes)
+            report.writes += len(writes)
             report.transactions += 1
-            report.position = changes[-1].position
+            report.position = place.position
             if progress is not None:
                 progress(len(changes))
 
-    def _send(self, changes: Iterable[FeedChange], checkpoint: Checkpoint) -> None:
-        """One transaction: the changes, their states, the checkpoint."""
+    def _pending_writes(self, c: Any) -> tuple[list[tuple[str, str, str, str, int]], int]:
+        """The writes to the workers' targets that became pending since the checkpoint, and
+        the outbound projection's position they are read up to."""
+        targets = self.settings.outbound_targets
+        if not targets:
+            return [], self.checkpoint.outbound
+        upto = self.store.db.tracked_in(c, "outbound")
+        return outbound.pending_after(c, targets, self.checkpoint.outbound, upto), upto
+
+    def _send(
+        self,
+        changes: Iterable[FeedChange],
+        checkpoint: Checkpoint,
+        writes: Iterable[tuple[str, str, str, str, int]] = (),
+    ) -> None:
+        """One transaction: the changes, their states, the pending writes, the checkpoint."""
         entities = {ch.entity for ch in changes}
         self.admin.ensure(sorted(entities))
+        self.admin.ensure_outbound(self.settings.outbound_targets)
         producer = self.producer
         producer.begin_transaction()
         try:
             for ch in changes:
                 self._produce(ch)
+            for target, obj, cid, key, position in writes:
+                self._produce_retrying(
+                    self.settings.outbound_prefix + target,
+                    cid.encode(),
+                    json.dumps(
+                        {"target": target, "object": obj, "canonical_id": cid,
+                         "idempotency_key": key, "position": position}
+                    ).encode(),
+                )  # fmt: skip
             producer.produce(
                 self.settings.checkpoint_topic,
                 key=self.settings.transactional_id.encode(),
@@ -213,10 +253,20 @@ class Publisher:
             ch.entity, ch.op, ch.canonical_id, ch.position, ch.changed, ch.before, ch.after
         )
         state = self.schemas.encode_state(ch.entity, ch.canonical_id, ch.after)
+        # one at a time: a full queue refuses a message, and only that one is produced again
+        self._produce_retrying(prefix, key, value, headers)
+        self._produce_retrying(prefix + ".state", key, state, headers[:5])
+
+    def _produce_retrying(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes | None,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+    ) -> None:
         while True:
             try:
-                self.producer.produce(prefix, value=value, key=key, headers=headers)
-                self.producer.produce(prefix + ".state", value=state, key=key, headers=headers[:5])
+                self.producer.produce(topic, value=value, key=key, headers=headers)
                 return
             except BufferError:
                 self.producer.poll(0.05)  # the local queue is full: let it drain

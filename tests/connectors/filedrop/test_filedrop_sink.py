@@ -274,3 +274,17 @@ def test_temp_files_of_killed_writes_are_removed_once_stale(tmp_path: Path) -> N
     assert make(tmp_path).apply([delta(1)])[0].status == "applied"
     assert not stale.exists()
     assert fresh.exists() and other.exists()  # maybe a write in progress; not a temp file
+
+
+def test_two_writers_on_one_outbox_see_each_others_writes(tmp_path: Path) -> None:
+    """Several outbound workers of one target: a write another process made (with its
+    idempotency key) is not made again, though this sink scanned the outbox before it."""
+    a, b = make(tmp_path), make(tmp_path)
+    assert [o.status for o in b.apply([delta(1)])] == ["applied"]  # b has scanned the outbox
+    assert [o.status for o in a.apply([delta(2)])] == ["applied"]
+    again = b.apply([delta(2), delta(3)])  # a's write of 2, then b takes over its work
+    assert [o.status for o in again] == ["applied", "applied"]
+    keys = [row["idempotency_key"] for p in outbox_files(tmp_path) for row in jsonl(p)]
+    assert sorted(keys) == ["k1-create", "k2-create", "k3-create"]
+    names = [p.name for p in outbox_files(tmp_path)]
+    assert len(set(names)) == len(names) == 3 and all(NAME.match(n) for n in names)
