@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 VERSION = "4.4.0"
@@ -144,8 +145,15 @@ class Broker:
         if remove and self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def restart(self, *, kill: bool = False) -> None:
-        """Stop (SIGKILL when `kill`: a crash) and start again on the same ports and log dir."""
+    def restart(
+        self,
+        *,
+        kill: bool = False,
+        down: float = 0.0,
+        during: Callable[[], object] | None = None,
+    ) -> None:
+        """Stop (SIGKILL when `kill`: a crash), call `during`, stay down `down` seconds, and
+        start again on the same ports and log dir."""
         assert self.root is not None, "only a broker this harness started can be restarted"
         if kill and self.pid is not None:
             with contextlib.suppress(ProcessLookupError):
@@ -154,6 +162,9 @@ class Broker:
                 time.sleep(0.05)
             self.pid = None
         self.stop(remove=False)
+        if during is not None:
+            during()
+        time.sleep(down)
         self.pid = _launch(self.root, self._command, self.bootstrap)
 
 

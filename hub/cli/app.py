@@ -95,6 +95,9 @@ def main() -> None:
     # the connection pool logs each broken connection it drops (a server restart: all of
     # them); the hub says what happened once, in its own words (Hub.run)
     logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+    # librdkafka's own lines (a broker that cannot be reached, once per retry): the pass says
+    # it once, with what to do (hub.publish)
+    logging.getLogger("synchub.kafka").setLevel(logging.CRITICAL)
     try:
         app()
     except SyncHubError as e:

@@ -3,6 +3,8 @@ policy, and reading a compacted topic back from its beginning (read_committed)."
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -14,7 +16,10 @@ from hub.errors import SyncHubError
 from hub.kafka_config import KafkaSettings
 from hub.publish.topics import snake
 
-__all__ = ["Topics", "read_all"]
+__all__ = ["KAFKA_LOG", "Topics", "read_all"]
+
+KAFKA_LOG = logging.getLogger("synchub.kafka")
+"""Where the Kafka clients' own log lines go (not to stderr directly)."""
 
 
 class Topics:
@@ -22,9 +27,12 @@ class Topics:
 
     def __init__(self, settings: KafkaSettings, options: dict[str, Any]) -> None:
         self.settings = settings
-        self.client = AdminClient(
-            {"bootstrap.servers": settings.bootstrap_servers, "log_level": 3, **options}
-        )
+        config: dict[str, Any] = {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "logger": KAFKA_LOG,
+            **options,
+        }
+        self.client = AdminClient(config)
         self._made: set[str] = set()
 
     def names(self, entity: str) -> tuple[str, str]:
@@ -110,7 +118,7 @@ def read_all(
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
             "enable.partition.eof": True,
-            "log_level": 3,
+            "logger": KAFKA_LOG,
             **options,
         }
     )
@@ -126,8 +134,6 @@ def read_all(
             return
         consumer.assign(partitions)
         pending = {(tp.topic, tp.partition) for tp in partitions}
-        import time
-
         deadline = time.monotonic() + timeout
         while pending:
             if time.monotonic() > deadline:

@@ -22,6 +22,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 from hub.errors import SyncHubError
 from hub.kafka_config import KafkaSettings
 from hub.publish import feed
+from hub.publish.admin import KAFKA_LOG
 from hub.publish.feed import Place
 from hub.publish.topics import TopicSchemas, snake
 from hub.store.base import EventStore
@@ -115,7 +116,7 @@ def from_kafka(
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
             "enable.partition.eof": True,
-            "log_level": 3,
+            "logger": KAFKA_LOG,
             **(options or {}),
         }
     )

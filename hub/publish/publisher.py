@@ -31,6 +31,7 @@ from hub.crashpoints import crashpoint
 from hub.errors import SyncHubError
 from hub.kafka_config import KafkaSettings
 from hub.publish import admin, feed
+from hub.publish.admin import KAFKA_LOG
 from hub.publish.feed import FeedChange, Place
 from hub.publish.topics import TopicSchemas, fingerprint, snake
 from hub.store.base import EventStore
@@ -41,6 +42,11 @@ __all__ = ["Checkpoint", "PublishReport", "Publisher"]
 log = logging.getLogger("synchub.publish")
 
 Progress = Callable[[int], None]
+
+REACH_TIMEOUT = 5.0
+"""Seconds a pass waits for the brokers to answer before it says they cannot be reached."""
+COMMIT_TIMEOUT = 60.0
+"""Seconds a transaction's start or commit may take (then it is aborted and tried again)."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,7 @@ class Publisher:
                 "compression.type": "lz4",
                 "queue.buffering.max.messages": 1_000_000,
                 "transaction.timeout.ms": 300_000,
-                "log_level": 3,
+                "logger": KAFKA_LOG,
                 **(producer_options or {}),
             }
         )
@@ -134,7 +140,7 @@ class Publisher:
         """Make the topics, fence earlier instances, read the checkpoint back."""
         self.admin.ensure_checkpoint_topic()
         self.admin.ensure(self.schemas.entities())
-        self.producer.init_transactions(60)
+        self.producer.init_transactions(COMMIT_TIMEOUT)
         self.checkpoint = self._read_checkpoint()
         self._started = True
         log.info(
@@ -160,6 +166,8 @@ class Publisher:
 
     def publish(self, progress: Progress | None = None) -> PublishReport:
         """Everything the feed holds after the checkpoint, in transactions of `batch`."""
+        # a broker that cannot be reached fails this pass in seconds, not at a commit's timeout
+        self.producer.list_topics(self.settings.checkpoint_topic, timeout=REACH_TIMEOUT)
         if not self._started:
             self.start()
         report = PublishReport(position=self.checkpoint.place.position)
@@ -229,7 +237,7 @@ class Publisher:
                 value=checkpoint.to_bytes(),
             )
             crashpoint("publish.before_commit")
-            producer.commit_transaction(120)
+            producer.commit_transaction(COMMIT_TIMEOUT)
             crashpoint("publish.after_commit")
         except KafkaException as e:
             self._failed(e)

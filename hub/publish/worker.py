@@ -37,6 +37,7 @@ from hub.errors import SyncHubError
 from hub.kafka_config import KafkaSettings
 from hub.outbound.executor import Executor, ExecutorReport
 from hub.publish import admin
+from hub.publish.admin import KAFKA_LOG
 from hub.spi import Sink
 from hub.store.base import EventStore
 from projections import Projector
@@ -103,7 +104,7 @@ class OutboundWorker:
                 "enable.auto.offset.store": False,  # stored once the outcome is recorded
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
-                "log_level": 3,
+                "logger": KAFKA_LOG,
                 **(options or {}),
             }
         )
