@@ -9,11 +9,14 @@ import json
 import signal
 import subprocess
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import yaml
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 
+from hub.config import load_settings
 from hub.store.open import open_store
 from tests.integration.conftest import Firm, entries, wait_for
 from tests.integration.test_crash_safety import check_store
@@ -23,13 +26,20 @@ BOTH_BACKENDS = True
 
 def _outcomes(firm: Firm) -> Counter[str]:
     """Recorded outcomes per idempotency key (applied or rejected: settled ones)."""
-    store = open_store(firm.store_url)
+    return Counter(key for _, key in _outcomes_in(firm.config).elements())
+
+
+def _outcomes_in(config: Path) -> Counter[tuple[str, str]]:
+    """Settled outcomes (applied or rejected) recorded per (target, idempotency key)."""
+    store = open_store(load_settings(config).store_url)
     try:
-        return Counter(
-            store.decode(e)["idempotency_key"]  # type: ignore[index]
-            for e in store.read_all()
-            if e.type == "WriteAttempted" and store.decode(e)["status"] != "retryable"  # type: ignore[index]
-        )
+        out: Counter[tuple[str, str]] = Counter()
+        for e in store.read_all():
+            if e.type == "WriteAttempted":
+                d = store.decode(e)
+                if d["status"] != "retryable":  # type: ignore[index]
+                    out[(d["target"], d["idempotency_key"])] += 1  # type: ignore[index]
+        return out
     finally:
         store.close()
 
@@ -45,7 +55,10 @@ def _erp(firm: Firm) -> dict[str, int]:
 def _assigned(kafka: dict[str, Any], group: str) -> dict[str, list[int]]:
     """Member (static id) → its partitions, in the consumer group now."""
     client = AdminClient({"bootstrap.servers": kafka["bootstrap_servers"]})
-    described = client.describe_consumer_groups([group])[group].result(timeout=10)
+    try:
+        described = client.describe_consumer_groups([group])[group].result(timeout=10)
+    except KafkaException:  # no such group yet (its coordinator is not loaded)
+        return {}
     return {
         str(m.group_instance_id): sorted(tp.partition for tp in m.assignment.topic_partitions)
         for m in described.members

@@ -300,3 +300,70 @@ def test_renaming_a_consultant_in_the_erp_renames_the_person(firm: Firm) -> None
         hub.close()
     assert person["fields"]["full_name"] == "Alice Renamed"
     firm.assert_idle()
+
+
+def test_outbound_workers_post_each_line_once_when_one_is_killed(
+    firm: Firm, kafka: dict[str, Any]
+) -> None:
+    """Distributed mode against the real Tryton: `synchub run` plans and publishes, two
+    `synchub worker outbound --target erp` write; the first is SIGKILLed after Tryton took
+    its first line and before the outcome was recorded; the other takes over. Each line is in
+    Tryton once, each outcome recorded once, and idle passes do nothing."""
+    from tests.integration.test_outbound_workers import _assigned, _outcomes_in, _stop
+
+    firm.sync()
+    config = yaml.safe_load(firm.config.read_text())
+    config["kafka"] = {**kafka, "outbound_targets": ["erp"], "partitions": 4}
+    config["poll_interval"] = 0.5
+    firm.config.write_text(yaml.safe_dump(config))
+    group = kafka["outbound_prefix"] + "erp"
+
+    def start(*args: str, **env: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", *args, "--config", str(firm.config)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env},
+        )  # fmt: skip
+
+    hub = start("run")
+    a = start(
+        "worker", "outbound", "--target", "erp", "--member", "a",
+        SYNCHUB_CRASH_AT="outbound.before_record:1",
+    )  # fmt: skip
+    b = None
+    try:
+        assert _wait(lambda: _assigned(kafka, group).get("a"), 60)
+        booked_week(firm)
+        b = start("worker", "outbound", "--target", "erp", "--member", "b")
+        assert _wait(lambda: a.poll() is not None, 180)
+        assert a.returncode == -signal.SIGKILL  # Tryton has the line, the store no outcome
+        assert _wait(lambda: len(firm.lines()) >= 6 and _erp_settled(firm) >= 6, 180)
+    finally:
+        logs = _stop(hub, a, b)
+    lines = firm.lines()
+    assert len(lines) == 6, "a timesheet line was posted twice"
+    outcomes = _outcomes_in(firm.config)
+    erp = {k: n for (target, k), n in outcomes.items() if target == "erp"}
+    assert len(erp) == 6 and set(erp.values()) == {1}, erp
+    assert any("stopped cleanly" in log for log in logs)
+    firm.assert_idle()
+
+
+def _wait(check: Any, seconds: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.3)
+    return bool(check())
+
+
+def _erp_settled(firm: Firm) -> int:
+    hub = firm.hub()
+    try:
+        hub.projector.catch_up()
+        counts = queries.status(hub.store, hub.projector, [])["outbound"].get("erp", {})
+        return int(counts.get("applied", 0))
+    finally:
+        hub.close()
