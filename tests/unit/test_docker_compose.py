@@ -47,3 +47,39 @@ def test_the_hub_waits_for_postgres_upgrades_the_store_and_runs_twice() -> None:
     for service in services.values():
         for value in (service.get("environment") or {}).values():
             assert "PASSWORD" not in str(value) or str(value).startswith("${")
+
+
+def test_kafka_is_the_harness_version_with_its_settings() -> None:
+    from tests import kafka_broker
+
+    kafka = yaml.safe_load(COMPOSE.read_text())["services"]["kafka"]
+    assert kafka["image"] == f"apache/kafka:{kafka_broker.VERSION}"
+    env = {k: str(v) for k, v in kafka["environment"].items()}
+    for name, value in kafka_broker.SERVER_SETTINGS.items():
+        assert env["KAFKA_" + name.upper().replace(".", "_")] == value, name
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, one combined node
+    assert kafka["ports"] == ["127.0.0.1:9092:9092"]
+
+
+def test_outbound_workers_are_a_group_of_two_that_stop_cleanly() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    worker = services["worker-erp"]
+    assert "synchub worker outbound --target erp" in worker["command"]
+    assert "--member" in worker["command"]  # static membership: a restart keeps partitions
+    assert worker["deploy"]["replicas"] >= 2
+    assert worker["stop_signal"] == "SIGINT"
+    assert worker["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+def test_the_demo_profile_runs_the_versions_the_suite_runs_against() -> None:
+    from connectors.timetagger.localserver import VERSION as TIMETAGGER
+    from connectors.tryton.localserver import PACKAGES
+
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    assert services["tryton"]["profiles"] == services["timetagger"]["profiles"] == ["demo"]
+    tryton = services["tryton"]["command"].split()
+    for package in PACKAGES:
+        name = package.split("[")[0].split("==")[0]
+        pinned = package.split("==")[1] if "==" in package else None
+        assert (f"{name}=={pinned}" if pinned else name) in tryton, package
+    assert f"timetagger=={TIMETAGGER}" in services["timetagger"]["command"]
