@@ -55,6 +55,14 @@ def _headers(raw: Any) -> dict[str, str]:
     return {str(k): (v or b"").decode() for k, v in raw or []}
 
 
+def _as_published(
+    schemas: TopicSchemas, entity: str, cid: str, fields: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """A state as a consumer of the topics decodes it (so both sources read the same)."""
+    value = schemas.encode_state(entity, cid, fields)
+    return None if value is None else jsonable(schemas.decode(value))
+
+
 def from_store(
     store: EventStore,
     schemas: TopicSchemas,
@@ -83,8 +91,8 @@ def from_store(
                     ch.op,
                     ch.position,
                     ch.changed,
-                    jsonable(schemas.datum(ch.entity, ch.canonical_id, ch.before)),
-                    jsonable(schemas.datum(ch.entity, ch.canonical_id, ch.after)),
+                    _as_published(schemas, ch.entity, ch.canonical_id, ch.before),
+                    _as_published(schemas, ch.entity, ch.canonical_id, ch.after),
                     ch.mapping_version,
                     ch.system,
                     ch.correlation_id,

@@ -42,6 +42,8 @@ __all__ = ["Checkpoint", "PublishReport", "Publisher"]
 log = logging.getLogger("synchub.publish")
 
 Progress = Callable[[int], None]
+Message = tuple[str, bytes, bytes | None, list[tuple[str, str | bytes | None]]]
+"""(topic, key, value, headers) of one produced message."""
 
 REACH_TIMEOUT = 5.0
 """Seconds a pass waits for the brokers to answer before it says they cannot be reached."""
@@ -90,6 +92,22 @@ class PublishReport:
     position: int = 0
 
 
+def producer_config(settings: KafkaSettings, extra: dict[str, Any] | None) -> dict[str, Any]:
+    """The publisher's producer settings (bench/publish.py's baseline uses the same)."""
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "transactional.id": settings.transactional_id,
+        "enable.idempotence": True,
+        "partitioner": "murmur2_random",  # key → partition as Java clients do
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        "queue.buffering.max.messages": 1_000_000,
+        "transaction.timeout.ms": 300_000,
+        "logger": KAFKA_LOG,
+        **(extra or {}),
+    }
+
+
 class Publisher:
     """Publishes one store's canonical changes (see the module's doc). One per store at a time
     (the hub's `publish` lease; Kafka fences a second with the same transactional id)."""
@@ -107,23 +125,13 @@ class Publisher:
         self.settings = settings
         self.schemas = schemas
         self.consumer_options = consumer_options or {}
-        self.producer = Producer(
-            {
-                "bootstrap.servers": settings.bootstrap_servers,
-                "transactional.id": settings.transactional_id,
-                "enable.idempotence": True,
-                "partitioner": "murmur2_random",  # key → partition as Java clients do
-                "linger.ms": 5,
-                "compression.type": "lz4",
-                "queue.buffering.max.messages": 1_000_000,
-                "transaction.timeout.ms": 300_000,
-                "logger": KAFKA_LOG,
-                **(producer_options or {}),
-            }
-        )
+        self.producer = Producer(producer_config(settings, producer_options))
         self.admin = admin.Topics(settings, self.producer_options(producer_options))
         self.checkpoint = Checkpoint()
         self._started = False
+        self._bodies: dict[str, bytes] = {}
+        """Canonical id → the Avro body of its state after the last change sent in the
+        current transaction (the next change's `before`); emptied per transaction."""
 
     @staticmethod
     def producer_options(extra: dict[str, Any] | None) -> dict[str, Any]:
@@ -218,6 +226,7 @@ class Publisher:
         self.admin.ensure(sorted(entities))
         self.admin.ensure_outbound(self.settings.outbound_targets)
         producer = self.producer
+        self._bodies.clear()
         producer.begin_transaction()
         try:
             for ch in changes:
@@ -244,7 +253,8 @@ class Publisher:
             raise
         self.checkpoint = checkpoint
 
-    def _produce(self, ch: FeedChange) -> None:
+    def messages(self, ch: FeedChange) -> list[Message]:
+        """The two messages of one change: to its change topic and its compacted state topic."""
         prefix = self.settings.topic_prefix + snake(ch.entity)
         key = ch.canonical_id.encode()
         change_schema = self.schemas.change(ch.entity)
@@ -257,13 +267,22 @@ class Publisher:
             ("synchub.correlation_id", ch.correlation_id.encode()),
             ("synchub.op", ch.op.encode()),
         ]
-        value = self.schemas.encode_change(
-            ch.entity, ch.op, ch.canonical_id, ch.position, ch.changed, ch.before, ch.after
-        )
-        state = self.schemas.encode_state(ch.entity, ch.canonical_id, ch.after)
+        schemas, cid = self.schemas, ch.canonical_id
+        # the state before is the one the last change of this entity in the batch left
+        before = self._bodies.pop(cid, None) if ch.before is not None else None
+        if before is None and ch.before is not None:
+            before = schemas.state_body(ch.entity, cid, ch.before)
+        after = schemas.state_body(ch.entity, cid, ch.after)
+        if after is not None:
+            self._bodies[cid] = after
+        value = schemas.change_value(ch.entity, ch.op, cid, ch.position, ch.changed, before, after)
+        state = schemas.state_value(ch.entity, after)
+        return [(prefix, key, value, headers), (prefix + ".state", key, state, headers[:5])]
+
+    def _produce(self, ch: FeedChange) -> None:
         # one at a time: a full queue refuses a message, and only that one is produced again
-        self._produce_retrying(prefix, key, value, headers)
-        self._produce_retrying(prefix + ".state", key, state, headers[:5])
+        for topic, key, value, headers in self.messages(ch):
+            self._produce_retrying(topic, key, value, headers)
 
     def _produce_retrying(
         self,

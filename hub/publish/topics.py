@@ -30,6 +30,7 @@ import fastavro
 
 from hub.avro import MAGIC, Schema
 from hub.canonical_schemas import CanonicalSchemas
+from hub.codec.encoder import AvroBodyEncoder, avro_long
 from hub.errors import SyncHubError
 
 __all__ = [
@@ -44,6 +45,7 @@ OPS = ("create", "update", "delete", "restore")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
+@cache
 def snake(entity: str) -> str:
     """`TimeEntry` → `time_entry` (topic names, like the BI views' names)."""
     return _CAMEL.sub("_", entity).lower()
@@ -119,60 +121,103 @@ def fingerprint(schema: Schema) -> bytes:
 # -- values: the stored JSON form → Avro datums -------------------------------------------------
 
 Convert = Callable[[Any], Any]
+_EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
 
 
-def _identity(value: Any) -> Any:
-    return value
+def _date(v: Any) -> Any:
+    """ISO text → days since the epoch (what the date logical type holds: the generated
+    encoder takes ints, not dates)."""
+    return dt.date.fromisoformat(v).toordinal() - _EPOCH_DAY if isinstance(v, str) else v
 
 
-def _converter(kind: Any) -> Convert:
-    """How a stored value (hub.values.to_json form) of Avro type `kind` becomes a datum."""
+def _timestamp(v: Any) -> Any:
+    return dt.datetime.fromisoformat(v) if isinstance(v, str) else v
+
+
+def _decimal(v: Any) -> Any:
+    return decimal.Decimal(str(v))
+
+
+def _converter(kind: Any) -> Convert | None:
+    """How a stored value (hub.values.to_json form) of Avro type `kind` becomes a datum (None:
+    as it is)."""
     if isinstance(kind, list):
         branches = [_converter(k) for k in kind if k != "null"]
-        inner = branches[0] if len(branches) == 1 else _identity
-        return lambda v: None if v is None else inner(v)
+        inner = branches[0] if len(branches) == 1 else None
+        return None if inner is None else (lambda v: None if v is None else inner(v))
     if isinstance(kind, dict):
         logical = kind.get("logicalType")
         if logical == "date":
-            return lambda v: dt.date.fromisoformat(v) if isinstance(v, str) else v
+            return _date
         if logical in ("timestamp-millis", "timestamp-micros"):
-            return lambda v: dt.datetime.fromisoformat(v) if isinstance(v, str) else v
+            return _timestamp
         if logical == "decimal":
-            return lambda v: decimal.Decimal(str(v))
+            return _decimal
         if kind.get("type") == "array":
             item = _converter(kind["items"])
-            return lambda v: [item(x) for x in v]
+            return None if item is None else (lambda v: [item(x) for x in v])
         if kind.get("type") == "map":
             value = _converter(kind["values"])
-            return lambda v: {k: value(x) for k, x in v.items()}
+            return None if value is None else (lambda v: {k: value(x) for k, x in v.items()})
         if kind.get("type") == "record":
             return _record_converter(kind)
-    return _identity
+    return None
 
 
 def _record_converter(record: dict[str, Any]) -> Convert:
-    fields = [(f["name"], _converter(f["type"])) for f in record["fields"]]
+    """Stored fields → a datum of `record`: every field present (None when missing), the
+    values that need it converted."""
+    template = dict.fromkeys(f["name"] for f in record["fields"])
+    special = [(f["name"], c) for f in record["fields"] if (c := _converter(f["type"]))]
 
     def convert(value: dict[str, Any]) -> dict[str, Any]:
-        return {name: conv(value.get(name)) for name, conv in fields}
+        out = template.copy()
+        out.update(value)
+        for name, conv in special:
+            v = out[name]
+            if v is not None:
+                out[name] = conv(v)
+        return out
 
     return convert
 
 
+def _string(text: str) -> bytes:
+    data = text.encode()
+    return avro_long(len(data)) + data
+
+
+_OP = {op: avro_long(i) for i, op in enumerate(OPS)}
+_NULL = avro_long(0)
+_SOME = avro_long(1)
+
+
 class TopicSchemas:
-    """The published schemas of the entities in force, with their encoders and decoders."""
+    """The published schemas of the entities in force, with their encoders and decoders.
+
+    A change's value is assembled from the Avro bodies of its states (a record's encoding is
+    its fields' in order), so the `after` state is encoded once for both topics (measured:
+    encoding was most of the publisher's time, bench/publish.py)."""
 
     def __init__(self, canonical: CanonicalSchemas) -> None:
         self.canonical = canonical
         self._by_fingerprint: dict[bytes, Schema] = {}
-        self._states: dict[str, tuple[Schema, Convert]] = {}
-        self._changes: dict[str, Schema] = {}
+        self._states: dict[str, tuple[Schema, Convert, AvroBodyEncoder, bytes]] = {}
+        self._changes: dict[str, tuple[Schema, bytes]] = {}
         self._has_id: set[str] = set()
+        self._names: dict[str, bytes] = {}
+        """Field name → its Avro string encoding (the `changed` lists repeat a few names)."""
         for entity in canonical.entities():
             latest = canonical.schema(entity)
             state = self._add(Schema.from_dict(state_schema(latest)))
-            self._states[entity] = (state, _record_converter(state_schema(latest)))
-            self._changes[entity] = self._add(Schema.from_dict(change_schema(latest)))
+            self._states[entity] = (
+                state,
+                _record_converter(state_schema(latest)),
+                AvroBodyEncoder(state.parsed),
+                MAGIC + fingerprint(state),
+            )
+            change = self._add(Schema.from_dict(change_schema(latest)))
+            self._changes[entity] = (change, MAGIC + fingerprint(change))
             if any(f["name"] == "id" for f in latest.parsed["fields"]):
                 self._has_id.add(entity)
 
@@ -183,20 +228,11 @@ class TopicSchemas:
     def entities(self) -> list[str]:
         return sorted(self._states)
 
-    def _encode(self, schema: Schema, datum: Any) -> bytes:
-        buf = io.BytesIO()
-        buf.write(MAGIC + fingerprint(schema))
-        try:
-            fastavro.schemaless_writer(buf, schema.parsed, datum)
-        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
-            raise SyncHubError(f"cannot encode a {schema.name} for Kafka: {e}") from None
-        return buf.getvalue()
-
     def state(self, entity: str) -> Schema:
         return self._states[entity][0]
 
     def change(self, entity: str) -> Schema:
-        return self._changes[entity]
+        return self._changes[entity][0]
 
     def datum(
         self, entity: str, canonical_id: str, fields: dict[str, Any] | None
@@ -205,18 +241,59 @@ class TopicSchemas:
         `id` field, when it has one and no value, is the canonical id's natural part."""
         if fields is None:
             return None
-        _schema, convert = self._states[entity]
+        convert = self._states[entity][1]
         if "id" not in fields and entity in self._has_id:
             fields = {**fields, "id": canonical_id.split("/", 1)[-1]}
         return convert(fields)  # type: ignore[no-any-return]
+
+    def state_body(
+        self, entity: str, canonical_id: str, fields: dict[str, Any] | None
+    ) -> bytes | None:
+        """The Avro body of an entity's state record (None for no state)."""
+        if fields is None:
+            return None
+        schema, _, encode, _ = self._states[entity]
+        try:
+            return encode(self.datum(entity, canonical_id, fields))  # type: ignore[arg-type]
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
+            raise SyncHubError(
+                f"cannot encode {canonical_id} as a {schema.name} for Kafka: {e}"
+            ) from None
+
+    def state_value(self, entity: str, body: bytes | None) -> bytes | None:
+        """The compacted topic's value of a state body: the record, or None (a tombstone)."""
+        return None if body is None else self._states[entity][3] + body
 
     def encode_state(
         self, entity: str, canonical_id: str, fields: dict[str, Any] | None
     ) -> bytes | None:
         """The compacted topic's value: the state record, or None (a tombstone)."""
-        if fields is None:
-            return None
-        return self._encode(self.state(entity), self.datum(entity, canonical_id, fields))
+        return self.state_value(entity, self.state_body(entity, canonical_id, fields))
+
+    def change_value(
+        self,
+        entity: str,
+        op: str,
+        canonical_id: str,
+        position: int,
+        changed: list[str],
+        before: bytes | None,
+        after: bytes | None,
+    ) -> bytes:
+        """A change record from its states' bodies (see the class's doc)."""
+        parts = [self._changes[entity][1], _OP[op], _string(canonical_id), avro_long(position)]
+        if changed:
+            names = self._names
+            parts.append(avro_long(len(changed)))
+            for name in changed:
+                encoded = names.get(name)
+                if encoded is None:
+                    encoded = names[name] = _string(name)
+                parts.append(encoded)
+        parts.append(_NULL)
+        parts.extend((_NULL,) if before is None else (_SOME, before))
+        parts.extend((_NULL,) if after is None else (_SOME, after))
+        return b"".join(parts)
 
     def encode_change(
         self,
@@ -228,16 +305,14 @@ class TopicSchemas:
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
     ) -> bytes:
-        return self._encode(
-            self.change(entity),
-            {
-                "op": op,
-                "canonical_id": canonical_id,
-                "position": position,
-                "changed": changed,
-                "before": self.datum(entity, canonical_id, before),
-                "after": self.datum(entity, canonical_id, after),
-            },
+        return self.change_value(
+            entity,
+            op,
+            canonical_id,
+            position,
+            changed,
+            self.state_body(entity, canonical_id, before),
+            self.state_body(entity, canonical_id, after),
         )
 
     def decode(self, payload: bytes) -> Any:
