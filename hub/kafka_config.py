@@ -29,6 +29,10 @@ class KafkaSettings(BaseModel):
     consumer group; `synchub run` plans their writes and publishes them to
     `<outbound_prefix><target>`, and does not write to them itself."""
     outbound_prefix: str = "synchub.outbound."
+    writes_topic: str | None = "synchub.writes"
+    """Compacted: each target record's latest write outcome (applied, failed, resolved,
+    ignored), keyed `<target>/<object>/<canonical id>`, so consumers know what is posted;
+    none: not published."""
     producer: dict[str, str | int | float | bool] = {}
     """Extra librdkafka producer settings (security.protocol, sasl.*, compression.type…)."""
     consumer: dict[str, str | int | float | bool] = {}

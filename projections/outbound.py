@@ -38,6 +38,7 @@ __all__ = [
     "in_flight",
     "in_flight_row",
     "pending_after",
+    "settled_after",
     "settled_since",
     "state_of",
     "writes_about",
@@ -180,6 +181,22 @@ def pending_after(
         (OutboundStatus.PENDING, *targets, position, upto),
     )
     return [(r[0], r[1], r[2], r[3], int(r[4])) for r in c.fetchall()]
+
+
+def settled_after(
+    c: Cursor, position: int, upto: int
+) -> list[tuple[str, str, str, str, str, str | None, int]]:
+    """(target, object, canonical id, status, idempotency key, target key, position) of the
+    writes whose outcome settled after `position` (applied, failed, resolved, ignored), up to
+    `upto`, in that order: each target record's latest."""
+    c.execute(
+        f"SELECT target, object, canonical_id, status, idempotency_key,"
+        f" coalesce(applied_key, target_key), position FROM {_LIVE}"
+        " WHERE status NOT IN (?, ?) AND position>? AND position<=?"
+        " ORDER BY position, target, object, canonical_id",
+        (*IN_FLIGHT, position, upto),
+    )
+    return [(r[0], r[1], r[2], r[3], r[4], r[5], int(r[6])) for r in c.fetchall()]
 
 
 def has_in_flight(c: Cursor, target: str, canonical_id: str) -> bool:

@@ -88,4 +88,5 @@ def kafka(kafka_broker: kafka_broker_harness.Broker) -> dict[str, str]:
         "checkpoint_topic": prefix + "synchub.published",
         "transactional_id": prefix + "publisher",
         "outbound_prefix": prefix + "synchub.outbound.",
+        "writes_topic": prefix + "synchub.writes",
     }

@@ -64,6 +64,15 @@ class Topics:
             [NewTopic(s.outbound_prefix + t, s.partitions, s.replication_factor) for t in targets]
         )
 
+    def ensure_writes_topic(self) -> None:
+        """The compacted topic of write outcomes (kafka.writes_topic), when it is published."""
+        s = self.settings
+        if s.writes_topic:
+            self._create(
+                [NewTopic(s.writes_topic, s.partitions, s.replication_factor,
+                          config={"cleanup.policy": "compact"})]
+            )  # fmt: skip
+
     def ensure_checkpoint_topic(self) -> None:
         self._create(
             [

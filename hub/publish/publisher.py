@@ -87,9 +87,14 @@ class PublishReport:
     published: int = 0
     corrections: int = 0
     writes: int = 0
-    """Pending writes sent to `synchub worker outbound` processes (kafka.outbound_targets)."""
+    """Messages about writes: pending ones for `synchub worker outbound` processes
+    (kafka.outbound_targets), and settled outcomes (kafka.writes_topic)."""
     transactions: int = 0
     position: int = 0
+
+
+def _json(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, sort_keys=True).encode()
 
 
 def producer_config(settings: KafkaSettings, extra: dict[str, Any] | None) -> dict[str, Any]:
@@ -206,40 +211,52 @@ class Publisher:
             if progress is not None:
                 progress(len(changes))
 
-    def _pending_writes(self, c: Any) -> tuple[list[tuple[str, str, str, str, int]], int]:
-        """The writes to the workers' targets that became pending since the checkpoint, and
-        the outbound projection's position they are read up to."""
+    def _pending_writes(self, c: Any) -> tuple[list[Message], int]:
+        """The messages about writes since the checkpoint — those to the workers' targets
+        that became pending, and the outcomes that settled — and the outbound projection's
+        position they are read up to."""
         targets = self.settings.outbound_targets
-        if not targets:
+        topic = self.settings.writes_topic
+        if not targets and not topic:
             return [], self.checkpoint.outbound
         upto = self.store.db.tracked_in(c, "outbound")
-        return outbound.pending_after(c, targets, self.checkpoint.outbound, upto), upto
+        after = self.checkpoint.outbound
+        messages: list[Message] = []
+        for target, obj, cid, key, position in outbound.pending_after(c, targets, after, upto):
+            value = {"target": target, "object": obj, "canonical_id": cid,
+                     "idempotency_key": key, "position": position}  # fmt: skip
+            messages.append(
+                (self.settings.outbound_prefix + target, cid.encode(), _json(value), [])
+            )
+        if topic:
+            for target, obj, cid, status, key, target_key, position in outbound.settled_after(
+                c, after, upto
+            ):
+                value = {"target": target, "object": obj, "canonical_id": cid,
+                         "status": status, "idempotency_key": key, "target_key": target_key,
+                         "position": position}  # fmt: skip
+                messages.append((topic, f"{target}/{obj}/{cid}".encode(), _json(value), []))
+        return messages, upto
 
     def _send(
         self,
         changes: Iterable[FeedChange],
         checkpoint: Checkpoint,
-        writes: Iterable[tuple[str, str, str, str, int]] = (),
+        writes: Iterable[Message] = (),
     ) -> None:
         """One transaction: the changes, their states, the pending writes, the checkpoint."""
         entities = {ch.entity for ch in changes}
         self.admin.ensure(sorted(entities))
         self.admin.ensure_outbound(self.settings.outbound_targets)
+        self.admin.ensure_writes_topic()
         producer = self.producer
         self._bodies.clear()
         producer.begin_transaction()
         try:
             for ch in changes:
                 self._produce(ch)
-            for target, obj, cid, key, position in writes:
-                self._produce_retrying(
-                    self.settings.outbound_prefix + target,
-                    cid.encode(),
-                    json.dumps(
-                        {"target": target, "object": obj, "canonical_id": cid,
-                         "idempotency_key": key, "position": position}
-                    ).encode(),
-                )  # fmt: skip
+            for topic, key, value, headers in writes:
+                self._produce_retrying(topic, key, value, headers)
             producer.produce(
                 self.settings.checkpoint_topic,
                 key=self.settings.transactional_id.encode(),

@@ -112,12 +112,22 @@ def test_every_change_published_once_and_idle_pass_publishes_nothing(
     }
     assert len(state) == 30
 
+    # the outcome of every write, latest per target record, on the writes topic
+    outcomes = {
+        m.key().decode(): json.loads(m.value()) for m in _messages(settings, kafka["writes_topic"])
+    }
+    assert len(outcomes) == 15  # the approved half, written to erp
+    e0 = outcomes["erp/timesheet_lines/TimeEntry/e0"]
+    assert e0["status"] == "applied" and e0["canonical_id"] == "TimeEntry/e0"
+
     # idle passes: nothing published, no offset moves
     ends = len(_messages(settings, kafka["topic_prefix"] + "time_entry"))
     for _ in range(2):
         idle = firm.json("sync", "--once")
         assert idle["published"]["published"] == 0 and idle["published"]["transactions"] == 0
+        assert idle["published"]["writes"] == 0
     assert len(_messages(settings, kafka["topic_prefix"] + "time_entry")) == ends
+    assert len(_messages(settings, kafka["writes_topic"])) == len(outcomes)
 
     # a change: an update with the state before and after
     rows = entries(30)
