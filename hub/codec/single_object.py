@@ -5,6 +5,11 @@ A payload is `C3 01` + the 8-byte little-endian CRC-64-AVRO fingerprint of the w
 parsing canonical form + the Avro binary body. Anyone holding the `.avsc` can compute the
 fingerprint and decode the payload; the event store keeps every schema it ever stored a payload
 under, so old events always decode.
+
+Payloads synchub wrote before 2026-12-04 carry their fingerprint's 8 bytes in reverse
+(big-endian) order: a codec knows every schema under both orders, so they still decode (a
+reversed fingerprint equal to another schema's is a 1 in 2^64 chance). New payloads follow
+the spec, so Java's `BinaryMessageDecoder` or any spec reader decodes them.
 """
 
 from __future__ import annotations
@@ -39,7 +44,10 @@ class Schema:
     def from_dict(cls, schema: dict[str, Any]) -> Schema:
         parsed = fastavro.parse_schema(schema)
         canonical = to_parsing_canonical_form(parsed)
-        fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))[::-1]  # little-endian
+        # fastavro's hex is the fingerprint's bytes little-endian, as the spec's single-object
+        # header has them (checked against the spec's algorithm: tests/unit/
+        # test_avro_and_schemas.py); synchub before 2026-12-04 wrote them reversed (see the module's doc)
+        fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
         name = (
             schema.get("namespace", "") + "." + schema["name"]
             if "namespace" in schema
@@ -88,7 +96,9 @@ class Codec:
         self._fallbacks: tuple[dict[bytes, BodyDecoder], ...] = ({}, {}, {})
 
     def add(self, schema: Schema) -> Schema:
-        return self._by_fp.setdefault(schema.fingerprint, schema)
+        known = self._by_fp.setdefault(schema.fingerprint, schema)
+        self._by_fp.setdefault(schema.fingerprint[::-1], known)  # headers written reversed
+        return known
 
     def known(self, fp: bytes) -> Schema | None:
         return self._by_fp.get(fp)
@@ -175,8 +185,10 @@ class Codec:
                 fn = compile_decoder(schema.parsed, raw=raw, nested=nested)
             except Unsupported:
                 fn = _fastavro_body_decoder(schema.parsed, variant)
-            self._decoders[variant][key] = fn
-            self._fallbacks[variant][key] = _fastavro_body_decoder(schema.parsed, variant)
+            fallback = _fastavro_body_decoder(schema.parsed, variant)
+            for header in (key, MAGIC + schema.fingerprint[::-1]):  # and headers written reversed
+                self._decoders[variant][header] = fn
+                self._fallbacks[variant][header] = fallback
         generated, fallback = fn, self._fallbacks[variant][key]
 
         def decode(payload: bytes) -> Any:

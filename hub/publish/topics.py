@@ -113,9 +113,8 @@ def _plain(schema: Schema) -> dict[str, Any]:
 
 def fingerprint(schema: Schema) -> bytes:
     """The schema's CRC-64-AVRO fingerprint, little-endian, as the Avro spec's single-object
-    encoding (and Java's SchemaNormalization) has it on the wire. (`Schema.fingerprint`, in
-    the event store's payloads, holds these bytes reversed.)"""
-    return schema.fingerprint[::-1]
+    encoding (and Java's SchemaNormalization) has it on the wire."""
+    return schema.fingerprint
 
 
 # -- values: the stored JSON form → Avro datums -------------------------------------------------
