@@ -188,7 +188,8 @@ class Publisher:
             with self.store.db.transaction(commit=False) as c:
                 gen = feed.generation(c, self.store)
                 if self.checkpoint.place == Place() and self.checkpoint.generation == 0:
-                    self.checkpoint = Checkpoint(Place(), gen)  # first run: the whole feed
+                    # nothing published yet: the whole feed, as the projections are now
+                    self.checkpoint = Checkpoint(Place(), gen, self.checkpoint.outbound)
                 if gen != self.checkpoint.generation:
                     changes = None
                 else:
