@@ -20,6 +20,7 @@ import yaml
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from hub.kafka_config import KafkaSettings
+from tests.avro_spec import crc64_avro
 from tests.integration.conftest import Firm, entries
 
 BOTH_BACKENDS = True
@@ -211,21 +212,6 @@ def _spec_canonical_form(schema: Any) -> bytes:
     return re.sub(r'\{"type":"(\w+)"\}', r'"\1"', schema.canonical_form).encode()
 
 
-def _crc64_avro(data: bytes) -> bytes:
-    """The Avro spec's CRC-64-AVRO fingerprint, little-endian as in single-object encoding."""
-    empty = 0xC15D213AA4D7A795
-    table = []
-    for i in range(256):
-        fp = i
-        for _ in range(8):
-            fp = (fp >> 1) ^ (empty & -(fp & 1))
-        table.append(fp)
-    fp = empty
-    for byte in data:
-        fp = (fp >> 8) ^ table[(fp ^ byte) & 0xFF]
-    return fp.to_bytes(8, "little")
-
-
 def test_a_second_avro_implementation_decodes_what_is_published(
     firm: Firm, kafka: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -238,7 +224,7 @@ def test_a_second_avro_implementation_decodes_what_is_published(
     msg = _messages(settings, kafka["topic_prefix"] + "time_entry")[0]
     value = msg.value()
     assert value[:2] == b"\xc3\x01"
-    assert value[2:10] == _crc64_avro(_spec_canonical_form(schema))
+    assert value[2:10] == crc64_avro(_spec_canonical_form(schema))
     datum = avro.io.DatumReader(schema).read(avro.io.BinaryDecoder(io.BytesIO(value[10:])))
     assert datum["canonical_id"] == msg.key().decode()
     assert datum["op"] == "create" and datum["after"]["minutes"] in (15, 16, 17)

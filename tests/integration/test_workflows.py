@@ -309,6 +309,7 @@ def test_outbound_workers_post_each_line_once_when_one_is_killed(
     `synchub worker outbound --target erp` write; the first is SIGKILLed after Tryton took
     its first line and before the outcome was recorded; the other takes over. Each line is in
     Tryton once, each outcome recorded once, and idle passes do nothing."""
+    from tests.integration.conftest import wait_for
     from tests.integration.test_outbound_workers import _assigned, _outcomes_in, _stop
 
     firm.sync()
@@ -331,12 +332,12 @@ def test_outbound_workers_post_each_line_once_when_one_is_killed(
     )  # fmt: skip
     b = None
     try:
-        assert _wait(lambda: _assigned(kafka, group).get("a"), 60)
+        assert wait_for(lambda: _assigned(kafka, group).get("a"), 60)
         booked_week(firm)
         b = start("worker", "outbound", "--target", "erp", "--member", "b")
-        assert _wait(lambda: a.poll() is not None, 180)
+        assert wait_for(lambda: a.poll() is not None, 180)
         assert a.returncode == -signal.SIGKILL  # Tryton has the line, the store no outcome
-        assert _wait(lambda: len(firm.lines()) >= 6 and _erp_settled(firm) >= 6, 180)
+        assert wait_for(lambda: len(firm.lines()) >= 6 and _erp_settled(firm) >= 6, 180)
     finally:
         logs = _stop(hub, a, b)
     lines = firm.lines()
@@ -346,17 +347,6 @@ def test_outbound_workers_post_each_line_once_when_one_is_killed(
     assert len(erp) == 6 and set(erp.values()) == {1}, erp
     assert any("stopped cleanly" in log for log in logs)
     firm.assert_idle()
-
-
-def _wait(check: Any, seconds: float) -> bool:
-    import time
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.3)
-    return bool(check())
 
 
 def _erp_settled(firm: Firm) -> int:

@@ -24,6 +24,7 @@ from hub.schemas import (
     hub_schema,
     record_schema_of,
 )
+from tests.avro_spec import crc64_avro
 
 RECORD = {
     "type": "record",
@@ -43,24 +44,9 @@ def test_single_object_header_is_marker_plus_little_endian_crc64() -> None:
     payload = codec.encode(schema, {"id": "a", "n": 1, "note": None})
     assert payload[:2] == b"\xc3\x01"
     canonical = fastavro.schema.to_parsing_canonical_form(fastavro.parse_schema(RECORD))
-    expected = _crc64_avro(canonical.encode())  # the spec's algorithm, not fastavro's
+    expected = crc64_avro(canonical.encode())  # the spec's algorithm, not fastavro's
     assert payload[2:10] == expected == schema.fingerprint
     assert codec.decode(payload) == {"id": "a", "n": 1, "note": None}
-
-
-def _crc64_avro(data: bytes) -> bytes:
-    """The Avro spec's CRC-64-AVRO (Rabin) fingerprint, its 8 bytes little-endian."""
-    empty = 0xC15D213AA4D7A795
-    table = []
-    for i in range(256):
-        fp = i
-        for _ in range(8):
-            fp = (fp >> 1) ^ (empty & -(fp & 1))
-        table.append(fp)
-    fp = empty
-    for byte in data:
-        fp = (fp >> 8) ^ table[(fp ^ byte) & 0xFF]
-    return fp.to_bytes(8, "little")
 
 
 def test_payloads_written_with_the_fingerprint_reversed_still_decode() -> None:
