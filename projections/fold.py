@@ -116,6 +116,11 @@ class Fold:
         for cache in self.ctx.caches:
             cache.capacity = max(events, 1)
 
+    def full(self) -> bool:
+        """Whether a row cache's current generation is full: flush before more events, and
+        no cache holds more than its `limit` (RowCache)."""
+        return any(cache.full for cache in self.ctx.caches)
+
     def unwritten(self) -> int:
         """How many rows the fold holds that the next flush writes (a rebuild flushes once
         this passes its bound, not every page)."""

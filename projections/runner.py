@@ -54,6 +54,9 @@ REPLAY_PAGE = 20_000
 """Events a rebuild reads at a time (catch-up reads `page`: one transaction each)."""
 FLUSH = 50_000
 """Rows a rebuild holds before it hands them to its writer (in key order)."""
+CHECK = 2_000
+"""Events a rebuild applies between its checks for a flush: a row cache passes its limit by
+at most the rows these put."""
 
 Progress = Callable[[int, int], None]
 """Called with (events done, events total)."""
@@ -255,8 +258,9 @@ class Projector:
 
     def _replay(self, fold: Fold, head: int, progress: Progress | None) -> int:
         """Fold every event up to `head` into `fold`'s fresh tables. The rows are written in
-        batches of FLUSH rows, in key order, by a write-behind thread (write_behind.py) on a
-        scratch session, while the fold goes on; on return every row is committed."""
+        batches of FLUSH rows (fewer when a row cache is full), in key order, by a write-behind
+        thread (write_behind.py) on a scratch session, while the fold goes on; on return every
+        row is committed."""
         after = 0
         db = self.store.db
         with db.scratch_session() as session, db.scratch_session() as reads, paused_gc():
@@ -268,9 +272,10 @@ class Projector:
                     events = self.store.read(after, head, REPLAY_PAGE)
                     if not events:
                         break
-                    fold.apply(c, events)
-                    if fold.unwritten() >= FLUSH:
-                        fold.flush(c)
+                    for i in range(0, len(events), CHECK):
+                        fold.apply(c, events[i : i + CHECK])
+                        if fold.unwritten() >= FLUSH or fold.full():
+                            fold.flush(c)
                     after = events[-1].position
                     if progress is not None:
                         progress(after, head)

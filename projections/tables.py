@@ -65,6 +65,18 @@ round trips (RowCache.know_all)."""
 _KEY_PAGE = 50_000
 """Keys read at a time by RowCache.know_all."""
 
+LIMIT = 100_000
+"""Rows a RowCache holds by default (two generations of half each). A row of the big tables
+takes 0.6-0.9 KB in memory (measured with tracemalloc in bench/scale.py: ≈ 2.4 KB an entity
+over canonical, links and source_records), so the three hold ≈ 240 MB at this cap (≈ 340 MB
+at 150k before). At 40k (≈ 100 MB) a rebuild of 100k events was 15 % slower (its updates
+missed the cache: a read-back each); at 100k it is not (bench/rebuild.py, ratio 0.28). Once
+a log has millions of entities, updates of old ones miss either way (a hit is ≈ limit /
+entities)."""
+
+_MIN_KEYS = 65_536
+"""The least a filter of RowCache.know_all is sized for (96 KB)."""
+
 _MAX_PARAMETERS = 32_766
 """Parameters one statement may have (SQLite's limit since 3.32; PostgreSQL allows 65,535)."""
 
@@ -76,15 +88,17 @@ class RowCache:
     rows sorted by primary key (with the dialect's upsert, in multi-row statements): B-tree
     pages are then filled in order, each touched once per flush.
     Rows stay cached across flushes in two generations of up to `limit` / 2 rows: when the
-    current one is full at a flush it becomes the previous one, and the previous one is
-    dropped. A row read back from the table after its generation was dropped waits only for
+    current one is `full` at a flush it becomes the previous one, and the previous one is
+    dropped (the caller flushes once any cache is full, so `limit` is passed by at most the
+    rows put between two such checks). A row read back from the table after its generation was dropped waits only for
     the writes handed over before that generation was made (`read_after` of a write-behind
     cursor, write_behind.py), which are long done: never for the latest ones.
     `complete=True` promises that every row of the table went through this cache (a fresh
     table being rebuilt): a miss is then an absent row, without a SELECT. A complete cache
     keeps the keys of the rows it dropped in a Bloom filter (`capacity` keys at its sized
     rate), so a later miss costs a SELECT only for such a key (or a false positive); the others
-    are still known absent.
+    are still known absent. A cache made complete by `know_all` reads the table's keys again
+    into a bigger filter when the keys of the rows it dropped have filled it.
     """
 
     def __init__(
@@ -92,7 +106,7 @@ class RowCache:
         table: Table,
         physical: str,
         dialect: Dialect,
-        limit: int = 150_000,
+        limit: int = LIMIT,
         *,
         complete: bool = False,
     ) -> None:
@@ -101,8 +115,11 @@ class RowCache:
         self.limit = limit
         self.complete = complete
         self.capacity = 1_000_000
-        """How many dropped keys the filter is sized for (set before it is made)."""
+        """How many dropped keys the filter of a fresh table is sized for (set before it is
+        made: Fold.expect)."""
         self.dropped: KeyFilter | None = None
+        self._scanned = False
+        """Whether `dropped` was made by know_all (then it is made again when full)."""
         self.cols = table.column_names
         self._values = operator.itemgetter(*self.cols)
         self.rows: dict[Any, dict[str, Any] | None] = {}
@@ -131,6 +148,11 @@ class RowCache:
     def __len__(self) -> int:
         """How many rows are cached."""
         return len(self.rows) + len(self._previous)
+
+    @property
+    def full(self) -> bool:
+        """Whether the current generation is full: the next flush makes it the previous one."""
+        return len(self.rows) > self.limit // 2
 
     def get(self, c: Cursor, key: Any) -> dict[str, Any] | None:
         rows = self.rows
@@ -161,10 +183,13 @@ class RowCache:
         """Read every key of the table once into the filter of keys that may exist: a miss on
         any other key is then known absent, without a query. Where a query is a round trip
         (PostgreSQL: ≈ 250 µs each, measured, 1.8 of them an event in a catch-up of new
-        records), a catch-up that misses `scan_after` times does this once."""
+        records), a catch-up that misses `scan_after` times does this once, and again whenever
+        the keys it dropped since have filled the filter (_rotate). Sized for twice the rows,
+        the filter takes 3 bytes a row or less, and the scans read each row about twice in
+        all, however the table grows."""
         c.execute(self._count)
         rows = int(c.fetchone()[0])
-        known = KeyFilter(max(self.capacity, 2 * rows))
+        known = KeyFilter(max(_MIN_KEYS, 2 * rows))
         add, single = known.add, len(self.table.pk) == 1
         c.execute(self._keys_first)
         while page := c.fetchall():  # by pages along the key: a whole table never in memory
@@ -179,6 +204,7 @@ class RowCache:
                 add(key)
         self.dropped = known
         self.complete = True
+        self._scanned = True
 
     def put(self, key: Any, row: dict[str, Any] | None) -> None:
         """Store `row` under `key`; None deletes the row at the next flush."""
@@ -196,12 +222,13 @@ class RowCache:
             if upserts:
                 self._upsert.run(c, upserts)
             self.dirty.clear()
-        if len(self.rows) > self.limit // 2:
+        if self.full:
             self._rotate(c)
 
     def _rotate(self, c: Cursor) -> None:
         """The current generation (all written) becomes the previous one; the previous one is
-        dropped (its keys go to the filter of a complete cache)."""
+        dropped (its keys go to the filter of a complete cache; a filter know_all made is made
+        again, bigger, once full: through `c`, where every row is written by now)."""
         if self._previous:
             if self.complete:
                 if self.dropped is None:
@@ -210,6 +237,8 @@ class RowCache:
                 for key, row in self._previous.items():
                     if row is not None:
                         add(key)
+                if self._scanned and self.dropped.full:
+                    self.know_all(c)
             self._dropped_mark = self._previous_mark
         mark = getattr(c, "mark", None)
         self._previous_mark = mark() if mark is not None else None
@@ -222,6 +251,7 @@ class RowCache:
         self.dirty.clear()
         self._previous = {}
         self.dropped = None
+        self._scanned = False
         self._previous_mark = self._dropped_mark = None
         self.complete = False
         self.misses = 0
