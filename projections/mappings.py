@@ -16,7 +16,14 @@ from hub.mapping import Mapping
 from hub.store.base import Cursor
 from projections.tables import Context, Table
 
-__all__ = ["MAPPINGS", "TABLES", "active_deployment", "active_mapping", "mapping_at"]
+__all__ = [
+    "MAPPINGS",
+    "TABLES",
+    "active_canonical",
+    "active_deployment",
+    "active_mapping",
+    "mapping_at",
+]
 
 MAPPINGS = Table(
     "mappings",
@@ -63,6 +70,14 @@ def active_deployment(
         return None, BUILTIN
     mapping = Mapping.from_dict(json.loads(r[1]), version=int(r[0]))
     return mapping, CanonicalSchemas.from_json(r[2])
+
+
+def active_canonical(c: Cursor) -> str | None:
+    """The JSON of the canonical schemas deployed with the latest mapping version (None: none
+    deployed), without parsing the mapping: what a caller asking every pass compares."""
+    c.execute(f"SELECT canonical FROM {MAPPINGS.physical()} ORDER BY version DESC LIMIT 1")
+    r = c.fetchone()
+    return None if r is None else str(r[0])
 
 
 class Mappings:

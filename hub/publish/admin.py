@@ -16,10 +16,20 @@ from hub.errors import SyncHubError
 from hub.kafka_config import KafkaSettings
 from hub.publish.topics import snake
 
-__all__ = ["KAFKA_LOG", "Topics", "read_all"]
+__all__ = ["KAFKA_LOG", "Topics", "connection_options", "read_all"]
 
 KAFKA_LOG = logging.getLogger("synchub.kafka")
 """Where the Kafka clients' own log lines go (not to stderr directly)."""
+
+
+def connection_options(extra: dict[str, Any] | None) -> dict[str, Any]:
+    """Of a producer's or consumer's extra settings, those an admin client shares: how to
+    connect (security.*, sasl.*, ssl.*, client.*)."""
+    return {
+        k: v
+        for k, v in (extra or {}).items()
+        if k.split(".")[0] in ("security", "sasl", "ssl", "client")
+    }
 
 
 class Topics:

@@ -131,21 +131,12 @@ class Publisher:
         self.schemas = schemas
         self.consumer_options = consumer_options or {}
         self.producer = Producer(producer_config(settings, producer_options))
-        self.admin = admin.Topics(settings, self.producer_options(producer_options))
+        self.admin = admin.Topics(settings, admin.connection_options(producer_options))
         self.checkpoint = Checkpoint()
         self._started = False
         self._bodies: dict[str, bytes] = {}
         """Canonical id → the Avro body of its state after the last change sent in the
         current transaction (the next change's `before`); emptied per transaction."""
-
-    @staticmethod
-    def producer_options(extra: dict[str, Any] | None) -> dict[str, Any]:
-        """The connection settings (security.*, sasl.*, ssl.*) an admin client shares."""
-        return {
-            k: v
-            for k, v in (extra or {}).items()
-            if k.split(".")[0] in ("security", "sasl", "ssl", "client")
-        }
 
     # -- start ------------------------------------------------------------------------------------
 

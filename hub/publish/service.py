@@ -7,12 +7,13 @@ import logging
 
 from confluent_kafka import KafkaException
 
+from hub.canonical_schemas import BUILTIN, CanonicalSchemas
 from hub.config import Settings
 from hub.errors import SyncHubError
 from hub.publish.publisher import Progress, Publisher, PublishReport
 from hub.publish.topics import TopicSchemas
 from hub.store.base import EventStore
-from projections.mappings import active_deployment
+from projections.mappings import active_canonical
 
 __all__ = ["PublishFailed", "Publishing"]
 
@@ -52,10 +53,10 @@ class Publishing:
 
     def _current(self) -> Publisher:
         with self.store.db.transaction(commit=False) as c:
-            _, canonical = active_deployment(c)
-        deployed = canonical.to_json()
+            deployed = active_canonical(c)  # every pass: the text only, parsed on a change
         if self._publisher is None or deployed != self._deployed:
             self.reset()
+            canonical = BUILTIN if deployed is None else CanonicalSchemas.from_json(deployed)
             self._publisher = Publisher(
                 self.store,
                 self.kafka,

@@ -85,14 +85,7 @@ class OutboundWorker:
         self.projector = Projector(store)
         self.report = WorkerReport()
         self.member = member or f"{socket.gethostname()}-{target}"
-        self.topics = admin.Topics(
-            kafka,
-            {
-                k: v
-                for k, v in (options or {}).items()
-                if k.split(".")[0] in ("security", "sasl", "ssl")
-            },
-        )
+        self.topics = admin.Topics(kafka, admin.connection_options(options))
         self.consumer = Consumer(
             {
                 "bootstrap.servers": kafka.bootstrap_servers,
