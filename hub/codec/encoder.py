@@ -15,15 +15,18 @@ its bytes equal fastavro 1.13's (proven by the hypothesis tests in
 tests/unit/test_codec_encoder.py).
 
 What it generates code for: null, boolean, int, long, float, double, bytes, string, enum, fixed,
-records (not recursive ones), arrays, maps, unions of null and one other type, and the timestamp,
-date and time logical types given as ints (timestamps also as aware datetimes). Anything else
-(other unions, decimal, uuid, recursive records) raises Unsupported at generation time, and the
-whole record is written by fastavro.
+records (not recursive ones), arrays, maps, unions of null and one other type, the timestamp,
+date and time logical types given as ints (timestamps also as aware datetimes), and decimals on
+bytes given as finite `Decimal`s (the canonical amounts and rates: the published state records
+of most entities have one). Anything else (other unions, decimal on fixed, uuid,
+recursive records) raises Unsupported at generation time, and the whole record is written by
+fastavro.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import io
 import struct
 from collections.abc import Callable, Mapping
@@ -60,6 +63,8 @@ _AWARE = {"timestamp-micros": "", "timestamp-millis": " // 1000"}
 """Timestamp logical types whose aware datetimes the fast path converts (a naive one means
 local time to fastavro: it takes that itself)."""
 _KNOWN_LOGICAL = _INT_LOGICAL | _LONG_LOGICAL | {"decimal", "uuid"}
+_EXACT = decimal.Context(prec=decimal.MAX_PREC, traps=[decimal.Inexact])
+"""Scales a Decimal by a power of ten without rounding (its digits are kept as they are)."""
 
 
 class Slow(Exception):
@@ -105,6 +110,8 @@ _NAMESPACE: dict[str, Any] = {
     "_datetime": dt.datetime,
     "_EPOCH": dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
     "_US": dt.timedelta(microseconds=1),
+    "_Decimal": decimal.Decimal,
+    "_EXACT": _EXACT,
 }
 
 
@@ -123,6 +130,8 @@ class _Generator(SchemaCode):
             raise Unsupported(f"unexpected schema {schema!r}")
         kind = schema["type"]
         logical = schema.get("logicalType")
+        if kind == "bytes" and logical == "decimal":
+            return self.decimal(schema, out, ind, var)
         if logical in _KNOWN_LOGICAL:
             return self.logical(kind, logical, out, ind, var)
         if kind in _PRIMITIVES:
@@ -185,8 +194,8 @@ class _Generator(SchemaCode):
         raise Unsupported(f"type {kind!r}")  # pragma: no cover (resolve() passes primitives)
 
     def logical(self, kind: str, logical: str, out: list[str], ind: str, var: str) -> list[str]:
-        """A logical type fastavro converts: only its base form (an int) is plain, and an
-        aware datetime for the UTC timestamps."""
+        """A logical type fastavro converts: only its base form (an int) is plain, an aware
+        datetime for the UTC timestamps (decimals on bytes: `decimal`)."""
         if not (
             (kind == "int" and logical in _INT_LOGICAL)
             or (kind == "long" and logical in _LONG_LOGICAL)
@@ -196,6 +205,21 @@ class _Generator(SchemaCode):
             out.append(f"{ind}if type({var}) is _datetime and {var}.tzinfo is not None:")
             out.append(f"{ind}    {var} = ({var} - _EPOCH) // _US{_AWARE[logical]}")
         return self.primitive(kind, out, ind, var)
+
+    def decimal(self, schema: dict[str, Any], out: list[str], ind: str, var: str) -> list[str]:
+        """fastavro's `prepare_bytes_decimal`: the unscaled integer, big-endian two's
+        complement in (|n|.bit_length() + 8) // 8 bytes; a Decimal of more digits than the
+        precision, of a finer exponent than the scale, or not finite goes to fastavro."""
+        scale, precision = int(schema.get("scale", 0)), int(schema["precision"])
+        t, n, size = self.tmp("t"), self.tmp("n"), self.tmp("z")
+        self.check(out, ind, f"type({var}) is not _Decimal or not {var}.is_finite()")
+        out.append(f"{ind}{t} = {var}.as_tuple()")
+        self.check(out, ind, f"len({t}[1]) > {precision} or {t}[2] + {scale} < 0")
+        out.append(f"{ind}{n} = int({var}.scaleb({scale}, _EXACT))")
+        out.append(f"{ind}{size} = (abs({n}).bit_length() + 8) // 8")
+        data = self.tmp("d")
+        out.append(f"{ind}{data} = {n}.to_bytes({size}, 'big', signed=True)")
+        return [f"(_B[{size} << 1] if {size} < 64 else _long({size}))", data]
 
     def union(self, branches: list[Any], out: list[str], ind: str, var: str) -> list[str]:
         others = [i for i, b in enumerate(branches) if self.resolve(b) != "null"]

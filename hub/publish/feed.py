@@ -67,8 +67,16 @@ def read(c: Cursor, store: EventStore, after: Place, limit: int) -> list[FeedCha
     rows = audit.changes_after(c, after.position, after.seq, upto(c, store), limit)
     if not rows:
         return []
-    states = audit.states_of(c, {r.canonical_id for r in rows}, after.position, seq=after.seq)
+    first: dict[str, str] = {}
+    for r in rows:
+        first.setdefault(r.canonical_id, r.op)
+    # an entity whose first change here is a create or a restore had no state before it
+    known = [cid for cid, op in first.items() if op in _HAD_STATE]
+    states = audit.states_of(c, known, after.position, seq=after.seq) if known else {}
     return list(_fold(rows, states))
+
+
+_HAD_STATE = frozenset(("update", "delete"))
 
 
 def _fold(rows: list[audit.Change], states: dict[str, dict[str, Any]]) -> Iterator[FeedChange]:

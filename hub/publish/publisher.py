@@ -134,6 +134,7 @@ class Publisher:
         self.admin = admin.Topics(settings, admin.connection_options(producer_options))
         self.checkpoint = Checkpoint()
         self._started = False
+        self._names: dict[str, tuple[str, str, tuple[str, bytes]]] = {}
         self._bodies: dict[str, bytes] = {}
         """Canonical id → the Avro body of its state after the last change sent in the
         current transaction (the next change's `before`); emptied per transaction."""
@@ -264,34 +265,46 @@ class Publisher:
 
     def messages(self, ch: FeedChange) -> list[Message]:
         """The two messages of one change: to its change topic and its compacted state topic."""
-        prefix = self.settings.topic_prefix + snake(ch.entity)
-        key = ch.canonical_id.encode()
-        change_schema = self.schemas.change(ch.entity)
+        entity, cid = ch.entity, ch.canonical_id
+        names = self._names.get(entity)
+        if names is None:
+            names = self._names[entity] = self._topic_names(entity)
+        change_topic, state_topic, schema = names
+        key = cid.encode()
         headers: list[tuple[str, str | bytes | None]] = [
-            ("synchub.position", str(ch.position).encode()),
-            ("synchub.seq", str(ch.seq).encode()),
-            ("synchub.schema", fingerprint(change_schema).hex().encode()),
-            ("synchub.mapping_version", str(ch.mapping_version).encode()),
-            ("synchub.system", ch.system.encode()),
-            ("synchub.correlation_id", ch.correlation_id.encode()),
-            ("synchub.op", ch.op.encode()),
+            ("synchub.position", str(ch.position)),
+            ("synchub.seq", str(ch.seq)),
+            schema,
+            ("synchub.mapping_version", str(ch.mapping_version)),
+            ("synchub.system", ch.system),
+            ("synchub.correlation_id", ch.correlation_id),
+            ("synchub.op", ch.op),
         ]
-        schemas, cid = self.schemas, ch.canonical_id
+        schemas = self.schemas
         # the state before is the one the last change of this entity in the batch left
         before = self._bodies.pop(cid, None) if ch.before is not None else None
         if before is None and ch.before is not None:
-            before = schemas.state_body(ch.entity, cid, ch.before)
-        after = schemas.state_body(ch.entity, cid, ch.after)
+            before = schemas.state_body(entity, cid, ch.before)
+        after = schemas.state_body(entity, cid, ch.after)
         if after is not None:
             self._bodies[cid] = after
-        value = schemas.change_value(ch.entity, ch.op, cid, ch.position, ch.changed, before, after)
-        state = schemas.state_value(ch.entity, after)
-        return [(prefix, key, value, headers), (prefix + ".state", key, state, headers[:5])]
+        value = schemas.change_value(entity, ch.op, cid, ch.position, ch.changed, before, after)
+        state = schemas.state_value(entity, after)
+        return [(change_topic, key, value, headers), (state_topic, key, state, headers[:5])]
+
+    def _topic_names(self, entity: str) -> tuple[str, str, tuple[str, bytes]]:
+        """An entity's change topic, state topic, and schema header (its fingerprint's hex)."""
+        topic = self.settings.topic_prefix + snake(entity)
+        schema = fingerprint(self.schemas.change(entity)).hex().encode()
+        return topic, topic + ".state", ("synchub.schema", schema)
 
     def _produce(self, ch: FeedChange) -> None:
-        # one at a time: a full queue refuses a message, and only that one is produced again
+        produce = self.producer.produce
         for topic, key, value, headers in self.messages(ch):
-            self._produce_retrying(topic, key, value, headers)
+            try:
+                produce(topic, value=value, key=key, headers=headers)
+            except BufferError:  # the local queue is full: this one again once it drains
+                self._produce_retrying(topic, key, value, headers)
 
     def _produce_retrying(
         self,

@@ -204,8 +204,9 @@ class TopicSchemas:
         self._states: dict[str, tuple[Schema, Convert, AvroBodyEncoder, bytes]] = {}
         self._changes: dict[str, tuple[Schema, bytes]] = {}
         self._has_id: set[str] = set()
-        self._names: dict[str, bytes] = {}
-        """Field name → its Avro string encoding (the `changed` lists repeat a few names)."""
+        self._names: dict[tuple[str, ...], bytes] = {}
+        """`changed` field names → their Avro array (the same few lists come again and
+        again); at most 10,000 lists kept."""
         for entity in canonical.entities():
             latest = canonical.schema(entity)
             state = self._add(Schema.from_dict(state_schema(latest)))
@@ -280,19 +281,24 @@ class TopicSchemas:
         after: bytes | None,
     ) -> bytes:
         """A change record from its states' bodies (see the class's doc)."""
-        parts = [self._changes[entity][1], _OP[op], _string(canonical_id), avro_long(position)]
-        if changed:
-            names = self._names
-            parts.append(avro_long(len(changed)))
-            for name in changed:
-                encoded = names.get(name)
-                if encoded is None:
-                    encoded = names[name] = _string(name)
-                parts.append(encoded)
-        parts.append(_NULL)
-        parts.extend((_NULL,) if before is None else (_SOME, before))
-        parts.extend((_NULL,) if after is None else (_SOME, after))
-        return b"".join(parts)
+        names = tuple(changed)
+        encoded = self._names.get(names)
+        if encoded is None:
+            items = b"".join((avro_long(len(names)), *map(_string, names))) if names else b""
+            encoded = items + _NULL
+            if len(self._names) < 10_000:
+                self._names[names] = encoded
+        return b"".join(
+            (
+                self._changes[entity][1],
+                _OP[op],
+                _string(canonical_id),
+                avro_long(position),
+                encoded,
+                _NULL if before is None else _SOME + before,
+                _NULL if after is None else _SOME + after,
+            )
+        )
 
     def encode_change(
         self,

@@ -9,6 +9,7 @@ returns other bytes than fastavro's: it either agrees or raises, handing the val
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import io
 import re
 from typing import Any
@@ -37,6 +38,8 @@ ANY_VALUE = st.recursive(
     | st.floats()
     | st.text(max_size=20)
     | st.binary(max_size=20)
+    | st.decimals(allow_nan=True)
+    | st.decimals(places=4, allow_nan=False)
     | st.datetimes(timezones=st.sampled_from([None, dt.UTC])),
     lambda inner: (
         st.lists(inner, max_size=3)
@@ -156,6 +159,46 @@ def test_aware_timestamps_take_the_fast_path() -> None:
     assert encoder.fast(record) == fastavro_outcome(parsed, record)[1]
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0", "-0", "0.0000", "1.5", "-128", "-0.0128", "127", "128", "-129", "1E+3", "-1E+3",
+        "99999999999999.9999", "-99999999999999.9999",  # the precision, to the last digit
+        "999999999999999.9999",  # a digit more than the precision: fastavro's error
+        "1.23456",  # a finer exponent than the scale: fastavro's error
+        "NaN", "-Infinity", "sNaN",  # not finite: fastavro's error
+    ],
+)  # fmt: skip
+def test_decimals_on_bytes_are_fastavros(value: str) -> None:
+    parsed = fastavro.parse_schema(
+        {
+            "type": "record",
+            "name": "Money",
+            "fields": [
+                {
+                    "name": "d",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 18,
+                        "scale": 4,
+                    },
+                },
+                {
+                    "name": "o",
+                    "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 3}],
+                    "default": None,
+                },
+            ],
+        }
+    )
+    encoder = AvroBodyEncoder(parsed)
+    assert encoder.fast is not None
+    check(parsed, {"d": decimal.Decimal(value), "o": None})
+    check(parsed, {"d": decimal.Decimal("1"), "o": decimal.Decimal(value)})
+    check(parsed, {"d": value, "o": None})  # text: fastavro's own conversion or error
+
+
 HUB_SCHEMAS = ("checkpoint_advanced", "record_quarantined", "delta_planned", "write_attempted")
 
 
@@ -192,7 +235,13 @@ def test_what_the_generator_leaves_to_fastavro() -> None:
             "fields": [
                 {
                     "name": "d",
-                    "type": {"type": "bytes", "logicalType": "decimal", "precision": 9},
+                    "type": {
+                        "type": "fixed",
+                        "name": "F",
+                        "size": 8,
+                        "logicalType": "decimal",
+                        "precision": 9,
+                    },
                 }
             ],
         },
