@@ -235,11 +235,15 @@ class Settings(BaseModel):
         if self.kafka is not None:
             walk(self.kafka_options("producer", missing=""))
             walk(self.kafka_options("consumer", missing=""))
+            registry = self.kafka_options("schema_registry", missing="")
+            walk({k: v for k, v in registry.items() if "auth" in k}, secret=True)
+            walk(registry)
         return found
 
     def kafka_options(self, kind: str, *, missing: str | None = None) -> dict[str, Any]:
-        """The extra librdkafka settings of `kafka.producer` or `kafka.consumer`, `${NAME}`
-        expanded from the environment (ConfigError names a missing variable)."""
+        """The extra librdkafka settings of `kafka.producer` or `kafka.consumer` (or the
+        registry client's, `kafka.schema_registry`), `${NAME}` expanded from the environment
+        (ConfigError names a missing variable)."""
         if self.kafka is None:
             return {}
         options = getattr(self.kafka, kind)

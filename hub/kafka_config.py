@@ -35,5 +35,10 @@ class KafkaSettings(BaseModel):
     none: not published."""
     producer: dict[str, str | int | float | bool] = {}
     """Extra librdkafka producer settings (security.protocol, sasl.*, compression.type…)."""
+    schema_registry: dict[str, str | int | float | bool] = {}
+    """A Confluent-compatible schema registry's client settings (`url`, `basic.auth.user.info`,
+    `ssl.ca.location`…, `${NAME}` read from the environment): with a `url`, the topics' values
+    are in the Confluent wire format, their schemas registered under `<topic>-value`
+    (hub.publish.registry); without, Avro single-object encoding."""
     consumer: dict[str, str | int | float | bool] = {}
     """Extra librdkafka consumer settings for `synchub subscribe` and the checkpoint reads."""

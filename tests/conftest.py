@@ -17,6 +17,7 @@ from hypothesis import settings
 
 from tests import kafka_broker as kafka_broker_harness
 from tests import pg_cluster
+from tests import schema_registry as schema_registry_harness
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None)
@@ -75,6 +76,17 @@ def kafka_broker() -> Iterator[kafka_broker_harness.Broker]:
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def schema_registry() -> Iterator[schema_registry_harness.Registry]:
+    """A Confluent-compatible schema registry (Apicurio 3) for this test session (started
+    here unless SCHEMA_REGISTRY_URL names one), stopped by PID at the end."""
+    registry = schema_registry_harness.start()
+    try:
+        yield registry
+    finally:
+        registry.stop()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from hub.cli.render import err, out, print_json, progress_bar
 from hub.config import load_settings
 from hub.errors import SyncHubError
 from hub.publish.consumer import CanonicalChange, from_kafka, from_store
+from hub.publish.registry import SchemaRegistry, subjects
 from hub.publish.service import Publishing
 from hub.publish.topics import TopicSchemas, builtin, fingerprint, snake
 from hub.queries import entity_name
@@ -84,6 +85,9 @@ def subscribe(
             schemas = TopicSchemas(active_deployment(c)[1])
         start = 0 if from_beginning else after
         if settings.kafka is not None and not store_only:
+            registry = settings.kafka_options("schema_registry")
+            if registry.get("url"):
+                SchemaRegistry(registry).reader(schemas)
             changes = from_kafka(
                 settings.kafka,
                 schemas,
@@ -119,8 +123,9 @@ def topics(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The topics synchub publishes (names, schemas, fingerprints); --avsc writes the schemas
-    a consumer in any language decodes with (docs/consumers.md)."""
+    """The topics synchub publishes (names, schemas, fingerprints, and the registry's subjects
+    when one is configured); --avsc writes the schemas a consumer in any language decodes
+    with (docs/consumers.md)."""
     settings = load_settings(config)
     schemas = _deployed_schemas(config)
     prefix = settings.kafka.topic_prefix if settings.kafka else "canonical."
@@ -138,6 +143,8 @@ def topics(
                 "state_fingerprint": fingerprint(schemas.state(entity)).hex(),
             }
         )
+        if settings.kafka is not None and settings.kafka.schema_registry.get("url"):
+            rows[-1]["change_subject"], rows[-1]["state_subject"] = subjects(prefix, entity)
     if avsc is not None:
         avsc.mkdir(parents=True, exist_ok=True)
         for name, schema in schemas.avsc().items():
@@ -148,6 +155,8 @@ def topics(
     for r in rows:
         out.print(f"[bold]{r['change_topic']}[/]  {r['change_schema']}  {r['change_fingerprint']}")
         out.print(f"[bold]{r['state_topic']}[/]  {r['state_schema']}  {r['state_fingerprint']}")
+        if "change_subject" in r:
+            out.print(f"  registry subjects {r['change_subject']}, {r['state_subject']}")
     if avsc is not None:
         out.print(f"wrote {2 * len(rows)} schema file(s) to {escape(str(avsc))}")
 

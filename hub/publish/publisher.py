@@ -33,6 +33,7 @@ from hub.kafka_config import KafkaSettings
 from hub.publish import admin, feed
 from hub.publish.admin import KAFKA_LOG
 from hub.publish.feed import FeedChange, Place
+from hub.publish.registry import SchemaRegistry
 from hub.publish.topics import TopicSchemas, fingerprint, snake
 from hub.store.base import EventStore
 from projections import audit, outbound
@@ -125,8 +126,10 @@ class Publisher:
         *,
         producer_options: dict[str, Any] | None = None,
         consumer_options: dict[str, Any] | None = None,
+        registry_options: dict[str, Any] | None = None,
     ) -> None:
         self.store = store
+        self.registry_options = registry_options or {}
         self.settings = settings
         self.schemas = schemas
         self.consumer_options = consumer_options or {}
@@ -142,7 +145,10 @@ class Publisher:
     # -- start ------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Make the topics, fence earlier instances, read the checkpoint back."""
+        """Register the schemas (with a registry), make the topics, fence earlier instances,
+        read the checkpoint back."""
+        if self.registry_options.get("url"):
+            SchemaRegistry(self.registry_options).attach(self.schemas, self.settings.topic_prefix)
         self.admin.ensure_checkpoint_topic()
         self.admin.ensure(self.schemas.entities())
         self.producer.init_transactions(COMMIT_TIMEOUT)

@@ -11,6 +11,7 @@ from hub.canonical_schemas import BUILTIN, CanonicalSchemas
 from hub.config import Settings
 from hub.errors import SyncHubError
 from hub.publish.publisher import Progress, Publisher, PublishReport
+from hub.publish.registry import RegistryError
 from hub.publish.topics import TopicSchemas
 from hub.store.base import EventStore
 from projections.mappings import active_canonical
@@ -47,6 +48,9 @@ class Publishing:
                 f"{e.args[0].str()}; the next pass starts over from the last committed "
                 "checkpoint (nothing is published twice)"
             ) from e
+        except RegistryError as e:
+            self.reset()
+            raise PublishFailed(str(e)) from None
         except SyncHubError:
             self.reset()
             raise
@@ -63,6 +67,7 @@ class Publishing:
                 TopicSchemas(canonical),
                 producer_options=self.settings.kafka_options("producer"),
                 consumer_options=self.settings.kafka_options("consumer"),
+                registry_options=self.settings.kafka_options("schema_registry"),
             )
             self._deployed = deployed
         return self._publisher

@@ -13,7 +13,8 @@ The records are the canonical schema of the entity with every field optional (a 
 entity can lack fields its other systems have not sent yet), in namespace `synchub.topics`.
 Values are Avro single-object encoded (`C3 01`, the writer schema's 8-byte CRC-64-AVRO
 fingerprint, the body): any consumer holding the `.avsc` (`synchub topics --avsc DIR`, or
-schemas/topics/ for the built-in entities) computes the fingerprint and decodes.
+schemas/topics/ for the built-in entities) computes the fingerprint and decodes. With a schema
+registry configured, in the Confluent wire format instead (hub.publish.registry).
 """
 
 from __future__ import annotations
@@ -187,6 +188,8 @@ def _string(text: str) -> bytes:
 
 
 _OP = {op: avro_long(i) for i, op in enumerate(OPS)}
+_WIRE = b"\x00"
+"""The Confluent wire format's magic byte (then a 4-byte schema id)."""
 _NULL = avro_long(0)
 _SOME = avro_long(1)
 
@@ -203,6 +206,9 @@ class TopicSchemas:
         self._by_fingerprint: dict[bytes, Schema] = {}
         self._states: dict[str, tuple[Schema, Convert, AvroBodyEncoder, bytes]] = {}
         self._changes: dict[str, tuple[Schema, bytes]] = {}
+        self._by_id: dict[int, Schema] = {}
+        self.resolver: Callable[[int], Schema] | None = None
+        """Finds the schema of a Confluent wire-format id it does not know (the registry)."""
         self._has_id: set[str] = set()
         self._names: dict[tuple[str, ...], bytes] = {}
         """`changed` field names → their Avro array (the same few lists come again and
@@ -220,6 +226,16 @@ class TopicSchemas:
             self._changes[entity] = (change, MAGIC + fingerprint(change))
             if any(f["name"] == "id" for f in latest.parsed["fields"]):
                 self._has_id.add(entity)
+
+    def use_ids(self, entity: str, change_id: int, state_id: int) -> None:
+        """Write `entity`'s values in the Confluent wire format (byte 0, the 4-byte schema id
+        the registry gave, the body) instead of single-object encoding (hub.publish.registry)."""
+        state, convert, encode, _ = self._states[entity]
+        self._states[entity] = (state, convert, encode, _WIRE + state_id.to_bytes(4, "big"))
+        change, _ = self._changes[entity]
+        self._changes[entity] = (change, _WIRE + change_id.to_bytes(4, "big"))
+        self._by_id[state_id] = state
+        self._by_id[change_id] = change
 
     def _add(self, schema: Schema) -> Schema:
         self._by_fingerprint[fingerprint(schema)] = schema
@@ -321,13 +337,22 @@ class TopicSchemas:
         )
 
     def decode(self, payload: bytes) -> Any:
-        """Any published value (the fingerprint names its schema)."""
-        schema = self._by_fingerprint.get(payload[2:10]) if payload[:2] == MAGIC else None
+        """Any published value: single-object encoded (the fingerprint names its schema) or
+        in the Confluent wire format (the id does: known, or asked of the `resolver`)."""
+        schema: Schema | None = None
+        if payload[:2] == MAGIC:
+            schema, body = self._by_fingerprint.get(payload[2:10]), 10
+        elif payload[:1] == _WIRE and len(payload) >= 5:
+            schema_id, body = int.from_bytes(payload[1:5], "big"), 5
+            schema = self._by_id.get(schema_id)
+            if schema is None and self.resolver is not None:
+                schema = self._by_id[schema_id] = self.resolver(schema_id)
         if schema is None:
             raise SyncHubError(
-                f"not a synchub topic value of a known schema (header {payload[:10].hex()})"
+                f"not a synchub topic value of a known schema (header {payload[:10].hex()}); "
+                "values in the Confluent wire format need kafka.schema_registry.url"
             )
-        return fastavro.schemaless_reader(io.BytesIO(payload[10:]), schema.parsed, None)
+        return fastavro.schemaless_reader(io.BytesIO(payload[body:]), schema.parsed, None)
 
     def avsc(self) -> dict[str, dict[str, Any]]:
         """File name → schema, to publish for consumers: `<entity>.state.avsc`, `….change.avsc`."""
