@@ -61,6 +61,16 @@ def test_kafka_is_the_harness_version_with_its_settings() -> None:
     assert kafka["ports"] == ["127.0.0.1:9092:9092"]
 
 
+def test_the_schema_registry_is_the_version_the_suite_runs_against() -> None:
+    from tests import schema_registry
+
+    registry = yaml.safe_load(COMPOSE.read_text())["services"]["schema-registry"]
+    assert registry["image"] == f"apicurio/apicurio-registry:{schema_registry.VERSION}"
+    assert registry["profiles"] == ["registry"]  # optional: single-object encoding without
+    assert registry["ports"] == ["127.0.0.1:8080:8080"]
+    assert "/apis/ccompat/v7" in COMPOSE.read_text()
+
+
 def test_outbound_workers_are_a_group_of_two_that_stop_cleanly() -> None:
     services = yaml.safe_load(COMPOSE.read_text())["services"]
     worker = services["worker-erp"]
