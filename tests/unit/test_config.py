@@ -81,3 +81,24 @@ def test_a_variable_outside_the_connectors_is_still_needed_when_the_config_is_re
     path.write_text("store: {path: './${SYNCHUB_TEST_DB}'}\n")
     with pytest.raises(ConfigError, match=r"store.*SYNCHUB_TEST_DB.*not set"):
         load_settings(path)
+
+
+def test_kafka_and_schema_registry_credentials_are_redacted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SYNCHUB_TEST_REGISTRY", "sync-user:r3g-secret")
+    s = Settings.model_validate(
+        {
+            "kafka": {
+                "bootstrap_servers": "broker:9092",
+                "producer": {"sasl.password": "k4fka-pw"},
+                "schema_registry": {
+                    "url": "https://registry.example/apis/ccompat/v7",
+                    "basic.auth.user.info": "${SYNCHUB_TEST_REGISTRY}",
+                },
+            }
+        }
+    )
+    assert s.kafka_options("schema_registry")["basic.auth.user.info"] == "sync-user:r3g-secret"
+    said = s.redact("auth sync-user:r3g-secret failed; sasl k4fka-pw; https://registry.example")
+    assert said == "auth *** failed; sasl ***; https://registry.example"
