@@ -7,7 +7,6 @@ plan → project → execute due writes (retrying within `outbound.max_wait`) �
 
 from __future__ import annotations
 
-import getpass
 import json
 import threading
 import time
@@ -18,6 +17,7 @@ from typing import Any
 from hub.canonical_schemas import CanonicalSchemas
 from hub.config import Settings
 from hub.errors import ConfigError, StoreUnavailable, SyncHubError
+from hub.exception_actions import record_exception_action, reingest
 from hub.ingest import Ingestor, IngestReport, ReconcileRefused, now_micros
 from hub.mapping import Mapping, load_mapping
 from hub.outbound import Executor, ExecutorReport, Planner, PlannerReport
@@ -33,13 +33,9 @@ from hub.store.open import open_store
 from hub.store.streams import (
     EventType,
     ExceptionKind,
-    ExceptionStatus,
     connector_errors_stream,
-    exception_stream,
     mapping_stream,
-    source_stream,
 )
-from hub.types import Change
 from hub.watch import Watch
 from projections import Projector, bi_views
 from projections import exceptions as exc
@@ -390,7 +386,7 @@ class Hub:
         """Record an operator action (retry | resolve | ignore) and carry it out."""
         row = record_exception_action(self.store, self.projector, exception_id, action, note, by)
         if action == "retry" and row["kind"] == ExceptionKind.QUARANTINE:
-            self._reingest(row)
+            reingest(self.store, self.ingestors, row)
         self.projector.catch_up()
         if action == "retry" and row["kind"] in (ExceptionKind.WRITE, ExceptionKind.PLAN):
             self.sync_once(reconcile=False, wait=True)
@@ -398,81 +394,10 @@ class Hub:
         assert result is not None
         return result
 
-    def _reingest(self, row: dict[str, Any]) -> None:
-        details = json.loads(row["details"] or "{}")
-        connector = details.get("connector")
-        ingestor = self.ingestors.get(connector or "")
-        if ingestor is None:
-            raise SyncHubError(
-                f"connector {connector!r} of this exception is not configured any more"
-            )
-        try:
-            record = json.loads(details.get("raw", ""))
-        except json.JSONDecodeError:
-            raise SyncHubError(
-                "the quarantined input is not a record (it could not be decoded); fix it in the "
-                "source system — it is captured again when it changes — then `resolve` this exception"
-            ) from None
-        key = row["key"] or ""
-        # The newest fact wins: don't resurrect an old record over a newer captured one.
-        head = self.store.last(source_stream(ingestor.system, row["object"], key)) if key else None
-        if head is not None and head.position > row["position"]:
-            return
-        ingestor.reingest(
-            [Change(row["object"], key, "upsert", record, position=details.get("position", ""))]
-        )
-
     def exception(self, exception_id: str) -> dict[str, Any] | None:
         """One exception (every column, `details` as stored), or None."""
         with self.store.db.transaction(commit=False) as c:
             return exc.by_id(c, exception_id)
-
-
-def record_exception_action(
-    store: EventStore,
-    projector: Projector,
-    exception_id: str,
-    action: str,
-    note: str = "",
-    by: str | None = None,
-) -> dict[str, Any]:
-    """Append an operator's action (retry | resolve | ignore) on an open exception and return
-    the exception with it applied. Needs the store only: `resolve` and `ignore` are complete
-    once recorded (no connector, so no connector secret); a `retry` is carried out by
-    `Hub.act_on_exception`."""
-    projector.catch_up()
-    with store.db.transaction(commit=False) as c:
-        row = exc.by_id(c, exception_id)
-    if row is None:
-        raise SyncHubError(f"no exception {exception_id!r}: see `synchub exceptions list`")
-    if row["status"] not in (ExceptionStatus.OPEN, ExceptionStatus.RETRYING):
-        raise SyncHubError(f"exception {exception_id} is already {row['status']}")
-    payload = {
-        "exception_id": exception_id,
-        "action": action,
-        "note": note,
-        "by": by or _user(),
-        "at": now_micros(),
-    }
-    schema = hub_schema("exception_action")
-    store.codec.add(schema)
-    store.append_next(
-        exception_stream(exception_id),
-        EventType.EXCEPTION_ACTION,
-        store.codec.encode(schema, payload),
-    )
-    projector.catch_up()
-    with store.db.transaction(commit=False) as c:
-        after = exc.by_id(c, exception_id)
-    assert after is not None
-    return after
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "unknown"
 
 
 def deployed_canonical(store: EventStore, mapping: Mapping | None) -> str | None:

@@ -13,7 +13,7 @@ from rich.table import Table
 from hub import queries
 from hub.cli.app import DEFAULT, ConfigOpt, JsonOpt, exceptions_app, open_hub, reader
 from hub.cli.render import out, print_json
-from hub.engine import record_exception_action
+from hub.exception_actions import record_exception_action
 
 STATUSES = ("open", "retrying", "resolved", "ignored", "all")
 KINDS = ("quarantine", "mapping", "plan", "write")

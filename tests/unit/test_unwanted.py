@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from hub.engine import record_exception_action
 from hub.errors import MappingSpecError
+from hub.exception_actions import record_exception_action
 from hub.mapping import Mapping
 from tests.unit.test_flow import MAPPING, World, _backend  # noqa: F401
 
