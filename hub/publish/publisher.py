@@ -30,13 +30,14 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from hub.crashpoints import crashpoint
 from hub.errors import SyncHubError
 from hub.kafka_config import KafkaSettings
-from hub.publish import admin, feed
+from hub.perf import paused_gc
+from hub.publish import admin, feed, reconcile
 from hub.publish.admin import KAFKA_LOG
 from hub.publish.feed import FeedChange, Place
 from hub.publish.registry import SchemaRegistry
 from hub.publish.topics import TopicSchemas, fingerprint, snake
 from hub.store.base import EventStore
-from projections import audit, outbound
+from projections import outbound
 
 __all__ = ["Checkpoint", "PublishReport", "Publisher"]
 
@@ -183,6 +184,17 @@ class Publisher:
             self.start()
         report = PublishReport(position=self.checkpoint.place.position)
         while True:
+            # a batch allocates ~10 short-lived objects a change and makes no cycles: the
+            # collector's passes over them (and over a hub's caches) cost more than the
+            # encoding (measured, bench/publish.py)
+            with paused_gc():
+                if not self._one_batch(report, progress):
+                    return report
+
+    def _one_batch(self, report: PublishReport, progress: Progress | None) -> bool:
+        """Read, send and record one batch (or the corrections after a rebuild); False when
+        there was nothing to publish."""
+        while True:
             with self.store.db.transaction(commit=False) as c:
                 gen = feed.generation(c, self.store)
                 if self.checkpoint.place == Place() and self.checkpoint.generation == 0:
@@ -198,9 +210,9 @@ class Publisher:
             if changes is None:
                 report.corrections += self._reconcile(gen)
                 report.transactions += 1
-                continue
+                return True
             if not changes and not writes:
-                return report
+                return False
             place = changes[-1].place if changes else self.checkpoint.place
             self._send(changes, Checkpoint(place, gen, written_upto), writes)
             report.published += len(changes)
@@ -209,6 +221,7 @@ class Publisher:
             report.position = place.position
             if progress is not None:
                 progress(len(changes))
+            return True
 
     def _pending_writes(self, c: Any) -> tuple[list[Message], int]:
         """The messages about writes since the checkpoint — those to the workers' targets
@@ -342,68 +355,13 @@ class Publisher:
 
     def _reconcile(self, gen: int) -> int:
         """Publish the differences between what the state topics hold and the state now."""
-        entities = self.schemas.entities()
-        self.admin.ensure(entities)
-        topics = [self.settings.topic_prefix + snake(e) + ".state" for e in entities]
-        published: dict[bytes, bytes | None] = {}
-        for key, value in admin.read_all(self.settings, topics, self.consumer_options):
-            published[key] = value
-        with self.store.db.transaction(commit=False) as c:
-            upto = feed.upto(c, self.store)
-            place = Place(*audit.last_change(c, upto))
-            corrections: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
-            live: set[bytes] = set()
-            for entity in entities:
-                for cid, fields in audit.states_at(c, entity, upto):
-                    key = cid.encode()
-                    live.add(key)
-                    now = self.schemas.encode_state(entity, cid, fields)
-                    old = published.get(key)
-                    if old != now:
-                        before = None if old is None else self._fields(old)
-                        corrections.append((entity, cid, before, fields))
-            for key, old in published.items():
-                if old is not None and key not in live:
-                    cid = key.decode()
-                    corrections.append((cid.split("/", 1)[0], cid, self._fields(old), None))
-            if feed.generation(c, self.store) != gen:
-                return 0  # rebuilt again meanwhile: the caller starts over
-        changes = [
-            FeedChange(
-                place[0],
-                place[1],
-                entity,
-                cid,
-                _op(before, after),
-                _changed(before, after),
-                before,
-                after,
-                "synchub",
-                "rebuild",
-                cid,
-                0,
-            )
-            for entity, cid, before, after in corrections
-        ]
+        self.admin.ensure(self.schemas.entities())
+        found = reconcile.corrections(
+            self.store, self.schemas, self.settings, self.consumer_options, gen
+        )
+        if found is None:
+            return 0  # rebuilt again meanwhile: the caller starts over
+        changes, place = found
         self._send(changes, Checkpoint(place, gen))
         log.info("after a rebuild: %d corrections published", len(changes))
         return len(changes)
-
-    def _fields(self, value: bytes) -> dict[str, Any]:
-        """A published state back to the stored JSON form (to compare and to show)."""
-        from hub.values import to_json
-
-        datum = self.schemas.decode(value)
-        return {k: to_json(v) for k, v in datum.items() if v is not None}
-
-
-def _op(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
-    if before is None:
-        return "create"
-    return "delete" if after is None else "update"
-
-
-def _changed(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
-    if after is None:
-        return []
-    return sorted(k for k, v in after.items() if (before or {}).get(k) != v)
