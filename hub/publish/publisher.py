@@ -21,9 +21,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
@@ -115,6 +116,24 @@ def producer_config(settings: KafkaSettings, extra: dict[str, Any] | None) -> di
     }
 
 
+@dataclass
+class Batch:
+    """One transaction's worth, encoded: the messages (each change's two, then the writes'),
+    the checkpoint it reaches, the entities it touches, and how many changes and writes."""
+
+    messages: list[Message]
+    checkpoint: Checkpoint
+    entities: set[str]
+    changes: int
+    writes: int
+
+
+class Rebuilt(NamedTuple):
+    """What `_next_batch` says when the projections were rebuilt since the checkpoint."""
+
+    generation: int
+
+
 class Publisher:
     """Publishes one store's canonical changes (see the module's doc). One per store at a time
     (the hub's `publish` lease; Kafka fences a second with the same transactional id)."""
@@ -138,6 +157,7 @@ class Publisher:
         self.admin = admin.Topics(settings, admin.connection_options(producer_options))
         self.checkpoint = Checkpoint()
         self._started = False
+        self._sender: ThreadPoolExecutor | None = None
         self._names: dict[str, tuple[str, str, tuple[str, bytes]]] = {}
         self._bodies: dict[str, bytes] = {}
         """Canonical id → the Avro body of its state after the last change sent in the
@@ -172,67 +192,87 @@ class Publisher:
         return found
 
     def close(self) -> None:
+        if self._sender is not None:
+            self._sender.shutdown(wait=True)
+            self._sender = None
         self.producer.flush(30)
 
     # -- a pass -----------------------------------------------------------------------------------
 
     def publish(self, progress: Progress | None = None) -> PublishReport:
-        """Everything the feed holds after the checkpoint, in transactions of `batch`."""
+        """Everything the feed holds after the checkpoint, in transactions of `batch`.
+
+        Pipelined: while a sender thread commits one transaction (librdkafka waits for the
+        brokers, without the GIL), this thread reads and encodes the next batch; a batch is
+        handed over only once the one before is committed, so a failure leaves nothing
+        half-published and the next pass starts over from the last committed checkpoint."""
         # a broker that cannot be reached fails this pass in seconds, not at a commit's timeout
         self.producer.list_topics(self.settings.checkpoint_topic, timeout=REACH_TIMEOUT)
         if not self._started:
             self.start()
         report = PublishReport(position=self.checkpoint.place.position)
-        while True:
-            # a batch allocates ~10 short-lived objects a change and makes no cycles: the
-            # collector's passes over them (and over a hub's caches) cost more than the
-            # encoding (measured, bench/publish.py)
-            with paused_gc():
-                if not self._one_batch(report, progress):
+        reading = self.checkpoint
+        sending: Future[None] | None = None
+        try:
+            while True:
+                # a batch allocates ~10 short-lived objects a change and makes no cycles:
+                # the collector's passes over them (and over a hub's caches) cost more than
+                # the encoding (measured, bench/publish.py)
+                with paused_gc():
+                    batch = self._next_batch(reading)
+                if sending is not None:
+                    sending.result()  # committed (or its failure raised here)
+                    sending = None
+                if batch is None:
                     return report
+                if isinstance(batch, Rebuilt):
+                    report.corrections += self._reconcile(batch.generation)
+                    report.transactions += 1
+                    reading = self.checkpoint
+                    continue
+                sending = self._pool().submit(self._send_batch, batch)
+                reading = batch.checkpoint
+                report.published += batch.changes
+                report.writes += batch.writes
+                report.transactions += 1
+                report.position = batch.checkpoint.place.position
+                if progress is not None:
+                    progress(batch.changes)
+        finally:
+            if sending is not None:
+                with contextlib.suppress(KafkaException):
+                    sending.result()  # never leave a transaction behind, even on Ctrl-C
 
-    def _one_batch(self, report: PublishReport, progress: Progress | None) -> bool:
-        """Read, send and record one batch (or the corrections after a rebuild); False when
-        there was nothing to publish."""
+    def _next_batch(self, reading: Checkpoint) -> Batch | Rebuilt | None:
+        """The next batch after `reading`, encoded; Rebuilt when the projections were rebuilt
+        since (the generation moved: reconcile first); None when there is nothing new."""
         while True:
             with self.store.db.transaction(commit=False) as c:
                 gen = feed.generation(c, self.store)
-                if self.checkpoint.place == Place() and self.checkpoint.generation == 0:
+                if reading.place == Place() and reading.generation == 0:
                     # nothing published yet: the whole feed, as the projections are now
+                    reading = Checkpoint(Place(), gen, reading.outbound)
                     self.checkpoint = Checkpoint(Place(), gen, self.checkpoint.outbound)
-                if gen != self.checkpoint.generation:
-                    changes = None
-                else:
-                    changes = feed.read(c, self.store, self.checkpoint.place, self.settings.batch)
-                    writes, written_upto = self._pending_writes(c)
-                    if feed.generation(c, self.store) != gen:  # a rebuild swapped meanwhile
-                        continue
-            if changes is None:
-                report.corrections += self._reconcile(gen)
-                report.transactions += 1
-                return True
+                if gen != reading.generation:
+                    return Rebuilt(gen)
+                changes = feed.read(c, self.store, reading.place, self.settings.batch)
+                writes, written_upto = self._pending_writes(c, reading.outbound)
+                if feed.generation(c, self.store) != gen:  # a rebuild swapped meanwhile
+                    continue
             if not changes and not writes:
-                return False
-            place = changes[-1].place if changes else self.checkpoint.place
-            self._send(changes, Checkpoint(place, gen, written_upto), writes)
-            report.published += len(changes)
-            report.writes += len(writes)
-            report.transactions += 1
-            report.position = place.position
-            if progress is not None:
-                progress(len(changes))
-            return True
+                return None
+            place = changes[-1].place if changes else reading.place
+            return self._encode(changes, Checkpoint(place, gen, written_upto), writes)
 
-    def _pending_writes(self, c: Any) -> tuple[list[Message], int]:
+    def _pending_writes(self, c: Any, after: int) -> tuple[list[Message], int]:
         """The messages about writes since the checkpoint — those to the workers' targets
         that became pending, and the outcomes that settled — and the outbound projection's
         position they are read up to."""
         targets = self.settings.outbound_targets
         topic = self.settings.writes_topic
         if not targets and not topic:
-            return [], self.checkpoint.outbound
+            return [], after
         upto = self.store.db.tracked_in(c, "outbound")
-        after = self.checkpoint.outbound
         messages: list[Message] = []
         for target, obj, cid, key, position in outbound.pending_after(c, targets, after, upto):
             value = {"target": target, "object": obj, "canonical_id": cid,
@@ -252,27 +292,41 @@ class Publisher:
 
     def _send(
         self,
-        changes: Iterable[FeedChange],
+        changes: list[FeedChange],
         checkpoint: Checkpoint,
-        writes: Iterable[Message] = (),
+        writes: list[Message] | None = None,
     ) -> None:
         """One transaction: the changes, their states, the pending writes, the checkpoint."""
+        self._send_batch(self._encode(changes, checkpoint, writes or []))
+
+    def _encode(
+        self, changes: list[FeedChange], checkpoint: Checkpoint, writes: list[Message]
+    ) -> Batch:
+        """A transaction's messages: each change's two, then the writes'."""
+        self._bodies.clear()
+        messages = [m for ch in changes for m in self.messages(ch)]
+        messages.extend(writes)
         entities = {ch.entity for ch in changes}
-        self.admin.ensure(sorted(entities))
+        return Batch(messages, checkpoint, entities, len(changes), len(writes))
+
+    def _send_batch(self, batch: Batch) -> None:
+        """Produce a batch's messages and its checkpoint in one transaction, and commit it."""
+        self.admin.ensure(sorted(batch.entities))
         self.admin.ensure_outbound(self.settings.outbound_targets)
         self.admin.ensure_writes_topic()
         producer = self.producer
-        self._bodies.clear()
+        produce = producer.produce
         producer.begin_transaction()
         try:
-            for ch in changes:
-                self._produce(ch)
-            for topic, key, value, headers in writes:
-                self._produce_retrying(topic, key, value, headers)
+            for topic, key, value, headers in batch.messages:
+                try:
+                    produce(topic, value=value, key=key, headers=headers)
+                except BufferError:  # the local queue is full: this one again once it drains
+                    self._produce_retrying(topic, key, value, headers)
             producer.produce(
                 self.settings.checkpoint_topic,
                 key=self.settings.transactional_id.encode(),
-                value=checkpoint.to_bytes(),
+                value=batch.checkpoint.to_bytes(),
             )
             crashpoint("publish.before_commit")
             producer.commit_transaction(COMMIT_TIMEOUT)
@@ -280,7 +334,12 @@ class Publisher:
         except KafkaException as e:
             self._failed(e)
             raise
-        self.checkpoint = checkpoint
+        self.checkpoint = batch.checkpoint
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(1, thread_name_prefix="synchub-publish")
+        return self._sender
 
     def messages(self, ch: FeedChange) -> list[Message]:
         """The two messages of one change: to its change topic and its compacted state topic."""
@@ -316,14 +375,6 @@ class Publisher:
         topic = self.settings.topic_prefix + snake(entity)
         schema = fingerprint(self.schemas.change(entity)).hex().encode()
         return topic, topic + ".state", ("synchub.schema", schema)
-
-    def _produce(self, ch: FeedChange) -> None:
-        produce = self.producer.produce
-        for topic, key, value, headers in self.messages(ch):
-            try:
-                produce(topic, value=value, key=key, headers=headers)
-            except BufferError:  # the local queue is full: this one again once it drains
-                self._produce_retrying(topic, key, value, headers)
 
     def _produce_retrying(
         self,
