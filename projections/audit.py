@@ -25,6 +25,7 @@ from projections.tables import Context, Table
 
 __all__ = [
     "AUDIT",
+    "CHANGE_COLUMNS",
     "COLUMNS",
     "TABLES",
     "Lineage",
@@ -145,35 +146,25 @@ def last_change(c: Cursor, upto: int, *, table: str = _LIVE) -> tuple[int, int]:
     return (0, 0) if r is None else (int(r[0]), int(r[1]))
 
 
-class Change(NamedTuple):
-    """One audit row as the change feed reads it (hub.publish): `new` is decoded."""
-
-    position: int
-    seq: int
-    canonical_id: str
-    entity: str
-    op: str
-    new: dict[str, Any] | None
-    system: str
-    object: str
-    source_key: str
-    mapping_version: int
+CHANGE_COLUMNS = (
+    "position", "seq", "canonical_id", "entity", "op", "new", "system", "object",
+    "source_key", "mapping_version",
+)  # fmt: skip
+"""The columns of a row `changes_after` returns, in order (`new`: JSON text, or None)."""
 
 
 def changes_after(
     c: Cursor, position: int, seq: int, upto: int, limit: int, *, table: str = _LIVE
-) -> list[Change]:
-    """Up to `limit` changes after (position, seq), up to position `upto`, in store order."""
+) -> list[tuple[Any, ...]]:
+    """Up to `limit` changes after (position, seq), up to position `upto`, in store order:
+    rows of CHANGE_COLUMNS as stored (the change feed makes one object of each)."""
     c.execute(
-        "SELECT position, seq, canonical_id, entity, op, new, system, object, source_key,"
-        f" mapping_version FROM {table} WHERE (position>? OR (position=? AND seq>?))"
-        " AND position<=? ORDER BY position, seq LIMIT ?",
+        f"SELECT {', '.join(CHANGE_COLUMNS)} FROM {table}"
+        " WHERE (position>? OR (position=? AND seq>?)) AND position<=?"
+        " ORDER BY position, seq LIMIT ?",
         (position, position, seq, upto, limit),
     )
-    return [
-        Change(r[0], r[1], r[2], r[3], r[4], orjson.loads(r[5]) if r[5] else None, *r[6:])
-        for r in c.fetchall()
-    ]
+    return list(c.fetchall())
 
 
 def _states(

@@ -9,8 +9,9 @@ the publisher then reconciles what it published with the state now (publisher.py
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, NamedTuple
+
+import orjson
 
 from hub.store.base import Cursor, EventStore
 from projections import audit
@@ -69,31 +70,34 @@ def read(c: Cursor, store: EventStore, after: Place, limit: int) -> list[FeedCha
         return []
     first: dict[str, str] = {}
     for r in rows:
-        first.setdefault(r.canonical_id, r.op)
+        first.setdefault(r[2], r[4])
     # an entity whose first change here is a create or a restore had no state before it
     known = [cid for cid, op in first.items() if op in _HAD_STATE]
     states = audit.states_of(c, known, after.position, seq=after.seq) if known else {}
-    return list(_fold(rows, states))
+    return _fold(rows, states)
 
 
 _HAD_STATE = frozenset(("update", "delete"))
 
 
-def _fold(rows: list[audit.Change], states: dict[str, dict[str, Any]]) -> Iterator[FeedChange]:
-    for r in rows:
-        before = states.get(r.canonical_id)
-        if r.op == "delete":
+def _fold(rows: list[tuple[Any, ...]], states: dict[str, dict[str, Any]]) -> list[FeedChange]:
+    """The rows (audit.CHANGE_COLUMNS) with each entity's state before and after."""
+    out = []
+    for position, seq, cid, entity, op, new, system, obj, key, version in rows:
+        before = states.get(cid)
+        if op == "delete":
             after = None
             changed: list[str] = []
+            states.pop(cid, None)
         else:
-            new = r.new or {}
-            after = {**(before or {}), **new}
-            changed = sorted(new)
-        if after is None:
-            states.pop(r.canonical_id, None)
-        else:
-            states[r.canonical_id] = after
-        yield FeedChange(
-            r.position, r.seq, r.entity, r.canonical_id, r.op, changed, before, after,
-            r.system, r.object, r.source_key, r.mapping_version,
-        )  # fmt: skip
+            # written by hub.values.dumps: sorted keys, never NaN (orjson reads it)
+            fields = orjson.loads(new) if new else {}
+            after = {**before, **fields} if before else fields
+            changed = sorted(fields)
+            states[cid] = after
+        out.append(
+            FeedChange(
+                position, seq, entity, cid, op, changed, before, after, system, obj, key, version
+            )
+        )
+    return out

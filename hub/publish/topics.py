@@ -257,10 +257,10 @@ class TopicSchemas:
         `id` field, when it has one and no value, is the canonical id's natural part."""
         if fields is None:
             return None
-        convert = self._states[entity][1]
+        datum: dict[str, Any] = self._states[entity][1](fields)  # a new dict
         if "id" not in fields and entity in self._has_id:
-            fields = {**fields, "id": canonical_id.split("/", 1)[-1]}
-        return convert(fields)  # type: ignore[no-any-return]
+            datum["id"] = canonical_id.split("/", 1)[-1]
+        return datum
 
     def state_body(
         self, entity: str, canonical_id: str, fields: dict[str, Any] | None
