@@ -33,54 +33,23 @@ from hub.errors import SyncHubError
 from hub.kafka_config import KafkaSettings
 from hub.perf import paused_gc
 from hub.publish import admin, feed, reconcile
-from hub.publish.admin import KAFKA_LOG
 from hub.publish.feed import FeedChange, Place
 from hub.publish.registry import SchemaRegistry
 from hub.publish.topics import TopicSchemas, fingerprint, snake
+from hub.publish.transaction import Batch, Checkpoint, Message, producer_config
 from hub.store.base import EventStore
 from projections import outbound
 
-__all__ = ["Checkpoint", "PublishReport", "Publisher"]
+__all__ = ["Checkpoint", "Message", "PublishReport", "Publisher", "producer_config"]
 
 log = logging.getLogger("synchub.publish")
 
 Progress = Callable[[int], None]
-Message = tuple[str, bytes, bytes | None, list[tuple[str, str | bytes | None]]]
-"""(topic, key, value, headers) of one produced message."""
 
 REACH_TIMEOUT = 5.0
 """Seconds a pass waits for the brokers to answer before it says they cannot be reached."""
 COMMIT_TIMEOUT = 60.0
 """Seconds a transaction's start or commit may take (then it is aborted and tried again)."""
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """What the last committed transaction published up to."""
-
-    place: Place = Place(0, 0)  # noqa: RUF009 - an immutable tuple
-    generation: int = 0
-    outbound: int = 0
-    """The outbound projection's position the pending writes were published up to."""
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(
-            {
-                "position": self.place.position,
-                "seq": self.place.seq,
-                "generation": self.generation,
-                "outbound": self.outbound,
-            }
-        ).encode()
-
-    @classmethod
-    def from_bytes(cls, value: bytes) -> Checkpoint:
-        d = json.loads(value)
-        return cls(
-            Place(int(d["position"]), int(d["seq"])),
-            int(d["generation"]),
-            int(d.get("outbound", 0)),
-        )
 
 
 @dataclass
@@ -98,34 +67,6 @@ class PublishReport:
 
 def _json(value: dict[str, Any]) -> bytes:
     return json.dumps(value, sort_keys=True).encode()
-
-
-def producer_config(settings: KafkaSettings, extra: dict[str, Any] | None) -> dict[str, Any]:
-    """The publisher's producer settings (bench/publish.py's baseline uses the same)."""
-    return {
-        "bootstrap.servers": settings.bootstrap_servers,
-        "transactional.id": settings.transactional_id,
-        "enable.idempotence": True,
-        "partitioner": "murmur2_random",  # key → partition as Java clients do
-        "linger.ms": 5,
-        "compression.type": "lz4",
-        "queue.buffering.max.messages": 1_000_000,
-        "transaction.timeout.ms": 300_000,
-        "logger": KAFKA_LOG,
-        **(extra or {}),
-    }
-
-
-@dataclass
-class Batch:
-    """One transaction's worth, encoded: the messages (each change's two, then the writes'),
-    the checkpoint it reaches, the entities it touches, and how many changes and writes."""
-
-    messages: list[Message]
-    checkpoint: Checkpoint
-    entities: set[str]
-    changes: int
-    writes: int
 
 
 class Rebuilt(NamedTuple):
