@@ -71,7 +71,10 @@ class Slow(Exception):
     """The generated encoder does not take this value the plain way: fastavro writes it."""
 
 
-_SLOW = (Slow, LookupError, TypeError, ValueError, OverflowError, AttributeError, struct.error)
+_SLOW = (
+    Slow, LookupError, TypeError, ValueError, OverflowError, AttributeError, struct.error,
+    decimal.DecimalException,  # a decimal too large to scale exactly: fastavro's own way
+)  # fmt: skip
 """What the fast path may raise on a value it does not take."""
 
 

@@ -193,7 +193,6 @@ class Publisher:
                 if reading.place == Place() and reading.generation == 0:
                     # nothing published yet: the whole feed, as the projections are now
                     reading = Checkpoint(Place(), gen, reading.outbound)
-                    self.checkpoint = Checkpoint(Place(), gen, self.checkpoint.outbound)
                 if gen != reading.generation:
                     return Rebuilt(gen)
                 changes = feed.read(c, self.store, reading.place, self.settings.batch)
@@ -264,16 +263,20 @@ class Publisher:
                     produce(topic, value=value, key=key, headers=headers)
                 except BufferError:  # the local queue is full: this one again once it drains
                     self._produce_retrying(topic, key, value, headers)
-            producer.produce(
+            self._produce_retrying(
                 self.settings.checkpoint_topic,
-                key=self.settings.transactional_id.encode(),
-                value=batch.checkpoint.to_bytes(),
+                self.settings.transactional_id.encode(),
+                batch.checkpoint.to_bytes(),
             )
             crashpoint("publish.before_commit")
             producer.commit_transaction(COMMIT_TIMEOUT)
             crashpoint("publish.after_commit")
         except KafkaException as e:
             self._failed(e)
+            raise
+        except BaseException:  # nothing of an unfinished transaction may stay open
+            with contextlib.suppress(KafkaException):
+                producer.abort_transaction(COMMIT_TIMEOUT)
             raise
         self.checkpoint = batch.checkpoint
 
@@ -354,6 +357,7 @@ class Publisher:
         if found is None:
             return 0  # rebuilt again meanwhile: the caller starts over
         changes, place = found
-        self._send(changes, Checkpoint(place, gen))
+        # the pending writes' place is a store position: a rebuild does not move it
+        self._send(changes, Checkpoint(place, gen, self.checkpoint.outbound))
         log.info("after a rebuild: %d corrections published", len(changes))
         return len(changes)

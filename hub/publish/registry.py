@@ -40,7 +40,10 @@ class SchemaRegistry:
 
     def __init__(self, options: dict[str, Any]) -> None:
         self.url = str(options["url"]).split(",")[0]
-        self.client = SchemaRegistryClient({"timeout": 10, **options})
+        try:
+            self.client = SchemaRegistryClient({"timeout": 10, **options})
+        except (ValueError, TypeError) as e:
+            raise RegistryError(f"kafka.schema_registry: {e}; see docs/consumers.md") from None
 
     def attach(self, schemas: TopicSchemas, prefix: str) -> None:
         """Register every entity's two topic schemas and have `schemas` write (and read) the
@@ -62,26 +65,31 @@ class SchemaRegistry:
         try:
             return int(self.client.register_schema(subject, RegistrySchema(json.dumps(schema))))
         except SchemaRegistryError as e:
-            raise RegistryError(
-                f"the schema registry at {self.url} refused the schema of {subject} "
-                f"(HTTP {e.http_status_code}): {e.error_message}. Nothing was published. "
-                "A compatibility rule refuses it: check the subject's earlier versions "
-                f"(GET {self.url}/subjects/{subject}/versions) and its compatibility level, "
-                "or publish under another kafka.topic_prefix"
-            ) from None
+            if e.http_status_code in (409, 422):
+                raise RegistryError(
+                    f"the schema registry at {self.url} refused the schema of {subject} "
+                    f"(HTTP {e.http_status_code}): {e.error_message}. Nothing was published. "
+                    "A compatibility rule refuses it: check the subject's earlier versions "
+                    f"(GET {self.url}/subjects/{subject}/versions) and its compatibility "
+                    "level, or publish under another kafka.topic_prefix"
+                ) from None
+            raise self._failed(f"registering {subject}", e, "; nothing was published") from None
         except Exception as e:  # httpx's connection errors and timeouts
-            raise RegistryError(
-                f"cannot reach the schema registry at {self.url} ({type(e).__name__}: {e}); "
-                "check kafka.schema_registry.url (nothing was published)"
-            ) from None
+            raise self._failed(f"registering {subject}", e, "; nothing was published") from None
 
     def schema(self, schema_id: int) -> Schema:
         """The schema registered under `schema_id`."""
         try:
             found = self.client.get_schema(schema_id)
-        except SchemaRegistryError as e:
-            raise SyncHubError(
-                f"schema id {schema_id} is not in the schema registry at {self.url} "
-                f"(HTTP {e.http_status_code}: {e.error_message})"
-            ) from None
-        return Schema.from_dict(json.loads(str(found.schema_str)))
+            return Schema.from_dict(json.loads(str(found.schema_str)))
+        except Exception as e:
+            raise self._failed(f"reading schema id {schema_id}", e) from None
+
+    def _failed(self, doing: str, e: Exception, then: str = "") -> RegistryError:
+        if isinstance(e, SchemaRegistryError):
+            said = f"HTTP {e.http_status_code}: {e.error_message}"
+            if e.http_status_code in (401, 403):
+                said += "; check kafka.schema_registry's credentials (basic.auth.user.info…)"
+        else:
+            said = f"{type(e).__name__}: {e}; check kafka.schema_registry.url"
+        return RegistryError(f"the schema registry at {self.url} failed {doing} ({said}){then}")

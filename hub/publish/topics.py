@@ -271,7 +271,7 @@ class TopicSchemas:
         schema, _, encode, _ = self._states[entity]
         try:
             return encode(self.datum(entity, canonical_id, fields))  # type: ignore[arg-type]
-        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
+        except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as e:
             raise SyncHubError(
                 f"cannot encode {canonical_id} as a {schema.name} for Kafka: {e}"
             ) from None

@@ -199,6 +199,25 @@ def test_decimals_on_bytes_are_fastavros(value: str) -> None:
     check(parsed, {"d": value, "o": None})  # text: fastavro's own conversion or error
 
 
+def test_a_decimal_too_large_to_scale_exactly_is_left_to_fastavro() -> None:
+    parsed = fastavro.parse_schema(
+        {
+            "type": "record",
+            "name": "Huge",
+            "fields": [
+                {
+                    "name": "d",
+                    "type": {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 4},
+                }
+            ],
+        }
+    )
+    fast = AvroBodyEncoder(parsed).fast
+    assert fast is not None
+    with pytest.raises(_SLOW):  # fastavro writes it (slowly: a million-digit integer)
+        fast({"d": decimal.Decimal("1E+999996")})
+
+
 HUB_SCHEMAS = ("checkpoint_advanced", "record_quarantined", "delta_planned", "write_attempted")
 
 
