@@ -16,6 +16,7 @@ import yaml
 from hub import queries
 from hub.config import ConnectorSettings, OutboundSettings, Settings, StoreSettings
 from hub.engine import Hub
+from hub.outbound import ExecutorReport
 from hub.errors import SyncHubError
 from hub.outbound.executor import RateLimiter
 from hub.testing import MemorySink, MemorySource, Wired
@@ -776,6 +777,33 @@ def test_a_source_that_fails_unexpectedly_does_not_stop_the_others(world: World)
     assert world.state("Person/ANN")["exists"]  # the ERP connector was still read
     status = queries.status(world.hub.store, world.hub.projector, ["tracker", "erp"])
     assert "AttributeError" in status["connectors"]["tracker"]["last_error"]
+
+
+def test_writes_attempted_outside_a_pass_go_in_batches_of_batch_size(tmp_path: Path) -> None:
+    """`Executor.attempt` (what `synchub worker outbound` calls with up to 500 writes of a
+    Kafka batch) sends `outbound.batch_size` at a time, as a pass does."""
+    w = World(tmp_path, batch_size=4, rate_limit_per_s=1000)
+    try:
+        w.person("ANN", "Ann")
+        for i in range(10):
+            w.entry(f"t{i}", f"e{i} #acme/web/design #approved", 60)
+        w.erp.fail_next(10)  # the pass's writes wait
+        w.hub.sync_once(wait=False)
+        pending = [r for r in w.hub.executor.active() if r.target == "erp"]
+        assert len(pending) == 10 and not w.erp.records
+        sizes: list[int] = []
+        apply = w.erp.apply
+
+        def counted(deltas: Any) -> Any:
+            sizes.append(len(deltas))
+            return apply(deltas)
+
+        w.erp.apply = counted  # type: ignore[method-assign]
+        statuses = w.hub.executor.attempt("erp", pending, ExecutorReport())
+        assert sizes == [4, 4, 2] and statuses == ["applied"] * 10
+        assert len(w.erp.records) == 10
+    finally:
+        w.hub.close()
 
 
 def test_a_target_slower_than_the_rate_limit_is_not_also_throttled(tmp_path: Path) -> None:
