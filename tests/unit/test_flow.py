@@ -16,8 +16,8 @@ import yaml
 from hub import queries
 from hub.config import ConnectorSettings, OutboundSettings, Settings, StoreSettings
 from hub.engine import Hub
-from hub.outbound import ExecutorReport
 from hub.errors import SyncHubError
+from hub.outbound import ExecutorReport
 from hub.outbound.executor import RateLimiter
 from hub.testing import MemorySink, MemorySource, Wired
 from hub.types import ObjectSchema
