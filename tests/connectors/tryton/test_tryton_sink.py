@@ -57,8 +57,8 @@ class World:
         self.sink = self.make_sink(fault)
         self.erp = Erp(db.client())
         self.employee = self.erp.employee()
-        self.project, tasks = self.erp.project(self.erp.customer())
-        self.works = [self.erp.timesheet_work(t) for t in tasks]
+        self.project, self.tasks = self.erp.project(self.erp.customer())
+        self.works = [self.erp.timesheet_work(t) for t in self.tasks]
 
     def make_sink(self, fault: Fault | None = None) -> TrytonSink:
         transport = None if fault is None else FaultyTransport(fault)
@@ -90,6 +90,11 @@ class World:
 
 def delta(op: DeltaOp, fields: dict[str, Any], key: str, target: str | None = None) -> Delta:
     return Delta("erp", "timesheet_lines", "TimeEntry/1", target, op, fields, key)
+
+
+def entry(cid: str, fields: dict[str, Any]) -> Delta:
+    """A create of a line of its own time entry."""
+    return Delta("erp", "timesheet_lines", f"TimeEntry/{cid}", None, "create", fields, cid)
 
 
 def apply1(sink: TrytonSink, d: Delta) -> Outcome:
@@ -125,6 +130,39 @@ def test_changing_an_invoiced_line_is_rejected_with_trytons_reason(
     after = w.line(line)
     assert after is not None and after["duration"] == dt.timedelta(hours=2)
     assert after["description"] == "Build, reviewed " + create_marker(create)  # marker kept
+
+
+def test_lines_on_tasks_read_the_batchs_tasks_once_and_a_missing_task_fails_alone(
+    tryton_db: TrytonDB, tmp_path: Path
+) -> None:
+    w = World(tryton_db, tmp_path)
+    reads: list[list[int]] = []
+    read = w.sink.client.read
+
+    def counted(model: str, ids: Any, fields: Any, **kw: Any) -> Any:
+        if model == "project.work":
+            reads.append(list(ids))
+        return read(model, ids, fields, **kw)
+
+    w.sink.client.read = counted  # type: ignore[method-assign]
+    on_task = [{**w.fields(1.0, f"on {t}"), "task": t} for t in (*w.tasks, w.tasks[0])]
+    for f in on_task:
+        del f["work"]
+    outcomes = w.sink.apply([entry(f"e{i}", f) for i, f in enumerate(on_task)])
+    assert [o.status for o in outcomes] == ["applied"] * 3
+    assert reads == [sorted(set(w.tasks))]  # one read for the batch, not one a line
+    ids = [int(o.target_key or 0) for o in outcomes]
+    works = {r["id"]: r["work"] for r in w.erp.c.read("timesheet.line", ids, ["work"])}
+    assert [works[i] for i in ids] == [w.works[0], w.works[1], w.works[0]]
+
+    reads.clear()
+    missing = {**on_task[0], "task": 987654, "description": "on a task Tryton lacks"}
+    outcomes = w.sink.apply(
+        [entry("e9", {**on_task[1], "description": "b2"}), entry("ex", missing)]
+    )
+    assert [o.status for o in outcomes] == ["applied", "rejected"]
+    assert len(reads) == 3  # the batch's read failed: each line read its own task
+    assert w.count() == 4
 
 
 def test_a_create_applied_twice_even_after_a_restart_makes_one_line(
