@@ -24,6 +24,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.processes import alive, free_port
+
 VERSION = "4.4.0"
 """Apache Kafka (kafka_2.13) of the tests and of docker-compose.yml (a test checks they agree)."""
 LOG4J_VERSION = "2.25.5"
@@ -73,12 +75,6 @@ appender.file.layout.pattern = [%d] %p %m (%c)%n
 rootLogger.level = INFO
 rootLogger.appenderRef.file.ref = FILE
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def fetch() -> Path:
@@ -134,12 +130,12 @@ class Broker:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGTERM)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and _alive(self.pid):
+        while time.monotonic() < deadline and alive(self.pid):
             time.sleep(0.1)
-        if _alive(self.pid):
+        if alive(self.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
-            while _alive(self.pid):
+            while alive(self.pid):
                 time.sleep(0.05)
         self.pid = None
         if remove and self.root is not None:
@@ -158,7 +154,7 @@ class Broker:
         if kill and self.pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
-            while self.pid is not None and _alive(self.pid):
+            while self.pid is not None and alive(self.pid):
                 time.sleep(0.05)
             self.pid = None
         self.stop(remove=False)
@@ -166,20 +162,6 @@ class Broker:
             during()
         time.sleep(down)
         self.pid = _launch(self.root, self._command, self.bootstrap)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _ready(bootstrap: str) -> bool:
@@ -230,9 +212,9 @@ def start(*, own: bool = False) -> Broker:
         raise RuntimeError("the Kafka test broker needs Java 17+ (java) on PATH")
     root = Path(tempfile.mkdtemp(prefix="synchub-kafka-"))
     (root / "logs").mkdir()
-    port, controller = _free_port(), _free_port()
+    port, controller = free_port(), free_port()
     while controller == port:
-        controller = _free_port()
+        controller = free_port()
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",

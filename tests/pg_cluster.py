@@ -14,7 +14,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+
+from tests.processes import free_port
 
 BIN = Path("/usr/lib/postgresql/15/bin")  # VERSION
 USER = "postgres"
@@ -41,12 +42,6 @@ SERVER_SETTINGS = {
 """The server's settings, here and in docker-compose.yml (a test checks they agree)."""
 TEST_ONLY_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 """Speed for throw-away test clusters only: never for a server whose data matters."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _as_postgres(*cmd: str) -> list[str]:
@@ -152,7 +147,7 @@ def start(*, own: bool = False) -> Cluster:
         capture_output=True,
         timeout=120,
     )
-    port = _free_port()
+    port = free_port()
     options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sock}"
     for name, value in {**SERVER_SETTINGS, **TEST_ONLY_SETTINGS}.items():
         options += f" -c {name}={value}"

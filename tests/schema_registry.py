@@ -20,12 +20,13 @@ import fcntl
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from tests.processes import alive, free_port
 
 VERSION = "3.3.3"
 """Apicurio Registry of the tests and of docker-compose.yml (a test checks they agree)."""
@@ -116,12 +117,6 @@ def java() -> str:
     raise RuntimeError(f"the test schema registry needs Java {MIN_JAVA}+ (APICURIO_JAVA_HOME)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Registry:
     """A running registry: its Confluent-compatible URL, and (when we started it) its PID."""
 
@@ -137,7 +132,7 @@ class Registry:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and _alive(self.pid):
+        while time.monotonic() < deadline and alive(self.pid):
             time.sleep(0.1)
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
@@ -145,23 +140,12 @@ class Registry:
         self.pid = None
 
 
-def _alive(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def start(timeout: float = 180.0) -> Registry:
     """The registry `SCHEMA_REGISTRY_URL` names, or a new one, ready (/health/ready UP)."""
     if url := os.environ.get("SCHEMA_REGISTRY_URL"):
         return Registry(url)
     home = fetch()
-    port, management = _free_port(), _free_port()
+    port, management = free_port(), free_port()
     log = HOME / "logs" / f"registry-{port}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [
