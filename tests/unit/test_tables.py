@@ -147,3 +147,43 @@ def test_states_at_folds_each_entitys_changes_and_leaves_out_the_deleted() -> No
         ("TimeEntry/b", {"m": 2}),
     ]
     assert list(states_at(c, "TimeEntry", 1)) == [("TimeEntry/a", {"m": 1, "x": "a"})]
+
+
+def test_changes_after_reads_every_change_once_in_order_across_batch_boundaries() -> None:
+    """The change feed's query: one ordered range of the primary key, from the place on (a
+    backlog is not read again from its start for every batch)."""
+    from projections.audit import AUDIT, changes_after
+
+    c = sqlite3.connect(":memory:").cursor()
+    AUDIT.create(c, SQLITE)
+    lineage = ("tracker", "time_entries", "k", 1, None, None)
+    places = [(p, s) for p in (1, 2, 5) for s in range(1, 4)] + [(7, 1)]
+    for p, s in places:
+        row = (p, s, f"TimeEntry/{p}-{s}", "TimeEntry", "create", None, '{"m":1}')
+        c.execute(f"INSERT INTO p_audit VALUES ({','.join('?' * 13)})", (*row, *lineage))
+    for limit in (1, 2, 4):
+        seen, after = [], (0, 0)
+        while rows := changes_after(c, after[0], after[1], 5, limit):
+            seen += [(r[0], r[1]) for r in rows]
+            after = seen[-1]
+        assert seen == places[:-1]  # up to position 5 only, each once, in order
+
+    class Recording:  # the SQL the function runs, to ask SQLite for its plan
+        def __init__(self) -> None:
+            self.sql: tuple[str, tuple[object, ...]] = ("", ())
+
+        def execute(self, sql: str, params: tuple[object, ...]) -> None:
+            self.sql = (sql, params)
+            c.execute(sql, params)
+
+        def fetchall(self) -> list[tuple[object, ...]]:
+            return c.fetchall()
+
+    recording = Recording()
+    changes_after(recording, 1, 2, 5, 3)  # type: ignore[arg-type]
+    sql, params = recording.sql
+    plan = c.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+    # a range with both ends, no sort (the OR form searched `position<?` only: every row
+    # before the place, again for each batch)
+    assert any("(position>? AND position<?)" in str(step) for step in plan), plan
+    assert not any("TEMP B-TREE" in str(step) for step in plan), plan
