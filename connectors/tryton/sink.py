@@ -71,6 +71,10 @@ _HINTS = (
 )
 
 
+TASK_FIELDS = ("timesheet_works", "company")
+"""What a line on a task needs of it (project.work)."""
+
+
 class TrytonSink:
     """Sink for `timesheet_lines` (see the module docstring) and `projects` (projects.py)."""
 
@@ -84,7 +88,9 @@ class TrytonSink:
         self._found: dict[str, int] | None = None
         self._batch: Sequence[Delta] = ()
         self._created: dict[str, tuple[int, dict[str, Any]]] = {}
-        self._tasks: dict[int, dict[str, Any]] = {}
+        self._tasks: dict[int, dict[str, Any]] | None = None
+        self._works: dict[int, dict[str, Any]] | None = None
+        """Rows read for the whole batch when its first line needs one (None: not yet)."""
 
     def apply(self, deltas: Sequence[Delta]) -> list[Outcome]:
         """One outcome per delta, in order; deltas are written one at a time.
@@ -94,30 +100,31 @@ class TrytonSink:
         per request is most of the time, so this is what keeps the hub near the ERP's speed.
         """
         self._found, self._batch, self._created = None, deltas, {}
-        self._tasks = self._read_tasks(deltas)
+        self._tasks, self._works = None, None
         outcomes = [self._apply(d) for d in deltas]
         if self._created:
             outcomes = self._verify_created(outcomes)
         return outcomes
 
-    def _read_tasks(self, deltas: Sequence[Delta]) -> dict[int, dict[str, Any]]:
-        """The timesheet works and company of every task this batch's lines name, read at
-        once (per line, that read was half of a batch's requests: bench/workers.py --target
-        tryton). When that read fails (a task Tryton does not have, Tryton unreachable) the
-        lines read their tasks one by one, so each gets its own outcome as before."""
+    def _read_at_once(self, field: str, model: str, fields: Sequence[str]) -> dict[int, Any]:
+        """The rows of every `model` record this batch's new lines name in `field` (their
+        task's timesheet works and company, their timesheet work's company), read at once:
+        read line by line they were most of a batch's requests (bench/tryton_sink.py: 200
+        creates + 200 reads). When that read fails (a record Tryton does not have, Tryton
+        unreachable) each line reads its own, and so gets its own outcome."""
         ids: set[int] = set()
-        for d in deltas:
-            value = d.fields.get("task") if d.object == LINES else None
-            if value is not None:
+        for d in self._batch:
+            value = d.fields.get(field) if d.object == LINES else None
+            if value is not None and not (field == "work" and "company" in d.fields):
                 try:
-                    ids.add(tryton_id("task", value))
+                    ids.add(tryton_id(field, value))
                 except Refused:
                     continue  # that line's own outcome says why
         if not ids:
             return {}
         try:
-            rows = self.client.read("project.work", sorted(ids), ["timesheet_works", "company"])
-        except TrytonError:  # each line then reads (and fails or waits) on its own
+            rows = self.client.read(model, sorted(ids), list(fields))
+        except TrytonError:
             return {}
         return {int(r["id"]): r for r in rows}
 
@@ -231,12 +238,10 @@ class TrytonSink:
             if "work" in fields:
                 raise Refused("give either `work` (timesheet.work id) or `task` (project.work id)")
             task = tryton_id("task", fields.pop("task"))
+            if self._tasks is None:
+                self._tasks = self._read_at_once("task", "project.work", TASK_FIELDS)
             known = self._tasks.get(task)
-            rows = (
-                [known]
-                if known is not None
-                else self.client.read("project.work", [task], ["timesheet_works", "company"])
-            )
+            rows = [known] if known else self.client.read("project.work", [task], TASK_FIELDS)
             works = rows[0]["timesheet_works"] if rows else []
             if not works:
                 raise Refused(
@@ -253,7 +258,11 @@ class TrytonSink:
         the line's values are known to be valid)."""
         if "company" in line.values or "work" not in line.values:
             return line
-        rows = self.client.read("timesheet.work", [line.values["work"]], ["company"])
+        work = line.values["work"]
+        if self._works is None:
+            self._works = self._read_at_once("work", "timesheet.work", ("company",))
+        known = self._works.get(work)
+        rows = [known] if known else self.client.read("timesheet.work", [work], ["company"])
         if rows and rows[0]["company"] is not None:
             line.values["company"] = rows[0]["company"]
         return line

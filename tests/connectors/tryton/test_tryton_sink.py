@@ -132,28 +132,31 @@ def test_changing_an_invoiced_line_is_rejected_with_trytons_reason(
     assert after["description"] == "Build, reviewed " + create_marker(create)  # marker kept
 
 
-def test_lines_on_tasks_read_the_batchs_tasks_once_and_a_missing_task_fails_alone(
+def test_a_batch_reads_its_tasks_and_works_once_and_a_missing_task_fails_alone(
     tryton_db: TrytonDB, tmp_path: Path
 ) -> None:
     w = World(tryton_db, tmp_path)
-    reads: list[list[int]] = []
+    reads: list[tuple[str, list[int]]] = []
     read = w.sink.client.read
 
     def counted(model: str, ids: Any, fields: Any, **kw: Any) -> Any:
-        if model == "project.work":
-            reads.append(list(ids))
+        if model in ("project.work", "timesheet.work"):
+            reads.append((model, list(ids)))
         return read(model, ids, fields, **kw)
 
     w.sink.client.read = counted  # type: ignore[method-assign]
     on_task = [{**w.fields(1.0, f"on {t}"), "task": t} for t in (*w.tasks, w.tasks[0])]
     for f in on_task:
         del f["work"]
-    outcomes = w.sink.apply([entry(f"e{i}", f) for i, f in enumerate(on_task)])
-    assert [o.status for o in outcomes] == ["applied"] * 3
-    assert reads == [sorted(set(w.tasks))]  # one read for the batch, not one a line
+    on_work = [w.fields(0.5, f"on work {i}") for i in range(3)]  # no company: the work's
+    outcomes = w.sink.apply([entry(f"e{i}", f) for i, f in enumerate(on_task + on_work)])
+    assert [o.status for o in outcomes] == ["applied"] * 6
+    # one read of the batch's tasks and one of its works, not one a line
+    assert reads == [("project.work", sorted(set(w.tasks))), ("timesheet.work", [w.works[0]])]
     ids = [int(o.target_key or 0) for o in outcomes]
-    works = {r["id"]: r["work"] for r in w.erp.c.read("timesheet.line", ids, ["work"])}
-    assert [works[i] for i in ids] == [w.works[0], w.works[1], w.works[0]]
+    rows = {r["id"]: r for r in w.erp.c.read("timesheet.line", ids, ["work", "company"])}
+    assert [rows[i]["work"] for i in ids] == [w.works[0], w.works[1], *[w.works[0]] * 4]
+    assert len({rows[i]["company"] for i in ids}) == 1
 
     reads.clear()
     missing = {**on_task[0], "task": 987654, "description": "on a task Tryton lacks"}
@@ -162,7 +165,7 @@ def test_lines_on_tasks_read_the_batchs_tasks_once_and_a_missing_task_fails_alon
     )
     assert [o.status for o in outcomes] == ["applied", "rejected"]
     assert len(reads) == 3  # the batch's read failed: each line read its own task
-    assert w.count() == 4
+    assert w.count() == 7
 
 
 def test_a_create_applied_twice_even_after_a_restart_makes_one_line(
