@@ -178,14 +178,20 @@ def latency(store: Any, settings: KafkaSettings, per_s: int, seconds: float) -> 
     projector = Projector(store)
     tick, started = 0.1, time.perf_counter()
     sent_total = 0
+    steps: dict[str, list[float]] = {"ingest": [], "catch_up": [], "publish": []}
     while time.perf_counter() - started < seconds:
         due = int((time.perf_counter() - started) * per_s) - sent_total
         if due > 0:
             source.add(due)
             sent_total += due
-        ingestor.run_once()
-        projector.catch_up()
-        publisher.publish()
+        for name, step in (
+            ("ingest", ingestor.run_once),
+            ("catch_up", projector.catch_up),
+            ("publish", publisher.publish),
+        ):
+            t = time.perf_counter()
+            step()
+            steps[name].append((time.perf_counter() - t) * 1000)
         time.sleep(max(0.0, tick - (time.perf_counter() - started) % tick))
     deadline = time.monotonic() + 30
     while len(received) < sent_total and time.monotonic() < deadline:
@@ -199,7 +205,15 @@ def latency(store: Any, settings: KafkaSettings, per_s: int, seconds: float) -> 
         "latency_p50_ms": round(statistics.median(ordered), 1) if ordered else None,
         "latency_p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 1) if ordered else None,
         "latency_rate_per_s": per_s,
+        # each step of the loop's ticks (ms): where a slow tick's time went
+        **{f"{k}_p99_ms": round(_p99(v), 1) for k, v in steps.items() if v},
+        **{f"{k}_max_ms": round(max(v), 1) for k, v in steps.items() if v},
     }
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[int(0.99 * (len(ordered) - 1))]
 
 
 def main() -> None:
