@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.processes import alive, free_port
+from tests.processes import stop as stop_process
 
 VERSION = "4.4.0"
 """Apache Kafka (kafka_2.13) of the tests and of docker-compose.yml (a test checks they agree)."""
@@ -127,16 +128,7 @@ class Broker:
         """SIGTERM (a clean shutdown), SIGKILL after a minute; remove its dir (`remove`)."""
         if self.pid is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and alive(self.pid):
-            time.sleep(0.1)
-        if alive(self.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            while alive(self.pid):
-                time.sleep(0.05)
+        stop_process(self.pid, 60)
         self.pid = None
         if remove and self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)

@@ -19,14 +19,14 @@ import contextlib
 import fcntl
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from tests.processes import alive, free_port
+from tests.processes import free_port
+from tests.processes import stop as stop_process
 
 VERSION = "3.3.3"
 """Apicurio Registry of the tests and of docker-compose.yml (a test checks they agree)."""
@@ -129,14 +129,7 @@ class Registry:
         """SIGTERM, SIGKILL after 15 s."""
         if self.pid is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and alive(self.pid):
-            time.sleep(0.1)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
+        stop_process(self.pid, 15)
         self.pid = None
 
 
