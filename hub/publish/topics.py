@@ -19,6 +19,7 @@ registry configured, in the Confluent wire format instead (hub.publish.registry)
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import io
@@ -33,6 +34,7 @@ from hub.avro import MAGIC, Schema
 from hub.canonical_schemas import CanonicalSchemas
 from hub.codec.encoder import AvroBodyEncoder, avro_long
 from hub.errors import SyncHubError
+from hub.publish.stored_encoder import SLOW, StoredEncoder, Unsupported, compile_stored
 
 __all__ = [
     "OPS",
@@ -205,6 +207,8 @@ class TopicSchemas:
         self.canonical = canonical
         self._by_fingerprint: dict[bytes, Schema] = {}
         self._states: dict[str, tuple[Schema, Convert, AvroBodyEncoder, bytes]] = {}
+        self._stored: dict[str, StoredEncoder] = {}
+        """Entity → its state body straight from the stored fields (stored_encoder.py)."""
         self._changes: dict[str, tuple[Schema, bytes]] = {}
         self._by_id: dict[int, Schema] = {}
         self.resolver: Callable[[int], Schema] | None = None
@@ -222,6 +226,8 @@ class TopicSchemas:
                 AvroBodyEncoder(state.parsed),
                 MAGIC + fingerprint(state),
             )
+            with contextlib.suppress(Unsupported):
+                self._stored[entity] = compile_stored(state_schema(latest))
             change = self._add(Schema.from_dict(change_schema(latest)))
             self._changes[entity] = (change, MAGIC + fingerprint(change))
             if any(f["name"] == "id" for f in latest.parsed["fields"]):
@@ -268,6 +274,12 @@ class TopicSchemas:
         """The Avro body of an entity's state record (None for no state)."""
         if fields is None:
             return None
+        fast = self._stored.get(entity)
+        if fast is not None:
+            try:
+                return fast(fields, canonical_id.split("/", 1)[-1])
+            except SLOW:
+                pass  # the two steps below: their conversions, their errors
         schema, _, encode, _ = self._states[entity]
         try:
             return encode(self.datum(entity, canonical_id, fields))  # type: ignore[arg-type]
