@@ -288,6 +288,11 @@ class TopicSchemas:
                 f"cannot encode {canonical_id} as a {schema.name} for Kafka: {e}"
             ) from None
 
+    def state_prefix(self, entity: str) -> bytes:
+        """What precedes a state body in a value: the single-object header or the Confluent
+        wire format's (set by use_ids)."""
+        return self._states[entity][3]
+
     def state_value(self, entity: str, body: bytes | None) -> bytes | None:
         """The compacted topic's value of a state body: the record, or None (a tombstone)."""
         return None if body is None else self._states[entity][3] + body
