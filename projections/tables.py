@@ -9,7 +9,7 @@ SQL that differs per database comes from the store's Dialect (hub.store.base).
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,8 +62,14 @@ SCAN_AFTER = 2_000
 """Misses of a row cache after which it reads every key of its table once, where queries are
 round trips (RowCache.know_all)."""
 
-_KEY_PAGE = 50_000
-"""Keys read at a time by RowCache.know_all."""
+_KEY_PAGE = 10_000
+"""Keys a scan of RowCache.know_all reads per flush (≈ 25 ms on PostgreSQL): a big table's
+scan is spread over the catch-ups that follow, none of them stalled (a scan of 100k keys of
+three tables at once held one catch-up for ≈ 0.5 s: bench/publish.py's latency run)."""
+
+_DRAIN_STEP = 10_000
+"""Keys of a dropped generation a complete cache adds to its filter per flush (≈ 15 ms; the
+50k of a whole generation at once held a catch-up for 75-110 ms)."""
 
 LIMIT = 100_000
 """Rows a RowCache holds by default (two generations of half each). A row of the big tables
@@ -120,6 +126,12 @@ class RowCache:
         self.dropped: KeyFilter | None = None
         self._scanned = False
         """Whether `dropped` was made by know_all (then it is made again when full)."""
+        self._scan: tuple[KeyFilter, tuple[Any, ...] | None] | None = None
+        """A scan of the table's keys under way: the filter it fills, the last key read."""
+        self._draining: dict[Any, dict[str, Any] | None] = {}
+        """A dropped generation whose keys are going into `dropped`, _DRAIN_STEP per flush
+        (until then its keys may exist: a miss on one reads the table)."""
+        self._drain: Iterator[tuple[Any, dict[str, Any] | None]] | None = None
         self.cols = table.column_names
         self._values = operator.itemgetter(*self.cols)
         self.rows: dict[Any, dict[str, Any] | None] = {}
@@ -161,12 +173,16 @@ class RowCache:
         previous = self._previous
         if key in previous:
             return previous[key]
-        if self.complete and (self.dropped is None or key not in self.dropped):
+        if (
+            self.complete
+            and (self.dropped is None or key not in self.dropped)
+            and key not in self._draining
+        ):
             return None
         self.misses += 1
-        if self.misses == self.scan_after and not self.complete:
-            self.know_all(c)
-            if self.dropped is None or key not in self.dropped:
+        if self.misses == self.scan_after and not self.complete and self._scan is None:
+            self._start_scan(c)  # a small table is read at once; a big one over the flushes
+            if self.complete and self.dropped is not None and key not in self.dropped:
                 return None
         params = key if isinstance(key, tuple) else (key,)
         read_after = getattr(c, "read_after", None)
@@ -180,28 +196,48 @@ class RowCache:
         return row
 
     def know_all(self, c: Cursor) -> None:
-        """Read every key of the table once into the filter of keys that may exist: a miss on
-        any other key is then known absent, without a query. Where a query is a round trip
-        (PostgreSQL: ≈ 250 µs each, measured, 1.8 of them an event in a catch-up of new
-        records), a catch-up that misses `scan_after` times does this once, and again whenever
-        the keys it dropped since have filled the filter (_rotate). Sized for twice the rows,
-        the filter takes 3 bytes a row or less, and the scans read each row about twice in
-        all, however the table grows."""
+        """Read every key of the table into the filter of keys that may exist, now: a miss on
+        any other key is then known absent, without a query (_start_scan does it over the
+        flushes that follow)."""
+        self._start_scan(c)
+        while self._scan is not None:
+            self._scan_step(c)
+
+    def _start_scan(self, c: Cursor) -> None:
+        """Begin reading every key of the table into a new filter, _KEY_PAGE keys per flush
+        (the first page now). Where a query is a round trip (PostgreSQL: ≈ 250 µs each,
+        measured, 1.8 of them an event in a catch-up of new records), a catch-up that misses
+        `scan_after` times does this once, and again whenever the keys it dropped since have
+        filled the filter. Sized for twice the rows, the filter takes 3 bytes a row or less,
+        and the scans read each row about twice in all, however the table grows. Until the
+        scan ends, misses read the table (or the filter of the last scan answers them)."""
         c.execute(self._count)
         rows = int(c.fetchone()[0])
-        known = KeyFilter(max(_MIN_KEYS, 2 * rows))
+        self._scan = (KeyFilter(max(_MIN_KEYS, 2 * rows)), None)
+        self._scan_step(c)
+
+    def _scan_step(self, c: Cursor) -> None:
+        """One page of the scan (by key: the table never whole in memory); at its end the
+        filter also takes the keys only cached so far, and answers from then on."""
+        assert self._scan is not None
+        known, last = self._scan
+        if last is None:
+            c.execute(self._keys_first)
+        else:
+            c.execute(self._keys_after, last)
+        page = c.fetchall()
         add, single = known.add, len(self.table.pk) == 1
-        c.execute(self._keys_first)
-        while page := c.fetchall():  # by pages along the key: a whole table never in memory
-            for row in page:
-                add(row[0] if single else tuple(row))
-            c.execute(self._keys_after, tuple(page[-1]))
-        for key, row in self._previous.items():  # rows cached but maybe not flushed yet
-            if row is not None:
-                add(key)
-        for key, row in self.rows.items():
-            if row is not None:
-                add(key)
+        for row in page:
+            add(row[0] if single else tuple(row))
+        if len(page) == _KEY_PAGE:
+            self._scan = (known, tuple(page[-1]))
+            return
+        for generation in (self._draining, self._previous, self.rows):
+            for key, row in generation.items():  # rows cached but maybe not flushed yet
+                if row is not None:
+                    add(key)
+        self._draining, self._drain = {}, None
+        self._scan = None
         self.dropped = known
         self.complete = True
         self._scanned = True
@@ -224,26 +260,46 @@ class RowCache:
             self.dirty.clear()
         if self.full:
             self._rotate(c)
+        if self._drain is not None:
+            self._drain_step(c)
+        if self._scan is not None:
+            self._scan_step(c)
 
     def _rotate(self, c: Cursor) -> None:
         """The current generation (all written) becomes the previous one; the previous one is
-        dropped (its keys go to the filter of a complete cache; a filter know_all made is made
-        again, bigger, once full: through `c`, where every row is written by now)."""
+        dropped: the keys of its rows go to the filter of a complete cache and to that of a
+        scan under way, _DRAIN_STEP per flush (_drain_step)."""
         if self._previous:
-            if self.complete:
-                if self.dropped is None:
+            if self.complete or self._scan is not None:
+                if self.complete and self.dropped is None:
                     self.dropped = KeyFilter(self.capacity)
-                add = self.dropped.add
-                for key, row in self._previous.items():
-                    if row is not None:
-                        add(key)
-                if self._scanned and self.dropped.full:
-                    self.know_all(c)
+                if self._drain is not None:  # the last one's rest first (rare)
+                    self._drain_step(c, everything=True)
+                self._draining = self._previous
+                self._drain = iter(self._previous.items())
             self._dropped_mark = self._previous_mark
         mark = getattr(c, "mark", None)
         self._previous_mark = mark() if mark is not None else None
         self._previous = self.rows
         self.rows = {}
+
+    def _drain_step(self, c: Cursor, *, everything: bool = False) -> None:
+        """Add _DRAIN_STEP keys of the dropped generation to the filters (or all of them);
+        once all are in, a filter a scan made and that is now full is made again."""
+        limit = None if everything else _DRAIN_STEP
+        assert self._drain is not None
+        filters = [self.dropped] if self.complete and self.dropped is not None else []
+        if self._scan is not None:
+            filters.append(self._scan[0])
+        for taken, (key, row) in enumerate(self._drain, 1):
+            if row is not None:
+                for f in filters:
+                    f.add(key)
+            if limit is not None and taken >= limit:
+                return
+        self._draining, self._drain = {}, None
+        if self._scanned and self.dropped is not None and self.dropped.full and not self._scan:
+            self._start_scan(c)
 
     def discard(self) -> None:
         """Forget everything (after a rolled-back transaction)."""
@@ -252,6 +308,7 @@ class RowCache:
         self._previous = {}
         self.dropped = None
         self._scanned = False
+        self._scan, self._draining, self._drain = None, {}, None
         self._previous_mark = self._dropped_mark = None
         self.complete = False
         self.misses = 0

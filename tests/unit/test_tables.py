@@ -187,3 +187,50 @@ def test_changes_after_reads_every_change_once_in_order_across_batch_boundaries(
     # before the place, again for each batch)
     assert any("(position>? AND position<?)" in str(step) for step in plan), plan
     assert not any("TEMP B-TREE" in str(step) for step in plan), plan
+
+
+def test_a_scan_of_the_keys_goes_on_over_the_flushes_and_misses_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tables, "_KEY_PAGE", 3)  # three keys a flush
+    monkeypatch.setattr(tables, "_MIN_KEYS", 64)
+    c = _db()
+    c.executemany("INSERT INTO p_t VALUES (?, 1)", [(f"r{i}",) for i in range(10)])
+    cache = RowCache(T, "p_t", SQLITE, limit=2)  # a generation turns over at each flush
+    cache.scan_after = 1
+    assert cache.get(c, "r5") == {"k": "r5", "v": 1}  # the scan began; this miss still reads
+    assert not cache.complete
+    written = ["a0", "a1", "z9"]  # below and above where the scan is
+    for k in written:
+        cache.put(k, {"k": k, "v": 2})
+        cache.flush(c)
+    assert cache.complete  # four pages, one at the first miss and one a flush
+    for k in ("m1", "m2", "m3"):  # turn the generations over: written ones are dropped
+        cache.put(k, {"k": k, "v": 3})
+        cache.flush(c)
+    assert cache.dropped is not None
+    assert all(f"r{i}" in cache.dropped for i in range(10))
+    assert all(k in cache.dropped for k in written)
+    for k in written:
+        assert cache.get(c, k) == {"k": k, "v": 2}  # dropped: known to exist, read back
+    c.execute("INSERT INTO p_t VALUES ('behind', 1)")  # not through the cache: trusted absent
+    assert cache.get(c, "behind") is None
+
+
+def test_the_keys_of_a_dropped_generation_go_to_the_filter_a_step_a_flush(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tables, "_DRAIN_STEP", 2)
+    c = _db()
+    cache = RowCache(T, "p_t", SQLITE, limit=4, complete=True)
+    for gen, keys in enumerate((("a", "b", "c"), ("d", "e", "f"))):
+        for k in keys:
+            cache.put(k, {"k": k, "v": gen})
+        cache.flush(c)  # the second drops a, b, c: two of their keys into the filter
+    assert cache.dropped is not None
+    assert sum(k in cache.dropped for k in "abc") == 2
+    left = next(k for k in "abc" if k not in cache.dropped)
+    c.execute("UPDATE p_t SET v = 9 WHERE k = ?", (left,))
+    assert cache.get(c, left) == {"k": left, "v": 9}  # not in the filter yet: read, not trusted
+    cache.flush(c)
+    assert all(k in cache.dropped for k in "abc")
