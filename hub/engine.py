@@ -21,6 +21,7 @@ from hub.exception_actions import record_exception_action, reingest
 from hub.ingest import Ingestor, IngestReport, ReconcileRefused, now_micros
 from hub.mapping import Mapping, load_mapping
 from hub.outbound import Executor, ExecutorReport, Planner, PlannerReport
+from hub.perf import GcBetweenPasses
 from hub.plugins import build_connector
 from hub.publish.publisher import PublishReport
 from hub.publish.service import PublishFailed, Publishing
@@ -347,23 +348,25 @@ class Hub:
         back."""
         pause = self.settings.poll_interval
         down = False
-        while not stop.is_set():
-            try:
-                report = self.sync_once(reconcile=False, wait=False)
-            except StoreUnavailable as e:
-                self.afresh()
-                if on_unavailable is not None:
-                    on_unavailable(str(e), pause)
-                down = True
-                stop.wait(pause)
-                pause = min(60.0, pause * 2)
-                continue
-            if down and on_unavailable is not None:
-                on_unavailable(None, 0)
-            down, pause = False, self.settings.poll_interval
-            if on_pass is not None:
-                on_pass(report)
-            stop.wait(self.settings.poll_interval)
+        with GcBetweenPasses() as collector:
+            while not stop.is_set():
+                try:
+                    report = self.sync_once(reconcile=False, wait=False)
+                except StoreUnavailable as e:
+                    self.afresh()
+                    if on_unavailable is not None:
+                        on_unavailable(str(e), pause)
+                    down = True
+                    stop.wait(pause)
+                    pause = min(60.0, pause * 2)
+                    continue
+                if down and on_unavailable is not None:
+                    on_unavailable(None, 0)
+                down, pause = False, self.settings.poll_interval
+                if on_pass is not None:
+                    on_pass(report)
+                collector.between()  # the collector's long walks here, not inside a pass
+                stop.wait(self.settings.poll_interval)
 
     def afresh(self) -> None:
         """Forget what this process keeps in memory of the store (after a pass failed

@@ -1,9 +1,10 @@
-"""Performance helpers shared by bulk loops (rebuild, ingest)."""
+"""Performance helpers shared by bulk loops (rebuild, ingest) and the hub's run loop."""
 
 from __future__ import annotations
 
 import gc
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -27,6 +28,43 @@ def paused_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+FULL_GC_SECONDS = 600.0
+"""How often a long-running loop lets the collector look at everything (GcBetweenPasses)."""
+
+
+class GcBetweenPasses:
+    """The cyclic collector's long passes kept out of a loop's passes (`synchub run`).
+
+    A full collection walks every object the process holds (a hub's schemas, plans, caches):
+    on PostgreSQL one took 211-240 ms in the middle of an ingest or a publish of
+    bench/publish.py's loop at 1,000 changes/s, a quarter of a second added to every change
+    then in flight. `between()`, called after each pass, collects the young generations and
+    freezes what survives (gc.freeze: the automatic collections during the next pass walk only
+    what that pass made); every `full_every` seconds it thaws and collects everything instead,
+    so cyclic garbage is kept at most that long. The automatic collector stays on: a pass of
+    millions of events is collected as it goes."""
+
+    def __init__(self, full_every: float = FULL_GC_SECONDS) -> None:
+        self.full_every = full_every
+        self._thawed = time.monotonic()
+
+    def __enter__(self) -> GcBetweenPasses:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.unfreeze()
+
+    def between(self) -> None:
+        now = time.monotonic()
+        if now - self._thawed >= self.full_every:
+            gc.unfreeze()
+            gc.collect()
+            self._thawed = now
+        else:
+            gc.collect(1)
+        gc.freeze()
 
 
 @contextmanager
