@@ -62,10 +62,11 @@ SCAN_AFTER = 2_000
 """Misses of a row cache after which it reads every key of its table once, where queries are
 round trips (RowCache.know_all)."""
 
-_KEY_PAGE = 10_000
-"""Keys a scan of RowCache.know_all reads per flush (≈ 25 ms on PostgreSQL): a big table's
-scan is spread over the catch-ups that follow, none of them stalled (a scan of 100k keys of
-three tables at once held one catch-up for ≈ 0.5 s: bench/publish.py's latency run)."""
+_KEY_PAGE = 5_000
+"""Keys a scan of RowCache.know_all reads per flush (5-40 ms on PostgreSQL, the links'
+three-column keys the slowest): a big table's scan is spread over the catch-ups that follow
+(a scan of 100k keys of three tables at once held one catch-up for ≈ 0.5 s, 10,000 keys a
+flush up to 250 ms, 5,000 up to 160 ms: bench/publish.py's latency loop)."""
 
 _DRAIN_STEP = 10_000
 """Keys of a dropped generation a complete cache adds to its filter per flush (≈ 15 ms; the
