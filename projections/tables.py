@@ -58,9 +58,12 @@ class Table:
                 c.execute(f"CREATE INDEX {t}_{'_'.join(cols)} ON {t} ({', '.join(cols)})")
 
 
-SCAN_AFTER = 2_000
+SCAN_AFTER = 200
 """Misses of a row cache after which it reads every key of its table once, where queries are
-round trips (RowCache.know_all)."""
+round trips (RowCache._start_scan). Each miss before the scan ends is a round trip: at 2,000,
+a fresh process at 1,000 new records/s paid them for ≈ 2 s before its scan even began (the
+latency loop of bench/publish.py on PostgreSQL: p99 257-995 ms over three runs; at 200:
+226 and 273 ms)."""
 
 _KEY_PAGE = 5_000
 """Keys a scan of RowCache.know_all reads per flush (5-40 ms on PostgreSQL, the links'

@@ -17,7 +17,7 @@ def test_a_catch_up_that_reads_the_keys_once_equals_a_rebuild(
     firm: Firm,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(tables, "SCAN_AFTER", 5)  # at once, not after 2,000 misses
+    monkeypatch.setattr(tables, "SCAN_AFTER", 5)  # at once, not after 200 misses
     firm.write_entries("time_1.csv", entries(150))
     hub = Hub(load_settings(firm.config))
     try:
