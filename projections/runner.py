@@ -54,6 +54,12 @@ REPLAY_PAGE = 20_000
 """Events a rebuild reads at a time (catch-up reads `page`: one transaction each)."""
 FLUSH = 50_000
 """Rows a rebuild holds before it hands them to its writer (in key order)."""
+ANALYZE_AFTER = 20_000
+"""Events one catch-up applies after which the projections' tables get fresh planner
+statistics, where the database keeps them (Dialect.analyze): PostgreSQL's autovacuum comes a
+minute or more after a bulk load, and meanwhile its plans assume the tables nearly empty (the
+change feed read all the rest of the audit table for every batch of 5,000: 47 ms instead of
+1.6 ms; the states before, 27 ms instead of 4.5 ms)."""
 CHECK = 2_000
 """Events a rebuild applies between its checks for a flush: a row cache passes its limit by
 at most the rows these put."""
@@ -155,7 +161,19 @@ class Projector:
             self._last = last
             if progress is not None:
                 progress(after - start, head - start)
+        if done >= ANALYZE_AFTER:
+            self.analyze()
         return done
+
+    def analyze(self, gen: str = "") -> None:
+        """Refresh the planner statistics of the projections' tables (of generation `gen`; the
+        live ones by default), where the database keeps them (Dialect.analyze)."""
+        statement = self.store.db.dialect.analyze
+        if not statement:
+            return
+        with self.store.db.transaction(commit=True) as c:
+            for table in ALL_TABLES:
+                c.execute(statement.format(table=table.physical(gen)))
 
     # -- rebuild --------------------------------------------------------------------------------
 
@@ -172,6 +190,7 @@ class Projector:
         fold = self._fresh_fold(gen, drop_stale=True)
         try:
             after = self._replay(fold, self.store.head(), progress)
+            self.analyze(gen)  # the statistics go with the tables through their renaming
             with self.store.db.transaction(commit=True) as c:
                 # Take the write lock first (a no-op write), so no append can slip in before
                 # the swap; then fold what arrived meanwhile and swap.

@@ -107,6 +107,10 @@ class Dialect:
     (SQLite): then reading many keys once beats asking for each (RowCache.know_all)."""
     now_us: str = "0"
     """An SQL expression: the database's clock now, in integer microseconds since the epoch."""
+    analyze: str = ""
+    """A statement (with `{table}`) refreshing a table's planner statistics after bulk writes
+    (PostgreSQL's ANALYZE); empty: none is needed (SQLite's planner has no statistics unless
+    asked to, and the projections' queries are written for its rules)."""
     types: tuple[tuple[str, str], ...] = ()
     """Column types as the projections write them (SQLite's: INTEGER, TEXT, REAL, BLOB) and
     this database's type for each, e.g. ("INTEGER", "BIGINT")."""

@@ -32,6 +32,7 @@ POSTGRES = Dialect(
     upsert="INSERT INTO",
     on_conflict=True,
     round_trips=True,
+    analyze="ANALYZE {table}",
     now_us="(extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
     clustered="",
     types=(
