@@ -354,6 +354,7 @@ class Hub:
                     report = self.sync_once(reconcile=False, wait=False)
                 except StoreUnavailable as e:
                     self.afresh()
+                    collector.full()
                     if on_unavailable is not None:
                         on_unavailable(str(e), pause)
                     down = True

@@ -57,14 +57,20 @@ class GcBetweenPasses:
         gc.unfreeze()
 
     def between(self) -> None:
-        now = time.monotonic()
-        if now - self._thawed >= self.full_every:
-            gc.unfreeze()
-            gc.collect()
-            self._thawed = now
+        """After a pass that went through: young generations, or everything when due."""
+        if time.monotonic() - self._thawed >= self.full_every:
+            self.full()
         else:
             gc.collect(1)
+            gc.freeze()
+
+    def full(self) -> None:
+        """Thaw and collect everything now (after a pass that failed halfway: the cycles of
+        its traceback may hold connections or a read snapshot), then freeze again."""
+        gc.unfreeze()
+        gc.collect()
         gc.freeze()
+        self._thawed = time.monotonic()
 
 
 @contextmanager

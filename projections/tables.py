@@ -132,10 +132,11 @@ class RowCache:
         """Whether `dropped` was made by know_all (then it is made again when full)."""
         self._scan: tuple[KeyFilter, tuple[Any, ...] | None] | None = None
         """A scan of the table's keys under way: the filter it fills, the last key read."""
-        self._draining: dict[Any, dict[str, Any] | None] = {}
-        """A dropped generation whose keys are going into `dropped`, _DRAIN_STEP per flush
-        (until then its keys may exist: a miss on one reads the table)."""
-        self._drain: Iterator[tuple[Any, dict[str, Any] | None]] | None = None
+        self._draining: dict[Any, None] = {}
+        """The keys of a dropped generation's rows, going into the filters _DRAIN_STEP per
+        flush (until then they may exist: a miss on one reads the table). Keys only: the
+        rows themselves are freed when their generation is dropped."""
+        self._drain: Iterator[Any] | None = None
         self.cols = table.column_names
         self._values = operator.itemgetter(*self.cols)
         self.rows: dict[Any, dict[str, Any] | None] = {}
@@ -236,7 +237,9 @@ class RowCache:
         if len(page) == _KEY_PAGE:
             self._scan = (known, tuple(page[-1]))
             return
-        for generation in (self._draining, self._previous, self.rows):
+        for key in self._draining:
+            add(key)
+        for generation in (self._previous, self.rows):
             for key, row in generation.items():  # rows cached but maybe not flushed yet
                 if row is not None:
                     add(key)
@@ -279,8 +282,8 @@ class RowCache:
                     self.dropped = KeyFilter(self.capacity)
                 if self._drain is not None:  # the last one's rest first (rare)
                     self._drain_step(c, everything=True)
-                self._draining = self._previous
-                self._drain = iter(self._previous.items())
+                self._draining = {k: None for k, row in self._previous.items() if row is not None}
+                self._drain = iter(self._draining)
             self._dropped_mark = self._previous_mark
         mark = getattr(c, "mark", None)
         self._previous_mark = mark() if mark is not None else None
@@ -295,10 +298,9 @@ class RowCache:
         filters = [self.dropped] if self.complete and self.dropped is not None else []
         if self._scan is not None:
             filters.append(self._scan[0])
-        for taken, (key, row) in enumerate(self._drain, 1):
-            if row is not None:
-                for f in filters:
-                    f.add(key)
+        for taken, key in enumerate(self._drain, 1):
+            for f in filters:
+                f.add(key)
             if limit is not None and taken >= limit:
                 return
         self._draining, self._drain = {}, None

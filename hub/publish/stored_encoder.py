@@ -157,7 +157,8 @@ def _value(src: _Source, kind: str, avro: Any, i: int, v: str, u: str, prefix: b
         src.add(f"        _s = {v}.encode()")
         src.add("        _n = len(_s)")
         src.add(f"        {u} = ({short}[_n] if _n < 64 else {prefix!r} + _long(_n)) + _s")
-        src.add(f"        if len({memo}) < _MEMO:", f"            {memo}[{v}] = {u}")
+        # short ones only: a free-text field's first notes are not kept for the process's life
+        src.add(f"        if _n < 64 and len({memo}) < _MEMO:", f"            {memo}[{v}] = {u}")
         src.add("else:", "    raise _Slow")
         return
     if kind in ("int", "long"):

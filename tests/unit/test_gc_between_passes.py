@@ -43,3 +43,15 @@ def test_frozen_garbage_is_collected_at_the_next_full_collection() -> None:
         collector.between()
         assert gone() is None
     assert gc.get_freeze_count() == 0
+
+
+def test_full_collects_frozen_garbage_at_once() -> None:
+    with GcBetweenPasses(full_every=3600) as collector:
+        node = Node()
+        gone = weakref.ref(node)
+        collector.between()
+        del node
+        collector.full()  # what the run loop does after a failed pass
+        assert gone() is None
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0

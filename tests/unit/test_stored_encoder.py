@@ -167,6 +167,9 @@ def test_plain_values_are_taken_and_remembered() -> None:
     assert body == two_steps(schema, fields, "te-1")
     assert encode(fields, "te-1") == body
     assert "2026-03-02" in encode.__globals__["_m4"]  # the date's piece remembered
+    long_text = {**fields, "description": "x" * 80}
+    assert encode(long_text, "te-1") == two_steps(schema, long_text, "te-1")
+    assert "x" * 80 not in encode.__globals__["_m6"]  # free text: not kept
     with pytest.raises(SLOW):
         encode({**fields, "date": dt.date(2026, 3, 2)}, "te-1")  # a date object: two steps
     with pytest.raises(SLOW):
