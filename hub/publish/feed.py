@@ -9,6 +9,7 @@ the publisher then reconciles what it published with the state now (publisher.py
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import orjson
@@ -17,7 +18,20 @@ from hub.store.base import Cursor, EventStore
 from projections import audit
 from projections.runner import REBUILT
 
-__all__ = ["FeedChange", "Place", "generation", "read", "upto"]
+__all__ = [
+    "OPS",
+    "FeedChange",
+    "Place",
+    "correlation_id",
+    "folded",
+    "generation",
+    "read",
+    "read_rows",
+    "upto",
+]
+
+OPS = ("create", "update", "delete", "restore")
+"""What a change does to its entity (the audit's `op`, the change record's enum)."""
 
 
 class Place(NamedTuple):
@@ -50,7 +64,7 @@ class FeedChange(NamedTuple):
     @property
     def correlation_id(self) -> str:
         """The source change that caused it: system/object/key@position of its event."""
-        return f"{self.system}/{self.object}/{self.source_key}@{self.position}"
+        return correlation_id(self.system, self.object, self.source_key, self.position)
 
 
 def upto(c: Cursor, store: EventStore) -> int:
@@ -65,24 +79,35 @@ def generation(c: Cursor, store: EventStore) -> int:
 
 def read(c: Cursor, store: EventStore, after: Place, limit: int) -> list[FeedChange]:
     """Up to `limit` changes after `after`, those the audit holds completely, in order."""
-    rows = audit.changes_after(c, after.position, after.seq, upto(c, store), limit)
+    rows, states = read_rows(c, store, after, limit)
+    return list(map(FeedChange._make, folded(rows, states)))
+
+
+def read_rows(
+    c: Cursor, store: EventStore, after: Place, limit: int
+) -> tuple[list[Any], dict[str, dict[str, Any]]]:
+    """The rows (audit.CHANGE_COLUMNS) of up to `limit` changes after `after`, and the state
+    before the first of them of each entity that had one (for `fold`)."""
+    rows: list[Any] = audit.changes_after(c, after.position, after.seq, upto(c, store), limit)
     if not rows:
-        return []
+        return [], {}
     first: dict[str, str] = {}
     for r in rows:
         first.setdefault(r[2], r[4])
     # an entity whose first change here is a create or a restore had no state before it
     known = [cid for cid, op in first.items() if op in _HAD_STATE]
     states = audit.states_of(c, known, after.position, seq=after.seq) if known else {}
-    return _fold(rows, states)
+    return rows, states
 
 
 _HAD_STATE = frozenset(("update", "delete"))
 
 
-def _fold(rows: list[tuple[Any, ...]], states: dict[str, dict[str, Any]]) -> list[FeedChange]:
-    """The rows (audit.CHANGE_COLUMNS) with each entity's state before and after."""
-    out = []
+def folded(rows: list[Any], states: dict[str, dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
+    """The rows (audit.CHANGE_COLUMNS) with each entity's state before and after: tuples of
+    FeedChange's fields, in order; `states` (each entity's state before the first row) is
+    updated as they are folded."""
+    loads = orjson.loads
     for position, seq, cid, entity, op, new, system, obj, key, version in rows:
         before = states.get(cid)
         if op == "delete":
@@ -91,13 +116,13 @@ def _fold(rows: list[tuple[Any, ...]], states: dict[str, dict[str, Any]]) -> lis
             states.pop(cid, None)
         else:
             # written by hub.values.dumps: sorted keys, never NaN (orjson reads it)
-            fields = orjson.loads(new) if new else {}
+            fields = loads(new) if new else {}
             after = {**before, **fields} if before else fields
             changed = sorted(fields)
             states[cid] = after
-        out.append(
-            FeedChange(
-                position, seq, entity, cid, op, changed, before, after, system, obj, key, version
-            )
-        )
-    return out
+        yield position, seq, entity, cid, op, changed, before, after, system, obj, key, version
+
+
+def correlation_id(system: str, obj: str, key: str, position: int) -> str:
+    """The source change that caused a change: system/object/key@position of its event."""
+    return f"{system}/{obj}/{key}@{position}"

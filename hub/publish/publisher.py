@@ -32,6 +32,7 @@ from hub.errors import SyncHubError
 from hub.kafka_config import KafkaSettings
 from hub.perf import paused_gc
 from hub.publish import admin, feed, reconcile
+from hub.publish.batch_encoder import BatchEncoder, EntityOut
 from hub.publish.feed import FeedChange, Place
 from hub.publish.registry import SchemaRegistry
 from hub.publish.topics import TopicSchemas, fingerprint, snake
@@ -97,7 +98,7 @@ class Publisher:
         self.admin = admin.Topics(settings, admin.connection_options(producer_options))
         self.checkpoint = Checkpoint()
         self._started = False
-        self._names: dict[str, tuple[str, str, tuple[str, bytes], bytes]] = {}
+        self.encoder = BatchEncoder(self._entity_out, schemas.changed_arrays)
 
     # -- start ------------------------------------------------------------------------------------
 
@@ -175,14 +176,17 @@ class Publisher:
                     reading = Checkpoint(Place(), gen, reading.outbound)
                 if gen != reading.generation:
                     return Rebuilt(gen)
-                changes = feed.read(c, self.store, reading.place, self.settings.batch)
+                rows, states = feed.read_rows(c, self.store, reading.place, self.settings.batch)
                 writes, written_upto = self._pending_writes(c, reading.outbound)
                 if feed.generation(c, self.store) != gen:  # a rebuild swapped meanwhile
                     continue
-            if not changes and not writes:
+            if not rows and not writes:
                 return None
-            place = changes[-1].place if changes else reading.place
-            return self._encode(changes, Checkpoint(place, gen, written_upto), writes)
+            place = Place(rows[-1][0], rows[-1][1]) if rows else reading.place
+            messages = self.encoder.rows(rows, states)
+            messages.extend(writes)
+            checkpoint = Checkpoint(place, gen, written_upto)
+            return Batch(messages, checkpoint, {r[3] for r in rows}, len(rows), len(writes))
 
     def _pending_writes(self, c: Any, after: int) -> tuple[list[Message], int]:
         """The messages about writes since the checkpoint — those to the workers' targets
@@ -261,55 +265,23 @@ class Publisher:
 
     def encode_changes(self, changes: list[FeedChange]) -> list[Message]:
         """The two messages of each change, in order: to its change topic and to its
-        compacted state topic (one loop over the batch with everything it needs at hand:
-        the publisher's hottest code, bench/publish.py)."""
-        schemas = self.schemas
-        state_body, change_value = schemas.state_body, schemas.change_value
-        names_of = self._names
-        bodies: dict[str, bytes] = {}
-        """canonical id → the body of its state after its last change so far in the batch
-        (the next change's `before`)."""
-        out: list[Message] = []
-        append = out.append
-        for ch in changes:
-            position, seq, entity, cid, op, changed, before, after, system = ch[:9]
-            names = names_of.get(entity)
-            if names is None:
-                names = names_of[entity] = self._topic_names(entity)
-            change_topic, state_topic, schema, state_prefix = names
-            key = cid.encode()
-            headers: list[tuple[str, str | bytes | None]] = [
-                ("synchub.position", str(position)),
-                ("synchub.seq", str(seq)),
-                schema,
-                ("synchub.mapping_version", str(ch.mapping_version)),
-                ("synchub.system", system),
-                ("synchub.correlation_id", ch.correlation_id),
-                ("synchub.op", op),
-            ]
-            if before is not None:
-                before_body = bodies.get(cid) or state_body(entity, cid, before)
-            else:
-                before_body = None
-            after_body = state_body(entity, cid, after)
-            if after_body is None:
-                bodies.pop(cid, None)
-                state = None
-            else:
-                bodies[cid] = after_body
-                state = state_prefix + after_body
-            value = change_value(entity, op, cid, position, changed, before_body, after_body)
-            append((change_topic, key, value, headers))
-            append((state_topic, key, state, headers[:5]))
-        return out
+        compacted state topic (hub.publish.batch_encoder)."""
+        return self.encoder.changes(changes)
 
-    def _topic_names(self, entity: str) -> tuple[str, str, tuple[str, bytes], bytes]:
-        """An entity's change topic, state topic, schema header (its fingerprint's hex) and
-        the prefix of its state values (single-object header or wire-format id)."""
+    def _entity_out(self, entity: str) -> EntityOut:
+        """An entity's topics, schema header (its change schema's fingerprint in hex), value
+        prefixes (single-object header or wire-format id) and state encoders."""
         topic = self.settings.topic_prefix + snake(entity)
-        schema = fingerprint(self.schemas.change(entity)).hex().encode()
-        prefix = self.schemas.state_prefix(entity)
-        return topic, topic + ".state", ("synchub.schema", schema), prefix
+        schemas = self.schemas
+        return EntityOut(
+            topic,
+            topic + ".state",
+            ("synchub.schema", fingerprint(schemas.change(entity)).hex().encode()),
+            schemas.change_prefix(entity),
+            schemas.state_prefix(entity),
+            schemas.stored_encoder(entity),
+            lambda cid, fields: schemas.slow_state_body(entity, cid, fields),
+        )
 
     def _produce_retrying(
         self,

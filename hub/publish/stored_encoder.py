@@ -22,8 +22,8 @@ import decimal
 from collections.abc import Callable
 from typing import Any
 
+from hub.codec.encoder import _EXACT, Slow, avro_long
 from hub.codec.encoder import _SLOW as SLOW
-from hub.codec.encoder import Slow, avro_long
 
 __all__ = ["SLOW", "StoredEncoder", "Unsupported", "compile_stored"]
 
@@ -35,7 +35,6 @@ MEMO = 4096
 """Pieces remembered per field (a firm's projects, people, dates, rates fit; ids do not, and
 then cost one dictionary lookup each)."""
 
-_EXACT = decimal.Context(prec=decimal.MAX_PREC, traps=[decimal.Inexact])
 _EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US = dt.timedelta(microseconds=1)

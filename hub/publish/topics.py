@@ -32,8 +32,10 @@ import fastavro
 
 from hub.avro import MAGIC, Schema
 from hub.canonical_schemas import CanonicalSchemas
-from hub.codec.encoder import AvroBodyEncoder, avro_long
+from hub.codec.encoder import AvroBodyEncoder
 from hub.errors import SyncHubError
+from hub.publish.batch_encoder import change_body, changed_names
+from hub.publish.feed import OPS
 from hub.publish.stored_encoder import SLOW, StoredEncoder, Unsupported, compile_stored
 
 __all__ = [
@@ -44,7 +46,6 @@ __all__ = [
 ]
 
 NAMESPACE = "synchub.topics"
-OPS = ("create", "update", "delete", "restore")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -184,16 +185,8 @@ def _record_converter(record: dict[str, Any]) -> Convert:
     return convert
 
 
-def _string(text: str) -> bytes:
-    data = text.encode()
-    return avro_long(len(data)) + data
-
-
-_OP = {op: avro_long(i) for i, op in enumerate(OPS)}
 _WIRE = b"\x00"
 """The Confluent wire format's magic byte (then a 4-byte schema id)."""
-_NULL = avro_long(0)
-_SOME = avro_long(1)
 
 
 class TopicSchemas:
@@ -214,7 +207,7 @@ class TopicSchemas:
         self.resolver: Callable[[int], Schema] | None = None
         """Finds the schema of a Confluent wire-format id it does not know (the registry)."""
         self._has_id: set[str] = set()
-        self._names: dict[tuple[str, ...], bytes] = {}
+        self.changed_arrays: dict[tuple[str, ...], bytes] = {}
         """`changed` field names → their Avro array (the same few lists come again and
         again); at most 10,000 lists kept."""
         for entity in canonical.entities():
@@ -280,6 +273,11 @@ class TopicSchemas:
                 return fast(fields, canonical_id.split("/", 1)[-1])
             except SLOW:
                 pass  # the two steps below: their conversions, their errors
+        return self.slow_state_body(entity, canonical_id, fields)
+
+    def slow_state_body(self, entity: str, canonical_id: str, fields: dict[str, Any]) -> bytes:
+        """The state body made in two steps: the datum, then the generated Avro encoder (or
+        fastavro); SyncHubError when the fields cannot be a state record."""
         schema, _, encode, _ = self._states[entity]
         try:
             return encode(self.datum(entity, canonical_id, fields))  # type: ignore[arg-type]
@@ -287,6 +285,14 @@ class TopicSchemas:
             raise SyncHubError(
                 f"cannot encode {canonical_id} as a {schema.name} for Kafka: {e}"
             ) from None
+
+    def stored_encoder(self, entity: str) -> StoredEncoder | None:
+        """The stored-form encoder of an entity's state (None: its record is not flat)."""
+        return self._stored.get(entity)
+
+    def change_prefix(self, entity: str) -> bytes:
+        """What precedes a change body in a value (as `state_prefix` for states)."""
+        return self._changes[entity][1]
 
     def state_prefix(self, entity: str) -> bytes:
         """What precedes a state body in a value: the single-object header or the Confluent
@@ -314,24 +320,10 @@ class TopicSchemas:
         after: bytes | None,
     ) -> bytes:
         """A change record from its states' bodies (see the class's doc)."""
-        names = tuple(changed)
-        encoded = self._names.get(names)
-        if encoded is None:
-            items = b"".join((avro_long(len(names)), *map(_string, names))) if names else b""
-            encoded = items + _NULL
-            if len(self._names) < 10_000:
-                self._names[names] = encoded
-        return b"".join(
-            (
-                self._changes[entity][1],
-                _OP[op],
-                _string(canonical_id),
-                avro_long(position),
-                encoded,
-                _NULL if before is None else _SOME + before,
-                _NULL if after is None else _SOME + after,
-            )
-        )
+        return change_body(
+            self._changes[entity][1], op, canonical_id, position,
+            changed_names(self.changed_arrays, tuple(changed)), before, after,
+        )  # fmt: skip
 
     def encode_change(
         self,

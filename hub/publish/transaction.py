@@ -9,12 +9,10 @@ from typing import Any
 
 from hub.kafka_config import KafkaSettings
 from hub.publish.admin import KAFKA_LOG
+from hub.publish.batch_encoder import Message
 from hub.publish.feed import Place
 
 __all__ = ["Batch", "Checkpoint", "Message", "producer_config"]
-
-Message = tuple[str, bytes, bytes | None, list[tuple[str, str | bytes | None]]]
-"""(topic, key, value, headers) of one produced message."""
 
 
 @dataclass(frozen=True)

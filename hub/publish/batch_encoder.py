@@ -1,0 +1,163 @@
+"""A batch's Kafka messages, made in one pass: the publisher's hot loop.
+
+Each change gives two messages, in order: to its change topic (the change record: op, ids,
+the changed fields' names, the state before and after) and to its compacted state topic (the
+state after, or a tombstone). A state is encoded once for both, and a change's `before` is the
+body of the entity's previous state in the batch when there is one. `BatchEncoder.rows` takes
+the change feed's rows as the audit stores them and folds them as it goes (feed.folded), so no
+FeedChange is made between the store and the messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from hub.codec.encoder import avro_long
+from hub.publish.feed import OPS, correlation_id, folded
+from hub.publish.stored_encoder import SLOW, StoredEncoder
+
+__all__ = ["BatchEncoder", "EntityOut", "Message", "change_body"]
+
+Message = tuple[str, bytes, bytes | None, list[tuple[str, str | bytes | None]]]
+"""(topic, key, value, headers) of one produced message."""
+
+_OP: Final = {op: avro_long(i) for i, op in enumerate(OPS)}
+_NULL: Final = avro_long(0)
+_SOME: Final = avro_long(1)
+NAMES_KEPT: Final = 10_000
+"""`changed` lists whose Avro arrays are remembered (the same few come again and again)."""
+
+
+class EntityOut:
+    """Everything the loop needs about one entity's messages."""
+
+    def __init__(
+        self,
+        change_topic: str,
+        state_topic: str,
+        schema_header: tuple[str, bytes],
+        change_prefix: bytes,
+        state_prefix: bytes,
+        stored: StoredEncoder | None,
+        slow: Callable[[str, dict[str, Any]], bytes],
+    ) -> None:
+        self.change_topic = change_topic
+        self.state_topic = state_topic
+        self.schema_header = schema_header
+        """("synchub.schema", the change schema's fingerprint in hex)."""
+        self.change_prefix = change_prefix
+        self.state_prefix = state_prefix
+        """What precedes a body in a value: single-object header or the wire format's."""
+        self.stored = stored
+        """The stored-form encoder of the state record (None: not flat)."""
+        self.slow = slow
+        """`slow(canonical_id, fields)`: the two-step state body (its conversions, its errors)."""
+
+    def body(self, canonical_id: str, fields: dict[str, Any]) -> bytes:
+        """The Avro body of a state: from the stored form when the plan takes it plainly."""
+        stored = self.stored
+        if stored is not None:
+            try:
+                return stored(fields, canonical_id.split("/", 1)[-1])
+            except SLOW:
+                pass  # the two steps: their conversions, their errors
+        return self.slow(canonical_id, fields)
+
+
+def _string(text: str) -> bytes:
+    data = text.encode()
+    return avro_long(len(data)) + data
+
+
+def change_body(
+    prefix: bytes,
+    op: str,
+    canonical_id: str,
+    position: int,
+    names: bytes,
+    before: bytes | None,
+    after: bytes | None,
+) -> bytes:
+    """A change record's value from its parts (`names`: the `changed` array, see `names`)."""
+    return b"".join(
+        (
+            prefix,
+            _OP[op],
+            _string(canonical_id),
+            avro_long(position),
+            names,
+            _NULL if before is None else _SOME + before,
+            _NULL if after is None else _SOME + after,
+        )
+    )
+
+
+def changed_names(cache: dict[tuple[str, ...], bytes], changed: tuple[str, ...]) -> bytes:
+    """The `changed` field of a change record (an array of names, then the end of it)."""
+    encoded = cache.get(changed)
+    if encoded is None:
+        items = b"".join([avro_long(len(changed))] + [_string(n) for n in changed])
+        encoded = (items if changed else b"") + _NULL
+        if len(cache) < NAMES_KEPT:
+            cache[changed] = encoded
+    return encoded
+
+
+class BatchEncoder:
+    """The messages of batches of changes (see the module's doc). `entity_out(entity)` says
+    how an entity's are made; asked once per entity."""
+
+    def __init__(
+        self, entity_out: Callable[[str], EntityOut], names: dict[tuple[str, ...], bytes]
+    ) -> None:
+        self.entity_out = entity_out
+        self.outs: dict[str, EntityOut] = {}
+        self.names = names
+
+    def rows(self, rows: list[Any], states: dict[str, dict[str, Any]]) -> list[Message]:
+        """The messages of the feed's rows (audit.CHANGE_COLUMNS), `states` holding each
+        entity's state before the first of them (updated as the rows are folded)."""
+        return self.changes(folded(rows, states))
+
+    def changes(self, changes: Iterable[tuple[Any, ...]]) -> list[Message]:
+        """The messages of changes (feed.FeedChange or tuples of its fields), in order. One
+        loop with everything at hand: the publisher's hottest code (bench/publish.py)."""
+        outs, out_of, names = self.outs, self.entity_out, self.names
+        out: list[Message] = []
+        append = out.append
+        bodies: dict[str, bytes] = {}
+        """canonical id → the body of its state after its last change so far in the batch
+        (the next change's `before`)."""
+        for position, seq, entity, cid, op, changed, before, after, system, obj, src, v in changes:
+            t = outs.get(entity)
+            if t is None:
+                t = outs[entity] = out_of(entity)
+            key = cid.encode()
+            headers: list[tuple[str, str | bytes | None]] = [
+                ("synchub.position", str(position)),
+                ("synchub.seq", str(seq)),
+                t.schema_header,
+                ("synchub.mapping_version", str(v)),
+                ("synchub.system", system),
+                ("synchub.correlation_id", correlation_id(system, obj, src, position)),
+                ("synchub.op", op),
+            ]
+            before_body = None
+            if before is not None:
+                before_body = bodies.get(cid)
+                if before_body is None:
+                    before_body = t.body(cid, before)
+            if after is None:
+                bodies.pop(cid, None)
+                after_body = state = None
+            else:
+                after_body = bodies[cid] = t.body(cid, after)
+                state = t.state_prefix + after_body
+            value = change_body(
+                t.change_prefix, op, cid, position, changed_names(names, tuple(changed)),
+                before_body, after_body,
+            )  # fmt: skip
+            append((t.change_topic, key, value, headers))
+            append((t.state_topic, key, state, headers[:5]))
+        return out
