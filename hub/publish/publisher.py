@@ -154,8 +154,9 @@ class Publisher:
                 if batch is None:
                     return report
                 if isinstance(batch, Rebuilt):
-                    report.corrections += self._reconcile(batch.generation)
-                    report.transactions += 1
+                    corrections, transactions = self._reconcile(batch.generation)
+                    report.corrections += corrections
+                    report.transactions += transactions
                     continue
                 self._send_batch(batch)
             report.published += batch.changes
@@ -311,16 +312,25 @@ class Publisher:
 
     # -- after a rebuild ------------------------------------------------------------------------
 
-    def _reconcile(self, gen: int) -> int:
-        """Publish the differences between what the state topics hold and the state now."""
+    def _reconcile(self, gen: int) -> tuple[int, int]:
+        """Publish the differences between what the state topics hold and the state now, in
+        transactions of `batch` corrections. Only the last one moves the checkpoint to the new
+        generation: after a crash between them the next pass reconciles again, and what was
+        committed already matches then (each difference is published once). Returns how many
+        corrections and transactions."""
         self.admin.ensure(self.schemas.entities())
         found = reconcile.corrections(
             self.store, self.schemas, self.settings, self.consumer_options, gen
         )
         if found is None:
-            return 0  # rebuilt again meanwhile: the caller starts over
+            return 0, 0  # rebuilt again meanwhile: the caller starts over
         changes, place = found
+        size = max(1, self.settings.batch)
+        last = max(0, len(changes) - 1) // size * size
+        for start in range(0, last, size):
+            self._send(changes[start : start + size], self.checkpoint)
+            crashpoint("publish.reconcile_part")
         # the pending writes' place is a store position: a rebuild does not move it
-        self._send(changes, Checkpoint(place, gen, self.checkpoint.outbound))
+        self._send(changes[last:], Checkpoint(place, gen, self.checkpoint.outbound))
         log.info("after a rebuild: %d corrections published", len(changes))
-        return len(changes)
+        return len(changes), last // size + 1

@@ -205,6 +205,43 @@ def test_rebuild_publishes_corrections_as_ordinary_changes(
     assert firm.json("publish")["published"] == 0  # and then idle
 
 
+def test_corrections_go_in_transactions_of_a_batch_once_across_a_crash(
+    firm: Firm, kafka: dict[str, Any]
+) -> None:
+    firm.write_entries("time_1.csv", entries(10))
+    assert firm.run("sync", "--once").returncode in (0, 2)  # not published yet
+    wrong = [f"TimeEntry/e{i}" for i in range(1, 6)]  # 5 corrections: transactions of 2
+    firm.execute(
+        "UPDATE p_audit SET new = replace(new, '\"minutes\":', '\"minutes\":9')"
+        f" WHERE canonical_id IN ({', '.join(repr(c) for c in wrong)})"
+    )
+    settings = _configure(firm, kafka, batch=2)
+    assert firm.run("publish").returncode == 0
+    assert firm.run("rebuild").returncode == 0
+    # killed right after the first transaction of corrections committed
+    crashed = firm.run("publish", crash_at="publish.reconcile_part")
+    assert crashed.returncode == -9, crashed.stderr
+    fixed = firm.json("publish")
+    assert fixed["corrections"] == 3 and fixed["transactions"] == 2, fixed
+    per_key = defaultdict(list)
+    for c in _changes(settings):
+        per_key[c["canonical_id"]].append(c)
+    for cid in wrong:  # in order per key: the wrong create, then its correction once
+        create, correction = per_key[cid]
+        assert create["op"] == "create" and correction["op"] == "update"
+        assert correction["changed"] == ["minutes"]
+        assert correction["before"]["minutes"] == 900 + correction["after"]["minutes"]
+    state = {
+        m.key().decode(): m.value()
+        for m in _messages(settings, kafka["topic_prefix"] + "time_entry.state")
+    }
+    from hub.publish.topics import builtin
+
+    assert [builtin().decode(state[c])["minutes"] for c in wrong] == [16, 17, 18, 19, 20]
+    idle = firm.json("publish")
+    assert idle["published"] == 0 and idle["corrections"] == 0 and idle["transactions"] == 0
+
+
 def _spec_canonical_form(schema: Any) -> bytes:
     """Apache avro's (1.12, Python) parsing canonical form, with the spec's [PRIMITIVES] rule
     applied after [STRIP]: it leaves `{"type":"int"}` where a logical type was stripped, where
