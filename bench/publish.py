@@ -43,6 +43,7 @@ from hub.ingest import Ingestor
 from hub.kafka_config import KafkaSettings
 from hub.perf import GcBetweenPasses
 from hub.publish import admin, feed
+from hub.publish.batch_encoder import PublishForm
 from hub.publish.feed import Place
 from hub.publish.publisher import Message, Publisher, producer_config
 from hub.publish.topics import TopicSchemas
@@ -144,7 +145,9 @@ class Steady:
         pass
 
 
-def latency(store: Any, settings: KafkaSettings, per_s: int, seconds: float) -> dict[str, Any]:
+def latency(
+    store: Any, settings: KafkaSettings, per_s: int, seconds: float, form: PublishForm | None
+) -> dict[str, Any]:
     """The loop at a steady rate; latencies (ms) from the ingest call to the receipt."""
     publisher = Publisher(store, settings, TopicSchemas(BUILTIN))
     publisher.publish()  # the topics exist and what the store holds is out before the clock
@@ -178,7 +181,7 @@ def latency(store: Any, settings: KafkaSettings, per_s: int, seconds: float) -> 
     time.sleep(1.0)
     source = Steady()
     ingestor = Ingestor(store, "steady", source, IngestSettings(batch_size=5000))
-    projector = Projector(store)
+    projector = Projector(store, publish_form=form)
     tick, started = 0.1, time.perf_counter()
     sent_total = 0
     steps: dict[str, list[float]] = {"ingest": [], "catch_up": [], "publish": [], "gc": []}
@@ -229,6 +232,11 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=5000, help="changes per Kafka transaction")
     p.add_argument("--rate", type=int, default=1000, help="changes/s of the latency run")
     p.add_argument("--seconds", type=float, default=20.0, help="length of the latency run")
+    p.add_argument(
+        "--no-publish-form",
+        action="store_true",
+        help="the projections do not make the published form (the publisher folds and encodes)",
+    )
     args = p.parse_args()
     with broker(args.bootstrap) as bootstrap, store_url(args) as url:
         run = f"bench{uuid.uuid4().hex[:6]}"
@@ -236,7 +244,10 @@ def main() -> None:
         deploy(store)
         source = GenSource(args.events, 5000, 0.1, args.seed)
         Ingestor(store, "bench", source, IngestSettings(batch_size=5000)).run_once()
-        Projector(store).catch_up()
+        form = None if args.no_publish_form else PublishForm()
+        started = time.perf_counter()
+        Projector(store, publish_form=form).catch_up()
+        catch_up_s = time.perf_counter() - started
         publish_times, raw_times = [], []
         batches: list[list[Message]] = []
         for i in range(args.repeat):  # alternated, each on new topics: both warm alike
@@ -265,7 +276,7 @@ def main() -> None:
         publish_s, raw_s = min(publish_times), min(raw_times)
         messages = sum(len(b) for b in batches)
         lat = latency(
-            store, settings_for(bootstrap, run + "l", args.batch), args.rate, args.seconds
+            store, settings_for(bootstrap, run + "l", args.batch), args.rate, args.seconds, form
         )
         store.close()
     per_s, baseline = rate(report.published, publish_s), rate(report.published, raw_s)
@@ -291,6 +302,8 @@ def main() -> None:
             "baseline_per_s": baseline,
             "ratio": round(per_s / baseline, 3),
             "publish_s": [round(t, 3) for t in publish_times],
+            "publish_form": form is not None,
+            "catch_up_s": round(catch_up_s, 3),
             "raw_s": [round(t, 3) for t in raw_times],
             **lat,
             "peak_rss_mb": peak_rss_mb(),

@@ -23,6 +23,7 @@ from hub.mapping import Mapping, load_mapping
 from hub.outbound import Executor, ExecutorReport, Planner, PlannerReport
 from hub.perf import GcBetweenPasses
 from hub.plugins import build_connector
+from hub.publish.batch_encoder import PublishForm
 from hub.publish.publisher import PublishReport
 from hub.publish.service import PublishFailed, Publishing
 from hub.registry import SourceSchemas
@@ -85,7 +86,9 @@ class Hub:
             }
         self.store = open_store(settings.store_url)
         self.schemas = SourceSchemas(self.store)
-        self.projector = Projector(self.store, progress=rebuild_progress)
+        # publishing: the catch-ups make each change's published form (the publisher sends it)
+        form = PublishForm() if settings.kafka else None
+        self.projector = Projector(self.store, progress=rebuild_progress, publish_form=form)
         self.connectors: dict[str, Connector] = {}
         self.sources: dict[str, Source] = {}
         self.sinks: dict[str, Sink] = {}

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from hub.canonical_schemas import CanonicalSchemas
 from hub.store.base import Cursor
 from hub.store.rows import MultiRowInsert
 from projections.tables import Context, Table
@@ -29,6 +30,7 @@ __all__ = [
     "COLUMNS",
     "TABLES",
     "Lineage",
+    "States",
     "changed_at",
     "changes_after",
     "history",
@@ -55,13 +57,21 @@ AUDIT = Table(
         "mapping_version INTEGER NOT NULL",
         "source_time INTEGER",
         "captured_at INTEGER",
+        # the change as the publisher sends it, made by a live fold when publishing is on
+        # (Context.publish_form; NULL from a rebuild): the Avro change body, the length of
+        # the state body it ends with (-1: none), the change schema's fingerprint
+        "avro BLOB",
+        "avro_state INTEGER",
+        "avro_schema BLOB",
     ),
     pk=("position", "seq"),
     indexes=(("canonical_id", "position"),),
+    derived=("avro", "avro_state", "avro_schema"),
 )
 
 TABLES = (AUDIT,)
-COLUMNS = AUDIT.column_names
+COLUMNS = AUDIT.content_names
+"""The audit trail's columns (without the published form)."""
 _LIVE = AUDIT.physical()
 
 
@@ -148,9 +158,10 @@ def last_change(c: Cursor, upto: int, *, table: str = _LIVE) -> tuple[int, int]:
 
 CHANGE_COLUMNS = (
     "position", "seq", "canonical_id", "entity", "op", "new", "system", "object",
-    "source_key", "mapping_version",
+    "source_key", "mapping_version", "avro", "avro_state", "avro_schema",
 )  # fmt: skip
-"""The columns of a row `changes_after` returns, in order (`new`: JSON text, or None)."""
+"""The columns of a row `changes_after` returns, in order (`new`: JSON text, or None; the
+published form: NULL when the fold did not make it)."""
 
 
 def changes_after(
@@ -240,6 +251,10 @@ def history(c: Cursor, canonical_id: str, *, table: str = _LIVE) -> list[dict[st
 # -- the projection in a fold ------------------------------------------------------------------
 
 
+States = tuple[CanonicalSchemas, dict[str, Any] | None, dict[str, Any] | None, list[str]]
+"""What a change's published form is made of (Audit.record)."""
+
+
 class Audit:
     """Collects the audit rows of one fold until the flush inserts them."""
 
@@ -247,18 +262,41 @@ class Audit:
         self.ctx = ctx
         self.rows: list[tuple[Any, ...]] = []
         self._insert = MultiRowInsert(
-            f"INSERT INTO {ctx.table(AUDIT)} ({', '.join(COLUMNS)})",
+            f"INSERT INTO {ctx.table(AUDIT)} ({', '.join(AUDIT.column_names)})",
             len(AUDIT.columns),
             max_rows=32_766 // len(AUDIT.columns),
         )
 
+    @property
+    def forms(self) -> bool:
+        """Whether this fold makes the published form (the caller then passes the states)."""
+        return self.ctx.publish_form is not None
+
     def record(
-        self, cid: str, entity: str, op: str, old: str | None, new: str | None, lineage: Lineage
+        self,
+        cid: str,
+        entity: str,
+        op: str,
+        old: str | None,
+        new: str | None,
+        lineage: Lineage,
+        states: States | None = None,
     ) -> None:
-        """One audit row: `old`/`new` are the changed fields' JSON objects (see AUDIT)."""
+        """One audit row: `old`/`new` are the changed fields' JSON objects (see AUDIT);
+        `states`: the canonical schemas in force, the entity's whole state before and after,
+        and the changed fields' names (when `forms`: the published form is made of them)."""
         ctx = self.ctx
         ctx.seq += 1
-        self.rows.append((ctx.position, ctx.seq, cid, entity, op, old, new, *lineage))
+        form = ctx.publish_form
+        made = None
+        if form is not None and states is not None:
+            schemas, before, after, changed = states
+            made = form(schemas, cid, entity, op, ctx.position, before, after, changed)
+        if made is None:
+            self.rows.append((ctx.position, ctx.seq, cid, entity, op, old, new, *lineage,
+                              None, None, None))  # fmt: skip
+        else:
+            self.rows.append((ctx.position, ctx.seq, cid, entity, op, old, new, *lineage, *made))
 
     def flush(self, c: Cursor) -> None:
         if self.rows:

@@ -27,7 +27,7 @@ from hub.mapping.runtime import StepFailure
 from hub.store.base import Cursor, StoredEvent
 from hub.store.streams import EventType, ExceptionKind, source_stream
 from hub.values import dumps
-from projections.audit import Audit, Lineage
+from projections.audit import Audit, Lineage, States
 from projections.exception_kinds import unmappable
 from projections.exceptions import NOW_MAPS, Exceptions
 from projections.field_types import FieldTypes
@@ -365,13 +365,14 @@ class Canonical:
         else:
             changed = fields
         changed_json = dumps(changed)
+        after = {**old, **changed} if old else changed
         self.entities.put(
             cid,
             {
                 "canonical_id": cid,
                 "entity": entity,
                 "natural_id": natural_id,
-                "fields": dumps({**old, **changed}) if old else changed_json,
+                "fields": dumps(after) if old else changed_json,
                 "deleted": 0,
                 "changes": (row["changes"] if row else 0) + 1,
                 "mapping_version": lineage.mapping_version,
@@ -385,6 +386,9 @@ class Canonical:
             None if op != "update" else dumps({f: old[f] for f in changed if f in old}),
             changed_json,
             lineage,
+            (self._schemas, old if op == "update" else None, after, sorted(changed))
+            if self.audit.forms
+            else None,
         )
         self.changed(cid, entity, old, changed)
         if op == "restore":
@@ -425,7 +429,10 @@ class Canonical:
         self.entities.put(
             cid, {**row, "deleted": 1, "changes": row["changes"] + 1, "position": self.ctx.position}
         )
-        self.audit.record(cid, row["entity"], "delete", None, None, lineage)
+        states: States | None = None
+        if self.audit.forms:
+            states = (self._schemas, json.loads(row["fields"]), None, [])
+        self.audit.record(cid, row["entity"], "delete", None, None, lineage, states)
         self.changed(cid, row["entity"], None, None)
 
     def _live(self, system: str, obj: str, key: str) -> bool:

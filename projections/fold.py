@@ -36,7 +36,7 @@ from projections.links import Links
 from projections.mappings import Mappings
 from projections.outbound import Outbound
 from projections.source_records import SourceRecords
-from projections.tables import Context, Handler
+from projections.tables import Context, Handler, PublishForm
 
 
 class Fold:
@@ -49,13 +49,16 @@ class Fold:
         dialect: Dialect,
         *,
         fresh: bool = False,
+        publish_form: PublishForm | None = None,
     ) -> None:
         """`physical`: logical table name → its name in this generation; `decode`: a payload's
         value with the envelope's own timestamps as integer microseconds (Codec.decode_raw
         with nested=False); `fresh`: the tables are new and empty (a rebuild), so rows this
-        fold has not written do not exist (see RowCache `complete`)."""
+        fold has not written do not exist (see RowCache `complete`); `publish_form`: makes
+        each change's published form as the audit records it (tables.PublishForm)."""
         self.decode = decode
         self.ctx = ctx = Context(physical, dialect, fresh=fresh)
+        ctx.publish_form = publish_form
         self._requeue: list[str] = []
         self.exceptions = Exceptions(ctx)
         self.records = SourceRecords(ctx, remap=self.remap)

@@ -30,7 +30,7 @@ from projections.mappings import MAPPINGS
 from projections.outbound import OUTBOUND
 from projections.preview import canonical_diff, target_writes
 from projections.source_records import SOURCE_RECORDS, WAITING
-from projections.tables import Table
+from projections.tables import PublishForm, Table
 from projections.write_behind import WriteBehind
 
 PROJECTIONS: dict[str, tuple[Table, ...]] = {
@@ -82,16 +82,26 @@ class Projector:
     an older synchub (other columns) are rebuilt when the projector starts."""
 
     def __init__(
-        self, store: EventStore, page: int = PAGE, *, progress: Progress | None = None
+        self,
+        store: EventStore,
+        page: int = PAGE,
+        *,
+        progress: Progress | None = None,
+        publish_form: PublishForm | None = None,
     ) -> None:
-        """`progress` reports the rebuild of outdated tables, when there is one."""
+        """`progress` reports the rebuild of outdated tables, when there is one;
+        `publish_form`: catch-ups make each change's published form as they record it (when
+        the store is published to Kafka: the publisher then only sends it; a rebuild does not,
+        the publisher reconciles after one)."""
         self.store = store
         self.page = page
         with store.db.transaction(commit=True) as c:
             for table in ALL_TABLES:
                 table.create(c, store.db.dialect)
             outdated = _outdated(c, store.db.dialect)
-        self.fold = Fold(lambda name: f"p_{name}", _decoder(store), store.db.dialect)
+        self.fold = Fold(
+            lambda name: f"p_{name}", _decoder(store), store.db.dialect, publish_form=publish_form
+        )
         self._last = -1
         self.upgraded = outdated
         """The live tables that were of an older synchub and were rebuilt on start."""
@@ -322,7 +332,7 @@ def checksums(db: Database) -> dict[str, str]:
             for table in tables:
                 h.update(table.name.encode())
                 c.execute(
-                    f"SELECT {', '.join(table.column_names)} FROM {table.physical()}"
+                    f"SELECT {', '.join(table.content_names)} FROM {table.physical()}"
                     f" ORDER BY {', '.join(table.pk)}"
                 )
                 for row in c:  # streamed: whole tables never sit in memory

@@ -13,9 +13,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from hub.canonical_schemas import CanonicalSchemas
 from hub.perf import KeyFilter
 from hub.store.base import Cursor, Dialect, StoredEvent
 from hub.store.rows import MultiRowInsert
+
+PublishForm = Callable[
+    [CanonicalSchemas, str, str, str, int, "dict[str, Any] | None", "dict[str, Any] | None",
+     list[str]],
+    "tuple[bytes, int, bytes] | None",
+]  # fmt: skip
+"""`form(schemas, canonical_id, entity, op, position, before, after, changed)`: a change's
+published form under the canonical `schemas` deployed — its Avro change body, the length of the state body it ends with (-1: no state after) and
+the change schema's fingerprint — or None when it cannot be made (the reader makes it then).
+Given to the Projector by whoever publishes (hub.publish.batch_encoder.PublishForm)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +44,18 @@ class Table:
     columns: tuple[str, ...]
     pk: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
+    derived: tuple[str, ...] = ()
+    """Columns that keep a form of the row's content made for a reader (the audit's published
+    form): not part of the projection's content, so not in its checksum."""
 
     @property
     def column_names(self) -> list[str]:
         return [c.split()[0] for c in self.columns]
+
+    @property
+    def content_names(self) -> list[str]:
+        """The columns of the projection's content (all but the derived ones)."""
+        return [c for c in self.column_names if c not in self.derived]
 
     def physical(self, generation: str = "") -> str:
         return f"p_{self.name}__{generation}" if generation else f"p_{self.name}"
@@ -325,7 +344,7 @@ class Context:
     physical names), the database's dialect, whether the tables are fresh (a rebuild), and the
     event being applied: its cursor, position, and the audit sequence within it."""
 
-    __slots__ = ("c", "caches", "dialect", "fresh", "physical", "position", "seq")
+    __slots__ = ("c", "caches", "dialect", "fresh", "physical", "position", "publish_form", "seq")
 
     def __init__(self, physical: Callable[[str], str], dialect: Dialect, *, fresh: bool) -> None:
         self.physical = physical
@@ -336,6 +355,8 @@ class Context:
         """Every row cache made for this fold."""
         self.position = 0
         self.seq = 0
+        self.publish_form: PublishForm | None = None
+        """Makes each change's published form as the audit records it (audit.PublishForm)."""
 
     def cache(self, table: Table) -> RowCache:
         """A write-back cache of `table` in this fold's generation (see RowCache `complete`)."""

@@ -16,6 +16,7 @@ from hub.cli.render import err, say_upgraded, upgrade_bar
 from hub.config import DEFAULT_CONFIG, Settings, load_settings, redact_url
 from hub.engine import Hub
 from hub.errors import SyncHubError
+from hub.publish.batch_encoder import PublishForm
 from hub.store.base import EventStore
 from hub.store.open import open_store, store_exists
 from hub.store.sqlite import DATABASE_ERRORS
@@ -136,8 +137,9 @@ def reader(config: Path) -> Iterator[tuple[Settings, EventStore, Projector]]:
     with opening_store(settings, config):
         store = open_store(settings.store_url)
     try:
+        form = PublishForm() if settings.kafka else None  # as `synchub run` makes them
         with upgrade_bar() as progress:
-            projector = Projector(store, progress=progress)
+            projector = Projector(store, progress=progress, publish_form=form)
         say_upgraded(projector)
         projector.catch_up()
         yield settings, store, projector

@@ -11,13 +11,18 @@ FeedChange is made between the store and the messages.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+from hub.canonical_schemas import CanonicalSchemas
 from hub.codec.encoder import avro_long
+from hub.errors import SyncHubError
 from hub.publish.feed import OPS, correlation_id, folded
 from hub.publish.stored_encoder import SLOW, StoredEncoder
 
-__all__ = ["BatchEncoder", "EntityOut", "Message", "change_body"]
+if TYPE_CHECKING:
+    from hub.publish.topics import TopicSchemas
+
+__all__ = ["BatchEncoder", "EntityOut", "Message", "PublishForm", "change_body"]
 
 Message = tuple[str, bytes, bytes | None, list[tuple[str, str | bytes | None]]]
 """(topic, key, value, headers) of one produced message."""
@@ -37,6 +42,7 @@ class EntityOut:
         change_topic: str,
         state_topic: str,
         schema_header: tuple[str, bytes],
+        fingerprint: bytes,
         change_prefix: bytes,
         state_prefix: bytes,
         stored: StoredEncoder | None,
@@ -46,6 +52,8 @@ class EntityOut:
         self.state_topic = state_topic
         self.schema_header = schema_header
         """("synchub.schema", the change schema's fingerprint in hex)."""
+        self.fingerprint = fingerprint
+        """The change schema's fingerprint (a published form made under another is not used)."""
         self.change_prefix = change_prefix
         self.state_prefix = state_prefix
         """What precedes a body in a value: single-object header or the wire format's."""
@@ -120,6 +128,35 @@ class BatchEncoder:
         entity's state before the first of them (updated as the rows are folded)."""
         return self.changes(folded(rows, states))
 
+    def published(self, rows: list[Any]) -> list[Message] | None:
+        """The messages of the feed's rows from the published form the fold made of each
+        (audit.AUDIT's `avro` columns): the prefixes put before the bodies, the headers made
+        of the row. None when a row has none, or one made under another schema (the caller
+        then folds and encodes them: `rows`)."""
+        outs, out_of = self.outs, self.entity_out
+        out: list[Message] = []
+        append = out.append
+        for position, seq, cid, entity, op, _, system, obj, src, v, avro, state, schema in rows:
+            t = outs.get(entity)
+            if t is None:
+                t = outs[entity] = out_of(entity)
+            if avro is None or schema != t.fingerprint:
+                return None
+            key = cid.encode()
+            headers: list[tuple[str, str | bytes | None]] = [
+                ("synchub.position", str(position)),
+                ("synchub.seq", str(seq)),
+                t.schema_header,
+                ("synchub.mapping_version", str(v)),
+                ("synchub.system", system),
+                ("synchub.correlation_id", correlation_id(system, obj, src, position)),
+                ("synchub.op", op),
+            ]
+            append((t.change_topic, key, t.change_prefix + avro, headers))
+            body = None if state < 0 else t.state_prefix + avro[len(avro) - state :]
+            append((t.state_topic, key, body, headers[:5]))
+        return out
+
     def changes(self, changes: Iterable[tuple[Any, ...]]) -> list[Message]:
         """The messages of changes (feed.FeedChange or tuples of its fields), in order. One
         loop with everything at hand: the publisher's hottest code (bench/publish.py)."""
@@ -161,3 +198,51 @@ class BatchEncoder:
             append((t.change_topic, key, value, headers))
             append((t.state_topic, key, state, headers[:5]))
         return out
+
+
+class PublishForm:
+    """Makes a change's published form as the projections' fold records it (given to the
+    Projector: projections.tables.PublishForm): the change record's Avro body without its
+    prefix, the length of the state body it ends with (-1: none), and the change schema's
+    fingerprint, under the canonical schemas the fold maps with (those the publisher's
+    schemas come from). Made from the same stored fields as the feed folds, so the bytes are
+    those `BatchEncoder.changes` makes (tests/unit/test_publish_form.py); None for what it
+    cannot encode (the publisher then meets the error itself)."""
+
+    def __init__(self) -> None:
+        self._canonical: CanonicalSchemas | None = None
+        self._topics: TopicSchemas | None = None
+        self.names: dict[tuple[str, ...], bytes] = {}
+        self.fingerprints: dict[str, bytes] = {}
+
+    def _schemas(self, canonical: CanonicalSchemas) -> TopicSchemas:
+        if canonical is not self._canonical or self._topics is None:
+            from hub.publish.topics import TopicSchemas  # topics.py imports this module
+
+            self._topics, self._canonical = TopicSchemas(canonical), canonical
+            self.fingerprints.clear()
+        return self._topics
+
+    def __call__(
+        self,
+        canonical: CanonicalSchemas,
+        canonical_id: str,
+        entity: str,
+        op: str,
+        position: int,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        changed: list[str],
+    ) -> tuple[bytes, int, bytes] | None:
+        schemas = self._schemas(canonical)
+        fingerprint = self.fingerprints.get(entity)
+        try:
+            if fingerprint is None:
+                fingerprint = self.fingerprints[entity] = schemas.change(entity).fingerprint
+            before_body = schemas.state_body(entity, canonical_id, before)
+            after_body = schemas.state_body(entity, canonical_id, after)
+        except (SyncHubError, KeyError):
+            return None
+        names = changed_names(self.names, tuple(changed))
+        body = change_body(b"", op, canonical_id, position, names, before_body, after_body)
+        return body, -1 if after_body is None else len(after_body), fingerprint

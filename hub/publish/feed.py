@@ -26,7 +26,8 @@ __all__ = [
     "folded",
     "generation",
     "read",
-    "read_rows",
+    "rows_after",
+    "states_before",
     "upto",
 ]
 
@@ -79,25 +80,26 @@ def generation(c: Cursor, store: EventStore) -> int:
 
 def read(c: Cursor, store: EventStore, after: Place, limit: int) -> list[FeedChange]:
     """Up to `limit` changes after `after`, those the audit holds completely, in order."""
-    rows, states = read_rows(c, store, after, limit)
-    return list(map(FeedChange._make, folded(rows, states)))
+    rows = rows_after(c, store, after, limit)
+    return list(map(FeedChange._make, folded(rows, states_before(c, rows, after))))
 
 
-def read_rows(
-    c: Cursor, store: EventStore, after: Place, limit: int
-) -> tuple[list[Any], dict[str, dict[str, Any]]]:
-    """The rows (audit.CHANGE_COLUMNS) of up to `limit` changes after `after`, and the state
-    before the first of them of each entity that had one (for `fold`)."""
+def rows_after(c: Cursor, store: EventStore, after: Place, limit: int) -> list[Any]:
+    """The rows (audit.CHANGE_COLUMNS) of up to `limit` changes after `after`, those the audit
+    holds completely, in order."""
     rows: list[Any] = audit.changes_after(c, after.position, after.seq, upto(c, store), limit)
-    if not rows:
-        return [], {}
+    return rows
+
+
+def states_before(c: Cursor, rows: list[Any], after: Place) -> dict[str, dict[str, Any]]:
+    """The state of each entity of `rows` before the first of them (the rows after `after`),
+    of those that had one (for `folded`)."""
     first: dict[str, str] = {}
     for r in rows:
         first.setdefault(r[2], r[4])
     # an entity whose first change here is a create or a restore had no state before it
     known = [cid for cid, op in first.items() if op in _HAD_STATE]
-    states = audit.states_of(c, known, after.position, seq=after.seq) if known else {}
-    return rows, states
+    return audit.states_of(c, known, after.position, seq=after.seq) if known else {}
 
 
 _HAD_STATE = frozenset(("update", "delete"))
@@ -108,7 +110,7 @@ def folded(rows: list[Any], states: dict[str, dict[str, Any]]) -> Iterator[tuple
     FeedChange's fields, in order; `states` (each entity's state before the first row) is
     updated as they are folded."""
     loads = orjson.loads
-    for position, seq, cid, entity, op, new, system, obj, key, version in rows:
+    for position, seq, cid, entity, op, new, system, obj, key, version, *_ in rows:
         before = states.get(cid)
         if op == "delete":
             after = None

@@ -48,6 +48,10 @@ Progress = Callable[[int], None]
 
 REACH_TIMEOUT = 5.0
 """Seconds a pass waits for the brokers to answer before it says they cannot be reached."""
+CHUNK = 500
+"""Changes read and encoded at a time (a transaction holds `kafka.batch`): their rows and
+messages stay in the CPU's caches while the loop makes them — 5,000 at once took 6-7 µs a
+change, 500 at a time 4.4-4.8 (reading included; /tmp script over a 100k store)."""
 COMMIT_TIMEOUT = 60.0
 """Seconds a transaction's start or commit may take (then it is aborted and tried again)."""
 
@@ -177,17 +181,35 @@ class Publisher:
                     reading = Checkpoint(Place(), gen, reading.outbound)
                 if gen != reading.generation:
                     return Rebuilt(gen)
-                rows, states = feed.read_rows(c, self.store, reading.place, self.settings.batch)
+                messages, place, entities, changes = self._changes_after(c, reading.place)
                 writes, written_upto = self._pending_writes(c, reading.outbound)
                 if feed.generation(c, self.store) != gen:  # a rebuild swapped meanwhile
                     continue
-            if not rows and not writes:
+            if not changes and not writes:
                 return None
-            place = Place(rows[-1][0], rows[-1][1]) if rows else reading.place
-            messages = self.encoder.rows(rows, states)
             messages.extend(writes)
             checkpoint = Checkpoint(place, gen, written_upto)
-            return Batch(messages, checkpoint, {r[3] for r in rows}, len(rows), len(writes))
+            return Batch(messages, checkpoint, entities, changes, len(writes))
+
+    def _changes_after(self, c: Any, place: Place) -> tuple[list[Message], Place, set[str], int]:
+        """The messages of up to `batch` changes after `place`, the place they reach, their
+        entities and how many: read and encoded CHUNK changes at a time, each from the form
+        the fold made of it (else folded and encoded here)."""
+        messages: list[Message] = []
+        entities: set[str] = set()
+        left = self.settings.batch
+        while left > 0:
+            rows = feed.rows_after(c, self.store, place, min(CHUNK, left))
+            if not rows:
+                break
+            part = self.encoder.published(rows)
+            if part is None:
+                part = self.encoder.rows(rows, feed.states_before(c, rows, place))
+            messages += part
+            entities.update(r[3] for r in rows)
+            place = Place(rows[-1][0], rows[-1][1])
+            left -= len(rows)
+        return messages, place, entities, self.settings.batch - left
 
     def _pending_writes(self, c: Any, after: int) -> tuple[list[Message], int]:
         """The messages about writes since the checkpoint — those to the workers' targets
@@ -278,6 +300,7 @@ class Publisher:
             topic,
             topic + ".state",
             ("synchub.schema", fingerprint(schemas.change(entity)).hex().encode()),
+            fingerprint(schemas.change(entity)),
             schemas.change_prefix(entity),
             schemas.state_prefix(entity),
             schemas.stored_encoder(entity),

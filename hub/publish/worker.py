@@ -38,6 +38,7 @@ from hub.kafka_config import KafkaSettings
 from hub.outbound.executor import Executor, ExecutorReport
 from hub.publish import admin
 from hub.publish.admin import KAFKA_LOG
+from hub.publish.batch_encoder import PublishForm
 from hub.spi import Sink
 from hub.store.base import EventStore
 from projections import Projector
@@ -82,7 +83,7 @@ class OutboundWorker:
         self.topic = kafka.outbound_prefix + target
         self.executor = executor
         self.sink = sink
-        self.projector = Projector(store)
+        self.projector = Projector(store, publish_form=PublishForm())  # as `synchub run`
         self.report = WorkerReport()
         self.member = member or f"{socket.gethostname()}-{target}"
         self.topics = admin.Topics(kafka, admin.connection_options(options))

@@ -131,7 +131,7 @@ def test_states_at_folds_each_entitys_changes_and_leaves_out_the_deleted() -> No
 
     c = sqlite3.connect(":memory:").cursor()  # as the store's transactions give it
     AUDIT.create(c, SQLITE)
-    lineage = ("tracker", "time_entries", "k", 1, None, None)
+    lineage = ("tracker", "time_entries", "k", 1, None, None, None, None, None)  # no form
     rows = [
         (1, 1, "TimeEntry/a", "TimeEntry", "create", None, '{"m":1,"x":"a"}'),
         (2, 1, "TimeEntry/b", "TimeEntry", "create", None, '{"m":2}'),
@@ -140,7 +140,7 @@ def test_states_at_folds_each_entitys_changes_and_leaves_out_the_deleted() -> No
         (5, 1, "Person/p", "Person", "create", None, '{"name":"P"}'),
     ]
     for r in rows:
-        c.execute(f"INSERT INTO p_audit VALUES ({','.join('?' * 13)})", (*r, *lineage))
+        c.execute(f"INSERT INTO p_audit VALUES ({','.join('?' * 16)})", (*r, *lineage))
     assert list(states_at(c, "TimeEntry", None)) == [("TimeEntry/a", {"m": 3, "x": "a"})]
     assert list(states_at(c, "TimeEntry", 3)) == [
         ("TimeEntry/a", {"m": 3, "x": "a"}),
@@ -156,11 +156,11 @@ def test_changes_after_reads_every_change_once_in_order_across_batch_boundaries(
 
     c = sqlite3.connect(":memory:").cursor()
     AUDIT.create(c, SQLITE)
-    lineage = ("tracker", "time_entries", "k", 1, None, None)
+    lineage = ("tracker", "time_entries", "k", 1, None, None, None, None, None)  # no form
     places = [(p, s) for p in (1, 2, 5) for s in range(1, 4)] + [(7, 1)]
     for p, s in places:
         row = (p, s, f"TimeEntry/{p}-{s}", "TimeEntry", "create", None, '{"m":1}')
-        c.execute(f"INSERT INTO p_audit VALUES ({','.join('?' * 13)})", (*row, *lineage))
+        c.execute(f"INSERT INTO p_audit VALUES ({','.join('?' * 16)})", (*row, *lineage))
     for limit in (1, 2, 4):
         seen, after = [], (0, 0)
         while rows := changes_after(c, after[0], after[1], 5, limit):
