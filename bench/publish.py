@@ -1,9 +1,12 @@
 """Publish benchmark: canonical changes from the store to Kafka topics, exactly once.
 
-N time-entry changes are ingested into a store and projected (not timed). Then, timed:
-  publish   Publisher.publish(): read the change feed (audit rows + states around each),
-            encode both messages of every change (change topic, compacted state topic) and
-            send them in Kafka transactions of `kafka.batch` changes, each with its checkpoint
+N time-entry changes are ingested into a store and projected, the catch-up making each
+change's published form as `synchub run` does with `kafka:` configured (`--no-publish-form`:
+without; its seconds are `catch_up_s`). Then, timed:
+  publish   Publisher.publish(): read the change feed (audit rows with their published form;
+            without one: the states around each, folded and encoded), make both messages of
+            every change (change topic, compacted state topic) and send them in Kafka
+            transactions of `kafka.batch` changes, each with its checkpoint
   baseline  a raw confluent-kafka transactional producer with the publisher's own settings
             (hub.publish.publisher.producer_config) sending the very same messages (bytes,
             keys, headers) to identical topics in transactions of the same size

@@ -59,7 +59,7 @@ AUDIT = Table(
         "captured_at INTEGER",
         # the change as the publisher sends it, made by a live fold when publishing is on
         # (Context.publish_form; NULL from a rebuild): the Avro change body, the length of
-        # the state body it ends with (-1: none), the change schema's fingerprint
+        # the state body it ends with (-1: none), what it was made under (the schema's digest)
         "avro BLOB",
         "avro_state INTEGER",
         "avro_schema BLOB",

@@ -366,7 +366,8 @@ def _outdated(c: Cursor, dialect: Dialect) -> list[str]:
     stale = []
     for table in ALL_TABLES:
         c.execute(dialect.table_columns, (table.physical(),))
-        if [r[0] for r in c.fetchall()] != table.column_names:
+        have = [r[0] for r in c.fetchall()]
+        if have != table.column_names and not table.add_derived(c, dialect, have):
             stale.append(table.physical())
     return stale
 

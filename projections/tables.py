@@ -24,8 +24,9 @@ PublishForm = Callable[
     "tuple[bytes, int, bytes] | None",
 ]  # fmt: skip
 """`form(schemas, canonical_id, entity, op, position, before, after, changed)`: a change's
-published form under the canonical `schemas` deployed — its Avro change body, the length of the state body it ends with (-1: no state after) and
-the change schema's fingerprint — or None when it cannot be made (the reader makes it then).
+published form under the canonical `schemas` deployed — its Avro change body, the length of the
+state body it ends with (-1: no state after) and what it was made under (8 bytes:
+hub.publish.batch_encoder.form_id) — or None when it cannot be made (the reader makes it then).
 Given to the Projector by whoever publishes (hub.publish.batch_encoder.PublishForm)."""
 
 
@@ -56,6 +57,19 @@ class Table:
     def content_names(self) -> list[str]:
         """The columns of the projection's content (all but the derived ones)."""
         return [c for c in self.column_names if c not in self.derived]
+
+    def add_derived(self, c: Cursor, dialect: Dialect, have: list[str]) -> bool:
+        """Add the derived columns a live table made by an older synchub lacks, when that is
+        all it lacks (they are the last ones): no rebuild for them. False: other columns
+        differ."""
+        names = self.column_names
+        missing = names[len(have) :]
+        if not have or have != names[: len(have)] or not set(missing) <= set(self.derived):
+            return False
+        for name in missing:
+            ddl = self.columns[names.index(name)]
+            c.execute(f"ALTER TABLE {self.physical()} ADD COLUMN {dialect.column(ddl)}")
+        return True
 
     def physical(self, generation: str = "") -> str:
         return f"p_{self.name}__{generation}" if generation else f"p_{self.name}"
@@ -356,7 +370,7 @@ class Context:
         self.position = 0
         self.seq = 0
         self.publish_form: PublishForm | None = None
-        """Makes each change's published form as the audit records it (audit.PublishForm)."""
+        """Makes each change's published form as the audit records it (PublishForm above)."""
 
     def cache(self, table: Table) -> RowCache:
         """A write-back cache of `table` in this fold's generation (see RowCache `complete`)."""

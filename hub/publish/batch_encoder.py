@@ -10,19 +10,23 @@ FeedChange is made between the store and the messages.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
+from hub.avro import Schema
 from hub.canonical_schemas import CanonicalSchemas
 from hub.codec.encoder import avro_long
-from hub.errors import SyncHubError
 from hub.publish.feed import OPS, correlation_id, folded
 from hub.publish.stored_encoder import SLOW, StoredEncoder
 
 if TYPE_CHECKING:
     from hub.publish.topics import TopicSchemas
 
-__all__ = ["BatchEncoder", "EntityOut", "Message", "PublishForm", "change_body"]
+__all__ = ["BatchEncoder", "EntityOut", "Message", "PublishForm", "change_body", "form_id"]
+
+log = logging.getLogger("synchub.publish")
 
 Message = tuple[str, bytes, bytes | None, list[tuple[str, str | bytes | None]]]
 """(topic, key, value, headers) of one produced message."""
@@ -42,7 +46,7 @@ class EntityOut:
         change_topic: str,
         state_topic: str,
         schema_header: tuple[str, bytes],
-        fingerprint: bytes,
+        form: bytes,
         change_prefix: bytes,
         state_prefix: bytes,
         stored: StoredEncoder | None,
@@ -52,8 +56,8 @@ class EntityOut:
         self.state_topic = state_topic
         self.schema_header = schema_header
         """("synchub.schema", the change schema's fingerprint in hex)."""
-        self.fingerprint = fingerprint
-        """The change schema's fingerprint (a published form made under another is not used)."""
+        self.form = form
+        """`form_id` of the change schema (a published form made under another is not used)."""
         self.change_prefix = change_prefix
         self.state_prefix = state_prefix
         """What precedes a body in a value: single-object header or the wire format's."""
@@ -140,7 +144,7 @@ class BatchEncoder:
             t = outs.get(entity)
             if t is None:
                 t = outs[entity] = out_of(entity)
-            if avro is None or schema != t.fingerprint:
+            if avro is None or schema != t.form:
                 return None
             key = cid.encode()
             headers: list[tuple[str, str | bytes | None]] = [
@@ -200,28 +204,33 @@ class BatchEncoder:
         return out
 
 
+FORM_VERSION = b"1"
+"""Changes when the bytes of a published form would (a form made before is then not used)."""
+
+
+def form_id(change_schema: Schema) -> bytes:
+    """What a published form was made under: the change schema's whole text (its fingerprint
+    leaves logical types, scales and precisions out) and FORM_VERSION, hashed (8 bytes)."""
+    return hashlib.blake2b(FORM_VERSION + change_schema.json.encode(), digest_size=8).digest()
+
+
 class PublishForm:
     """Makes a change's published form as the projections' fold records it (given to the
     Projector: projections.tables.PublishForm): the change record's Avro body without its
-    prefix, the length of the state body it ends with (-1: none), and the change schema's
-    fingerprint, under the canonical schemas the fold maps with (those the publisher's
-    schemas come from). Made from the same stored fields as the feed folds, so the bytes are
-    those `BatchEncoder.changes` makes (tests/unit/test_publish_form.py); None for what it
-    cannot encode (the publisher then meets the error itself)."""
+    prefix, the length of the state body it ends with (-1: none), and `form_id` of the change
+    schema, under the canonical schemas the fold maps with. Only from states the stored-form
+    encoder takes plainly (the same bytes `BatchEncoder.changes` makes of the feed's rows,
+    tests/unit/test_publish_form.py); anything else — a value for the two-step path (a naive
+    timestamp is local time to fastavro: the publisher's), a record that is not flat, schemas
+    it cannot make — gives None and the publisher folds and encodes that change itself.
+    Never raises: a publishing aid must not stop the projections."""
 
     def __init__(self) -> None:
         self._canonical: CanonicalSchemas | None = None
         self._topics: TopicSchemas | None = None
         self.names: dict[tuple[str, ...], bytes] = {}
-        self.fingerprints: dict[str, bytes] = {}
-
-    def _schemas(self, canonical: CanonicalSchemas) -> TopicSchemas:
-        if canonical is not self._canonical or self._topics is None:
-            from hub.publish.topics import TopicSchemas  # topics.py imports this module
-
-            self._topics, self._canonical = TopicSchemas(canonical), canonical
-            self.fingerprints.clear()
-        return self._topics
+        self.ids: dict[str, tuple[StoredEncoder, bytes] | None] = {}
+        self._failed = False
 
     def __call__(
         self,
@@ -234,15 +243,36 @@ class PublishForm:
         after: dict[str, Any] | None,
         changed: list[str],
     ) -> tuple[bytes, int, bytes] | None:
-        schemas = self._schemas(canonical)
-        fingerprint = self.fingerprints.get(entity)
         try:
-            if fingerprint is None:
-                fingerprint = self.fingerprints[entity] = schemas.change(entity).fingerprint
-            before_body = schemas.state_body(entity, canonical_id, before)
-            after_body = schemas.state_body(entity, canonical_id, after)
-        except (SyncHubError, KeyError):
+            made = self._encoder(canonical, entity)
+            if made is None:
+                return None
+            encode, made_under = made
+            natural = canonical_id.split("/", 1)[-1]
+            before_body = None if before is None else encode(before, natural)
+            after_body = None if after is None else encode(after, natural)
+            names = changed_names(self.names, tuple(changed))
+            body = change_body(b"", op, canonical_id, position, names, before_body, after_body)
+        except SLOW:
+            return None  # the two-step path's value: the publisher's
+        except Exception:  # never stops the fold: the publisher encodes it, or says why
+            if not self._failed:
+                log.warning("cannot make the published form of %s", canonical_id, exc_info=True)
+                self._failed = True
             return None
-        names = changed_names(self.names, tuple(changed))
-        body = change_body(b"", op, canonical_id, position, names, before_body, after_body)
-        return body, -1 if after_body is None else len(after_body), fingerprint
+        return body, -1 if after_body is None else len(after_body), made_under
+
+    def _encoder(
+        self, canonical: CanonicalSchemas, entity: str
+    ) -> tuple[StoredEncoder, bytes] | None:
+        """The stored-form encoder of `entity`'s state and its form id (None: not flat)."""
+        if canonical is not self._canonical or self._topics is None:
+            from hub.publish.topics import TopicSchemas  # topics.py imports this module
+
+            self._topics, self._canonical = TopicSchemas(canonical), canonical
+            self.ids.clear()
+        if entity not in self.ids:
+            encode = self._topics.stored_encoder(entity)
+            change = self._topics.change(entity)
+            self.ids[entity] = None if encode is None else (encode, form_id(change))
+        return self.ids[entity]

@@ -32,7 +32,7 @@ from hub.errors import SyncHubError
 from hub.kafka_config import KafkaSettings
 from hub.perf import paused_gc
 from hub.publish import admin, feed, reconcile
-from hub.publish.batch_encoder import BatchEncoder, EntityOut
+from hub.publish.batch_encoder import BatchEncoder, EntityOut, form_id
 from hub.publish.feed import FeedChange, Place
 from hub.publish.registry import SchemaRegistry
 from hub.publish.topics import TopicSchemas, fingerprint, snake
@@ -300,7 +300,7 @@ class Publisher:
             topic,
             topic + ".state",
             ("synchub.schema", fingerprint(schemas.change(entity)).hex().encode()),
-            fingerprint(schemas.change(entity)),
+            form_id(schemas.change(entity)),
             schemas.change_prefix(entity),
             schemas.state_prefix(entity),
             schemas.stored_encoder(entity),

@@ -122,6 +122,17 @@ class Firm:
             for statement in statements:
                 conn.execute(statement)
 
+    def query(self, statement: str) -> list[tuple[Any, ...]]:
+        """The rows of one SQL query on the store's database."""
+        if self.backend == "sqlite":
+            db = sqlite3.connect(self.store_url.removeprefix("sqlite:///"))
+            try:
+                return db.execute(statement).fetchall()
+            finally:
+                db.close()
+        with psycopg.connect(self.store_url) as conn:
+            return conn.execute(statement).fetchall()
+
     @property
     def config(self) -> Path:
         return self.root / "synchub.yaml"

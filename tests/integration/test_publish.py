@@ -170,6 +170,8 @@ def test_publisher_killed_mid_transaction_publishes_nothing_twice(
     )
     idle = firm.json("sync", "--once")
     assert idle["published"]["published"] == 0
+    # what was sent was the published form the catch-ups made (no change folded again)
+    assert firm.query("SELECT count(*) FROM p_audit WHERE avro IS NULL") == [(0,)]
 
 
 def test_rebuild_publishes_corrections_as_ordinary_changes(

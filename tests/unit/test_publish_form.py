@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.publish import feed
-from hub.publish.batch_encoder import BatchEncoder, EntityOut, PublishForm
+from hub.publish.batch_encoder import BatchEncoder, EntityOut, PublishForm, form_id
 from hub.publish.feed import Place
 from hub.publish.topics import TopicSchemas, builtin, fingerprint
 from projections import Projector
@@ -23,7 +23,7 @@ def _encoder(schemas: TopicSchemas) -> BatchEncoder:
         change = schemas.change(entity)
         return EntityOut(
             entity, entity + ".state", ("synchub.schema", fingerprint(change).hex().encode()),
-            fingerprint(change), schemas.change_prefix(entity), schemas.state_prefix(entity),
+            form_id(change), schemas.change_prefix(entity), schemas.state_prefix(entity),
             schemas.stored_encoder(entity),
             lambda cid, fields: schemas.slow_state_body(entity, cid, fields),
         )  # fmt: skip
@@ -86,3 +86,51 @@ def test_the_published_form_is_what_the_publisher_would_encode(tmp_path: Path) -
         assert none is None and folded == before
     finally:
         w.hub.close()
+
+
+def test_a_form_made_under_another_schema_is_not_used(tmp_path: Path) -> None:
+    w = World(tmp_path, erp_sets_the_project())
+    try:
+        w.hub.projector = Projector(w.hub.store, publish_form=PublishForm())
+        _lifecycle(w)
+        ((_, before, _),) = _batches(w, 1000)
+        with w.hub.store.db.transaction(commit=True) as c:  # as if made under another text
+            c.execute("UPDATE p_audit SET avro_schema = ? WHERE seq = 1", (b"\x00" * 8,))
+        ((_, none, folded),) = _batches(w, 1000)
+        assert none is None and folded == before
+    finally:
+        w.hub.close()
+
+
+def test_a_store_of_an_older_synchub_gets_the_columns_without_a_rebuild(
+    tmp_path: Path,
+) -> None:
+    w = World(tmp_path, erp_sets_the_project())
+    try:
+        _lifecycle(w)
+        sums = w.hub.projector.checksums()
+        with w.hub.store.db.transaction(commit=True) as c:  # the audit table of before
+            for column in ("avro", "avro_state", "avro_schema"):
+                c.execute(f"ALTER TABLE p_audit DROP COLUMN {column}")
+        projector = Projector(w.hub.store, publish_form=PublishForm())
+        assert projector.upgraded == [] and projector.checksums() == sums
+        w.hub.projector = projector
+        w.entry("t9", "x9 #acme/web/design", 20)
+        w.hub.sync_once()
+        assert [p is not None for _, p, _ in _batches(w, 1000)] == [False]  # old rows: none
+        rows, published, folded = _batches(w, 1)[-1]
+        assert rows[0][4] == "create" and published == folded  # the new change has its form
+    finally:
+        w.hub.close()
+
+
+def test_the_form_is_left_to_the_publisher_for_what_the_stored_encoder_hands_over() -> None:
+    form = PublishForm()
+    schemas = builtin().canonical
+    fields = {"date": "2026-03-02", "minutes": 90, "approved_at": "2026-03-03T09:00:00+00:00"}
+    made = form(schemas, "TimeEntry/t1", "TimeEntry", "create", 7, None, fields, sorted(fields))
+    assert made is not None and made[1] > 0
+    naive = {**fields, "approved_at": "2026-03-03T09:00:00"}  # local time: the publisher's
+    assert form(schemas, "TimeEntry/t1", "TimeEntry", "create", 7, None, naive, []) is None
+    broken: Any = object()  # schemas it cannot make: no form, and the fold goes on
+    assert form(broken, "TimeEntry/t1", "TimeEntry", "create", 7, None, fields, []) is None
