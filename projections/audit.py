@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from hub.canonical_schemas import CanonicalSchemas
-from hub.store.base import Cursor
+from hub.store.base import Cursor, fetch_rows
 from hub.store.rows import MultiRowInsert
 from projections.tables import Context, Table
 
@@ -28,6 +28,7 @@ __all__ = [
     "AUDIT",
     "CHANGE_COLUMNS",
     "COLUMNS",
+    "FORM_COLUMNS",
     "TABLES",
     "Lineage",
     "States",
@@ -162,23 +163,34 @@ CHANGE_COLUMNS = (
 )  # fmt: skip
 """The columns of a row `changes_after` returns, in order (`new`: JSON text, or None; the
 published form: NULL when the fold did not make it)."""
+FORM_COLUMNS = tuple(c for c in CHANGE_COLUMNS if c != "new")
+"""The columns of a change as the publisher sends its published form (without the fields'
+JSON it does not read: ≈ 0.5 µs a row less on PostgreSQL)."""
 
 
 def changes_after(
-    c: Cursor, position: int, seq: int, upto: int, limit: int, *, table: str = _LIVE
+    c: Cursor,
+    position: int,
+    seq: int,
+    upto: int,
+    limit: int,
+    *,
+    table: str = _LIVE,
+    columns: tuple[str, ...] = CHANGE_COLUMNS,
 ) -> list[tuple[Any, ...]]:
     """Up to `limit` changes after (position, seq), up to position `upto`, in store order:
-    rows of CHANGE_COLUMNS as stored (the change feed makes one object of each)."""
+    rows of `columns` (CHANGE_COLUMNS, or FORM_COLUMNS) as stored (the change feed makes one
+    object of each)."""
     # one range of the primary key from the place on, read in its order up to the limit:
     # written as `position>? OR (position=? AND seq>?)`, SQLite searched `position<?` only
     # (EXPLAIN QUERY PLAN), reading every row before the place again for each batch
-    c.execute(
-        f"SELECT {', '.join(CHANGE_COLUMNS)} FROM {table}"
+    return fetch_rows(
+        c,
+        f"SELECT {', '.join(columns)} FROM {table}"
         " WHERE position>=? AND position<=? AND (position>? OR seq>?)"
         " ORDER BY position, seq LIMIT ?",
         (position, upto, position, seq, limit),
     )
-    return list(c.fetchall())
 
 
 def _states(

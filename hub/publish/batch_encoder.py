@@ -133,14 +133,14 @@ class BatchEncoder:
         return self.changes(folded(rows, states))
 
     def published(self, rows: list[Any]) -> list[Message] | None:
-        """The messages of the feed's rows from the published form the fold made of each
-        (audit.AUDIT's `avro` columns): the prefixes put before the bodies, the headers made
-        of the row. None when a row has none, or one made under another schema (the caller
-        then folds and encodes them: `rows`)."""
+        """The messages of the feed's rows (audit.FORM_COLUMNS) from the published form the
+        fold made of each: the prefixes put before the bodies, the headers made of the row.
+        None when a row has none, or one made under another schema (the caller then reads
+        the rows with their fields, and folds and encodes them: `rows`)."""
         outs, out_of = self.outs, self.entity_out
         out: list[Message] = []
         append = out.append
-        for position, seq, cid, entity, op, _, system, obj, src, v, avro, state, schema in rows:
+        for position, seq, cid, entity, op, system, obj, src, v, avro, state, schema in rows:
             t = outs.get(entity)
             if t is None:
                 t = outs[entity] = out_of(entity)

@@ -24,6 +24,7 @@ __all__ = [
     "Place",
     "correlation_id",
     "folded",
+    "forms_after",
     "generation",
     "read",
     "rows_after",
@@ -88,6 +89,15 @@ def rows_after(c: Cursor, store: EventStore, after: Place, limit: int) -> list[A
     """The rows (audit.CHANGE_COLUMNS) of up to `limit` changes after `after`, those the audit
     holds completely, in order."""
     rows: list[Any] = audit.changes_after(c, after.position, after.seq, upto(c, store), limit)
+    return rows
+
+
+def forms_after(c: Cursor, store: EventStore, after: Place, limit: int) -> list[Any]:
+    """As `rows_after`, the rows of audit.FORM_COLUMNS: the changes' published form (what
+    BatchEncoder.published sends), without their fields."""
+    rows: list[Any] = audit.changes_after(
+        c, after.position, after.seq, upto(c, store), limit, columns=audit.FORM_COLUMNS
+    )
     return rows
 
 

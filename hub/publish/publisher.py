@@ -199,11 +199,12 @@ class Publisher:
         entities: set[str] = set()
         left = self.settings.batch
         while left > 0:
-            rows = feed.rows_after(c, self.store, place, min(CHUNK, left))
+            rows = feed.forms_after(c, self.store, place, min(CHUNK, left))
             if not rows:
                 break
             part = self.encoder.published(rows)
-            if part is None:
+            if part is None:  # read again with the fields, folded and encoded
+                rows = feed.rows_after(c, self.store, place, len(rows))
                 part = self.encoder.rows(rows, feed.states_before(c, rows, place))
             messages += part
             entities.update(r[3] for r in rows)

@@ -76,6 +76,17 @@ class Cursor(Protocol):
         ...
 
 
+def fetch_rows(c: Cursor, statement: str, parameters: Sequence[Any] = ()) -> list[Any]:
+    """Every row of a read query, in the driver's fastest form: binary results where the
+    cursor has them (PostgreSQL: `fetch_binary`), else as `execute` and `fetchall` give them."""
+    binary = getattr(c, "fetch_binary", None)
+    if binary is not None:
+        rows: list[Any] = binary(statement, parameters)
+        return rows
+    c.execute(statement, parameters)
+    return c.fetchall()
+
+
 @dataclass(frozen=True, slots=True)
 class Dialect:
     """The SQL that differs per database, in one place (projections build statements from it).

@@ -42,7 +42,8 @@ def _batches(w: World, size: int) -> list[tuple[list[Any], list[Any] | None, lis
             if not rows:
                 return out
             folded = encoder.rows(rows, feed.states_before(c, rows, place))
-        out.append((rows, encoder.published(rows), folded))
+            published = encoder.published(feed.forms_after(c, store, place, size))
+        out.append((rows, published, folded))
         place = Place(rows[-1][0], rows[-1][1])
 
 
