@@ -116,6 +116,31 @@ def changed_names(cache: dict[tuple[str, ...], bytes], changed: tuple[str, ...])
     return encoded
 
 
+Headers = list[tuple[str, str | bytes | None]]
+
+
+def _headers(
+    position: int,
+    seq: int,
+    schema_header: tuple[str, bytes],
+    version: int,
+    system: str,
+    obj: str,
+    source_key: str,
+    op: str,
+) -> Headers:
+    """A change message's headers (its state message has the first five)."""
+    return [
+        ("synchub.position", str(position)),
+        ("synchub.seq", str(seq)),
+        schema_header,
+        ("synchub.mapping_version", str(version)),
+        ("synchub.system", system),
+        ("synchub.correlation_id", correlation_id(system, obj, source_key, position)),
+        ("synchub.op", op),
+    ]
+
+
 class BatchEncoder:
     """The messages of batches of changes (see the module's doc). `entity_out(entity)` says
     how an entity's are made; asked once per entity."""
@@ -147,15 +172,7 @@ class BatchEncoder:
             if avro is None or schema != t.form:
                 return None
             key = cid.encode()
-            headers: list[tuple[str, str | bytes | None]] = [
-                ("synchub.position", str(position)),
-                ("synchub.seq", str(seq)),
-                t.schema_header,
-                ("synchub.mapping_version", str(v)),
-                ("synchub.system", system),
-                ("synchub.correlation_id", correlation_id(system, obj, src, position)),
-                ("synchub.op", op),
-            ]
+            headers = _headers(position, seq, t.schema_header, v, system, obj, src, op)
             append((t.change_topic, key, t.change_prefix + avro, headers))
             body = None if state < 0 else t.state_prefix + avro[len(avro) - state :]
             append((t.state_topic, key, body, headers[:5]))
@@ -175,15 +192,7 @@ class BatchEncoder:
             if t is None:
                 t = outs[entity] = out_of(entity)
             key = cid.encode()
-            headers: list[tuple[str, str | bytes | None]] = [
-                ("synchub.position", str(position)),
-                ("synchub.seq", str(seq)),
-                t.schema_header,
-                ("synchub.mapping_version", str(v)),
-                ("synchub.system", system),
-                ("synchub.correlation_id", correlation_id(system, obj, src, position)),
-                ("synchub.op", op),
-            ]
+            headers = _headers(position, seq, t.schema_header, v, system, obj, src, op)
             before_body = None
             if before is not None:
                 before_body = bodies.get(cid)
