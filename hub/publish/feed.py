@@ -85,18 +85,24 @@ def read(c: Cursor, store: EventStore, after: Place, limit: int) -> list[FeedCha
     return list(map(FeedChange._make, folded(rows, states_before(c, rows, after))))
 
 
-def rows_after(c: Cursor, store: EventStore, after: Place, limit: int) -> list[Any]:
+def rows_after(
+    c: Cursor, store: EventStore, after: Place, limit: int, until: int | None = None
+) -> list[Any]:
     """The rows (audit.CHANGE_COLUMNS) of up to `limit` changes after `after`, those the audit
-    holds completely, in order."""
-    rows: list[Any] = audit.changes_after(c, after.position, after.seq, upto(c, store), limit)
+    holds completely (up to position `until`: `upto`, read now when not given), in order."""
+    end = upto(c, store) if until is None else until
+    rows: list[Any] = audit.changes_after(c, after.position, after.seq, end, limit)
     return rows
 
 
-def forms_after(c: Cursor, store: EventStore, after: Place, limit: int) -> list[Any]:
+def forms_after(
+    c: Cursor, store: EventStore, after: Place, limit: int, until: int | None = None
+) -> list[Any]:
     """As `rows_after`, the rows of audit.FORM_COLUMNS: the changes' published form (what
     BatchEncoder.published sends), without their fields."""
+    end = upto(c, store) if until is None else until
     rows: list[Any] = audit.changes_after(
-        c, after.position, after.seq, upto(c, store), limit, columns=audit.FORM_COLUMNS
+        c, after.position, after.seq, end, limit, columns=audit.FORM_COLUMNS
     )
     return rows
 

@@ -198,13 +198,14 @@ class Publisher:
         messages: list[Message] = []
         entities: set[str] = set()
         left = self.settings.batch
+        until = feed.upto(c, self.store)  # once a batch: a query less per chunk
         while left > 0:
-            rows = feed.forms_after(c, self.store, place, min(CHUNK, left))
+            rows = feed.forms_after(c, self.store, place, min(CHUNK, left), until)
             if not rows:
                 break
             part = self.encoder.published(rows)
             if part is None:  # read again with the fields, folded and encoded
-                rows = feed.rows_after(c, self.store, place, len(rows))
+                rows = feed.rows_after(c, self.store, place, len(rows), until)
                 part = self.encoder.rows(rows, feed.states_before(c, rows, place))
             messages += part
             entities.update(r[3] for r in rows)
