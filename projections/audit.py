@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from hub.canonical_schemas import CanonicalSchemas
-from hub.store.base import Cursor, fetch_rows
+from hub.store.base import Cursor, fetch_rows, stream_rows
 from hub.store.rows import MultiRowInsert
 from projections.tables import Context, Table
 
@@ -181,11 +181,32 @@ def changes_after(
     """Up to `limit` changes after (position, seq), up to position `upto`, in store order:
     rows of `columns` (CHANGE_COLUMNS, or FORM_COLUMNS) as stored (the change feed makes one
     object of each)."""
+    return fetch_rows(c, *_after(position, seq, upto, limit, table, columns))
+
+
+def changes_streamed(
+    c: Cursor,
+    position: int,
+    seq: int,
+    upto: int,
+    limit: int,
+    size: int,
+    *,
+    columns: tuple[str, ...] = FORM_COLUMNS,
+) -> Iterator[list[tuple[Any, ...]]]:
+    """As `changes_after`, from one query, in lists of up to `size` rows
+    (hub.store.base.stream_rows: `c` may be used between them)."""
+    return stream_rows(c, *_after(position, seq, upto, limit, _LIVE, columns), size)
+
+
+def _after(
+    position: int, seq: int, upto: int, limit: int, table: str, columns: tuple[str, ...]
+) -> tuple[str, tuple[int, ...]]:
+    """The statement and parameters of `changes_after`."""
     # one range of the primary key from the place on, read in its order up to the limit:
     # written as `position>? OR (position=? AND seq>?)`, SQLite searched `position<?` only
     # (EXPLAIN QUERY PLAN), reading every row before the place again for each batch
-    return fetch_rows(
-        c,
+    return (
         f"SELECT {', '.join(columns)} FROM {table}"
         " WHERE position>=? AND position<=? AND (position>? OR seq>?)"
         " ORDER BY position, seq LIMIT ?",

@@ -24,7 +24,7 @@ __all__ = [
     "Place",
     "correlation_id",
     "folded",
-    "forms_after",
+    "forms_streamed",
     "generation",
     "read",
     "rows_after",
@@ -86,25 +86,30 @@ def read(c: Cursor, store: EventStore, after: Place, limit: int) -> list[FeedCha
 
 
 def rows_after(
-    c: Cursor, store: EventStore, after: Place, limit: int, until: int | None = None
+    c: Cursor,
+    store: EventStore,
+    after: Place,
+    limit: int,
+    until: int | None = None,
+    *,
+    columns: tuple[str, ...] = audit.CHANGE_COLUMNS,
 ) -> list[Any]:
-    """The rows (audit.CHANGE_COLUMNS) of up to `limit` changes after `after`, those the audit
-    holds completely (up to position `until`: `upto`, read now when not given), in order."""
+    """The rows (of `columns`: audit.CHANGE_COLUMNS, or audit.FORM_COLUMNS — the published
+    form that BatchEncoder.published sends, without the fields) of up to `limit` changes
+    after `after`, those the audit holds completely (up to position `until`: `upto`, read
+    now when not given), in order."""
     end = upto(c, store) if until is None else until
-    rows: list[Any] = audit.changes_after(c, after.position, after.seq, end, limit)
+    rows: list[Any] = audit.changes_after(c, after.position, after.seq, end, limit, columns=columns)
     return rows
 
 
-def forms_after(
-    c: Cursor, store: EventStore, after: Place, limit: int, until: int | None = None
-) -> list[Any]:
-    """As `rows_after`, the rows of audit.FORM_COLUMNS: the changes' published form (what
-    BatchEncoder.published sends), without their fields."""
-    end = upto(c, store) if until is None else until
-    rows: list[Any] = audit.changes_after(
-        c, after.position, after.seq, end, limit, columns=audit.FORM_COLUMNS
-    )
-    return rows
+def forms_streamed(
+    c: Cursor, after: Place, limit: int, until: int, size: int
+) -> Iterator[list[Any]]:
+    """The rows of audit.FORM_COLUMNS of up to `limit` changes after `after`, up to position
+    `until`, in order: from one query (one round trip to a server), in lists of up to `size`
+    (`c` may run other queries between them)."""
+    return audit.changes_streamed(c, after.position, after.seq, until, limit, size)
 
 
 def states_before(c: Cursor, rows: list[Any], after: Place) -> dict[str, dict[str, Any]]:

@@ -87,6 +87,26 @@ def fetch_rows(c: Cursor, statement: str, parameters: Sequence[Any] = ()) -> lis
     return c.fetchall()
 
 
+def stream_rows(
+    c: Cursor, statement: str, parameters: Sequence[Any], size: int
+) -> Iterator[list[Any]]:
+    """The rows of a read query in lists of up to `size`, from one query (one round trip to a
+    server), made into Python objects a list at a time (they stay in the CPU's caches while
+    the caller works through them). The query runs on a cursor of its own in `c`'s
+    transaction: `c` may run other queries between the lists."""
+    stream = getattr(c, "stream_binary", None)
+    if stream is not None:
+        yield from stream(statement, parameters, size)
+        return
+    own = c.connection.cursor()  # type: ignore[attr-defined]  # DB-API's optional extension
+    try:
+        own.execute(statement, parameters)
+        while rows := own.fetchmany(size):
+            yield rows
+    finally:
+        own.close()
+
+
 @dataclass(frozen=True, slots=True)
 class Dialect:
     """The SQL that differs per database, in one place (projections build statements from it).

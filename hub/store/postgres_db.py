@@ -123,6 +123,16 @@ class QmarkCursor:
         self._last = cur
         return cur.fetchall()
 
+    def stream_binary(
+        self, statement: str, parameters: Sequence[Any], size: int, /
+    ) -> Iterator[list[Any]]:
+        """hub.store.base.stream_rows: one query, its results in binary, on a cursor of its
+        own; the rows made into Python objects `size` at a time (libpq holds the result)."""
+        with psycopg.RawCursor(self.raw.connection) as cur:
+            cur.execute(_numbered(statement), parameters, binary=True)
+            while rows := cur.fetchmany(size):
+                yield rows
+
     def fetchone(self) -> Any:
         return self._last.fetchone()
 

@@ -42,7 +42,12 @@ def _batches(w: World, size: int) -> list[tuple[list[Any], list[Any] | None, lis
             if not rows:
                 return out
             folded = encoder.rows(rows, feed.states_before(c, rows, place))
-            published = encoder.published(feed.forms_after(c, store, place, size))
+            # the publisher's read: one query in lists of 2, `c` used between them
+            parts = []
+            for chunk in feed.forms_streamed(c, place, size, feed.upto(c, store), 2):
+                assert feed.rows_after(c, store, place, 1)
+                parts.append(encoder.published(chunk))
+            published = None if None in parts else [m for p in parts for m in p or ()]
         out.append((rows, published, folded))
         place = Place(rows[-1][0], rows[-1][1])
 
