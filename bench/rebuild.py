@@ -36,7 +36,7 @@ from hub.mapping import Mapping
 from hub.schemas import canonical_entities, hub_schema
 from hub.store.base import EventStore, NewEvent
 from hub.store.open import open_store
-from projections import Projector, audit, canonical
+from projections import Projector, audit, canonical_queries
 
 
 def deploy(store: EventStore, target: dict[str, Any] | None = None) -> None:
@@ -125,7 +125,7 @@ def run(args: Any, url: str) -> None:
         with profiled(args.profile):
             projector.rebuild()
     with store.db.transaction(commit=False) as c:
-        entities = canonical.entity_count(c)
+        entities = canonical_queries.entity_count(c)
         audit_rows = audit.row_count(c)
     store.close()
     child.close()

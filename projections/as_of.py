@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from hub.store.base import Cursor
-from projections import audit, canonical, links
+from projections import audit, canonical_queries, links
 
 __all__ = ["AsOfLookup", "index_by"]
 
@@ -101,7 +101,7 @@ class AsOfLookup:
         the whole trail for one entity's rows). Read once per Lookup."""
         rows = self._entities.get(entity)
         if rows is None:
-            found = audit.states_of(self.c, canonical.ids_of(self.c, entity), self.position)
+            found = audit.states_of(self.c, canonical_queries.ids_of(self.c, entity), self.position)
             rows = self._entities[entity] = sorted(found.items())
         return rows
 

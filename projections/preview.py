@@ -12,7 +12,7 @@ from hub.errors import MappingError
 from hub.mapping import Lookup, Mapping
 from hub.store.base import Cursor
 from hub.values import to_json
-from projections.canonical import State, live_states
+from projections.canonical_queries import State, live_states
 
 
 def canonical_diff(c: Cursor, live: str, scratch: str) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.store.base import Cursor
-from projections import canonical, links
+from projections import canonical_queries, links
 from projections.as_of import index_by
 
 
@@ -35,7 +35,7 @@ class TableLookup:
         return cid if cid is not None and cid.startswith(entity + "/") else None
 
     def canonical_field(self, canonical_id: str, field: str) -> Any:
-        fields = canonical.fields_of(self.c, canonical_id)
+        fields = canonical_queries.fields_of(self.c, canonical_id)
         if fields is None:
             return None
         return fields if field == "*" else fields.get(field)
@@ -51,6 +51,6 @@ class TableLookup:
     ) -> list[tuple[str, dict[str, Any]]]:
         index = self._by_field.get((entity, field))
         if index is None:
-            index = index_by(canonical.live_entities(self.c, entity), field)
+            index = index_by(canonical_queries.live_entities(self.c, entity), field)
             self._by_field[(entity, field)] = index
         return index.get(canonical_id, [])

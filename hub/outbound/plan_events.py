@@ -21,7 +21,7 @@ from hub.store.streams import (
     exception_stream,
     outbound_stream,
 )
-from projections import canonical, exceptions
+from projections import canonical_queries, exceptions
 from projections.outbound import OutboundState
 
 __all__ = ["PlanEvents"]
@@ -86,7 +86,7 @@ class PlanEvents:
         self,
         c: Cursor,
         rule: OutboundRule,
-        entity: canonical.Entity,
+        entity: canonical_queries.Entity,
         target_key: str,
         version: int,
     ) -> list[PlannedEvent]:

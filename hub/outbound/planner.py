@@ -55,7 +55,7 @@ from hub.store.streams import (
     source_stream,
 )
 from hub.values import dumps, to_json
-from projections import canonical, exceptions, links, outbound, source_records
+from projections import canonical_queries, exceptions, links, outbound, source_records
 from projections.outbound import OutboundState
 
 
@@ -131,7 +131,7 @@ class Planner:
         with self.store.db.transaction(commit=False) as c:
             lookup = TableLookup(c)
             self._matcher = Matcher(c, self.readers)
-            rows = canonical.changed_since(c, since)
+            rows = canonical_queries.changed_since(c, since)
             # Target records that changed at the target (drift, or our own echo): re-examine
             # the entities they are linked to, so the system of record's state is restored.
             again = source_records.drifted_since(c, since)
@@ -158,7 +158,7 @@ class Planner:
                 if cid in seen:
                     continue
                 seen.add(cid)
-                entity = canonical.entity(c, cid)
+                entity = canonical_queries.entity(c, cid)
                 if entity is not None:
                     rows.append(entity)
             self._waiting, self._planned_now = [], set()
@@ -235,7 +235,7 @@ class Planner:
         lookup: TableLookup,
         mapping: Mapping,
         rule: OutboundRule,
-        entity: canonical.Entity,
+        entity: canonical_queries.Entity,
     ) -> list[PlannedEvent]:
         """The events planning one rule for one entity produces (often none)."""
         cid, natural_id = entity.canonical_id, entity.natural_id

@@ -14,14 +14,14 @@ from hub.mapping import Mapping
 from hub.mapping.checks import matches
 from hub.mapping.runtime import Context
 from hub.outbound.lookup import TableLookup
-from projections import canonical
+from projections import canonical_queries
 
 __all__ = ["dependents", "referred", "siblings", "waiting_for"]
 
 Again = list[tuple[str, int]]
 
 
-def referred(mapping: Mapping, rows: Sequence[canonical.Entity]) -> Again:
+def referred(mapping: Mapping, rows: Sequence[canonical_queries.Entity]) -> Again:
     """The entities a changed entity names, when target rules count what refers to them
     (`referenced_by`: an Account is written once one of its deals is won)."""
     followed = mapping.references()
@@ -33,7 +33,9 @@ def referred(mapping: Mapping, rows: Sequence[canonical.Entity]) -> Again:
     ]
 
 
-def siblings(lookup: TableLookup, mapping: Mapping, rows: Sequence[canonical.Entity]) -> Again:
+def siblings(
+    lookup: TableLookup, mapping: Mapping, rows: Sequence[canonical_queries.Entity]
+) -> Again:
     """The others of the group a changed entity is in, when its checks add up entities of its
     own kind (a person's day)."""
     groups = mapping.siblings()
@@ -52,7 +54,9 @@ def siblings(lookup: TableLookup, mapping: Mapping, rows: Sequence[canonical.Ent
     return out
 
 
-def dependents(lookup: TableLookup, mapping: Mapping, rows: Sequence[canonical.Entity]) -> Again:
+def dependents(
+    lookup: TableLookup, mapping: Mapping, rows: Sequence[canonical_queries.Entity]
+) -> Again:
     """Entities whose lookups start from a field of theirs (a task's `project_id | values_of
     Assignment project_id ...`): those whose field names what a changed entity names."""
     followers = mapping.dependents()

@@ -22,7 +22,7 @@ from hub import indicators, valuation
 from hub.config import Settings
 from hub.reports.model import Chart, Column, Report, Section
 from hub.store.base import EventStore
-from projections import audit, backlog, canonical
+from projections import audit, backlog, canonical_queries
 from projections import exceptions as exc
 from projections.as_of import AsOfLookup
 from projections.mappings import mapping_at
@@ -216,7 +216,7 @@ def rate_changes(
     data = _moment(store, position)
     changes = []
     with store.db.transaction(commit=False) as c:
-        for cid in canonical.ids_of(c, "RateCard"):
+        for cid in canonical_queries.ids_of(c, "RateCard"):
             for h in audit.history(c, cid):
                 if start < h["position"] <= end:
                     changes.append(h)
