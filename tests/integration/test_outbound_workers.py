@@ -44,6 +44,15 @@ def _outcomes_in(config: Path) -> Counter[tuple[str, str]]:
         store.close()
 
 
+def _head(firm: Firm) -> int:
+    """The store's last position."""
+    store = open_store(load_settings(firm.config).store_url)
+    try:
+        return store.head()
+    finally:
+        store.close()
+
+
 def _erp(firm: Firm) -> dict[str, int]:
     """The erp target's writes by status ({} while the store is not made yet)."""
     proc = firm.run("status", "--json")
@@ -112,11 +121,19 @@ def test_two_workers_one_killed_every_write_applied_and_recorded_once(
     finally:
         logs = _stop(hub, a, b)
     applied = len(firm.outbox_rows())
-    # idle passes afterwards: nothing planned, published or written
+    # the outcomes the workers recorded after the run process's last pass (it was stopped
+    # as the last write landed) are published by the next pass: nothing else is
+    settle = firm.json("sync", "--once")
+    assert settle["planned"]["planned"] == 0, settle
+    assert settle["published"]["published"] == 0, settle
+    assert settle["published"]["writes"] <= applied, settle
+    # idle passes afterwards: nothing planned, published, written or appended
     for _ in range(2):
+        head = _head(firm)
         idle = firm.json("sync", "--once")
         assert idle["planned"]["planned"] == 0, idle
         assert idle["published"] == {**idle["published"], "published": 0, "writes": 0}
+        assert _head(firm) == head, "an idle pass appended events"
     assert len(firm.outbox_rows()) == applied
     rows = firm.outbox_rows()
     keys = Counter(r["idempotency_key"] for r in rows)
