@@ -14,7 +14,7 @@ Rows are only ever inserted, in multi-row INSERTs at the flush.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import orjson
@@ -34,6 +34,7 @@ __all__ = [
     "States",
     "changed_at",
     "changes_after",
+    "changes_streamed",
     "history",
     "last_change",
     "row_count",
@@ -193,9 +194,10 @@ def changes_streamed(
     size: int,
     *,
     columns: tuple[str, ...] = FORM_COLUMNS,
-) -> Iterator[list[tuple[Any, ...]]]:
-    """As `changes_after`, from one query, in lists of up to `size` rows
-    (hub.store.base.stream_rows: `c` may be used between them)."""
+) -> Generator[list[tuple[Any, ...]], None, None]:
+    """The rows `changes_after` gives (of FORM_COLUMNS by default: what the publisher
+    reads), from one query, in lists of up to `size` rows (hub.store.base.stream_rows: `c`
+    may be used between them)."""
     return stream_rows(c, *_after(position, seq, upto, limit, _LIVE, columns), size)
 
 

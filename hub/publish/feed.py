@@ -9,7 +9,7 @@ the publisher then reconciles what it published with the state now (publisher.py
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any, NamedTuple
 
 import orjson
@@ -105,7 +105,7 @@ def rows_after(
 
 def forms_streamed(
     c: Cursor, after: Place, limit: int, until: int, size: int
-) -> Iterator[list[Any]]:
+) -> Generator[list[Any], None, None]:
     """The rows of audit.FORM_COLUMNS of up to `limit` changes after `after`, up to position
     `until`, in order: from one query (one round trip to a server), in lists of up to `size`
     (`c` may run other queries between them)."""

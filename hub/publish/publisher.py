@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from hub.crashpoints import crashpoint
-from hub.errors import SyncHubError
+from hub.errors import StoreError, SyncHubError
 from hub.kafka_config import KafkaSettings
 from hub.perf import paused_gc
 from hub.publish import admin, feed, reconcile
@@ -193,22 +193,37 @@ class Publisher:
 
     def _changes_after(self, c: Any, place: Place) -> tuple[list[Message], Place, set[str], int]:
         """The messages of up to `batch` changes after `place`, the place they reach, their
-        entities and how many: read and encoded CHUNK changes at a time, each from the form
-        the fold made of it (else folded and encoded here)."""
+        entities and how many: read with one query, made into rows and encoded CHUNK changes
+        at a time, each from the form the fold made of it (else folded and encoded here)."""
         messages: list[Message] = []
         entities: set[str] = set()
         count = 0
         until = feed.upto(c, self.store)
-        for rows in feed.forms_streamed(c, place, self.settings.batch, until, CHUNK):
-            part = self.encoder.published(rows)
-            if part is None:  # read again with the fields, folded and encoded
-                rows = feed.rows_after(c, self.store, place, len(rows), until)
-                part = self.encoder.rows(rows, feed.states_before(c, rows, place))
-            messages += part
-            entities.update(r[3] for r in rows)
-            place = Place(rows[-1][0], rows[-1][1])
-            count += len(rows)
+        stream = feed.forms_streamed(c, place, self.settings.batch, until, CHUNK)
+        with contextlib.closing(stream):  # its cursor closed whatever happens
+            for rows in stream:
+                part = self.encoder.published(rows)
+                if part is None:  # a row without its form
+                    rows, part = self._folded(c, rows, place, until)
+                messages += part
+                entities.update(r[3] for r in rows)
+                place = Place(rows[-1][0], rows[-1][1])
+                count += len(rows)
         return messages, place, entities, count
+
+    def _folded(
+        self, c: Any, rows: list[Any], place: Place, until: int
+    ) -> tuple[list[Any], list[Message]]:
+        """The changes of `rows` (after `place`) read again with their fields, and their
+        messages folded and encoded."""
+        last = tuple(rows[-1][:2])
+        rows = feed.rows_after(c, self.store, place, len(rows), until)
+        if not rows or tuple(rows[-1][:2]) != last:  # the same rows, or nothing sent
+            raise StoreError(
+                f"the change feed changed while the publisher read it after {place}: nothing "
+                "was sent; the next pass reads it again"
+            )
+        return rows, self.encoder.rows(rows, feed.states_before(c, rows, place))
 
     def _pending_writes(self, c: Any, after: int) -> tuple[list[Message], int]:
         """The messages about writes since the checkpoint — those to the workers' targets

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -89,7 +89,7 @@ def fetch_rows(c: Cursor, statement: str, parameters: Sequence[Any] = ()) -> lis
 
 def stream_rows(
     c: Cursor, statement: str, parameters: Sequence[Any], size: int
-) -> Iterator[list[Any]]:
+) -> Generator[list[Any], None, None]:
     """The rows of a read query in lists of up to `size`, from one query (one round trip to a
     server), made into Python objects a list at a time (they stay in the CPU's caches while
     the caller works through them). The query runs on a cursor of its own in `c`'s
@@ -98,7 +98,11 @@ def stream_rows(
     if stream is not None:
         yield from stream(statement, parameters, size)
         return
-    own = c.connection.cursor()  # type: ignore[attr-defined]  # DB-API's optional extension
+    # sqlite3's cursor (or the library's, around it): a cursor of the same connection,
+    # rows as plain tuples (the protocol's, and cheaper than sqlite3.Row)
+    raw: Any = getattr(c, "sqlite_cursor", c)
+    own = raw.connection.cursor()
+    own.row_factory = None
     try:
         own.execute(statement, parameters)
         while rows := own.fetchmany(size):

@@ -10,7 +10,7 @@ integers on both backends).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -125,7 +125,7 @@ class QmarkCursor:
 
     def stream_binary(
         self, statement: str, parameters: Sequence[Any], size: int, /
-    ) -> Iterator[list[Any]]:
+    ) -> Generator[list[Any], None, None]:
         """hub.store.base.stream_rows: one query, its results in binary, on a cursor of its
         own; the rows made into Python objects `size` at a time (libpq holds the result)."""
         with psycopg.RawCursor(self.raw.connection) as cur:

@@ -8,7 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hub.publish import feed
+import pytest
+
+from hub.canonical_schemas import BUILTIN
+from hub.kafka_config import KafkaSettings
+from hub.publish import feed, publisher
 from hub.publish.batch_encoder import BatchEncoder, EntityOut, PublishForm, form_id
 from hub.publish.feed import Place
 from hub.publish.topics import TopicSchemas, builtin, fingerprint
@@ -140,3 +144,44 @@ def test_the_form_is_left_to_the_publisher_for_what_the_stored_encoder_hands_ove
     assert form(schemas, "TimeEntry/t1", "TimeEntry", "create", 7, None, naive, []) is None
     broken: Any = object()  # schemas it cannot make: no form, and the fold goes on
     assert form(broken, "TimeEntry/t1", "TimeEntry", "create", 7, None, fields, []) is None
+
+
+def test_the_publisher_reads_a_batch_in_lists_with_their_form_or_folded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Publisher._changes_after over a feed of rows without a form (a rebuild's) and with
+    one (changes since), in lists of 2 within batches of 7: the messages are those of the
+    whole feed folded and encoded, each batch ends at its last row, every row once."""
+    w = World(tmp_path, erp_sets_the_project())
+    try:
+        w.hub.projector = Projector(w.hub.store, publish_form=PublishForm())
+        _lifecycle(w)
+        same_after_rebuild(w)  # the rows so far: no form
+        w.entry("t5", "x5 #acme/web/design", 25)
+        w.entry("t1", "x1 #acme/web/design #approved", 46)
+        w.entry("t6", "x6 #acme/web/build", 26)
+        w.hub.sync_once()  # these: their form
+        store = w.hub.store
+        with store.db.transaction(commit=False) as c:
+            rows = feed.rows_after(c, store, Place(), 10_000)
+        assert {r[10] is None for r in rows} == {True, False}  # both kinds
+        monkeypatch.setattr(publisher, "CHUNK", 2)
+        settings = KafkaSettings(bootstrap_servers="127.0.0.1:9", batch=7)
+        pub = publisher.Publisher(store, settings, TopicSchemas(BUILTIN))
+        expected = pub.encoder.rows(rows, {})
+        sent: list[Any] = []
+        place, done = Place(), 0
+        while True:
+            with store.db.transaction(commit=False) as c:
+                messages, after, _, count = pub._changes_after(c, place)
+            if count == 0:
+                assert after == place and messages == []
+                break
+            assert count <= 7
+            done += count
+            assert after == Place(rows[done - 1][0], rows[done - 1][1])
+            sent += messages
+            place = after
+        assert done == len(rows) and sent == expected
+    finally:
+        w.hub.close()
