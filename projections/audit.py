@@ -170,41 +170,26 @@ JSON it does not read: ≈ 0.5 µs a row less on PostgreSQL)."""
 
 
 def changes_after(
-    c: Cursor,
-    position: int,
-    seq: int,
-    upto: int,
-    limit: int,
-    *,
-    table: str = _LIVE,
-    columns: tuple[str, ...] = CHANGE_COLUMNS,
+    c: Cursor, position: int, seq: int, upto: int, limit: int, *, table: str = _LIVE
 ) -> list[tuple[Any, ...]]:
     """Up to `limit` changes after (position, seq), up to position `upto`, in store order:
-    rows of `columns` (CHANGE_COLUMNS, or FORM_COLUMNS) as stored (the change feed makes one
-    object of each)."""
-    return fetch_rows(c, *_after(position, seq, upto, limit, table, columns))
+    rows of CHANGE_COLUMNS as stored (the change feed makes one object of each)."""
+    return fetch_rows(c, *_after(position, seq, upto, limit, table, CHANGE_COLUMNS))
 
 
 def changes_streamed(
-    c: Cursor,
-    position: int,
-    seq: int,
-    upto: int,
-    limit: int,
-    size: int,
-    *,
-    columns: tuple[str, ...] = FORM_COLUMNS,
+    c: Cursor, position: int, seq: int, upto: int, limit: int, size: int
 ) -> Generator[list[tuple[Any, ...]], None, None]:
-    """The rows `changes_after` gives (of FORM_COLUMNS by default: what the publisher
-    reads), from one query, in lists of up to `size` rows (hub.store.base.stream_rows: `c`
-    may be used between them)."""
-    return stream_rows(c, *_after(position, seq, upto, limit, _LIVE, columns), size)
+    """As `changes_after`, the rows of FORM_COLUMNS (what the publisher reads), from one
+    query, in lists of up to `size` rows (hub.store.base.stream_rows: `c` may be used
+    between them)."""
+    return stream_rows(c, *_after(position, seq, upto, limit, _LIVE, FORM_COLUMNS), size)
 
 
 def _after(
     position: int, seq: int, upto: int, limit: int, table: str, columns: tuple[str, ...]
 ) -> tuple[str, tuple[int, ...]]:
-    """The statement and parameters of `changes_after`."""
+    """The statement and parameters of `changes_after` and `changes_streamed`."""
     # one range of the primary key from the place on, read in its order up to the limit:
     # written as `position>? OR (position=? AND seq>?)`, SQLite searched `position<?` only
     # (EXPLAIN QUERY PLAN), reading every row before the place again for each batch

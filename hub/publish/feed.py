@@ -86,20 +86,12 @@ def read(c: Cursor, store: EventStore, after: Place, limit: int) -> list[FeedCha
 
 
 def rows_after(
-    c: Cursor,
-    store: EventStore,
-    after: Place,
-    limit: int,
-    until: int | None = None,
-    *,
-    columns: tuple[str, ...] = audit.CHANGE_COLUMNS,
+    c: Cursor, store: EventStore, after: Place, limit: int, until: int | None = None
 ) -> list[Any]:
-    """The rows (of `columns`: audit.CHANGE_COLUMNS, or audit.FORM_COLUMNS — the published
-    form that BatchEncoder.published sends, without the fields) of up to `limit` changes
-    after `after`, those the audit holds completely (up to position `until`: `upto`, read
-    now when not given), in order."""
+    """The rows (audit.CHANGE_COLUMNS) of up to `limit` changes after `after`, those the audit
+    holds completely (up to position `until`: `upto`, read now when not given), in order."""
     end = upto(c, store) if until is None else until
-    rows: list[Any] = audit.changes_after(c, after.position, after.seq, end, limit, columns=columns)
+    rows: list[Any] = audit.changes_after(c, after.position, after.seq, end, limit)
     return rows
 
 
