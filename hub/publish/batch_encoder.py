@@ -141,6 +141,18 @@ def _headers(
     ]
 
 
+SharedHeaders = tuple[tuple[str, str], tuple[str, str], tuple[str, str]]
+
+
+def _shared_headers(version: int, system: str, op: str) -> SharedHeaders:
+    """The headers of a change that depend on its mapping version, system and op only."""
+    return (
+        ("synchub.mapping_version", str(version)),
+        ("synchub.system", system),
+        ("synchub.op", op),
+    )
+
+
 class BatchEncoder:
     """The messages of batches of changes (see the module's doc). `entity_out(entity)` says
     how an entity's are made; asked once per entity."""
@@ -151,6 +163,8 @@ class BatchEncoder:
         self.entity_out = entity_out
         self.outs: dict[str, EntityOut] = {}
         self.names = names
+        self.same_headers: dict[tuple[int, str, str], SharedHeaders] = {}
+        """(mapping version, system, op) → their headers (a handful of combinations)."""
 
     def rows(self, rows: list[Any], states: dict[str, dict[str, Any]]) -> list[Message]:
         """The messages of the feed's rows (audit.CHANGE_COLUMNS), `states` holding each
@@ -162,7 +176,7 @@ class BatchEncoder:
         fold made of each: the prefixes put before the bodies, the headers made of the row.
         None when a row has none, or one made under another schema (the caller then reads
         the rows with their fields, and folds and encodes them: `rows`)."""
-        outs, out_of = self.outs, self.entity_out
+        outs, out_of, same = self.outs, self.entity_out, self.same_headers
         out: list[Message] = []
         append = out.append
         for position, seq, cid, entity, op, system, obj, src, v, avro, state, schema in rows:
@@ -172,7 +186,20 @@ class BatchEncoder:
             if avro is None or schema != t.form:
                 return None
             key = cid.encode()
-            headers = _headers(position, seq, t.schema_header, v, system, obj, src, op)
+            # _headers inlined, the headers most changes share made once (≈ 0.2 µs a change)
+            shared = same.get((v, system, op))
+            if shared is None:
+                shared = same[v, system, op] = _shared_headers(v, system, op)
+            at = str(position)
+            headers: Headers = [
+                ("synchub.position", at),
+                ("synchub.seq", str(seq)),
+                t.schema_header,
+                shared[0],
+                shared[1],
+                ("synchub.correlation_id", f"{system}/{obj}/{src}@{at}"),
+                shared[2],
+            ]
             append((t.change_topic, key, t.change_prefix + avro, headers))
             body = None if state < 0 else t.state_prefix + avro[len(avro) - state :]
             append((t.state_topic, key, body, headers[:5]))

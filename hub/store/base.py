@@ -93,7 +93,9 @@ def stream_rows(
     """The rows of a read query in lists of up to `size`, from one query (one round trip to a
     server), made into Python objects a list at a time (they stay in the CPU's caches while
     the caller works through them). The query runs on a cursor of its own in `c`'s
-    transaction: `c` may run other queries between the lists."""
+    transaction; `c` may run other queries only once the last list is taken (PostgreSQL sends
+    the rows as its server makes them: the connection is busy until then, and a query on `c`
+    meanwhile waits for it forever — `list()` the rest first)."""
     stream = getattr(c, "stream_binary", None)
     if stream is not None:
         yield from stream(statement, parameters, size)

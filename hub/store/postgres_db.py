@@ -10,6 +10,7 @@ integers on both backends).
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
@@ -24,6 +25,8 @@ from hub.store.base import Cursor, Database, Dialect, ScratchSession
 
 __all__ = ["APPEND_LOCK", "POSTGRES", "PostgresDatabase", "prepare_connection", "raw_cursor"]
 
+CHUNKED_ROWS = psycopg.pq.version() >= 170000
+"""libpq sends a query's rows in chunks as the server makes them (`Cursor.stream(size=)`)."""
 APPEND_LOCK = 0x53594E43
 """The transaction-scoped advisory lock appends (and a rebuild's swap) take, one at a time."""
 
@@ -127,11 +130,20 @@ class QmarkCursor:
         self, statement: str, parameters: Sequence[Any], size: int, /
     ) -> Generator[list[Any], None, None]:
         """hub.store.base.stream_rows: one query, its results in binary, on a cursor of its
-        own; the rows made into Python objects `size` at a time (libpq holds the result)."""
+        own, in lists of up to `size` rows. With libpq 17 or later the server sends them in
+        chunks of `size` as it makes them (psycopg's chunked-rows stream: the server's work
+        overlaps the client's, ≈ 0.04 s per 100k changes less, bench/publish.py), and the
+        connection is busy until the last list; before 17 libpq holds the whole result and
+        the rows are made into Python objects `size` at a time."""
         with psycopg.RawCursor(self.raw.connection) as cur:
+            if CHUNKED_ROWS:
+                rows = cur.stream(_numbered(statement), parameters, binary=True, size=size)
+                while chunk := list(itertools.islice(rows, size)):
+                    yield chunk
+                return
             cur.execute(_numbered(statement), parameters, binary=True)
-            while rows := cur.fetchmany(size):
-                yield rows
+            while chunk := cur.fetchmany(size):
+                yield chunk
 
     def fetchone(self) -> Any:
         return self._last.fetchone()

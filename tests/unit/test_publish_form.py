@@ -16,6 +16,7 @@ from hub.publish import feed, publisher
 from hub.publish.batch_encoder import BatchEncoder, EntityOut, PublishForm, form_id
 from hub.publish.feed import Place
 from hub.publish.topics import TopicSchemas, builtin, fingerprint
+from hub.store import postgres_db
 from projections import Projector
 from tests.unit.test_flow import World, _backend, erp_sets_the_project, same_after_rebuild  # noqa: F401
 
@@ -46,11 +47,10 @@ def _batches(w: World, size: int) -> list[tuple[list[Any], list[Any] | None, lis
             if not rows:
                 return out
             folded = encoder.rows(rows, feed.states_before(c, rows, place))
-            # the publisher's read: one query in lists of 2, `c` used between them
-            parts = []
-            for chunk in feed.forms_streamed(c, place, size, feed.upto(c, store), 2):
-                assert feed.rows_after(c, store, place, 1)
-                parts.append(encoder.published(chunk))
+            # the publisher's read: one query in lists of 2 (then `c` is free again)
+            until = feed.upto(c, store)
+            parts = [encoder.published(ch) for ch in feed.forms_streamed(c, place, size, until, 2)]
+            assert feed.rows_after(c, store, place, 1)
             published = None if None in parts else [m for p in parts for m in p or ()]
         out.append((rows, published, folded))
         place = Place(rows[-1][0], rows[-1][1])
@@ -146,12 +146,16 @@ def test_the_form_is_left_to_the_publisher_for_what_the_stored_encoder_hands_ove
     assert form(broken, "TimeEntry/t1", "TimeEntry", "create", 7, None, fields, []) is None
 
 
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked-rows", "whole-result"])
 def test_the_publisher_reads_a_batch_in_lists_with_their_form_or_folded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunked: bool
 ) -> None:
     """Publisher._changes_after over a feed of rows without a form (a rebuild's) and with
     one (changes since), in lists of 2 within batches of 7: the messages are those of the
-    whole feed folded and encoded, each batch ends at its last row, every row once."""
+    whole feed folded and encoded, each batch ends at its last row, every row once. On
+    PostgreSQL both ways libpq gives the rows (in chunks as the server makes them, from
+    libpq 17; the whole result before): the fallback's queries run once the rest is read."""
+    monkeypatch.setattr(postgres_db, "CHUNKED_ROWS", chunked and postgres_db.CHUNKED_ROWS)
     w = World(tmp_path, erp_sets_the_project())
     try:
         w.hub.projector = Projector(w.hub.store, publish_form=PublishForm())

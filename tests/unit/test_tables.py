@@ -183,9 +183,9 @@ def test_changes_after_reads_every_change_once_in_order_across_batch_boundaries(
     changes_after(recording, 1, 2, 5, 3)  # type: ignore[arg-type]
     sql, params = recording.sql
     plan = c.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
-    # a range with both ends, no sort (the OR form searched `position<?` only: every row
-    # before the place, again for each batch)
-    assert any("(position>? AND position<?)" in str(step) for step in plan), plan
+    # a range of the key with both ends, no sort (the OR form searched `position<?` only:
+    # every row before the place, again for each batch)
+    assert any("((position,seq)>(?,?) AND position<?)" in str(step) for step in plan), plan
     assert not any("TEMP B-TREE" in str(step) for step in plan), plan
 
 
