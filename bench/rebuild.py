@@ -40,7 +40,7 @@ from projections import Projector, audit, canonical_queries
 
 
 def deploy(store: EventStore, target: dict[str, Any] | None = None) -> None:
-    """Append MappingDeployed v1 exactly as hub.engine.Hub.deploy_mapping does (the bench
+    """Append MappingDeployed v1 exactly as hub.mapping.deploy.deploy_mapping does (the bench
     mapping, with `target` as its one target rule when given)."""
     spec = MAPPING_SPEC if target is None else {**MAPPING_SPEC, "targets": [target]}
     mapping = Mapping.from_dict(spec, known_entities=canonical_entities())

@@ -7,7 +7,6 @@ plan → project → execute due writes (retrying within `outbound.max_wait`) �
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -16,10 +15,11 @@ from typing import Any
 
 from hub.canonical_schemas import CanonicalSchemas
 from hub.config import Settings
-from hub.errors import ConfigError, StoreUnavailable, SyncHubError
+from hub.errors import StoreUnavailable, SyncHubError
 from hub.exception_actions import record_exception_action, reingest
 from hub.ingest import Ingestor, IngestReport, ReconcileRefused, now_micros
-from hub.mapping import Mapping, load_mapping
+from hub.mapping import Mapping
+from hub.mapping.deploy import deploy_mapping, deployed_canonical
 from hub.outbound import Executor, ExecutorReport, Planner, PlannerReport
 from hub.perf import GcBetweenPasses
 from hub.plugins import build_connector
@@ -29,14 +29,12 @@ from hub.publish.service import PublishFailed, Publishing
 from hub.registry import SourceSchemas
 from hub.schemas import hub_schema
 from hub.spi import Connector, ReadsBack, Sink, Source
-from hub.store.base import EventStore
 from hub.store.leases import LeaseKeeper, Leases, new_holder
 from hub.store.open import open_store
 from hub.store.streams import (
     EventType,
     ExceptionKind,
     connector_errors_stream,
-    mapping_stream,
 )
 from hub.watch import Watch
 from projections import Projector, bi_views
@@ -155,43 +153,12 @@ class Hub:
         return self.projector.fold.mapping
 
     def deploy_mapping(self, *, force: bool = False) -> int | None:
-        """Deploy the config's mapping file if its content changed; returns the new version."""
+        """Deploy the config's mapping file if its content changed; returns the new version
+        (hub.mapping.deploy)."""
         path = self.settings.mapping_path
         if path is None:
             return None
-        if not path.exists():
-            raise ConfigError(f"mapping file {path} (config key `mapping`) does not exist")
-        schemas = self.canonical_schemas()
-        candidate = load_mapping(path, known_entities=schemas.fields())
-        stream = mapping_stream(candidate.name)
-        last = self.store.last(stream)
-        canonical = schemas.to_json()
-        if last is not None:
-            before = self.store.codec.decode(last.payload)
-            unchanged = (before["digest"], before.get("canonical", "")) == (
-                candidate.digest,
-                canonical,
-            )
-            if unchanged and not force:
-                return None
-            schemas.check_follows(CanonicalSchemas.from_json(before.get("canonical")))
-        spec = json.dumps(candidate.spec, sort_keys=True)
-        at = now_micros()
-        return self.store.append_next(
-            stream,
-            EventType.MAPPING_DEPLOYED,
-            lambda version: self._encode(
-                "mapping_deployed",
-                {
-                    "name": candidate.name,
-                    "version": version,
-                    "spec": spec,
-                    "digest": candidate.digest,
-                    "at": at,
-                    "canonical": canonical,
-                },
-            ),
-        )
+        return deploy_mapping(self.store, path, self.canonical_schemas(), force=force)
 
     def refresh_views(self, *, force: bool = False) -> list[str]:
         """Make the BI views (projections.bi_views) for the deployed canonical schemas, when
@@ -405,11 +372,3 @@ class Hub:
         """One exception (every column, `details` as stored), or None."""
         with self.store.db.transaction(commit=False) as c:
             return exc.by_id(c, exception_id)
-
-
-def deployed_canonical(store: EventStore, mapping: Mapping | None) -> str | None:
-    """The canonical schemas deployed with `mapping` (their JSON; None: the built-in ones)."""
-    last = None if mapping is None else store.last(mapping_stream(mapping.name))
-    deployed = {} if last is None else store.decode(last)
-    canonical = deployed.get("canonical") if isinstance(deployed, dict) else None
-    return None if canonical is None else str(canonical)

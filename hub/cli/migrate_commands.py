@@ -12,8 +12,8 @@ from hub.canonical_schemas import CanonicalSchemas
 from hub.cli.app import DEFAULT, ConfigOpt, JsonOpt, app, existing_store, opening_store
 from hub.cli.render import out, print_json, progress_bar
 from hub.config import load_settings, redact_url
-from hub.engine import deployed_canonical
 from hub.errors import SyncHubError
+from hub.mapping.deploy import deployed_canonical
 from hub.store.base import EventStore
 from hub.store.migrate import migrate
 from hub.store.open import open_store
