@@ -95,7 +95,7 @@ def stream_rows(
     the caller works through them). The query runs on a cursor of its own in `c`'s
     transaction; `c` may run other queries only once the last list is taken (PostgreSQL sends
     the rows as its server makes them: the connection is busy until then, and a query on `c`
-    meanwhile waits for it forever — `list()` the rest first)."""
+    meanwhile raises StoreError — `list()` the rest first)."""
     stream = getattr(c, "stream_binary", None)
     if stream is not None:
         yield from stream(statement, parameters, size)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from hub.canonical_schemas import BUILTIN
+from hub.errors import StoreError
 from hub.kafka_config import KafkaSettings
 from hub.publish import feed, publisher
 from hub.publish.batch_encoder import BatchEncoder, EntityOut, PublishForm, form_id
@@ -187,5 +188,32 @@ def test_the_publisher_reads_a_batch_in_lists_with_their_form_or_folded(
             sent += messages
             place = after
         assert done == len(rows) and sent == expected
+    finally:
+        w.hub.close()
+
+
+def test_a_query_while_a_streamed_read_is_open_is_refused_not_left_waiting(
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL's chunked stream keeps the connection busy until its last list: a query on
+    the same cursor meanwhile raises StoreError (psycopg would wait for its lock forever);
+    once the rest is taken the cursor works again. SQLite's stream leaves it free."""
+    w = World(tmp_path, erp_sets_the_project())
+    try:
+        _lifecycle(w)
+        store = w.hub.store
+        with store.db.transaction(commit=False) as c:
+            until = feed.upto(c, store)
+            lists = feed.forms_streamed(c, Place(), 100, until, 2)
+            first = next(lists)
+            if store.db.dialect.name == "postgresql" and postgres_db.CHUNKED_ROWS:
+                with pytest.raises(StoreError, match="take the stream's remaining rows first"):
+                    feed.upto(c, store)
+            else:
+                assert feed.upto(c, store) == until
+            rest = [row for chunk in lists for row in chunk]
+            assert feed.upto(c, store) == until  # free again
+            every = feed.rows_after(c, store, Place(), 100, until)
+        assert [r[:2] for r in first + rest] == [r[:2] for r in every]
     finally:
         w.hub.close()
